@@ -1,0 +1,472 @@
+//! Inputs of the store operations that take more than a couple of arguments.
+//!
+//! Every input is `#[non_exhaustive]`: build it with its constructor and builder methods. Strings
+//! inside are already-validated types ([`OrgName`], [`Slug`], [`Identifier`], …), so an input
+//! that exists is well formed.
+
+use flametrench_ids::{InvId, MemId, OrgId, UsrId};
+use time::OffsetDateTime;
+
+use crate::error::{PreconditionReason, TenancyError};
+use crate::model::{Cursor, InvitationStatus, MembershipStatus, OrgStatus, PreTuple, Role};
+use crate::text::{Identifier, OrgName, OrgQuery, Slug};
+
+/// A tri-state field update: leave unchanged, clear to null, or set.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Patch<T> {
+    /// Leave the field as it is.
+    #[default]
+    Unchanged,
+    /// Set the field to null.
+    Clear,
+    /// Set the field to this value.
+    Set(T),
+}
+
+impl<T> Patch<T> {
+    /// The field's new value given its current one.
+    pub fn apply(self, current: Option<T>) -> Option<T> {
+        match self {
+            Self::Unchanged => current,
+            Self::Clear => None,
+            Self::Set(value) => Some(value),
+        }
+    }
+
+    /// The patch as a reference.
+    pub fn as_ref(&self) -> Patch<&T> {
+        match self {
+            Self::Unchanged => Patch::Unchanged,
+            Self::Clear => Patch::Clear,
+            Self::Set(value) => Patch::Set(value),
+        }
+    }
+}
+
+impl<T> From<Option<T>> for Patch<T> {
+    /// `Some(v)` sets `v`; `None` clears the field.
+    fn from(value: Option<T>) -> Self {
+        value.map_or(Self::Clear, Self::Set)
+    }
+}
+
+/// Input of `create_org`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CreateOrg {
+    /// The creating user, who becomes the first owner.
+    pub creator: UsrId,
+    /// Display name.
+    pub name: Option<OrgName>,
+    /// Unique slug.
+    pub slug: Option<Slug>,
+}
+
+impl CreateOrg {
+    /// An org created by `creator`, without name or slug.
+    pub fn new(creator: UsrId) -> Self {
+        Self {
+            creator,
+            name: None,
+            slug: None,
+        }
+    }
+
+    /// Sets the display name.
+    #[must_use]
+    pub fn name(mut self, name: OrgName) -> Self {
+        self.name = Some(name);
+        self
+    }
+
+    /// Sets the slug.
+    #[must_use]
+    pub fn slug(mut self, slug: Slug) -> Self {
+        self.slug = Some(slug);
+        self
+    }
+}
+
+/// Input of `update_org`: each field is left, cleared or set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct UpdateOrg {
+    /// The org to update.
+    pub org_id: OrgId,
+    /// The new name.
+    pub name: Patch<OrgName>,
+    /// The new slug.
+    pub slug: Patch<Slug>,
+}
+
+impl UpdateOrg {
+    /// An update of `org_id` that changes nothing yet (it still bumps `updated_at`).
+    pub fn new(org_id: OrgId) -> Self {
+        Self {
+            org_id,
+            name: Patch::Unchanged,
+            slug: Patch::Unchanged,
+        }
+    }
+
+    /// Sets or clears the name.
+    #[must_use]
+    pub fn name(mut self, name: Patch<OrgName>) -> Self {
+        self.name = name;
+        self
+    }
+
+    /// Sets or clears the slug.
+    #[must_use]
+    pub fn slug(mut self, slug: Patch<Slug>) -> Self {
+        self.slug = slug;
+        self
+    }
+}
+
+macro_rules! paging_builders {
+    ($name:ident, $status:ty) => {
+        impl $name {
+            /// Continues after a previous page's `next_cursor`.
+            #[must_use]
+            pub fn cursor(mut self, cursor: Option<Cursor>) -> Self {
+                self.cursor = cursor;
+                self
+            }
+
+            /// Page size; clamped into `1..=200`, default 50.
+            #[must_use]
+            pub fn limit(mut self, limit: u32) -> Self {
+                self.limit = Some(limit);
+                self
+            }
+
+            /// Only rows with this status.
+            #[must_use]
+            pub fn status(mut self, status: $status) -> Self {
+                self.status = Some(status);
+                self
+            }
+        }
+    };
+}
+
+/// Input of `list_orgs`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct ListOrgs {
+    /// Continue after this cursor.
+    pub cursor: Option<Cursor>,
+    /// Page size (clamped into `1..=200`, default 50).
+    pub limit: Option<u32>,
+    /// Only orgs with this status.
+    pub status: Option<OrgStatus>,
+    /// Only orgs whose name or slug contains this text (ASCII case-insensitive, literal).
+    pub query: Option<OrgQuery>,
+}
+
+impl ListOrgs {
+    /// Every org, first page.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Only orgs whose name or slug contains `query`.
+    #[must_use]
+    pub fn query(mut self, query: OrgQuery) -> Self {
+        self.query = Some(query);
+        self
+    }
+}
+
+paging_builders!(ListOrgs, OrgStatus);
+
+/// Input of `list_members`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ListMembers {
+    /// The org whose memberships (history included) are listed.
+    pub org_id: OrgId,
+    /// Continue after this cursor.
+    pub cursor: Option<Cursor>,
+    /// Page size (clamped into `1..=200`, default 50).
+    pub limit: Option<u32>,
+    /// Only memberships with this status.
+    pub status: Option<MembershipStatus>,
+}
+
+impl ListMembers {
+    /// The first page of `org_id`'s memberships.
+    pub fn new(org_id: OrgId) -> Self {
+        Self {
+            org_id,
+            cursor: None,
+            limit: None,
+            status: None,
+        }
+    }
+}
+
+paging_builders!(ListMembers, MembershipStatus);
+
+/// Input of `list_memberships_for_user`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ListMembershipsForUser {
+    /// The user whose memberships (across orgs, history included) are listed.
+    pub usr_id: UsrId,
+    /// Continue after this cursor.
+    pub cursor: Option<Cursor>,
+    /// Page size (clamped into `1..=200`, default 50).
+    pub limit: Option<u32>,
+    /// Only memberships with this status.
+    pub status: Option<MembershipStatus>,
+}
+
+impl ListMembershipsForUser {
+    /// The first page of `usr_id`'s memberships.
+    pub fn new(usr_id: UsrId) -> Self {
+        Self {
+            usr_id,
+            cursor: None,
+            limit: None,
+            status: None,
+        }
+    }
+}
+
+paging_builders!(ListMembershipsForUser, MembershipStatus);
+
+/// Input of `list_invitations`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ListInvitations {
+    /// The org whose invitations are listed.
+    pub org_id: OrgId,
+    /// Continue after this cursor.
+    pub cursor: Option<Cursor>,
+    /// Page size (clamped into `1..=200`, default 50).
+    pub limit: Option<u32>,
+    /// Only invitations with this status (as stored: expiry is lazy).
+    pub status: Option<InvitationStatus>,
+}
+
+impl ListInvitations {
+    /// The first page of `org_id`'s invitations.
+    pub fn new(org_id: OrgId) -> Self {
+        Self {
+            org_id,
+            cursor: None,
+            limit: None,
+            status: None,
+        }
+    }
+}
+
+paging_builders!(ListInvitations, InvitationStatus);
+
+/// Input of `add_member`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AddMember {
+    /// The org to join.
+    pub org_id: OrgId,
+    /// The user to add.
+    pub usr_id: UsrId,
+    /// The role to give.
+    pub role: Role,
+    /// Who added the user.
+    pub invited_by: Option<UsrId>,
+}
+
+impl AddMember {
+    /// Adds `usr_id` to `org_id` with `role`.
+    pub fn new(org_id: OrgId, usr_id: UsrId, role: Role) -> Self {
+        Self {
+            org_id,
+            usr_id,
+            role,
+            invited_by: None,
+        }
+    }
+
+    /// Records who added the user.
+    #[must_use]
+    pub fn invited_by(mut self, invited_by: UsrId) -> Self {
+        self.invited_by = Some(invited_by);
+        self
+    }
+}
+
+/// Input of `transfer_ownership`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TransferOwnership {
+    /// The org.
+    pub org_id: OrgId,
+    /// The current owner's active membership; it becomes `member`.
+    pub from_mem_id: MemId,
+    /// The receiving active membership; it becomes `owner`.
+    pub to_mem_id: MemId,
+}
+
+impl TransferOwnership {
+    /// Transfers ownership of `org_id` from one membership to another.
+    pub fn new(org_id: OrgId, from_mem_id: MemId, to_mem_id: MemId) -> Self {
+        Self {
+            org_id,
+            from_mem_id,
+            to_mem_id,
+        }
+    }
+}
+
+/// Input of `create_invitation`. Duplicate pre-tuples collapse into one when added.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CreateInvitation {
+    /// The org to invite into.
+    pub org_id: OrgId,
+    /// The invitee's email or handle.
+    pub identifier: Identifier,
+    /// The role granted on acceptance.
+    pub role: Role,
+    /// Who issues the invitation.
+    pub invited_by: UsrId,
+    /// When the invitation stops being acceptable.
+    pub expires_at: OffsetDateTime,
+    /// Grants materialized on acceptance, distinct, at most [`CreateInvitation::MAX_PRE_TUPLES`].
+    pub pre_tuples: Vec<PreTuple>,
+}
+
+impl CreateInvitation {
+    /// The most pre-tuples one invitation may carry.
+    pub const MAX_PRE_TUPLES: usize = 64;
+
+    /// An invitation without pre-tuples.
+    pub fn new(
+        org_id: OrgId,
+        identifier: Identifier,
+        role: Role,
+        invited_by: UsrId,
+        expires_at: OffsetDateTime,
+    ) -> Self {
+        Self {
+            org_id,
+            identifier,
+            role,
+            invited_by,
+            expires_at,
+            pre_tuples: Vec::new(),
+        }
+    }
+
+    /// Sets the pre-tuples, dropping repeats (the first occurrence keeps its place).
+    ///
+    /// # Errors
+    ///
+    /// `precondition.too_many_pre_tuples` when more than [`Self::MAX_PRE_TUPLES`] distinct
+    /// pre-tuples remain.
+    pub fn pre_tuples(
+        mut self,
+        pre_tuples: impl IntoIterator<Item = PreTuple>,
+    ) -> Result<Self, TenancyError> {
+        let mut distinct: Vec<PreTuple> = Vec::new();
+        for pre_tuple in pre_tuples {
+            if !distinct.contains(&pre_tuple) {
+                if distinct.len() == Self::MAX_PRE_TUPLES {
+                    return Err(TenancyError::precondition(
+                        PreconditionReason::TooManyPreTuples,
+                    ));
+                }
+                distinct.push(pre_tuple);
+            }
+        }
+        self.pre_tuples = distinct;
+        Ok(self)
+    }
+}
+
+/// Input of `accept_invitation`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AcceptInvitation {
+    /// The invitation.
+    pub inv_id: InvId,
+    /// The accepting existing user; `None` mints a new user.
+    pub as_usr_id: Option<UsrId>,
+    /// The identifier of the accepting user's authenticated session; required with
+    /// `as_usr_id` and compared byte for byte with the invitation's.
+    pub accepting_identifier: Option<Identifier>,
+}
+
+impl AcceptInvitation {
+    /// Accepts `inv_id` for a new user (the mint path).
+    pub fn new_user(inv_id: InvId) -> Self {
+        Self {
+            inv_id,
+            as_usr_id: None,
+            accepting_identifier: None,
+        }
+    }
+
+    /// Accepts `inv_id` as the existing user `as_usr_id`, whose authenticated session proves
+    /// `accepting_identifier`.
+    pub fn as_user(inv_id: InvId, as_usr_id: UsrId, accepting_identifier: Identifier) -> Self {
+        Self {
+            inv_id,
+            as_usr_id: Some(as_usr_id),
+            accepting_identifier: Some(accepting_identifier),
+        }
+    }
+
+    /// A fully specified acceptance, for callers relaying raw inputs (the identifier may be
+    /// missing, which `accept_invitation` then reports).
+    pub fn with_parts(
+        inv_id: InvId,
+        as_usr_id: Option<UsrId>,
+        accepting_identifier: Option<Identifier>,
+    ) -> Self {
+        Self {
+            inv_id,
+            as_usr_id,
+            accepting_identifier,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pre_tuples_collapse_and_are_bounded() {
+        let input = CreateInvitation::new(
+            OrgId::new(),
+            Identifier::new("a@example.com").unwrap(),
+            Role::Member,
+            UsrId::new(),
+            OffsetDateTime::UNIX_EPOCH,
+        );
+        let grant = PreTuple::new("editor", "proj", "0190f2a8-1b3c-7abc-8123-aaaaaaaaaaaa").unwrap();
+        let other = PreTuple::new("viewer", "proj", "0190f2a8-1b3c-7abc-8123-aaaaaaaaaaaa").unwrap();
+        let input = input
+            .pre_tuples([grant.clone(), other.clone(), grant.clone()])
+            .unwrap();
+        assert_eq!(input.pre_tuples, vec![grant, other]);
+        let many = (0..65).map(|n| {
+            PreTuple::new("editor", "proj", &format!("0190f2a8-1b3c-7abc-8123-{n:012x}")).unwrap()
+        });
+        assert_eq!(
+            input.pre_tuples(many).unwrap_err().code(),
+            "precondition.too_many_pre_tuples"
+        );
+    }
+
+    #[test]
+    fn patch_applies() {
+        assert_eq!(Patch::Unchanged.apply(Some(1)), Some(1));
+        assert_eq!(Patch::<i32>::Clear.apply(Some(1)), None);
+        assert_eq!(Patch::Set(2).apply(None), Some(2));
+    }
+}

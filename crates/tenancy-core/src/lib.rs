@@ -1,0 +1,48 @@
+//! The Flametrench tenancy model, independent of storage.
+//!
+//! This crate defines the entities of the tenancy layer (organizations, memberships,
+//! invitations and the authorization tuples that mirror memberships), the validated inputs of
+//! every operation, the [`TenancyStore`] trait each backend implements, the one error type
+//! [`TenancyError`], the [`Clock`] every store takes its time from, and the [`rules`] every
+//! store calls so that all backends decide alike. It does no I/O and pulls in no runtime.
+//!
+//! ```
+//! use flametrench_tenancy_core::{CreateOrg, OrgName, Slug, TenancyError, rules};
+//! use flametrench_ids::UsrId;
+//!
+//! let input = CreateOrg::new(UsrId::new())
+//!     .name(OrgName::new("Acme Corp")?)
+//!     .slug(Slug::new("acme")?);
+//! assert_eq!(input.slug.as_ref().map(Slug::as_str), Some("acme"));
+//!
+//! // Strings the spec constrains are refused when the input is built.
+//! let error = Slug::new("Not A Slug").unwrap_err();
+//! assert_eq!(error.code(), "precondition.org_slug_format");
+//! assert_eq!(rules::page_limit(Some(1_000)), 200);
+//! # Ok::<(), TenancyError>(())
+//! ```
+
+pub mod clock;
+pub mod error;
+pub mod input;
+pub mod model;
+pub mod rules;
+pub mod snapshot;
+pub mod store;
+pub mod text;
+
+pub use clock::{Clock, ManualClock, SharedClock, SystemClock, system_clock, truncate_to_micros};
+pub use error::{BoxError, ConflictKind, Entity, PreconditionReason, Result, TenancyError};
+pub use flametrench_ids as ids;
+pub use input::{
+    AcceptInvitation, AddMember, CreateInvitation, CreateOrg, ListInvitations, ListMembers,
+    ListMembershipsForUser, ListOrgs, Patch, TransferOwnership, UpdateOrg,
+};
+pub use model::{
+    AcceptInvitationResult, CreateOrgResult, Cursor, Invitation, InvitationStatus, Membership,
+    MembershipStatus, OrgStatus, Organization, Page, PreTuple, Role, TransferOwnershipResult,
+    Tuple, parse_object_id,
+};
+pub use snapshot::Snapshot;
+pub use store::TenancyStore;
+pub use text::{EntityType, Identifier, OrgName, OrgQuery, Relation, Slug};
