@@ -1,0 +1,136 @@
+//! Maps driver and pool failures onto the SDK's typed errors. Never parses message text.
+
+use flametrench_tenancy_core::{ConflictKind, Entity, TenancyError};
+use tokio_postgres::error::SqlState;
+
+/// Where in a transaction a failure happened, which decides what a lost connection means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Nothing that commits was in flight: a lost connection means no effect.
+    BeforeCommit,
+    /// A `COMMIT` was in flight: a lost connection leaves the outcome unknown.
+    Commit,
+}
+
+/// The entity a foreign key points at, from its constraint name (the names PostgreSQL gives
+/// the reference schema's inline `REFERENCES`).
+fn fk_entity(constraint: &str) -> Option<Entity> {
+    match constraint {
+        "mem_org_id_fkey" | "inv_org_id_fkey" => Some(Entity::Org),
+        "mem_replaces_fkey" => Some(Entity::Membership),
+        "mem_usr_id_fkey" | "mem_invited_by_fkey" | "mem_removed_by_fkey"
+        | "inv_invited_by_fkey" | "inv_invited_user_id_fkey" | "inv_terminal_by_fkey"
+        | "tup_created_by_fkey" => Some(Entity::User),
+        _ => None,
+    }
+}
+
+/// Converts a driver error into the SDK's error.
+pub(crate) fn map_pg(error: tokio_postgres::Error, phase: Phase) -> TenancyError {
+    let Some(state) = error.code() else {
+        // No SQLSTATE: the connection broke, or a protocol or encoding problem.
+        if error.is_closed() || is_io(&error) {
+            return lost(Box::new(error), phase);
+        }
+        return TenancyError::Backend {
+            source: Box::new(error),
+        };
+    };
+    let constraint = error
+        .as_db_error()
+        .and_then(|db| db.constraint())
+        .unwrap_or_default()
+        .to_owned();
+    let conflict = |kind| TenancyError::RetryableConflict {
+        kind,
+        source: Box::new(error_clone_message(&error)),
+    };
+    match state {
+        s if *s == SqlState::UNIQUE_VIOLATION => match constraint.as_str() {
+            "org_slug_unique" => TenancyError::OrgSlugConflict,
+            "mem_unique_active" => TenancyError::DuplicateMembership,
+            _ => backend(error),
+        },
+        s if *s == SqlState::FOREIGN_KEY_VIOLATION => match fk_entity(&constraint) {
+            Some(entity) => TenancyError::not_found(entity),
+            None => backend(error),
+        },
+        s if *s == SqlState::T_R_DEADLOCK_DETECTED => conflict(ConflictKind::Deadlock),
+        s if *s == SqlState::T_R_SERIALIZATION_FAILURE => {
+            conflict(ConflictKind::SerializationFailure)
+        }
+        s if *s == SqlState::LOCK_NOT_AVAILABLE => conflict(ConflictKind::LockTimeout),
+        s if *s == SqlState::QUERY_CANCELED => conflict(ConflictKind::StatementTimeout),
+        s if *s == SqlState::UNDEFINED_TABLE
+            || *s == SqlState::UNDEFINED_COLUMN
+            || *s == SqlState::INVALID_SCHEMA_NAME =>
+        {
+            TenancyError::NotMigrated {
+                detail: error
+                    .as_db_error()
+                    .map(|db| db.message().to_owned())
+                    .unwrap_or_else(|| "tenancy tables are missing".to_owned()),
+            }
+        }
+        s if *s == SqlState::ADMIN_SHUTDOWN
+            || *s == SqlState::CRASH_SHUTDOWN
+            || *s == SqlState::CANNOT_CONNECT_NOW
+            || s.code().starts_with("08") =>
+        {
+            lost(Box::new(error), phase)
+        }
+        _ => backend(error),
+    }
+}
+
+fn backend(error: tokio_postgres::Error) -> TenancyError {
+    TenancyError::Backend {
+        source: Box::new(error),
+    }
+}
+
+fn lost(source: flametrench_tenancy_core::BoxError, phase: Phase) -> TenancyError {
+    match phase {
+        Phase::BeforeCommit => TenancyError::ConnectionLost { source },
+        Phase::Commit => TenancyError::CommitOutcomeUnknown { source },
+    }
+}
+
+fn is_io(error: &tokio_postgres::Error) -> bool {
+    let mut source = std::error::Error::source(error);
+    while let Some(inner) = source {
+        if inner.is::<std::io::Error>() {
+            return true;
+        }
+        source = inner.source();
+    }
+    false
+}
+
+/// A driver error cannot be cloned; keep its text as the source of a conflict error.
+fn error_clone_message(error: &tokio_postgres::Error) -> std::io::Error {
+    let text = error
+        .as_db_error()
+        .map(|db| format!("{}: {}", db.code().code(), db.message()))
+        .unwrap_or_else(|| error.to_string());
+    std::io::Error::other(text)
+}
+
+/// Converts a pool failure (no connection could be had) into the SDK's error.
+pub(crate) fn map_pool(error: deadpool_postgres::PoolError) -> TenancyError {
+    match error {
+        deadpool_postgres::PoolError::Backend(inner) => map_pg(inner, Phase::BeforeCommit),
+        other => TenancyError::ConnectionLost {
+            source: Box::new(other),
+        },
+    }
+}
+
+/// A row read from the database did not have the shape the schema promises.
+pub(crate) fn corrupt(what: &str) -> TenancyError {
+    TenancyError::Backend {
+        source: Box::new(std::io::Error::other(format!(
+            "unexpected data in the tenancy tables: {what}"
+        ))),
+    }
+}

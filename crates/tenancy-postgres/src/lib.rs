@@ -1,0 +1,47 @@
+//! PostgreSQL store for the Flametrench tenancy model.
+//!
+//! [`PostgresTenancyStore`] implements [`TenancyStore`](flametrench_tenancy_core::TenancyStore)
+//! with exactly the semantics of the in-memory store, on tokio-postgres and deadpool-postgres.
+//! It works two ways: over a [`deadpool_postgres::Pool`], where each call is its own
+//! transaction and transient conflicts are retried a bounded number of times; or inside a
+//! transaction the caller owns, where each call nests its work in a savepoint so that several
+//! SDK calls and the caller's own statements commit or roll back together.
+//!
+//! Every operation serializes on its org's row, takes its locks in one global order, decides
+//! with the shared rules of `flametrench-tenancy-core`, and pipelines its statements: one
+//! round trip per read and per single-statement write, two for the others.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use deadpool_postgres::{Config, Runtime};
+//! use flametrench_tenancy_core::{CreateOrg, TenancyStore};
+//! use flametrench_tenancy_postgres::{PostgresTenancyStore, migrate};
+//! use flametrench_ids::UsrId;
+//! use tokio_postgres::NoTls;
+//!
+//! let mut config = Config::new();
+//! config.url = Some(std::env::var("DATABASE_URL")?);
+//! let pool = config.create_pool(Some(Runtime::Tokio1), NoTls)?;
+//! migrate(&mut pool.get().await?, "public").await?;
+//!
+//! let store = PostgresTenancyStore::new(pool);
+//! let alice = UsrId::new();
+//! store.ensure_user(alice).await?;
+//! let created = store.create_org(CreateOrg::new(alice)).await?;
+//! println!("{} is owned by {}", created.org.id, created.owner_membership.usr_id);
+//! # Ok(()) }
+//! ```
+
+mod error;
+mod exec;
+mod migrate;
+mod ops;
+mod rows;
+mod sql;
+mod store;
+
+pub use migrate::{Migration, SCHEMA_SQL, SCHEMA_VERSION, VERSION_TABLE, migrate};
+pub use store::{DEFAULT_SCHEMA, PooledTenancyStore, PostgresTenancyStore};
+
+#[cfg(feature = "testing")]
+pub mod testing;

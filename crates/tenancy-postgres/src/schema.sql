@@ -1,0 +1,100 @@
+-- Flametrench tenancy tables for PostgreSQL (13 or newer).
+--
+-- The tables, columns, types, CHECK constraints and the unique and partial indexes follow the
+-- Flametrench reference schema, so a database set up by any Flametrench SDK is usable by any
+-- other. Ids are native uuids (the prefixed wire form is computed by the SDK and never stored);
+-- timestamps are timestamptz and are always written by the SDK from its clock.
+--
+-- Differences from the reference DDL, none of which changes a table's shape:
+--   * no pgcrypto extension and no updated_at trigger: the SDK writes every id and timestamp;
+--   * extra indexes, marked "speed" below, serve keyset pagination and owner counting.
+--
+-- Statements are unqualified: the migration runs them with search_path set to the schema the
+-- adopter chose.
+
+CREATE TABLE usr (
+    id            uuid PRIMARY KEY,
+    status        text NOT NULL DEFAULT 'active'
+                    CHECK (status IN ('active', 'suspended', 'revoked')),
+    display_name  text,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    updated_at    timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE org (
+    id          uuid PRIMARY KEY,
+    status      text NOT NULL DEFAULT 'active'
+                  CHECK (status IN ('active', 'suspended', 'revoked')),
+    name        text,
+    slug        text CONSTRAINT org_slug_format
+                  CHECK (slug IS NULL OR slug ~ '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$'),
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    updated_at  timestamptz NOT NULL DEFAULT now()
+);
+
+-- Slugs are unique among orgs that have one, whatever their status.
+CREATE UNIQUE INDEX org_slug_unique ON org (slug) WHERE slug IS NOT NULL;
+
+CREATE TABLE mem (
+    id          uuid PRIMARY KEY,
+    usr_id      uuid NOT NULL REFERENCES usr(id),
+    org_id      uuid NOT NULL REFERENCES org(id),
+    role        text NOT NULL
+                  CHECK (role IN ('owner', 'admin', 'member', 'guest', 'viewer', 'editor')),
+    status      text NOT NULL DEFAULT 'active'
+                  CHECK (status IN ('active', 'suspended', 'revoked')),
+    replaces    uuid REFERENCES mem(id),
+    invited_by  uuid REFERENCES usr(id),
+    removed_by  uuid REFERENCES usr(id),
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    updated_at  timestamptz NOT NULL DEFAULT now()
+);
+
+-- One active membership per (user, org); history rows accumulate.
+CREATE UNIQUE INDEX mem_unique_active ON mem (usr_id, org_id) WHERE status = 'active';
+CREATE INDEX mem_org_idx ON mem (org_id);
+CREATE INDEX mem_usr_idx ON mem (usr_id);
+CREATE INDEX mem_replaces_idx ON mem (replaces) WHERE replaces IS NOT NULL;
+-- Speed: keyset pages of an org's and a user's memberships, and the active-owner count.
+CREATE INDEX mem_org_page_idx ON mem (org_id, id);
+CREATE INDEX mem_usr_page_idx ON mem (usr_id, id);
+CREATE INDEX mem_active_owner_idx ON mem (org_id) WHERE status = 'active' AND role = 'owner';
+
+CREATE TABLE inv (
+    id               uuid PRIMARY KEY,
+    org_id           uuid NOT NULL REFERENCES org(id),
+    identifier       text NOT NULL,
+    role             text NOT NULL
+                       CHECK (role IN ('owner', 'admin', 'member', 'guest', 'viewer', 'editor')),
+    status           text NOT NULL DEFAULT 'pending'
+                       CHECK (status IN ('pending', 'accepted', 'declined', 'revoked', 'expired')),
+    pre_tuples       jsonb NOT NULL DEFAULT '[]',
+    invited_by       uuid NOT NULL REFERENCES usr(id),
+    invited_user_id  uuid REFERENCES usr(id),
+    created_at       timestamptz NOT NULL DEFAULT now(),
+    expires_at       timestamptz NOT NULL,
+    terminal_at      timestamptz,
+    terminal_by      uuid REFERENCES usr(id),
+    CHECK ((status = 'pending') = (terminal_at IS NULL)),
+    CHECK (expires_at > created_at)
+);
+
+CREATE INDEX inv_org_idx ON inv (org_id);
+CREATE INDEX inv_pending_idx ON inv (identifier) WHERE status = 'pending';
+-- Speed: keyset pages of an org's invitations.
+CREATE INDEX inv_org_page_idx ON inv (org_id, id);
+
+CREATE TABLE tup (
+    id            uuid PRIMARY KEY,
+    subject_type  text NOT NULL CHECK (subject_type ~ '^[a-z]{2,6}$'),
+    subject_id    uuid NOT NULL,
+    relation      text NOT NULL CHECK (relation ~ '^[a-z_]{2,32}$'),
+    object_type   text NOT NULL CHECK (object_type ~ '^[a-z]{2,6}$'),
+    object_id     uuid NOT NULL,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    created_by    uuid REFERENCES usr(id),
+    UNIQUE (subject_type, subject_id, relation, object_type, object_id)
+);
+
+CREATE INDEX tup_object_relation_idx ON tup (object_type, object_id, relation);
+CREATE INDEX tup_subject_idx ON tup (subject_type, subject_id);

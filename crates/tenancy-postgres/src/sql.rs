@@ -1,0 +1,188 @@
+//! Every statement the store sends, qualified with the adopter's schema once, at construction.
+//!
+//! Locking order, the same in every operation so that SDK calls never deadlock each other:
+//! the org row first (`FOR NO KEY UPDATE` by membership and invitation operations, `FOR SHARE`
+//! by `create_invitation`, an `UPDATE` by org transitions), then the rows of that org. Every
+//! read that a decision depends on runs as its own statement after the lock statement, so it
+//! takes a fresh snapshot under READ COMMITTED and sees everything committed before the lock
+//! was granted.
+
+use crate::rows::{INV_COLUMNS, MEM_COLUMNS, ORG_COLUMNS, TUP_COLUMNS};
+
+const ASCII_LOWER: &str =
+    "'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'";
+
+macro_rules! statements {
+    ($($(#[$doc:meta])* $name:ident = $template:expr;)*) => {
+        /// The store's statements, with the schema filled in.
+        #[derive(Debug)]
+        pub(crate) struct Sql {
+            $($(#[$doc])* pub(crate) $name: String,)*
+        }
+
+        impl Sql {
+            pub(crate) fn new(schema: &str) -> Self {
+                let quoted = format!("\"{schema}\"");
+                let fill = |template: &str| {
+                    template
+                        .replace("{s}", &quoted)
+                        .replace("{ORG}", ORG_COLUMNS)
+                        .replace("{MEM}", MEM_COLUMNS)
+                        .replace("{INV}", INV_COLUMNS)
+                        .replace("{TUP}", TUP_COLUMNS)
+                        .replace("{LOWER}", ASCII_LOWER)
+                };
+                Self { $($name: fill(&$template),)* }
+            }
+        }
+    };
+}
+
+statements! {
+    ensure_user = "INSERT INTO {s}.usr (id, status, created_at, updated_at) \
+        VALUES ($1, 'active', $2, $2) ON CONFLICT (id) DO NOTHING";
+
+    /// $1 org id, $2 name, $3 slug, $4 now, $5 creator, $6 mem id, $7 tup id.
+    create_org = "WITH creator AS (SELECT id FROM {s}.usr WHERE id = $5), \
+        o AS (INSERT INTO {s}.org (id, status, name, slug, created_at, updated_at) \
+              SELECT $1, 'active', $2, $3, $4, $4 FROM creator RETURNING id), \
+        m AS (INSERT INTO {s}.mem (id, usr_id, org_id, role, status, created_at, updated_at) \
+              SELECT $6, $5, o.id, 'owner', 'active', $4, $4 FROM o RETURNING id), \
+        t AS (INSERT INTO {s}.tup (id, subject_type, subject_id, relation, object_type, object_id, created_at, created_by) \
+              SELECT $7, 'usr', $5, 'owner', 'org', o.id, $4, $5 FROM o RETURNING id) \
+        SELECT (SELECT count(*) FROM o) + (SELECT count(*) FROM m) + (SELECT count(*) FROM t)";
+
+    get_org = "SELECT {ORG} FROM {s}.org WHERE id = $1";
+    org_status = "SELECT status FROM {s}.org WHERE id = $1";
+
+    /// $1 org, $2 set name?, $3 name, $4 set slug?, $5 slug, $6 now.
+    update_org = "UPDATE {s}.org SET \
+        name = CASE WHEN $2 THEN $3 ELSE name END, \
+        slug = CASE WHEN $4 THEN $5 ELSE slug END, \
+        updated_at = $6 \
+        WHERE id = $1 AND status <> 'revoked' RETURNING {ORG}";
+
+    /// $1 after, $2 status, $3 folded query, $4 limit.
+    list_orgs = "SELECT {ORG} FROM {s}.org \
+        WHERE ($1::uuid IS NULL OR id > $1) AND ($2::text IS NULL OR status = $2) \
+        AND ($3::text IS NULL OR strpos(translate(name, {LOWER}), $3) > 0 \
+             OR strpos(translate(slug, {LOWER}), $3) > 0) \
+        ORDER BY id LIMIT $4";
+
+    /// $1 org, $2 new status, $3 now, $4 required current status.
+    set_org_status = "UPDATE {s}.org SET status = $2, updated_at = $3 \
+        WHERE id = $1 AND status = $4 RETURNING {ORG}";
+
+    /// $1 org, $2 now. Takes the org lock.
+    revoke_org = "UPDATE {s}.org SET status = 'revoked', updated_at = $2 \
+        WHERE id = $1 AND status <> 'revoked' RETURNING {ORG}";
+    revoke_org_memberships = "UPDATE {s}.mem SET status = 'revoked', updated_at = $2 \
+        WHERE org_id = $1 AND status IN ('active', 'suspended')";
+    revoke_org_tuples = "DELETE FROM {s}.tup WHERE object_type = 'org' AND object_id = $1";
+    revoke_org_invitations = "UPDATE {s}.inv SET status = 'revoked', terminal_at = $2 \
+        WHERE org_id = $1 AND status = 'pending'";
+
+    /// $1 org. Locks the org row; returns its status and the isolation level.
+    lock_org = "SELECT status, current_setting('transaction_isolation') FROM {s}.org \
+        WHERE id = $1 FOR NO KEY UPDATE";
+    /// $1 membership. Locks the membership's org row.
+    lock_org_of_mem = "SELECT status, current_setting('transaction_isolation') FROM {s}.org \
+        WHERE id = (SELECT org_id FROM {s}.mem WHERE id = $1) FOR NO KEY UPDATE";
+    /// $1 invitation. Locks the invitation's org row.
+    lock_org_of_inv = "SELECT status, current_setting('transaction_isolation') FROM {s}.org \
+        WHERE id = (SELECT org_id FROM {s}.inv WHERE id = $1) FOR NO KEY UPDATE";
+
+    /// $1 membership: the row, its org's active-owner count, and whether its user has another
+    /// active membership in the org.
+    membership_context = "SELECT {MEM}, \
+        (SELECT count(*) FROM {s}.mem o WHERE o.org_id = m.org_id AND o.status = 'active' AND o.role = 'owner'), \
+        EXISTS (SELECT 1 FROM {s}.mem o WHERE o.org_id = m.org_id AND o.usr_id = m.usr_id \
+                AND o.status = 'active' AND o.id <> m.id) \
+        FROM {s}.mem m WHERE m.id = $1";
+    /// $1 membership, $2 user: that user's active membership in the membership's org.
+    active_membership_beside = "SELECT {MEM} FROM {s}.mem WHERE usr_id = $2 AND status = 'active' \
+        AND org_id = (SELECT org_id FROM {s}.mem WHERE id = $1)";
+    get_membership = "SELECT {MEM} FROM {s}.mem WHERE id = $1";
+    memberships_by_ids = "SELECT {MEM} FROM {s}.mem WHERE id = ANY($1)";
+
+    /// $1 old id, $2 now, $3 removed_by, $4 new status.
+    end_membership = "UPDATE {s}.mem SET status = $4, updated_at = $2, removed_by = $3 WHERE id = $1";
+    /// $1 id, $2 usr, $3 org, $4 role, $5 replaces, $6 invited_by, $7 now.
+    insert_membership = "INSERT INTO {s}.mem \
+        (id, usr_id, org_id, role, status, replaces, invited_by, removed_by, created_at, updated_at) \
+        VALUES ($1, $2, $3, $4, 'active', $5, $6, NULL, $7, $7)";
+    /// $1 membership, $2 now.
+    reactivate_membership = "UPDATE {s}.mem SET status = 'active', updated_at = $2 WHERE id = $1";
+    /// $1 usr, $2 org, $3 role.
+    delete_membership_tuple = "DELETE FROM {s}.tup WHERE subject_type = 'usr' AND subject_id = $1 \
+        AND relation = $3 AND object_type = 'org' AND object_id = $2";
+    /// $1 tup id, $2 usr, $3 role, $4 org, $5 now, $6 created_by.
+    insert_membership_tuple = "INSERT INTO {s}.tup \
+        (id, subject_type, subject_id, relation, object_type, object_id, created_at, created_by) \
+        VALUES ($1, 'usr', $2, $3, 'org', $4, $5, $6) ON CONFLICT DO NOTHING";
+
+    /// $1 org, $2 usr, $3 invited_by (nullable), $4 role, $5 mem id, $6 tup id, $7 now.
+    /// Inserts only when the org exists and is active and both users exist; a duplicate active
+    /// membership fails on `mem_unique_active`. Reports what it found.
+    add_member = "WITH o AS (SELECT id, status FROM {s}.org WHERE id = $1 FOR NO KEY UPDATE), \
+        flags AS (SELECT (SELECT status FROM o) AS org_status, \
+                         EXISTS (SELECT 1 FROM {s}.usr WHERE id = $2) AS usr_ok, \
+                         ($3::uuid IS NULL OR EXISTS (SELECT 1 FROM {s}.usr WHERE id = $3)) AS inviter_ok), \
+        go AS (SELECT 1 FROM flags WHERE org_status = 'active' AND usr_ok AND inviter_ok), \
+        m AS (INSERT INTO {s}.mem (id, usr_id, org_id, role, status, invited_by, created_at, updated_at) \
+              SELECT $5, $2, $1, $4, 'active', $3, $7, $7 FROM go RETURNING id), \
+        t AS (INSERT INTO {s}.tup (id, subject_type, subject_id, relation, object_type, object_id, created_at, created_by) \
+              SELECT $6, 'usr', $2, $4, 'org', $1, $7, $3 FROM go \
+              ON CONFLICT DO NOTHING RETURNING id) \
+        SELECT org_status, usr_ok, inviter_ok, (SELECT count(*) FROM m) FROM flags";
+
+    list_members = "SELECT {MEM} FROM {s}.mem WHERE org_id = $1 \
+        AND ($2::uuid IS NULL OR id > $2) AND ($3::text IS NULL OR status = $3) ORDER BY id LIMIT $4";
+    list_memberships_for_user = "SELECT {MEM} FROM {s}.mem WHERE usr_id = $1 \
+        AND ($2::uuid IS NULL OR id > $2) AND ($3::text IS NULL OR status = $3) ORDER BY id LIMIT $4";
+    org_exists = "SELECT 1 FROM {s}.org WHERE id = $1";
+    user_exists = "SELECT 1 FROM {s}.usr WHERE id = $1";
+
+    /// $1 inv id, $2 org, $3 identifier, $4 role, $5 pre_tuples, $6 invited_by, $7 now,
+    /// $8 expires_at, $9 expiry valid?. Shares the org lock so a concurrent `revoke_org` is
+    /// either fully before or fully after.
+    create_invitation = "WITH o AS (SELECT id, status FROM {s}.org WHERE id = $2 FOR SHARE), \
+        flags AS (SELECT (SELECT status FROM o) AS org_status, \
+                         EXISTS (SELECT 1 FROM {s}.usr WHERE id = $6) AS inviter_ok), \
+        i AS (INSERT INTO {s}.inv (id, org_id, identifier, role, status, pre_tuples, invited_by, created_at, expires_at) \
+              SELECT $1, $2, $3, $4, 'pending', $5, $6, $7, $8 FROM flags \
+              WHERE org_status = 'active' AND inviter_ok AND $9 RETURNING id) \
+        SELECT org_status, inviter_ok, (SELECT count(*) FROM i) FROM flags";
+    get_invitation = "SELECT {INV} FROM {s}.inv WHERE id = $1";
+    list_invitations = "SELECT {INV} FROM {s}.inv WHERE org_id = $1 \
+        AND ($2::uuid IS NULL OR id > $2) AND ($3::text IS NULL OR status = $3) ORDER BY id LIMIT $4";
+
+    /// $1 inv, $2 accepting user (nullable): the invitation, its org's status, whether the user
+    /// exists and whether the user already has an active membership in the org.
+    accept_context = "SELECT {INV}, \
+        (SELECT status FROM {s}.org WHERE id = i.org_id), \
+        ($2::uuid IS NULL OR EXISTS (SELECT 1 FROM {s}.usr WHERE id = $2)), \
+        ($2::uuid IS NOT NULL AND EXISTS (SELECT 1 FROM {s}.mem m WHERE m.org_id = i.org_id \
+             AND m.usr_id = $2 AND m.status = 'active')) \
+        FROM {s}.inv i WHERE i.id = $1";
+    /// $1 ids, $2 subject, $3 relations, $4 object types, $5 object ids, $6 now, $7 created_by.
+    insert_pre_tuples = "INSERT INTO {s}.tup \
+        (id, subject_type, subject_id, relation, object_type, object_id, created_at, created_by) \
+        SELECT t.id, 'usr', $2, t.relation, t.object_type, t.object_id, $6, $7 \
+        FROM unnest($1::uuid[], $3::text[], $4::text[], $5::uuid[]) AS t(id, relation, object_type, object_id) \
+        ON CONFLICT DO NOTHING RETURNING {TUP}";
+    /// $1 inv, $2 user, $3 now.
+    mark_accepted = "UPDATE {s}.inv SET status = 'accepted', invited_user_id = $2, terminal_by = $2, \
+        terminal_at = $3 WHERE id = $1 AND status = 'pending' RETURNING {INV}";
+    /// $1 inv, $2 new status, $3 now, $4 actor (nullable).
+    end_invitation = "UPDATE {s}.inv SET status = $2, terminal_at = $3, terminal_by = $4 \
+        WHERE id = $1 AND status = 'pending' \
+        AND ($4::uuid IS NULL OR EXISTS (SELECT 1 FROM {s}.usr WHERE id = $4)) RETURNING {INV}";
+    /// $1 inv, $2 actor (nullable): what an unsuccessful `end_invitation` found.
+    end_invitation_context = "SELECT i.status, \
+        ($2::uuid IS NULL OR EXISTS (SELECT 1 FROM {s}.usr WHERE id = $2)) FROM {s}.inv i WHERE i.id = $1";
+
+    tuples_for_subject = "SELECT {TUP} FROM {s}.tup WHERE subject_type = $1 AND subject_id = $2 ORDER BY id";
+    tuples_for_object = "SELECT {TUP} FROM {s}.tup WHERE object_type = $1 AND object_id = $2 \
+        AND ($3::text IS NULL OR relation = $3) ORDER BY id";
+}

@@ -1,0 +1,235 @@
+//! `PostgresTenancyStore`: construction, the two ways in (pool or caller's transaction), and
+//! the loop that runs one operation with retries.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use deadpool_postgres::{Object, Pool};
+use flametrench_tenancy_core::{SharedClock, TenancyError, system_clock};
+use tokio::sync::Mutex;
+use tokio_postgres::{Client, Transaction};
+
+use crate::error::map_pool;
+use crate::sql::Sql;
+
+/// The schema used when none is chosen.
+pub const DEFAULT_SCHEMA: &str = "public";
+
+/// Checks a schema name: 1 to 63 characters of `[a-z0-9_]`, not starting with a digit.
+///
+/// # Errors
+///
+/// `storage.backend` describing the rule, for any other name.
+pub(crate) fn check_schema(schema: &str) -> Result<(), TenancyError> {
+    let ok = (1..=63).contains(&schema.len())
+        && schema
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        && !schema.as_bytes()[0].is_ascii_digit();
+    if ok {
+        Ok(())
+    } else {
+        Err(TenancyError::Backend {
+            source: Box::new(std::io::Error::other(
+                "schema names are 1 to 63 characters of [a-z0-9_], not starting with a digit",
+            )),
+        })
+    }
+}
+
+pub(crate) enum Source<'t, 'c> {
+    Pool(Pool),
+    Nested(Mutex<&'t mut Transaction<'c>>),
+}
+
+/// The PostgreSQL tenancy store.
+///
+/// Built either from a [`deadpool_postgres::Pool`] ([`PostgresTenancyStore::new`]: every call
+/// runs in its own transaction, retried a bounded number of times on transient conflicts), or
+/// inside a transaction the caller owns ([`PostgresTenancyStore::in_transaction`]: every call
+/// nests its work in a savepoint named `ft_<method>_<8 hex>`, released on success and rolled
+/// back then released on failure, so the caller's transaction stays usable and commits or
+/// rolls back everything together). The store borrows the caller's transaction exclusively
+/// and runs its calls one at a time.
+///
+/// ```no_run
+/// # async fn demo(pool: deadpool_postgres::Pool) -> Result<(), Box<dyn std::error::Error>> {
+/// use flametrench_tenancy_core::{CreateOrg, TenancyStore};
+/// use flametrench_tenancy_postgres::PostgresTenancyStore;
+/// use flametrench_ids::UsrId;
+///
+/// // With a pool: each call is its own transaction.
+/// let store = PostgresTenancyStore::new(pool.clone());
+/// let alice = UsrId::new();
+/// store.ensure_user(alice).await?;
+/// store.create_org(CreateOrg::new(alice)).await?;
+///
+/// // Inside the caller's transaction: commits or rolls back with the caller's own writes.
+/// let mut client = pool.get().await?;
+/// let mut tx = client.transaction().await?;
+/// {
+///     let store = PostgresTenancyStore::in_transaction(&mut tx);
+///     store.create_org(CreateOrg::new(alice)).await?;
+/// }
+/// tx.execute("SELECT 1", &[]).await?;
+/// tx.commit().await?;
+/// # Ok(()) }
+/// ```
+pub struct PostgresTenancyStore<'t, 'c> {
+    pub(crate) source: Source<'t, 'c>,
+    pub(crate) sql: Arc<Sql>,
+    pub(crate) clock: SharedClock,
+}
+
+impl std::fmt::Debug for PostgresTenancyStore<'_, '_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mode = match self.source {
+            Source::Pool(_) => "pool",
+            Source::Nested(_) => "caller transaction",
+        };
+        f.debug_struct("PostgresTenancyStore")
+            .field("mode", &mode)
+            .field("clock", &self.clock)
+            .finish()
+    }
+}
+
+/// The store type built from a pool: it borrows nothing.
+pub type PooledTenancyStore = PostgresTenancyStore<'static, 'static>;
+
+impl PostgresTenancyStore<'static, 'static> {
+    /// A store over `pool`, with tables in the `public` schema and the system clock.
+    pub fn new(pool: Pool) -> Self {
+        Self {
+            source: Source::Pool(pool),
+            sql: Arc::new(Sql::new(DEFAULT_SCHEMA)),
+            clock: system_clock(),
+        }
+    }
+}
+
+impl<'t, 'c> PostgresTenancyStore<'t, 'c> {
+    /// A store that works inside the caller's transaction `tx` (a tokio-postgres transaction,
+    /// or a deadpool one through `&mut *tx`), with tables in `public` and the system clock.
+    ///
+    /// The caller's transaction may run at READ COMMITTED or SERIALIZABLE; under REPEATABLE
+    /// READ a write would decide on a snapshot older than its lock, so writes refuse to run
+    /// (`storage.backend`). Errors are never retried here: a retryable error leaves the
+    /// caller's transaction usable (the savepoint was rolled back), and the caller decides.
+    pub fn in_transaction(tx: &'t mut Transaction<'c>) -> Self {
+        Self {
+            source: Source::Nested(Mutex::new(tx)),
+            sql: Arc::new(Sql::new(DEFAULT_SCHEMA)),
+            clock: system_clock(),
+        }
+    }
+
+    /// Uses the tables of `schema` instead of `public`.
+    ///
+    /// # Errors
+    ///
+    /// `storage.backend` when `schema` is not 1 to 63 characters of `[a-z0-9_]` (not starting
+    /// with a digit).
+    pub fn with_schema(mut self, schema: &str) -> Result<Self, TenancyError> {
+        check_schema(schema)?;
+        self.sql = Arc::new(Sql::new(schema));
+        Ok(self)
+    }
+
+    /// Takes every timestamp from `clock`.
+    #[must_use]
+    pub fn with_clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Whether this store works inside a caller's transaction.
+    pub fn is_nested(&self) -> bool {
+        matches!(self.source, Source::Nested(_))
+    }
+}
+
+/// A pooled connection that is discarded rather than returned when it may be mid-transaction.
+pub(crate) struct PooledConnection {
+    object: Option<Object>,
+    pub(crate) discard: AtomicBool,
+}
+
+impl PooledConnection {
+    pub(crate) async fn get(pool: &Pool) -> Result<Self, TenancyError> {
+        let object = pool.get().await.map_err(map_pool)?;
+        Ok(Self {
+            object: Some(object),
+            discard: AtomicBool::new(false),
+        })
+    }
+
+    pub(crate) fn client(&self) -> Option<&Client> {
+        self.object.as_ref().map(|object| &***object)
+    }
+}
+
+impl Drop for PooledConnection {
+    fn drop(&mut self) {
+        if let Some(object) = self.object.take() {
+            if self.discard.load(Ordering::Relaxed) || object.is_closed() {
+                // Taking the connection out of the pool and dropping it closes it; the server
+                // then rolls back whatever was open.
+                drop(Object::take(object));
+            }
+        }
+    }
+}
+
+/// Runs an operation body with retries (pool) or inside a savepoint (caller's transaction).
+///
+/// `$body` is an expression using `$tx: &mut Tx` and returning `Result<T>`; it is evaluated
+/// again on each attempt, so it must only borrow its inputs.
+macro_rules! transact {
+    ($store:expr, $method:literal, $shape:expr, |$tx:ident| $body:expr) => {{
+        let store = $store;
+        let span = tracing::debug_span!("flametrench.tenancy", op = $method);
+        tracing::Instrument::instrument(async { match &store.source {
+            $crate::store::Source::Pool(pool) => {
+                let mut attempt: u32 = 0;
+                loop {
+                    let result = async {
+                        let connection = $crate::store::PooledConnection::get(pool).await?;
+                        let Some(client) = connection.client() else {
+                            return Err($crate::error::corrupt("pooled connection missing"));
+                        };
+                        let mut tx = $crate::exec::Tx::pool(client, $shape, &connection.discard);
+                        let $tx = &mut tx;
+                        let result = $body;
+                        if result.is_err() {
+                            tx.abort().await;
+                        }
+                        result
+                    }
+                    .await;
+                    match result {
+                        Err(error) if $crate::exec::should_retry(&error, attempt) => {
+                            tracing::debug!(attempt, code = error.code(), "retrying");
+                            $crate::exec::backoff(attempt).await;
+                            attempt += 1;
+                        }
+                        other => break other,
+                    }
+                }
+            }
+            $crate::store::Source::Nested(mutex) => {
+                let guard = mutex.lock().await;
+                let name = $crate::exec::savepoint_name($method);
+                let mut tx = $crate::exec::Tx::nested(guard.client(), &name);
+                let $tx = &mut tx;
+                let result = $body;
+                if result.is_err() {
+                    tx.abort().await;
+                }
+                result
+            }
+        } }, span).await
+    }};
+}
+
+pub(crate) use transact;
