@@ -65,6 +65,10 @@ macro_rules! typed_id {
             /// The wire prefix.
             pub const PREFIX: &'static str = $prefix;
 
+            /// The smallest id of this type (UUID `00000000-0000-1000-0000-000000000000`):
+            /// every valid id compares greater or equal, so it bounds ordered ranges.
+            pub const MIN: Self = Self(Uuid::from_u128(0x0000_0000_0000_1000_0000_0000_0000_0000));
+
             /// A fresh id from a UUIDv7, monotonic within the process.
             #[allow(clippy::new_without_default)] // A random default value would surprise.
             pub fn new() -> Self {
