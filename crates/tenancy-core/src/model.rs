@@ -243,10 +243,18 @@ impl PreTuple {
 /// `precondition.invalid_object_id` for anything else.
 pub fn parse_object_id(text: &str) -> Result<Uuid, TenancyError> {
     let invalid = || TenancyError::precondition(PreconditionReason::InvalidObjectId);
-    if text.len() == 36 {
-        return Uuid::try_parse(text).map_err(|_| invalid());
+    if text.contains('_') {
+        return decode_any(text).map(|decoded| decoded.uuid).map_err(|_| invalid());
     }
-    decode_any(text).map(|decoded| decoded.uuid).map_err(|_| invalid())
+    let canonical = text.len() == 36
+        && text.bytes().enumerate().all(|(index, byte)| match index {
+            8 | 13 | 18 | 23 => byte == b'-',
+            _ => byte.is_ascii_hexdigit(),
+        });
+    if !canonical {
+        return Err(invalid());
+    }
+    Uuid::try_parse(text).map_err(|_| invalid())
 }
 
 /// An authorization tuple (`tup_`): `subject` has `relation` on `object`.
@@ -441,6 +449,8 @@ mod tests {
         let prefixed =
             PreTuple::new("editor", "proj", "proj_0190f2a81b3c7abc8123aaaaaaaaaaaa").unwrap();
         assert_eq!(bare, prefixed);
+        let user = UsrId::new();
+        assert_eq!(parse_object_id(&user.to_string()).unwrap(), user.as_uuid());
         for bad in ["", "nope", "0190f2a81b3c7abc8123aaaaaaaaaaaa", "{0190f2a8-1b3c-7abc-8123-aaaaaaaaaaaa}"] {
             assert_eq!(
                 PreTuple::new("editor", "proj", bad).unwrap_err().code(),

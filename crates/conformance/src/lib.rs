@@ -1,0 +1,23 @@
+//! Data-driven conformance runner for Flametrench tenancy stores.
+//!
+//! Loads fixture corpora in the upstream layout (an `index.json` manifest and
+//! `fixtures/<capability>/*.json` files), and runs every case against any store through a
+//! [`StoreFactory`]: ids cases against the `flametrench-ids` functions, tenancy state-machine
+//! cases against a fresh store, clock and users each. The runner never names a backend; each
+//! backend owns a small test target that builds its factory and calls [`trials`].
+//!
+//! ```
+//! use flametrench_conformance::Corpus;
+//!
+//! // A missing directory is a typed error, never a panic.
+//! assert!(Corpus::load("/nonexistent/corpus").is_err());
+//! ```
+
+mod corpus;
+mod ops;
+mod report;
+mod runner;
+
+pub use corpus::{Corpus, CorpusError, Expected, FixtureFile, Step, TestCase, locate_corpora};
+pub use report::{CaseReport, CorpusReport, FileReport};
+pub use runner::{BoxFuture, CaseOutcome, StoreFactory, TestBody, run_case, run_corpus, trials};

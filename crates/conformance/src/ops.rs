@@ -1,0 +1,347 @@
+//! Turns a fixture step into a store call and its result into JSON.
+
+use std::str::FromStr;
+
+use flametrench_ids::{IdError, InvId, MemId, OrgId, UsrId};
+use flametrench_tenancy_core::{
+    AcceptInvitation, AddMember, Clock, CreateInvitation, CreateOrg, Cursor, EntityType,
+    Identifier, ListInvitations, ListMembers, ListMembershipsForUser, ListOrgs, ManualClock,
+    OrgName, OrgQuery, Patch, PreTuple, Relation, Role, Slug, TenancyError, TenancyStore,
+    TransferOwnership, UpdateOrg, parse_object_id,
+};
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+use time::Duration;
+
+/// A step failed for a reason that is the fixture's or the harness's fault.
+#[derive(Debug)]
+pub(crate) struct HarnessError(pub(crate) String);
+
+/// What a store call produced.
+pub(crate) enum Called {
+    Value(Value),
+    Error(TenancyError),
+}
+
+type Step<T> = Result<Result<T, TenancyError>, HarnessError>;
+
+pub(crate) struct Input<'a>(pub(crate) &'a Map<String, Value>);
+
+impl Input<'_> {
+    fn raw(&self, key: &str) -> Option<&Value> {
+        self.0.get(key)
+    }
+
+    fn string(&self, key: &str) -> Result<Option<&str>, HarnessError> {
+        match self.0.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(text)) => Ok(Some(text)),
+            Some(other) => Err(HarnessError(format!("input `{key}` must be a string, found {other}"))),
+        }
+    }
+
+    fn required(&self, key: &str) -> Result<&str, HarnessError> {
+        self.string(key)?
+            .ok_or_else(|| HarnessError(format!("input `{key}` is required")))
+    }
+
+    fn id<I: FromStr<Err = IdError>>(&self, key: &'static str) -> Step<I> {
+        let text = self.required(key)?;
+        Ok(text.parse().map_err(|error| TenancyError::invalid_id(key, error)))
+    }
+
+    fn opt_id<I: FromStr<Err = IdError>>(&self, key: &'static str) -> Step<Option<I>> {
+        Ok(match self.string(key)? {
+            None => Ok(None),
+            Some(text) => text.parse().map(Some).map_err(|error| TenancyError::invalid_id(key, error)),
+        })
+    }
+
+    fn parsed<T: FromStr<Err = TenancyError>>(&self, key: &str) -> Step<T> {
+        Ok(self.required(key)?.parse())
+    }
+
+    fn opt_parsed<T: FromStr<Err = TenancyError>>(&self, key: &str) -> Step<Option<T>> {
+        Ok(self.string(key)?.map(str::parse).transpose())
+    }
+
+    fn limit(&self) -> Result<Option<u32>, HarnessError> {
+        match self.0.get("limit") {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Number(number)) => Ok(Some(match number.as_i64() {
+                Some(n) if n < 0 => 0,
+                Some(n) => u32::try_from(n).unwrap_or(u32::MAX),
+                None => u32::MAX,
+            })),
+            Some(other) => Err(HarnessError(format!("input `limit` must be a number, found {other}"))),
+        }
+    }
+
+    fn cursor(&self) -> Result<Option<Cursor>, HarnessError> {
+        Ok(self.string("cursor")?.map(Cursor::new))
+    }
+}
+
+macro_rules! tri {
+    ($step:expr) => {
+        match $step? {
+            Ok(value) => value,
+            Err(error) => return Ok(Called::Error(error)),
+        }
+    };
+}
+
+macro_rules! check {
+    ($result:expr) => {
+        match $result {
+            Ok(value) => value,
+            Err(error) => return Ok(Called::Error(error)),
+        }
+    };
+}
+
+fn done<T: Serialize>(result: Result<T, TenancyError>) -> Result<Called, HarnessError> {
+    Ok(match result {
+        Ok(value) => Called::Value(
+            serde_json::to_value(value).map_err(|error| HarnessError(error.to_string()))?,
+        ),
+        Err(error) => Called::Error(error),
+    })
+}
+
+fn tuples(result: Result<Vec<flametrench_tenancy_core::Tuple>, TenancyError>) -> Result<Called, HarnessError> {
+    done(result.map(|data| json!({ "data": data })))
+}
+
+/// Whether `op` names a store operation this harness can call.
+pub(crate) fn is_store_op(op: &str) -> bool {
+    matches!(
+        op,
+        "ensure_user" | "create_org" | "get_org" | "update_org" | "list_orgs" | "suspend_org"
+            | "reinstate_org" | "revoke_org" | "add_member" | "get_membership" | "list_members"
+            | "list_memberships_for_user" | "change_role" | "suspend_membership"
+            | "reinstate_membership" | "self_leave" | "admin_remove" | "transfer_ownership"
+            | "create_invitation" | "get_invitation" | "list_invitations" | "accept_invitation"
+            | "decline_invitation" | "revoke_invitation" | "list_tuples_for_subject"
+            | "list_tuples_for_object"
+    )
+}
+
+/// Whether `op` returns a page.
+pub(crate) fn is_list_op(op: &str) -> bool {
+    matches!(op, "list_orgs" | "list_members" | "list_invitations" | "list_memberships_for_user")
+}
+
+fn patch<T>(input: &Input<'_>, key: &str, build: fn(&str) -> Result<T, TenancyError>) -> Step<Patch<T>> {
+    Ok(match input.raw(key) {
+        None => Ok(Patch::Unchanged),
+        Some(Value::Null) => Ok(Patch::Clear),
+        Some(Value::String(text)) => build(text).map(Patch::Set),
+        Some(other) => return Err(HarnessError(format!("input `{key}` must be a string or null, found {other}"))),
+    })
+}
+
+fn pre_tuples(input: &Input<'_>) -> Step<Vec<PreTuple>> {
+    let Some(value) = input.raw("pre_tuples") else {
+        return Ok(Ok(Vec::new()));
+    };
+    let Value::Array(items) = value else {
+        return Err(HarnessError("input `pre_tuples` must be an array".into()));
+    };
+    let mut out = Vec::new();
+    for item in items {
+        let item = item
+            .as_object()
+            .ok_or_else(|| HarnessError("each pre_tuple must be an object".into()))?;
+        let field = |key: &str| {
+            item.get(key)
+                .and_then(Value::as_str)
+                .ok_or_else(|| HarnessError(format!("pre_tuple `{key}` must be a string")))
+        };
+        match PreTuple::new(field("relation")?, field("object_type")?, field("object_id")?) {
+            Ok(pre) => out.push(pre),
+            Err(error) => return Ok(Err(error)),
+        }
+    }
+    Ok(Ok(out))
+}
+
+fn seconds(value: Option<&Value>, default: f64) -> Result<Duration, HarnessError> {
+    match value {
+        None | Some(Value::Null) => Ok(Duration::seconds_f64(default)),
+        Some(Value::Number(number)) => number
+            .as_f64()
+            .map(Duration::seconds_f64)
+            .ok_or_else(|| HarnessError("seconds must be a number".into())),
+        Some(other) => Err(HarnessError(format!("seconds must be a number, found {other}"))),
+    }
+}
+
+/// Moves the test's clock.
+pub(crate) fn advance_clock(clock: &ManualClock, input: &Map<String, Value>) -> Result<(), HarnessError> {
+    clock.advance(seconds(input.get("seconds"), 0.0)?);
+    Ok(())
+}
+
+/// Calls one store operation.
+pub(crate) async fn call<S: TenancyStore>(
+    store: &S,
+    clock: &ManualClock,
+    op: &str,
+    input: &Map<String, Value>,
+) -> Result<Called, HarnessError> {
+    let input = Input(input);
+    match op {
+        "ensure_user" => {
+            let usr: UsrId = tri!(input.id("usr_id"));
+            done(store.ensure_user(usr).await)
+        }
+        "create_org" => {
+            let creator: UsrId = tri!(input.id("creator"));
+            let mut create = CreateOrg::new(creator);
+            if let Some(name) = input.string("name")? {
+                create = create.name(check!(OrgName::new(name)));
+            }
+            if let Some(slug) = input.string("slug")? {
+                create = create.slug(check!(Slug::new(slug)));
+            }
+            done(store.create_org(create).await)
+        }
+        "get_org" => done(store.get_org(tri!(input.id::<OrgId>("org_id"))).await),
+        "update_org" => {
+            let org: OrgId = tri!(input.id("org_id"));
+            let name = tri!(patch(&input, "name", |text| OrgName::new(text)));
+            let slug = tri!(patch(&input, "slug", |text| Slug::new(text)));
+            done(store.update_org(UpdateOrg::new(org).name(name).slug(slug)).await)
+        }
+        "list_orgs" => {
+            let mut list = ListOrgs::new().cursor(input.cursor()?);
+            if let Some(limit) = input.limit()? {
+                list = list.limit(limit);
+            }
+            if let Some(status) = tri!(input.opt_parsed("status")) {
+                list = list.status(status);
+            }
+            if let Some(query) = input.string("query")? {
+                list = list.query(check!(OrgQuery::new(query)));
+            }
+            done(store.list_orgs(list).await)
+        }
+        "suspend_org" => done(store.suspend_org(tri!(input.id::<OrgId>("org_id"))).await),
+        "reinstate_org" => done(store.reinstate_org(tri!(input.id::<OrgId>("org_id"))).await),
+        "revoke_org" => done(store.revoke_org(tri!(input.id::<OrgId>("org_id"))).await),
+        "add_member" => {
+            let org: OrgId = tri!(input.id("org_id"));
+            let usr: UsrId = tri!(input.id("usr_id"));
+            let role: Role = tri!(input.parsed("role"));
+            let mut add = AddMember::new(org, usr, role);
+            if let Some(inviter) = tri!(input.opt_id::<UsrId>("invited_by")) {
+                add = add.invited_by(inviter);
+            }
+            done(store.add_member(add).await)
+        }
+        "get_membership" => done(store.get_membership(tri!(input.id::<MemId>("mem_id"))).await),
+        "list_members" | "list_memberships_for_user" | "list_invitations" => {
+            let cursor = input.cursor()?;
+            let limit = input.limit()?;
+            match op {
+                "list_members" => {
+                    let mut list = ListMembers::new(tri!(input.id("org_id"))).cursor(cursor);
+                    if let Some(limit) = limit {
+                        list = list.limit(limit);
+                    }
+                    if let Some(status) = tri!(input.opt_parsed("status")) {
+                        list = list.status(status);
+                    }
+                    done(store.list_members(list).await)
+                }
+                "list_memberships_for_user" => {
+                    let mut list = ListMembershipsForUser::new(tri!(input.id("usr_id"))).cursor(cursor);
+                    if let Some(limit) = limit {
+                        list = list.limit(limit);
+                    }
+                    if let Some(status) = tri!(input.opt_parsed("status")) {
+                        list = list.status(status);
+                    }
+                    done(store.list_memberships_for_user(list).await)
+                }
+                _ => {
+                    let mut list = ListInvitations::new(tri!(input.id("org_id"))).cursor(cursor);
+                    if let Some(limit) = limit {
+                        list = list.limit(limit);
+                    }
+                    if let Some(status) = tri!(input.opt_parsed("status")) {
+                        list = list.status(status);
+                    }
+                    done(store.list_invitations(list).await)
+                }
+            }
+        }
+        "change_role" => {
+            let mem: MemId = tri!(input.id("mem_id"));
+            let role: Role = tri!(input.parsed("new_role"));
+            done(store.change_role(mem, role).await)
+        }
+        "suspend_membership" => done(store.suspend_membership(tri!(input.id::<MemId>("mem_id"))).await),
+        "reinstate_membership" => done(store.reinstate_membership(tri!(input.id::<MemId>("mem_id"))).await),
+        "self_leave" => {
+            let mem: MemId = tri!(input.id("mem_id"));
+            let transfer_to = tri!(input.opt_id::<UsrId>("transfer_to"));
+            done(store.self_leave(mem, transfer_to).await)
+        }
+        "admin_remove" => {
+            let mem: MemId = tri!(input.id("mem_id"));
+            let admin: UsrId = tri!(input.id("admin_usr_id"));
+            done(store.admin_remove(mem, admin).await)
+        }
+        "transfer_ownership" => {
+            let org: OrgId = tri!(input.id("org_id"));
+            let from: MemId = tri!(input.id("from_mem_id"));
+            let to: MemId = tri!(input.id("to_mem_id"));
+            done(store.transfer_ownership(TransferOwnership::new(org, from, to)).await)
+        }
+        "create_invitation" => {
+            let org: OrgId = tri!(input.id("org_id"));
+            let identifier = check!(Identifier::new(input.required("identifier")?));
+            let role: Role = tri!(input.parsed("role"));
+            let invited_by: UsrId = tri!(input.id("invited_by"));
+            let ttl = seconds(input.raw("ttl_seconds"), 86_400.0)?;
+            let pre = tri!(pre_tuples(&input));
+            let create = check!(CreateInvitation::new(org, identifier, role, invited_by, clock.now() + ttl)
+                .pre_tuples(pre));
+            done(store.create_invitation(create).await)
+        }
+        "get_invitation" => done(store.get_invitation(tri!(input.id::<InvId>("inv_id"))).await),
+        "accept_invitation" => {
+            let inv: InvId = tri!(input.id("inv_id"));
+            let as_usr = tri!(input.opt_id::<UsrId>("as_usr_id"));
+            let identifier = match input.string("accepting_identifier")? {
+                None => None,
+                Some(text) => Some(check!(Identifier::new(text))),
+            };
+            done(store.accept_invitation(AcceptInvitation::with_parts(inv, as_usr, identifier)).await)
+        }
+        "decline_invitation" => {
+            let inv: InvId = tri!(input.id("inv_id"));
+            let as_usr = tri!(input.opt_id::<UsrId>("as_usr_id"));
+            done(store.decline_invitation(inv, as_usr).await)
+        }
+        "revoke_invitation" => {
+            let inv: InvId = tri!(input.id("inv_id"));
+            let admin: UsrId = tri!(input.id("admin_usr_id"));
+            done(store.revoke_invitation(inv, admin).await)
+        }
+        "list_tuples_for_subject" => {
+            let kind: EntityType = tri!(input.parsed("subject_type"));
+            let id = check!(parse_object_id(input.required("subject_id")?));
+            tuples(store.list_tuples_for_subject(kind, id).await)
+        }
+        "list_tuples_for_object" => {
+            let kind: EntityType = tri!(input.parsed("object_type"));
+            let id = check!(parse_object_id(input.required("object_id")?));
+            let relation: Option<Relation> = tri!(input.opt_parsed("relation"));
+            tuples(store.list_tuples_for_object(kind, id, relation).await)
+        }
+        other => Err(HarnessError(format!("unknown op `{other}`"))),
+    }
+}
