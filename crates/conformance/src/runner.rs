@@ -21,24 +21,41 @@ use crate::report::{CaseReport, CorpusReport, FileReport};
 /// A boxed, sendable future.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// The body of a test: given a store, runs the steps. It owns everything but the store.
-pub type TestBody<S> = Box<dyn for<'s> FnOnce(&'s S) -> BoxFuture<'s, CaseOutcome> + Send>;
+/// The body of a test: given any store, runs the steps. It owns everything but the store, so
+/// a factory may lend it a store that borrows the factory's locals (a caller's transaction).
+pub trait TestBody: Send + 'static {
+    /// Runs the test against `store`.
+    fn run<'s, S: TenancyStore + 's>(self, store: &'s S) -> BoxFuture<'s, CaseOutcome>;
+}
 
 /// Lends a fresh store to each test case.
 pub trait StoreFactory: Send + Sync + 'static {
-    /// The store type.
-    type Store: TenancyStore;
-
     /// A short name for reports and test names (`memory`, `postgres-pool`, …).
     fn name(&self) -> String;
 
     /// Builds a fresh, empty store taking its time from `clock`, runs `body` against it, and
     /// disposes of the store. An error means the store could not be built.
-    fn with_store<'a>(
+    fn with_store<'a, B: TestBody>(
         &'a self,
         clock: SharedClock,
-        body: TestBody<Self::Store>,
+        body: B,
     ) -> BoxFuture<'a, Result<CaseOutcome, String>>;
+}
+
+struct CaseBody {
+    clock: ManualClock,
+    case: Arc<TestCase>,
+}
+
+impl TestBody for CaseBody {
+    fn run<'s, S: TenancyStore + 's>(self, store: &'s S) -> BoxFuture<'s, CaseOutcome> {
+        Box::pin(async move {
+            match CatchUnwind(Box::pin(run_steps(store, &self.clock, &self.case))).await {
+                Ok(outcome) => outcome,
+                Err(panic) => CaseOutcome::Failed(panic),
+            }
+        })
+    }
 }
 
 /// The outcome of one case.
@@ -87,16 +104,10 @@ pub async fn run_case<F: StoreFactory>(factory: &F, file: &FixtureFile, case: &T
         return run_ids_case(&file.operation, case);
     }
     let clock = ManualClock::starting_now();
-    let case = Arc::new(case.clone());
-    let body_clock = clock.clone();
-    let body: TestBody<F::Store> = Box::new(move |store: &F::Store| -> BoxFuture<'_, CaseOutcome> {
-        Box::pin(async move {
-            match CatchUnwind(Box::pin(run_steps(store, &body_clock, &case))).await {
-                Ok(outcome) => outcome,
-                Err(panic) => CaseOutcome::Failed(panic),
-            }
-        })
-    });
+    let body = CaseBody {
+        clock: clock.clone(),
+        case: Arc::new(case.clone()),
+    };
     match factory.with_store(Arc::new(clock), body).await {
         Ok(outcome) => outcome,
         Err(message) => CaseOutcome::Failed(format!("could not build the store: {message}")),

@@ -14,20 +14,18 @@ const IGNORED: &[(&str, &str)] = &[];
 struct MemoryFactory;
 
 impl StoreFactory for MemoryFactory {
-    type Store = InMemoryTenancyStore;
-
     fn name(&self) -> String {
         "memory".into()
     }
 
-    fn with_store<'a>(
+    fn with_store<'a, B: TestBody>(
         &'a self,
         clock: SharedClock,
-        body: TestBody<Self::Store>,
+        body: B,
     ) -> BoxFuture<'a, Result<CaseOutcome, String>> {
         Box::pin(async move {
             let store = InMemoryTenancyStore::with_clock(clock);
-            let outcome = body(&store).await;
+            let outcome = body.run(&store).await;
             let violations = store.snapshot().check_invariants();
             if outcome.is_passed() && !violations.is_empty() {
                 return Ok(CaseOutcome::Failed(format!("invariants broken: {violations:?}")));

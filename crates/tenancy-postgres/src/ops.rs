@@ -475,23 +475,22 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
         };
         let sql = &self.sql;
         transact!(self, "update_org", Shape::Single, |tx| {
-            let rows = first(
-                tx.finish(&[Stmt::new(&sql.update_org)
-                    .bind(&org, Type::UUID)
-                    .bind(&set_name, Type::BOOL)
-                    .bind(&name, Type::TEXT)
-                    .bind(&set_slug, Type::BOOL)
-                    .bind(&slug, Type::TEXT)
-                    .bind(&now, Type::TIMESTAMPTZ)])
-                    .await?,
-            );
-            if let Some(row) = rows.first() {
+            let flights = tx
+                .finish(&[
+                    Stmt::new(&sql.update_org)
+                        .bind(&org, Type::UUID)
+                        .bind(&set_name, Type::BOOL)
+                        .bind(&name, Type::TEXT)
+                        .bind(&set_slug, Type::BOOL)
+                        .bind(&slug, Type::TEXT)
+                        .bind(&now, Type::TIMESTAMPTZ),
+                    Stmt::new(&sql.org_status).bind(&org, Type::UUID),
+                ])
+                .await?;
+            if let Some(row) = flights[0].first() {
                 return rows::organization(row, 0);
             }
-            let status = org_status_of(&first(
-                tx.finish(&[Stmt::new(&sql.org_status).bind(&org, Type::UUID)]).await?,
-            ))?;
-            Err(match status {
+            Err(match org_status_of(&flights[1])? {
                 None => TenancyError::not_found(Entity::Org),
                 Some(_) => TenancyError::AlreadyTerminal { entity: Entity::Org },
             })

@@ -1,0 +1,23 @@
+//! Test support (feature `testing`): a PostgreSQL server for tests and one fresh database per
+//! test, cloned from a migrated template.
+//!
+//! With `DATABASE_URL` set, that server is used (it must be disposable: tests create databases
+//! on it). Otherwise a throwaway cluster is started from the local PostgreSQL binaries
+//! (`PG_BIN`, then `pg_config --bindir`, then `PATH`, then the newest
+//! `/usr/lib/postgresql/*/bin`) on a unix socket in a temporary directory, and removed when the
+//! [`TestPostgres`] is dropped (kept with `TENANCY_KEEP_PG=1`).
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use flametrench_tenancy_postgres::PostgresTenancyStore;
+//! use flametrench_tenancy_postgres::testing::TestPostgres;
+//!
+//! let server = TestPostgres::start().await?;
+//! let database = server.fresh_database().await?;
+//! let store = PostgresTenancyStore::new(database.pool(4)?);
+//! # Ok(()) }
+//! ```
+
+mod cluster;
+
+pub use cluster::{TestDatabase, TestPostgres, TestSupportError};
