@@ -1,0 +1,196 @@
+//! Project automation: `cargo xtask conformance` runs the fixture corpora against every store;
+//! `cargo xtask ci` runs the gates CI runs.
+#![allow(clippy::print_stdout)] // A command-line tool reports on stdout.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use flametrench_conformance::{
+    BoxFuture, CaseOutcome, Corpus, CorpusReport, StoreFactory, TestBody, locate_corpora, run_corpus,
+};
+use flametrench_tenancy_core::SharedClock;
+use flametrench_tenancy_memory::InMemoryTenancyStore;
+use flametrench_tenancy_postgres::PostgresTenancyStore;
+use flametrench_tenancy_postgres::testing::{TestDatabase, TestPostgres};
+
+#[derive(Parser)]
+#[command(about = "Flametrench Rust SDK project tasks")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Run the conformance corpora (upstream, the project's, and any --fixtures) against stores.
+    Conformance {
+        /// Which stores to run.
+        #[arg(long, value_enum, default_value = "all")]
+        store: Store,
+        /// Another corpus directory in the upstream layout (repeatable).
+        #[arg(long = "fixtures")]
+        fixtures: Vec<PathBuf>,
+        /// Write the full report as JSON to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
+    /// Run the CI gates: fmt, clippy, tests, docs, conformance.
+    Ci,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Store {
+    Memory,
+    Postgres,
+    All,
+}
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+struct MemoryFactory;
+
+impl StoreFactory for MemoryFactory {
+    fn name(&self) -> String {
+        "memory".into()
+    }
+
+    fn with_store<'a, B: TestBody>(&'a self, clock: SharedClock, body: B) -> BoxFuture<'a, Result<CaseOutcome, String>> {
+        Box::pin(async move {
+            let store = InMemoryTenancyStore::with_clock(clock);
+            Ok(body.run(&store).await)
+        })
+    }
+}
+
+enum PgMode {
+    Pool,
+    Nested,
+}
+
+struct PostgresFactory {
+    server: Arc<TestPostgres>,
+    shared: TestDatabase,
+    mode: PgMode,
+}
+
+impl StoreFactory for PostgresFactory {
+    fn name(&self) -> String {
+        match self.mode {
+            PgMode::Pool => "postgres (pool)".into(),
+            PgMode::Nested => "postgres (caller transaction)".into(),
+        }
+    }
+
+    fn with_store<'a, B: TestBody>(&'a self, clock: SharedClock, body: B) -> BoxFuture<'a, Result<CaseOutcome, String>> {
+        Box::pin(async move {
+            match self.mode {
+                PgMode::Pool => {
+                    let database = self.server.fresh_database().await.map_err(|e| e.to_string())?;
+                    let store = PostgresTenancyStore::new(database.pool(4).map_err(|e| e.to_string())?)
+                        .with_clock(clock);
+                    Ok(body.run(&store).await)
+                }
+                PgMode::Nested => {
+                    let mut client = self.shared.connect().await.map_err(|e| e.to_string())?;
+                    let mut tx = client.transaction().await.map_err(|e| e.to_string())?;
+                    let outcome = {
+                        let store = PostgresTenancyStore::in_transaction(&mut tx).with_clock(clock);
+                        body.run(&store).await
+                    };
+                    tx.rollback().await.map_err(|e| e.to_string())?;
+                    Ok(outcome)
+                }
+            }
+        })
+    }
+}
+
+async fn conformance(store: Store, extra: &[PathBuf], json: Option<&Path>) -> Result<bool, String> {
+    let mut corpora = locate_corpora(&workspace()).map_err(|e| e.to_string())?;
+    for dir in extra {
+        corpora.push(Corpus::load(dir).map_err(|e| e.to_string())?);
+    }
+    for corpus in &corpora {
+        println!("corpus {}: {} files, {} cases ({})", corpus.name, corpus.files.len(), corpus.case_count(), corpus.root.display());
+    }
+    let mut reports: Vec<CorpusReport> = Vec::new();
+    if matches!(store, Store::Memory | Store::All) {
+        reports.push(run_corpus(&MemoryFactory, &corpora).await);
+    }
+    if matches!(store, Store::Postgres | Store::All) {
+        let server = Arc::new(TestPostgres::start().await.map_err(|e| e.to_string())?);
+        let shared = server.fresh_database().await.map_err(|e| e.to_string())?;
+        for mode in [PgMode::Pool, PgMode::Nested] {
+            let factory = PostgresFactory { server: server.clone(), shared: shared.clone(), mode };
+            reports.push(run_corpus(&factory, &corpora).await);
+        }
+    }
+    let (mut passed, mut failed, mut must_failed) = (0, 0, 0);
+    for report in &reports {
+        println!("\n{}", report.render());
+        passed += report.passed();
+        failed += report.failed();
+        must_failed += report.must_failures();
+    }
+    if let Some(path) = json {
+        let text = serde_json::to_string_pretty(&reports).map_err(|e| e.to_string())?;
+        std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+        println!("report written to {}", path.display());
+    }
+    if failed > must_failed {
+        println!("warning: {} SHOULD/MAY case(s) failed", failed - must_failed);
+    }
+    println!("{passed} passed, {failed} failed");
+    Ok(must_failed == 0)
+}
+
+fn ci() -> bool {
+    let steps: [(&str, &[&str], Option<(&str, &str)>); 5] = [
+        ("cargo", &["fmt", "--all", "--", "--check"], None),
+        ("cargo", &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"], None),
+        ("cargo", &["test", "--workspace"], None),
+        ("cargo", &["doc", "--workspace", "--no-deps"], Some(("RUSTDOCFLAGS", "-D warnings"))),
+        ("cargo", &["xtask", "conformance", "--store", "all"], None),
+    ];
+    for (program, args, env) in steps {
+        println!("== {program} {}", args.join(" "));
+        let mut command = Command::new(program);
+        command.args(args).current_dir(workspace());
+        if let Some((key, value)) = env {
+            command.env(key, value);
+        }
+        if !command.status().is_ok_and(|status| status.success()) {
+            println!("failed: {program} {}", args.join(" "));
+            return false;
+        }
+    }
+    true
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let ok = match cli.task {
+        Task::Conformance { store, fixtures, json } => {
+            let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+                Ok(runtime) => runtime,
+                Err(error) => {
+                    eprintln!("{error}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match runtime.block_on(conformance(store, &fixtures, json.as_deref())) {
+                Ok(ok) => ok,
+                Err(error) => {
+                    eprintln!("error: {error}");
+                    false
+                }
+            }
+        }
+        Task::Ci => ci(),
+    };
+    if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
