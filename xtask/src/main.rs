@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use flametrench_conformance::{
-    BoxFuture, CaseOutcome, Corpus, CorpusReport, StoreFactory, TestBody, locate_corpora, run_corpus,
+    BoxFuture, CaseOutcome, Corpus, CorpusReport, StoreFactory, TestBody, locate_corpora,
+    run_corpus,
 };
 use flametrench_tenancy_core::SharedClock;
 use flametrench_tenancy_memory::InMemoryTenancyStore;
@@ -58,7 +59,11 @@ impl StoreFactory for MemoryFactory {
         "memory".into()
     }
 
-    fn with_store<'a, B: TestBody>(&'a self, clock: SharedClock, body: B) -> BoxFuture<'a, Result<CaseOutcome, String>> {
+    fn with_store<'a, B: TestBody>(
+        &'a self,
+        clock: SharedClock,
+        body: B,
+    ) -> BoxFuture<'a, Result<CaseOutcome, String>> {
         Box::pin(async move {
             let store = InMemoryTenancyStore::with_clock(clock);
             Ok(body.run(&store).await)
@@ -85,13 +90,22 @@ impl StoreFactory for PostgresFactory {
         }
     }
 
-    fn with_store<'a, B: TestBody>(&'a self, clock: SharedClock, body: B) -> BoxFuture<'a, Result<CaseOutcome, String>> {
+    fn with_store<'a, B: TestBody>(
+        &'a self,
+        clock: SharedClock,
+        body: B,
+    ) -> BoxFuture<'a, Result<CaseOutcome, String>> {
         Box::pin(async move {
             match self.mode {
                 PgMode::Pool => {
-                    let database = self.server.fresh_database().await.map_err(|e| e.to_string())?;
-                    let store = PostgresTenancyStore::new(database.pool(4).map_err(|e| e.to_string())?)
-                        .with_clock(clock);
+                    let database = self
+                        .server
+                        .fresh_database()
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    let store =
+                        PostgresTenancyStore::new(database.pool(4).map_err(|e| e.to_string())?)
+                            .with_clock(clock);
                     Ok(body.run(&store).await)
                 }
                 PgMode::Nested => {
@@ -115,7 +129,13 @@ async fn conformance(store: Store, extra: &[PathBuf], json: Option<&Path>) -> Re
         corpora.push(Corpus::load(dir).map_err(|e| e.to_string())?);
     }
     for corpus in &corpora {
-        println!("corpus {}: {} files, {} cases ({})", corpus.name, corpus.files.len(), corpus.case_count(), corpus.root.display());
+        println!(
+            "corpus {}: {} files, {} cases ({})",
+            corpus.name,
+            corpus.files.len(),
+            corpus.case_count(),
+            corpus.root.display()
+        );
     }
     let mut reports: Vec<CorpusReport> = Vec::new();
     if matches!(store, Store::Memory | Store::All) {
@@ -125,7 +145,11 @@ async fn conformance(store: Store, extra: &[PathBuf], json: Option<&Path>) -> Re
         let server = Arc::new(TestPostgres::start().await.map_err(|e| e.to_string())?);
         let shared = server.fresh_database().await.map_err(|e| e.to_string())?;
         for mode in [PgMode::Pool, PgMode::Nested] {
-            let factory = PostgresFactory { server: server.clone(), shared: shared.clone(), mode };
+            let factory = PostgresFactory {
+                server: server.clone(),
+                shared: shared.clone(),
+                mode,
+            };
             reports.push(run_corpus(&factory, &corpora).await);
         }
     }
@@ -142,18 +166,43 @@ async fn conformance(store: Store, extra: &[PathBuf], json: Option<&Path>) -> Re
         println!("report written to {}", path.display());
     }
     if failed > must_failed {
-        println!("warning: {} SHOULD/MAY case(s) failed", failed - must_failed);
+        println!(
+            "warning: {} SHOULD/MAY case(s) failed",
+            failed - must_failed
+        );
     }
     println!("{passed} passed, {failed} failed");
     Ok(must_failed == 0)
 }
 
+/// A command line to run, with an optional environment variable.
+type Gate = (
+    &'static str,
+    &'static [&'static str],
+    Option<(&'static str, &'static str)>,
+);
+
 fn ci() -> bool {
-    let steps: [(&str, &[&str], Option<(&str, &str)>); 5] = [
+    let steps: [Gate; 5] = [
         ("cargo", &["fmt", "--all", "--", "--check"], None),
-        ("cargo", &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"], None),
+        (
+            "cargo",
+            &[
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ],
+            None,
+        ),
         ("cargo", &["test", "--workspace"], None),
-        ("cargo", &["doc", "--workspace", "--no-deps"], Some(("RUSTDOCFLAGS", "-D warnings"))),
+        (
+            "cargo",
+            &["doc", "--workspace", "--no-deps"],
+            Some(("RUSTDOCFLAGS", "-D warnings")),
+        ),
         ("cargo", &["xtask", "conformance", "--store", "all"], None),
     ];
     for (program, args, env) in steps {
@@ -174,8 +223,15 @@ fn ci() -> bool {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let ok = match cli.task {
-        Task::Conformance { store, fixtures, json } => {
-            let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Task::Conformance {
+            store,
+            fixtures,
+            json,
+        } => {
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
                 Ok(runtime) => runtime,
                 Err(error) => {
                     eprintln!("{error}");
@@ -192,5 +248,9 @@ fn main() -> ExitCode {
         }
         Task::Ci => ci(),
     };
-    if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }

@@ -167,7 +167,9 @@ impl Corpus {
         if manifest.is_file() {
             let manifest: Manifest = read_json(&manifest)?;
             for entry in manifest.fixtures {
-                if CAPABILITIES.contains(&entry.capability.as_str()) && root.join(&entry.path).is_file() {
+                if CAPABILITIES.contains(&entry.capability.as_str())
+                    && root.join(&entry.path).is_file()
+                {
                     entries.push((entry.path, entry.runnable_today.unwrap_or(true)));
                 }
             }
@@ -249,7 +251,10 @@ pub fn locate_corpora(workspace: &Path) -> Result<Vec<Corpus>, CorpusError> {
             upstream.display()
         );
         if std::env::var_os("CI").is_some() {
-            return Err(error(&upstream, "upstream conformance corpus missing (required under CI)"));
+            return Err(error(
+                &upstream,
+                "upstream conformance corpus missing (required under CI)",
+            ));
         }
     }
     let project = workspace.join("conformance");

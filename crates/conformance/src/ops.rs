@@ -36,7 +36,9 @@ impl Input<'_> {
         match self.0.get(key) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(text)) => Ok(Some(text)),
-            Some(other) => Err(HarnessError(format!("input `{key}` must be a string, found {other}"))),
+            Some(other) => Err(HarnessError(format!(
+                "input `{key}` must be a string, found {other}"
+            ))),
         }
     }
 
@@ -47,13 +49,18 @@ impl Input<'_> {
 
     fn id<I: FromStr<Err = IdError>>(&self, key: &'static str) -> Step<I> {
         let text = self.required(key)?;
-        Ok(text.parse().map_err(|error| TenancyError::invalid_id(key, error)))
+        Ok(text
+            .parse()
+            .map_err(|error| TenancyError::invalid_id(key, error)))
     }
 
     fn opt_id<I: FromStr<Err = IdError>>(&self, key: &'static str) -> Step<Option<I>> {
         Ok(match self.string(key)? {
             None => Ok(None),
-            Some(text) => text.parse().map(Some).map_err(|error| TenancyError::invalid_id(key, error)),
+            Some(text) => text
+                .parse()
+                .map(Some)
+                .map_err(|error| TenancyError::invalid_id(key, error)),
         })
     }
 
@@ -73,7 +80,9 @@ impl Input<'_> {
                 Some(n) => u32::try_from(n).unwrap_or(u32::MAX),
                 None => u32::MAX,
             })),
-            Some(other) => Err(HarnessError(format!("input `limit` must be a number, found {other}"))),
+            Some(other) => Err(HarnessError(format!(
+                "input `limit` must be a number, found {other}"
+            ))),
         }
     }
 
@@ -109,7 +118,9 @@ fn done<T: Serialize>(result: Result<T, TenancyError>) -> Result<Called, Harness
     })
 }
 
-fn tuples(result: Result<Vec<flametrench_tenancy_core::Tuple>, TenancyError>) -> Result<Called, HarnessError> {
+fn tuples(
+    result: Result<Vec<flametrench_tenancy_core::Tuple>, TenancyError>,
+) -> Result<Called, HarnessError> {
     done(result.map(|data| json!({ "data": data })))
 }
 
@@ -117,27 +128,57 @@ fn tuples(result: Result<Vec<flametrench_tenancy_core::Tuple>, TenancyError>) ->
 pub(crate) fn is_store_op(op: &str) -> bool {
     matches!(
         op,
-        "ensure_user" | "create_org" | "get_org" | "update_org" | "list_orgs" | "suspend_org"
-            | "reinstate_org" | "revoke_org" | "add_member" | "get_membership" | "list_members"
-            | "list_memberships_for_user" | "change_role" | "suspend_membership"
-            | "reinstate_membership" | "self_leave" | "admin_remove" | "transfer_ownership"
-            | "create_invitation" | "get_invitation" | "list_invitations" | "accept_invitation"
-            | "decline_invitation" | "revoke_invitation" | "list_tuples_for_subject"
+        "ensure_user"
+            | "create_org"
+            | "get_org"
+            | "update_org"
+            | "list_orgs"
+            | "suspend_org"
+            | "reinstate_org"
+            | "revoke_org"
+            | "add_member"
+            | "get_membership"
+            | "list_members"
+            | "list_memberships_for_user"
+            | "change_role"
+            | "suspend_membership"
+            | "reinstate_membership"
+            | "self_leave"
+            | "admin_remove"
+            | "transfer_ownership"
+            | "create_invitation"
+            | "get_invitation"
+            | "list_invitations"
+            | "accept_invitation"
+            | "decline_invitation"
+            | "revoke_invitation"
+            | "list_tuples_for_subject"
             | "list_tuples_for_object"
     )
 }
 
 /// Whether `op` returns a page.
 pub(crate) fn is_list_op(op: &str) -> bool {
-    matches!(op, "list_orgs" | "list_members" | "list_invitations" | "list_memberships_for_user")
+    matches!(
+        op,
+        "list_orgs" | "list_members" | "list_invitations" | "list_memberships_for_user"
+    )
 }
 
-fn patch<T>(input: &Input<'_>, key: &str, build: fn(&str) -> Result<T, TenancyError>) -> Step<Patch<T>> {
+fn patch<T>(
+    input: &Input<'_>,
+    key: &str,
+    build: fn(&str) -> Result<T, TenancyError>,
+) -> Step<Patch<T>> {
     Ok(match input.raw(key) {
         None => Ok(Patch::Unchanged),
         Some(Value::Null) => Ok(Patch::Clear),
         Some(Value::String(text)) => build(text).map(Patch::Set),
-        Some(other) => return Err(HarnessError(format!("input `{key}` must be a string or null, found {other}"))),
+        Some(other) => {
+            return Err(HarnessError(format!(
+                "input `{key}` must be a string or null, found {other}"
+            )));
+        }
     })
 }
 
@@ -158,7 +199,11 @@ fn pre_tuples(input: &Input<'_>) -> Step<Vec<PreTuple>> {
                 .and_then(Value::as_str)
                 .ok_or_else(|| HarnessError(format!("pre_tuple `{key}` must be a string")))
         };
-        match PreTuple::new(field("relation")?, field("object_type")?, field("object_id")?) {
+        match PreTuple::new(
+            field("relation")?,
+            field("object_type")?,
+            field("object_id")?,
+        ) {
             Ok(pre) => out.push(pre),
             Err(error) => return Ok(Err(error)),
         }
@@ -173,12 +218,17 @@ fn seconds(value: Option<&Value>, default: f64) -> Result<Duration, HarnessError
             .as_f64()
             .map(Duration::seconds_f64)
             .ok_or_else(|| HarnessError("seconds must be a number".into())),
-        Some(other) => Err(HarnessError(format!("seconds must be a number, found {other}"))),
+        Some(other) => Err(HarnessError(format!(
+            "seconds must be a number, found {other}"
+        ))),
     }
 }
 
 /// Moves the test's clock.
-pub(crate) fn advance_clock(clock: &ManualClock, input: &Map<String, Value>) -> Result<(), HarnessError> {
+pub(crate) fn advance_clock(
+    clock: &ManualClock,
+    input: &Map<String, Value>,
+) -> Result<(), HarnessError> {
     clock.advance(seconds(input.get("seconds"), 0.0)?);
     Ok(())
 }
@@ -212,7 +262,11 @@ pub(crate) async fn call<S: TenancyStore>(
             let org: OrgId = tri!(input.id("org_id"));
             let name = tri!(patch(&input, "name", |text| OrgName::new(text)));
             let slug = tri!(patch(&input, "slug", |text| Slug::new(text)));
-            done(store.update_org(UpdateOrg::new(org).name(name).slug(slug)).await)
+            done(
+                store
+                    .update_org(UpdateOrg::new(org).name(name).slug(slug))
+                    .await,
+            )
         }
         "list_orgs" => {
             let mut list = ListOrgs::new().cursor(input.cursor()?);
@@ -240,7 +294,11 @@ pub(crate) async fn call<S: TenancyStore>(
             }
             done(store.add_member(add).await)
         }
-        "get_membership" => done(store.get_membership(tri!(input.id::<MemId>("mem_id"))).await),
+        "get_membership" => done(
+            store
+                .get_membership(tri!(input.id::<MemId>("mem_id")))
+                .await,
+        ),
         "list_members" | "list_memberships_for_user" | "list_invitations" => {
             let cursor = input.cursor()?;
             let limit = input.limit()?;
@@ -256,7 +314,8 @@ pub(crate) async fn call<S: TenancyStore>(
                     done(store.list_members(list).await)
                 }
                 "list_memberships_for_user" => {
-                    let mut list = ListMembershipsForUser::new(tri!(input.id("usr_id"))).cursor(cursor);
+                    let mut list =
+                        ListMembershipsForUser::new(tri!(input.id("usr_id"))).cursor(cursor);
                     if let Some(limit) = limit {
                         list = list.limit(limit);
                     }
@@ -282,8 +341,16 @@ pub(crate) async fn call<S: TenancyStore>(
             let role: Role = tri!(input.parsed("new_role"));
             done(store.change_role(mem, role).await)
         }
-        "suspend_membership" => done(store.suspend_membership(tri!(input.id::<MemId>("mem_id"))).await),
-        "reinstate_membership" => done(store.reinstate_membership(tri!(input.id::<MemId>("mem_id"))).await),
+        "suspend_membership" => done(
+            store
+                .suspend_membership(tri!(input.id::<MemId>("mem_id")))
+                .await,
+        ),
+        "reinstate_membership" => done(
+            store
+                .reinstate_membership(tri!(input.id::<MemId>("mem_id")))
+                .await,
+        ),
         "self_leave" => {
             let mem: MemId = tri!(input.id("mem_id"));
             let transfer_to = tri!(input.opt_id::<UsrId>("transfer_to"));
@@ -298,7 +365,11 @@ pub(crate) async fn call<S: TenancyStore>(
             let org: OrgId = tri!(input.id("org_id"));
             let from: MemId = tri!(input.id("from_mem_id"));
             let to: MemId = tri!(input.id("to_mem_id"));
-            done(store.transfer_ownership(TransferOwnership::new(org, from, to)).await)
+            done(
+                store
+                    .transfer_ownership(TransferOwnership::new(org, from, to))
+                    .await,
+            )
         }
         "create_invitation" => {
             let org: OrgId = tri!(input.id("org_id"));
@@ -307,11 +378,17 @@ pub(crate) async fn call<S: TenancyStore>(
             let invited_by: UsrId = tri!(input.id("invited_by"));
             let ttl = seconds(input.raw("ttl_seconds"), 86_400.0)?;
             let pre = tri!(pre_tuples(&input));
-            let create = check!(CreateInvitation::new(org, identifier, role, invited_by, clock.now() + ttl)
-                .pre_tuples(pre));
+            let create = check!(
+                CreateInvitation::new(org, identifier, role, invited_by, clock.now() + ttl)
+                    .pre_tuples(pre)
+            );
             done(store.create_invitation(create).await)
         }
-        "get_invitation" => done(store.get_invitation(tri!(input.id::<InvId>("inv_id"))).await),
+        "get_invitation" => done(
+            store
+                .get_invitation(tri!(input.id::<InvId>("inv_id")))
+                .await,
+        ),
         "accept_invitation" => {
             let inv: InvId = tri!(input.id("inv_id"));
             let as_usr = tri!(input.opt_id::<UsrId>("as_usr_id"));
@@ -319,7 +396,11 @@ pub(crate) async fn call<S: TenancyStore>(
                 None => None,
                 Some(text) => Some(check!(Identifier::new(text))),
             };
-            done(store.accept_invitation(AcceptInvitation::with_parts(inv, as_usr, identifier)).await)
+            done(
+                store
+                    .accept_invitation(AcceptInvitation::with_parts(inv, as_usr, identifier))
+                    .await,
+            )
         }
         "decline_invitation" => {
             let inv: InvId = tri!(input.id("inv_id"));

@@ -31,7 +31,10 @@ pub struct FileReport {
 impl FileReport {
     /// Cases passed.
     pub fn passed(&self) -> usize {
-        self.cases.iter().filter(|case| case.outcome.is_passed()).count()
+        self.cases
+            .iter()
+            .filter(|case| case.outcome.is_passed())
+            .count()
     }
 
     /// Cases failed.
@@ -72,9 +75,16 @@ impl CorpusReport {
     /// A table per file, with failures spelled out.
     pub fn render(&self) -> String {
         let mut out = format!("store: {}\n", self.store);
-        out.push_str(&format!("  {:<58} {:>6} {:>6}  level\n", "file", "passed", "failed"));
+        out.push_str(&format!(
+            "  {:<58} {:>6} {:>6}  level\n",
+            "file", "passed", "failed"
+        ));
         for file in &self.files {
-            let note = if file.runnable_today { "" } else { " (runnable_today: false)" };
+            let note = if file.runnable_today {
+                ""
+            } else {
+                " (runnable_today: false)"
+            };
             out.push_str(&format!(
                 "  {:<58} {:>6} {:>6}  {}{}\n",
                 format!("{}:{}", file.corpus, file.path),
@@ -85,7 +95,11 @@ impl CorpusReport {
             ));
             for case in &file.cases {
                 if let CaseOutcome::Failed(message) = &case.outcome {
-                    let kind = if file.conformance_level == "MUST" { "FAIL" } else { "WARN" };
+                    let kind = if file.conformance_level == "MUST" {
+                        "FAIL"
+                    } else {
+                        "WARN"
+                    };
                     out.push_str(&format!("    {kind} {}: {message}\n", case.id));
                 }
             }

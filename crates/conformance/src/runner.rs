@@ -99,7 +99,11 @@ impl<F: Future + Unpin> Future for CatchUnwind<F> {
 }
 
 /// Runs one case of `file` against a store from `factory` (ids cases need no store).
-pub async fn run_case<F: StoreFactory>(factory: &F, file: &FixtureFile, case: &TestCase) -> CaseOutcome {
+pub async fn run_case<F: StoreFactory>(
+    factory: &F,
+    file: &FixtureFile,
+    case: &TestCase,
+) -> CaseOutcome {
     if file.capability == "ids" {
         return run_ids_case(&file.operation, case);
     }
@@ -152,7 +156,13 @@ pub fn trials<F: StoreFactory>(
         for file in &corpus.files {
             let file = Arc::new(file.clone());
             for case in &file.tests {
-                let name = format!("{}::{}::{}::{}", factory.name(), corpus.name, file.stem(), case.id);
+                let name = format!(
+                    "{}::{}::{}::{}",
+                    factory.name(),
+                    corpus.name,
+                    file.stem(),
+                    case.id
+                );
                 let (factory, runtime, file, case) =
                     (factory.clone(), runtime.clone(), file.clone(), case.clone());
                 out.push(libtest_mimic::Trial::test(name, move || {
@@ -168,7 +178,11 @@ pub fn trials<F: StoreFactory>(
 }
 
 fn id_error_name(error: &IdError) -> &'static str {
-    if error.is_invalid_type() { "InvalidTypeError" } else { "InvalidIdError" }
+    if error.is_invalid_type() {
+        "InvalidTypeError"
+    } else {
+        "InvalidIdError"
+    }
 }
 
 fn check_id_error(expected: &Expected, error: &IdError) -> CaseOutcome {
@@ -176,7 +190,10 @@ fn check_id_error(expected: &Expected, error: &IdError) -> CaseOutcome {
         return CaseOutcome::Failed(format!("unexpected error: {error}"));
     };
     if name != id_error_name(error) {
-        return CaseOutcome::Failed(format!("expected {name}, got {}: {error}", id_error_name(error)));
+        return CaseOutcome::Failed(format!(
+            "expected {name}, got {}: {error}",
+            id_error_name(error)
+        ));
     }
     if let Some(fragment) = &expected.error_matches {
         if !error.to_string().contains(fragment.as_str()) {
@@ -190,17 +207,28 @@ fn run_ids_case(operation: &str, case: &TestCase) -> CaseOutcome {
     let (Some(input), Some(expected)) = (&case.input, &case.expected) else {
         return CaseOutcome::Failed("ids cases need input and expected".into());
     };
-    let text = |key: &str| input.get(key).and_then(Value::as_str).unwrap_or_default().to_owned();
+    let text = |key: &str| {
+        input
+            .get(key)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
     let result: Result<Value, IdError> = match operation {
         "encode" => flametrench_ids::encode(&text("type"), &text("uuid")).map(Value::String),
-        "decode" => flametrench_ids::decode(&text("id")).map(|decoded| {
-            serde_json::json!({ "type": decoded.prefix, "uuid": decoded.uuid_string() })
-        }),
+        "decode" => flametrench_ids::decode(&text("id")).map(
+            |decoded| serde_json::json!({ "type": decoded.prefix, "uuid": decoded.uuid_string() }),
+        ),
         "is_valid" => {
             let expected_type = input.get("expected_type").and_then(Value::as_str);
-            Ok(Value::Bool(flametrench_ids::is_valid(&text("id"), expected_type)))
+            Ok(Value::Bool(flametrench_ids::is_valid(
+                &text("id"),
+                expected_type,
+            )))
         }
-        "type_of" => flametrench_ids::type_of(&text("id")).map(|prefix| Value::String(prefix.into())),
+        "type_of" => {
+            flametrench_ids::type_of(&text("id")).map(|prefix| Value::String(prefix.into()))
+        }
         other => return CaseOutcome::Failed(format!("unknown ids operation `{other}`")),
     };
     match (result, &expected.result) {
@@ -211,7 +239,10 @@ fn run_ids_case(operation: &str, case: &TestCase) -> CaseOutcome {
 }
 
 /// Replaces every string that is exactly `{name}` with the variable's value.
-pub(crate) fn substitute(value: &Value, vars: &HashMap<String, Value>) -> Result<Value, HarnessError> {
+pub(crate) fn substitute(
+    value: &Value,
+    vars: &HashMap<String, Value>,
+) -> Result<Value, HarnessError> {
     Ok(match value {
         Value::String(text) => match variable_name(text) {
             Some(name) => vars
@@ -221,7 +252,10 @@ pub(crate) fn substitute(value: &Value, vars: &HashMap<String, Value>) -> Result
             None => value.clone(),
         },
         Value::Array(items) => Value::Array(
-            items.iter().map(|item| substitute(item, vars)).collect::<Result<_, _>>()?,
+            items
+                .iter()
+                .map(|item| substitute(item, vars))
+                .collect::<Result<_, _>>()?,
         ),
         Value::Object(map) => Value::Object(
             map.iter()
@@ -256,11 +290,15 @@ pub(crate) fn subset(expected: &Value, actual: &Value) -> bool {
 
 /// Walks a dotted path into `value`.
 pub(crate) fn walk<'v>(value: &'v Value, path: &str) -> Option<&'v Value> {
-    path.split('.').try_fold(value, |current, segment| match current {
-        Value::Object(map) => map.get(segment),
-        Value::Array(items) => segment.parse::<usize>().ok().and_then(|index| items.get(index)),
-        _ => None,
-    })
+    path.split('.')
+        .try_fold(value, |current, segment| match current {
+            Value::Object(map) => map.get(segment),
+            Value::Array(items) => segment
+                .parse::<usize>()
+                .ok()
+                .and_then(|index| items.get(index)),
+            _ => None,
+        })
 }
 
 /// Whether `error` answers to the fixture error `name`.
@@ -281,7 +319,9 @@ pub(crate) fn error_is(error: &TenancyError, name: &str) -> Result<bool, Harness
         "IdentifierBindingRequiredError" => code == "precondition.identifier_binding_required",
         "IdentifierMismatchError" => code == "precondition.identifier_mismatch",
         "InvalidIdError" => code == "invalid_id",
-        "InvalidTypeError" => matches!(error, TenancyError::InvalidId { source, .. } if source.is_invalid_type()),
+        "InvalidTypeError" => {
+            matches!(error, TenancyError::InvalidId { source, .. } if source.is_invalid_type())
+        }
         other => return Err(HarnessError(format!("unknown error name `{other}`"))),
     })
 }
@@ -329,7 +369,9 @@ fn check_result(op: &str, wanted: &Value, actual: &Value) -> Result<(), String> 
                 }
             }
             "next_cursor" => {
-                let found = walk(actual, "page.next_cursor").cloned().unwrap_or(Value::Null);
+                let found = walk(actual, "page.next_cursor")
+                    .cloned()
+                    .unwrap_or(Value::Null);
                 if &found != value {
                     return Err(format!("next_cursor is {found}, expected {value}"));
                 }
@@ -347,7 +389,11 @@ fn check_result(op: &str, wanted: &Value, actual: &Value) -> Result<(), String> 
 }
 
 fn describe(error: &TenancyError) -> String {
-    let kind = if error.is_storage() { "storage error" } else { "error" };
+    let kind = if error.is_storage() {
+        "storage error"
+    } else {
+        "error"
+    };
     format!("{kind} {} ({error})", error.code())
 }
 
@@ -398,11 +444,17 @@ async fn pseudo<S: TenancyStore>(
             match store.list_tuples_for_subject(kind, id).await {
                 Err(error) => storage(error),
                 Ok(tuples) => {
-                    let mut have: Vec<String> =
-                        tuples.iter().map(|tuple| tuple.relation.as_str().to_owned()).collect();
+                    let mut have: Vec<String> = tuples
+                        .iter()
+                        .map(|tuple| tuple.relation.as_str().to_owned())
+                        .collect();
                     have.sort();
                     want.sort();
-                    if have == want { Ok(()) } else { Err(format!("relations {have:?}, expected {want:?}")) }
+                    if have == want {
+                        Ok(())
+                    } else {
+                        Err(format!("relations {have:?}, expected {want:?}"))
+                    }
                 }
             }
         }
@@ -411,7 +463,10 @@ async fn pseudo<S: TenancyStore>(
             let id = uuid_of(&text("object_id")?)?;
             let relation = match input.get("relation").and_then(Value::as_str) {
                 None => None,
-                Some(text) => Some(text.parse().map_err(|_| HarnessError(format!("bad relation `{text}`")))?),
+                Some(text) => Some(
+                    text.parse()
+                        .map_err(|_| HarnessError(format!("bad relation `{text}`")))?,
+                ),
             };
             let mut want = Vec::new();
             for item in input
@@ -420,8 +475,10 @@ async fn pseudo<S: TenancyStore>(
                 .ok_or_else(|| HarnessError("`tuples` must be an array".into()))?
             {
                 let field = |key: &str| item.get(key).and_then(Value::as_str);
-                let subject = field("subject_id").ok_or_else(|| HarnessError("tuple needs subject_id".into()))?;
-                let relation = field("relation").ok_or_else(|| HarnessError("tuple needs relation".into()))?;
+                let subject = field("subject_id")
+                    .ok_or_else(|| HarnessError("tuple needs subject_id".into()))?;
+                let relation =
+                    field("relation").ok_or_else(|| HarnessError("tuple needs relation".into()))?;
                 want.push((
                     field("subject_type").unwrap_or("usr").to_owned(),
                     uuid_of(subject)?,
@@ -434,12 +491,20 @@ async fn pseudo<S: TenancyStore>(
                     let mut have: Vec<(String, uuid::Uuid, String)> = tuples
                         .iter()
                         .map(|tuple| {
-                            (tuple.subject_type.as_str().to_owned(), tuple.subject_id, tuple.relation.as_str().to_owned())
+                            (
+                                tuple.subject_type.as_str().to_owned(),
+                                tuple.subject_id,
+                                tuple.relation.as_str().to_owned(),
+                            )
                         })
                         .collect();
                     have.sort();
                     want.sort();
-                    if have == want { Ok(()) } else { Err(format!("tuples {have:?}, expected {want:?}")) }
+                    if have == want {
+                        Ok(())
+                    } else {
+                        Err(format!("tuples {have:?}, expected {want:?}"))
+                    }
                 }
             }
         }
@@ -451,7 +516,10 @@ async fn pseudo<S: TenancyStore>(
             match store.get_invitation(inv).await {
                 Err(error) => storage(error),
                 Ok(invitation) if invitation.status.as_str() == expected => Ok(()),
-                Ok(invitation) => Err(format!("invitation is {}, expected {expected}", invitation.status)),
+                Ok(invitation) => Err(format!(
+                    "invitation is {}, expected {expected}",
+                    invitation.status
+                )),
             }
         }
         "assert_org_fields" => {
@@ -461,8 +529,14 @@ async fn pseudo<S: TenancyStore>(
             match store.get_org(org).await {
                 Err(error) => storage(error),
                 Ok(org) => {
-                    let name = org.name.as_ref().map(|name| Value::String(name.as_str().into()));
-                    let slug = org.slug.as_ref().map(|slug| Value::String(slug.as_str().into()));
+                    let name = org
+                        .name
+                        .as_ref()
+                        .map(|name| Value::String(name.as_str().into()));
+                    let slug = org
+                        .slug
+                        .as_ref()
+                        .map(|slug| Value::String(slug.as_str().into()));
                     let mut problems = Vec::new();
                     for (key, have) in [("expected_name", name), ("expected_slug", slug)] {
                         if let Some(want) = input.get(key) {
@@ -472,7 +546,11 @@ async fn pseudo<S: TenancyStore>(
                             }
                         }
                     }
-                    if problems.is_empty() { Ok(()) } else { Err(problems.join("; ")) }
+                    if problems.is_empty() {
+                        Ok(())
+                    } else {
+                        Err(problems.join("; "))
+                    }
                 }
             }
         }
@@ -480,7 +558,11 @@ async fn pseudo<S: TenancyStore>(
     }))
 }
 
-async fn run_steps<S: TenancyStore>(store: &S, clock: &ManualClock, case: &TestCase) -> CaseOutcome {
+async fn run_steps<S: TenancyStore>(
+    store: &S,
+    clock: &ManualClock,
+    case: &TestCase,
+) -> CaseOutcome {
     let mut vars: HashMap<String, Value> = HashMap::new();
     for user in &case.users {
         let id = UsrId::new();
@@ -508,13 +590,18 @@ async fn run_step<S: TenancyStore>(
         Value::Object(map) => map,
         _ => return Err("harness: input is not an object".into()),
     };
-    if let Some(outcome) = pseudo(store, clock, &step.op, &input).await.map_err(harness)? {
+    if let Some(outcome) = pseudo(store, clock, &step.op, &input)
+        .await
+        .map_err(harness)?
+    {
         return outcome;
     }
     if !ops::is_store_op(&step.op) {
         return Err(format!("harness: unknown op `{}`", step.op));
     }
-    let called = ops::call(store, clock, &step.op, &input).await.map_err(harness)?;
+    let called = ops::call(store, clock, &step.op, &input)
+        .await
+        .map_err(harness)?;
     let expected = step.expected.clone().unwrap_or(Expected {
         result: None,
         error: None,
@@ -533,14 +620,18 @@ async fn run_step<S: TenancyStore>(
             Ok(())
         }
         (Called::Error(error), None) => Err(format!("unexpected {}", describe(&error))),
-        (Called::Value(value), Some(name)) => Err(format!("expected {name}, but the call succeeded with {value}")),
+        (Called::Value(value), Some(name)) => Err(format!(
+            "expected {name}, but the call succeeded with {value}"
+        )),
         (Called::Value(value), None) => {
             if let Some(wanted) = &expected.result {
                 let wanted = substitute(wanted, vars).map_err(harness)?;
                 check_result(&step.op, &wanted, &value)?;
             }
             for (name, path) in &step.captures {
-                let path = path.as_str().ok_or("harness: capture paths must be strings")?;
+                let path = path
+                    .as_str()
+                    .ok_or("harness: capture paths must be strings")?;
                 let found = walk(&value, path)
                     .ok_or_else(|| format!("harness: capture path `{path}` not in {value}"))?;
                 vars.insert(name.clone(), found.clone());
@@ -557,7 +648,10 @@ mod tests {
 
     #[test]
     fn substitution_is_whole_string_and_recursive() {
-        let vars = HashMap::from([("alice".to_owned(), json!("usr_1")), ("none".to_owned(), Value::Null)]);
+        let vars = HashMap::from([
+            ("alice".to_owned(), json!("usr_1")),
+            ("none".to_owned(), Value::Null),
+        ]);
         let input = json!({"a": "{alice}", "b": ["{none}", "x{alice}"], "c": {"d": "{alice}"}});
         assert_eq!(
             substitute(&input, &vars).unwrap(),
@@ -579,7 +673,9 @@ mod tests {
 
     #[test]
     fn error_names() {
-        let error = TenancyError::precondition(flametrench_tenancy_core::PreconditionReason::IdentifierMismatch);
+        let error = TenancyError::precondition(
+            flametrench_tenancy_core::PreconditionReason::IdentifierMismatch,
+        );
         assert!(error_is(&error, "PreconditionError").unwrap());
         assert!(error_is(&error, "IdentifierMismatchError").unwrap());
         assert!(!error_is(&error, "IdentifierBindingRequiredError").unwrap());

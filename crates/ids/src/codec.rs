@@ -16,7 +16,10 @@ pub fn is_registered(prefix: &str) -> bool {
 }
 
 pub(crate) fn registered(prefix: &str) -> Option<&'static str> {
-    REGISTERED_PREFIXES.iter().copied().find(|known| *known == prefix)
+    REGISTERED_PREFIXES
+        .iter()
+        .copied()
+        .find(|known| *known == prefix)
 }
 
 /// A decoded id: its prefix and UUID.
@@ -83,7 +86,10 @@ pub(crate) fn payload(hex: &str) -> Result<Uuid, IdError> {
     if hex.len() != 32 {
         return Err(IdError::invalid(InvalidIdReason::BadPayloadLength));
     }
-    if !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+    if !hex
+        .bytes()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
         return Err(IdError::invalid(InvalidIdReason::NonHexPayload));
     }
     // The version nibble is the 13th hex character.

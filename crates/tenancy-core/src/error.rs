@@ -371,28 +371,59 @@ mod tests {
     fn codes_are_pinned() {
         let table: Vec<(TenancyError, &str)> = vec![
             (TenancyError::not_found(Entity::Org), "not_found"),
-            (TenancyError::DuplicateMembership, "conflict.duplicate_membership"),
+            (
+                TenancyError::DuplicateMembership,
+                "conflict.duplicate_membership",
+            ),
             (TenancyError::SoleOwner, "forbidden.sole_owner"),
             (TenancyError::RoleHierarchy, "forbidden.role_hierarchy"),
             (TenancyError::Forbidden, "forbidden"),
-            (TenancyError::InvitationNotPending, "conflict.invitation_not_pending"),
-            (TenancyError::InvitationExpired, "conflict.invitation_expired"),
-            (TenancyError::AlreadyTerminal { entity: Entity::Org }, "already_terminal"),
+            (
+                TenancyError::InvitationNotPending,
+                "conflict.invitation_not_pending",
+            ),
+            (
+                TenancyError::InvitationExpired,
+                "conflict.invitation_expired",
+            ),
+            (
+                TenancyError::AlreadyTerminal {
+                    entity: Entity::Org,
+                },
+                "already_terminal",
+            ),
             (TenancyError::OrgSlugConflict, "conflict.org_slug"),
             (
-                TenancyError::invalid_id("org_id", flametrench_ids::IdError::InvalidType {
-                    found: "usr".into(),
-                    expected: Some("org"),
-                }),
+                TenancyError::invalid_id(
+                    "org_id",
+                    flametrench_ids::IdError::InvalidType {
+                        found: "usr".into(),
+                        expected: Some("org"),
+                    },
+                ),
                 "invalid_id",
             ),
             (
-                TenancyError::RetryableConflict { kind: ConflictKind::Deadlock, source: io() },
+                TenancyError::RetryableConflict {
+                    kind: ConflictKind::Deadlock,
+                    source: io(),
+                },
                 "storage.retryable_conflict",
             ),
-            (TenancyError::ConnectionLost { source: io() }, "storage.connection_lost"),
-            (TenancyError::CommitOutcomeUnknown { source: io() }, "storage.commit_outcome_unknown"),
-            (TenancyError::NotMigrated { detail: "no org table".into() }, "storage.not_migrated"),
+            (
+                TenancyError::ConnectionLost { source: io() },
+                "storage.connection_lost",
+            ),
+            (
+                TenancyError::CommitOutcomeUnknown { source: io() },
+                "storage.commit_outcome_unknown",
+            ),
+            (
+                TenancyError::NotMigrated {
+                    detail: "no org table".into(),
+                },
+                "storage.not_migrated",
+            ),
             (TenancyError::Backend { source: io() }, "storage.backend"),
         ];
         assert_eq!(table.len(), TenancyError::FIXED_CODES.len());
@@ -405,7 +436,10 @@ mod tests {
             .filter(|(error, _)| error.is_retryable())
             .map(|(_, code)| *code)
             .collect();
-        assert_eq!(retryable, ["storage.retryable_conflict", "storage.connection_lost"]);
+        assert_eq!(
+            retryable,
+            ["storage.retryable_conflict", "storage.connection_lost"]
+        );
     }
 
     #[test]

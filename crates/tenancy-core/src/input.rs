@@ -448,14 +448,21 @@ mod tests {
             UsrId::new(),
             OffsetDateTime::UNIX_EPOCH,
         );
-        let grant = PreTuple::new("editor", "proj", "0190f2a8-1b3c-7abc-8123-aaaaaaaaaaaa").unwrap();
-        let other = PreTuple::new("viewer", "proj", "0190f2a8-1b3c-7abc-8123-aaaaaaaaaaaa").unwrap();
+        let grant =
+            PreTuple::new("editor", "proj", "0190f2a8-1b3c-7abc-8123-aaaaaaaaaaaa").unwrap();
+        let other =
+            PreTuple::new("viewer", "proj", "0190f2a8-1b3c-7abc-8123-aaaaaaaaaaaa").unwrap();
         let input = input
             .pre_tuples([grant.clone(), other.clone(), grant.clone()])
             .unwrap();
         assert_eq!(input.pre_tuples, vec![grant, other]);
         let many = (0..65).map(|n| {
-            PreTuple::new("editor", "proj", &format!("0190f2a8-1b3c-7abc-8123-{n:012x}")).unwrap()
+            PreTuple::new(
+                "editor",
+                "proj",
+                &format!("0190f2a8-1b3c-7abc-8123-{n:012x}"),
+            )
+            .unwrap()
         });
         assert_eq!(
             input.pre_tuples(many).unwrap_err().code(),

@@ -244,7 +244,9 @@ impl PreTuple {
 pub fn parse_object_id(text: &str) -> Result<Uuid, TenancyError> {
     let invalid = || TenancyError::precondition(PreconditionReason::InvalidObjectId);
     if text.contains('_') {
-        return decode_any(text).map(|decoded| decoded.uuid).map_err(|_| invalid());
+        return decode_any(text)
+            .map(|decoded| decoded.uuid)
+            .map_err(|_| invalid());
     }
     let canonical = text.len() == 36
         && text.bytes().enumerate().all(|(index, byte)| match index {
@@ -451,7 +453,12 @@ mod tests {
         assert_eq!(bare, prefixed);
         let user = UsrId::new();
         assert_eq!(parse_object_id(&user.to_string()).unwrap(), user.as_uuid());
-        for bad in ["", "nope", "0190f2a81b3c7abc8123aaaaaaaaaaaa", "{0190f2a8-1b3c-7abc-8123-aaaaaaaaaaaa}"] {
+        for bad in [
+            "",
+            "nope",
+            "0190f2a81b3c7abc8123aaaaaaaaaaaa",
+            "{0190f2a8-1b3c-7abc-8123-aaaaaaaaaaaa}",
+        ] {
             assert_eq!(
                 PreTuple::new("editor", "proj", bad).unwrap_err().code(),
                 "precondition.invalid_object_id",

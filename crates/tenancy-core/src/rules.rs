@@ -106,7 +106,11 @@ pub fn removes_last_owner(role: Role, active_owners: usize) -> bool {
 /// # Errors
 ///
 /// `precondition.mem_not_active`; `forbidden.sole_owner` when the last owner would be demoted.
-pub fn check_change_role(membership: &Membership, new_role: Role, active_owners: usize) -> Result<()> {
+pub fn check_change_role(
+    membership: &Membership,
+    new_role: Role,
+    active_owners: usize,
+) -> Result<()> {
     require_membership_active(membership)?;
     if new_role != Role::Owner && removes_last_owner(membership.role, active_owners) {
         return Err(TenancyError::SoleOwner);
@@ -318,9 +322,7 @@ pub fn check_accept(
 
 /// The effective page size for a requested `limit`: default 50, clamped into `1..=200`.
 pub fn page_limit(limit: Option<u32>) -> usize {
-    limit
-        .unwrap_or(DEFAULT_PAGE_LIMIT)
-        .clamp(1, MAX_PAGE_LIMIT) as usize
+    limit.unwrap_or(DEFAULT_PAGE_LIMIT).clamp(1, MAX_PAGE_LIMIT) as usize
 }
 
 /// The id a listing continues after.
@@ -404,7 +406,10 @@ mod tests {
         assert_eq!(code(Role::Member, &admin), None);
         assert_eq!(code(Role::Admin, &admin), None);
         assert_eq!(code(Role::Owner, &admin), Some("forbidden.role_hierarchy"));
-        assert_eq!(code(Role::Viewer, &admin), Some("precondition.scope_mismatch"));
+        assert_eq!(
+            code(Role::Viewer, &admin),
+            Some("precondition.scope_mismatch")
+        );
         let member = membership(Role::Member, active, org);
         assert_eq!(code(Role::Guest, &member), Some("forbidden"));
         let elsewhere = membership(Role::Owner, active, OrgId::new());
@@ -432,7 +437,10 @@ mod tests {
                 .code(),
             "precondition.self_transfer"
         );
-        assert_eq!(plan_self_leave(&owner, None, 2, None).unwrap(), LeavePlan::Leave);
+        assert_eq!(
+            plan_self_leave(&owner, None, 2, None).unwrap(),
+            LeavePlan::Leave
+        );
         assert_eq!(
             plan_self_leave(&owner, Some(UsrId::new()), 1, None)
                 .unwrap_err()

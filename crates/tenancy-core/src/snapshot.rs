@@ -39,23 +39,33 @@ impl Snapshot {
     ///   when it was accepted.
     pub fn check_invariants(&self) -> Vec<String> {
         let mut violations = Vec::new();
-        let orgs: HashMap<OrgId, &Organization> = self.orgs.iter().map(|org| (org.id, org)).collect();
+        let orgs: HashMap<OrgId, &Organization> =
+            self.orgs.iter().map(|org| (org.id, org)).collect();
         let memberships: HashMap<MemId, &Membership> =
             self.memberships.iter().map(|row| (row.id, row)).collect();
 
         let mut active_per_pair: HashMap<(UsrId, OrgId), usize> = HashMap::new();
         let mut active_orgs: HashSet<OrgId> = HashSet::new();
         let mut owned_orgs: HashSet<OrgId> = HashSet::new();
-        for row in self.memberships.iter().filter(|row| row.status == MembershipStatus::Active) {
+        for row in self
+            .memberships
+            .iter()
+            .filter(|row| row.status == MembershipStatus::Active)
+        {
             *active_per_pair.entry((row.usr_id, row.org_id)).or_default() += 1;
             active_orgs.insert(row.org_id);
             if row.role == Role::Owner {
                 owned_orgs.insert(row.org_id);
             }
             match orgs.get(&row.org_id) {
-                Some(org) if org.status == OrgStatus::Revoked => violations
-                    .push(format!("active membership {} in revoked org {}", row.id, row.org_id)),
-                None => violations.push(format!("membership {} in unknown org {}", row.id, row.org_id)),
+                Some(org) if org.status == OrgStatus::Revoked => violations.push(format!(
+                    "active membership {} in revoked org {}",
+                    row.id, row.org_id
+                )),
+                None => violations.push(format!(
+                    "membership {} in unknown org {}",
+                    row.id, row.org_id
+                )),
                 Some(_) => {}
             }
         }
@@ -66,7 +76,9 @@ impl Snapshot {
         }
         for ((usr, org), count) in &active_per_pair {
             if *count > 1 {
-                violations.push(format!("user {usr} has {count} active memberships in org {org}"));
+                violations.push(format!(
+                    "user {usr} has {count} active memberships in org {org}"
+                ));
             }
         }
 
@@ -83,15 +95,29 @@ impl Snapshot {
             }
         }
         let mut expected: HashSet<(Uuid, &str, Uuid)> = HashSet::new();
-        for row in self.memberships.iter().filter(|row| row.status == MembershipStatus::Active) {
-            let key = (row.usr_id.as_uuid(), row.role.as_str(), row.org_id.as_uuid());
+        for row in self
+            .memberships
+            .iter()
+            .filter(|row| row.status == MembershipStatus::Active)
+        {
+            let key = (
+                row.usr_id.as_uuid(),
+                row.role.as_str(),
+                row.org_id.as_uuid(),
+            );
             expected.insert(key);
             match tuple_counts.get(&key).copied().unwrap_or(0) {
                 1 => {}
-                n => violations.push(format!("active membership {} has {n} membership tuples", row.id)),
+                n => violations.push(format!(
+                    "active membership {} has {n} membership tuples",
+                    row.id
+                )),
             }
         }
-        for (key, _) in tuple_counts.iter().filter(|(key, _)| !expected.contains(*key)) {
+        for (key, _) in tuple_counts
+            .iter()
+            .filter(|(key, _)| !expected.contains(*key))
+        {
             violations.push(format!(
                 "membership tuple ({}, {}, {}) has no active membership",
                 key.0, key.1, key.2
@@ -101,21 +127,34 @@ impl Snapshot {
         // Replacement chains.
         let mut replaced_by: HashMap<MemId, MemId> = HashMap::new();
         for row in &self.memberships {
-            let Some(previous) = row.replaces else { continue };
+            let Some(previous) = row.replaces else {
+                continue;
+            };
             if let Some(other) = replaced_by.insert(previous, row.id) {
-                violations.push(format!("membership {previous} is replaced by both {other} and {}", row.id));
+                violations.push(format!(
+                    "membership {previous} is replaced by both {other} and {}",
+                    row.id
+                ));
             }
             match memberships.get(&previous) {
-                None => violations.push(format!("membership {} replaces unknown {previous}", row.id)),
+                None => {
+                    violations.push(format!("membership {} replaces unknown {previous}", row.id))
+                }
                 Some(old) => {
                     if old.status != MembershipStatus::Revoked {
                         violations.push(format!("superseded membership {previous} is not revoked"));
                     }
                     if old.usr_id != row.usr_id || old.org_id != row.org_id {
-                        violations.push(format!("membership {} replaces {previous} of another user or org", row.id));
+                        violations.push(format!(
+                            "membership {} replaces {previous} of another user or org",
+                            row.id
+                        ));
                     }
                     if old.created_at > row.created_at {
-                        violations.push(format!("membership {} is older than {previous}, which it replaces", row.id));
+                        violations.push(format!(
+                            "membership {} is older than {previous}, which it replaces",
+                            row.id
+                        ));
                     }
                 }
             }
@@ -133,9 +172,16 @@ impl Snapshot {
         }
 
         // Accepted invitations.
-        for invitation in self.invitations.iter().filter(|inv| inv.status == InvitationStatus::Accepted) {
+        for invitation in self
+            .invitations
+            .iter()
+            .filter(|inv| inv.status == InvitationStatus::Accepted)
+        {
             let Some(user) = invitation.invited_user_id else {
-                violations.push(format!("accepted invitation {} has no invited_user_id", invitation.id));
+                violations.push(format!(
+                    "accepted invitation {} has no invited_user_id",
+                    invitation.id
+                ));
                 continue;
             };
             let joined = self.memberships.iter().any(|row| {

@@ -62,7 +62,8 @@ pub trait TenancyStore: Send + Sync {
     /// # Errors
     ///
     /// `precondition.invalid_cursor`.
-    fn list_orgs(&self, input: ListOrgs) -> impl Future<Output = Result<Page<Organization>>> + Send;
+    fn list_orgs(&self, input: ListOrgs)
+    -> impl Future<Output = Result<Page<Organization>>> + Send;
 
     /// Suspends an active org; memberships and tuples are kept.
     ///
@@ -108,7 +109,10 @@ pub trait TenancyStore: Send + Sync {
     /// # Errors
     ///
     /// `not_found` (org); `precondition.invalid_cursor`.
-    fn list_members(&self, input: ListMembers) -> impl Future<Output = Result<Page<Membership>>> + Send;
+    fn list_members(
+        &self,
+        input: ListMembers,
+    ) -> impl Future<Output = Result<Page<Membership>>> + Send;
 
     /// Lists a user's memberships across orgs (history included), in id order.
     ///
@@ -125,7 +129,11 @@ pub trait TenancyStore: Send + Sync {
     /// # Errors
     ///
     /// `not_found`; `precondition.mem_not_active`; `forbidden.sole_owner`.
-    fn change_role(&self, mem_id: MemId, new_role: Role) -> impl Future<Output = Result<Membership>> + Send;
+    fn change_role(
+        &self,
+        mem_id: MemId,
+        new_role: Role,
+    ) -> impl Future<Output = Result<Membership>> + Send;
 
     /// Suspends an active membership in place and deletes its tuple.
     ///
@@ -140,7 +148,10 @@ pub trait TenancyStore: Send + Sync {
     ///
     /// `not_found`; `precondition.invalid_transition`; `precondition.org_not_active`;
     /// `conflict.duplicate_membership`.
-    fn reinstate_membership(&self, mem_id: MemId) -> impl Future<Output = Result<Membership>> + Send;
+    fn reinstate_membership(
+        &self,
+        mem_id: MemId,
+    ) -> impl Future<Output = Result<Membership>> + Send;
 
     /// The member leaves (`removed_by` stays null). The last owner must name a successor by
     /// user id in `transfer_to`, who is promoted to owner in the same step.

@@ -258,7 +258,15 @@ mod tests {
             assert!(is_slug(good), "{good}");
         }
         for bad in [
-            "", "-a", "a-", "Acme", "a_b", "a b", "аcme", &"a".repeat(64), "a.b",
+            "",
+            "-a",
+            "a-",
+            "Acme",
+            "a_b",
+            "a b",
+            "аcme",
+            &"a".repeat(64),
+            "a.b",
         ] {
             assert!(!is_slug(bad), "{bad}");
         }

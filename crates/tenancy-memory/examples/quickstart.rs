@@ -6,8 +6,8 @@
 
 use flametrench_ids::UsrId;
 use flametrench_tenancy_core::{
-    AcceptInvitation, CreateInvitation, CreateOrg, EntityType, Identifier, OrgName, PreTuple,
-    Role, Slug, TenancyError, TenancyStore,
+    AcceptInvitation, CreateInvitation, CreateOrg, EntityType, Identifier, OrgName, PreTuple, Role,
+    Slug, TenancyError, TenancyStore,
 };
 use flametrench_tenancy_memory::InMemoryTenancyStore;
 use time::{Duration, OffsetDateTime};
@@ -30,7 +30,11 @@ async fn main() -> Result<(), TenancyError> {
         )
         .await?;
     let org = created.org;
-    println!("1. alice created org {} (slug {:?}) and owns it", org.id, org.slug.as_ref().map(Slug::as_str));
+    println!(
+        "1. alice created org {} (slug {:?}) and owns it",
+        org.id,
+        org.slug.as_ref().map(Slug::as_str)
+    );
 
     let grant = PreTuple::new("editor", "proj", "0190f2a8-1b3c-7abc-8123-aaaaaaaaaaaa")?;
     let invitation = store
@@ -45,7 +49,10 @@ async fn main() -> Result<(), TenancyError> {
             .pre_tuples([grant])?,
         )
         .await?;
-    println!("2. alice invited bob@example.com as member with an editor grant: {}", invitation.id);
+    println!(
+        "2. alice invited bob@example.com as member with an editor grant: {}",
+        invitation.id
+    );
 
     let accepted = store
         .accept_invitation(AcceptInvitation::as_user(
@@ -61,26 +68,43 @@ async fn main() -> Result<(), TenancyError> {
         accepted.materialized_tuples.len()
     );
 
-    let promoted = store.change_role(accepted.membership.id, Role::Admin).await?;
+    let promoted = store
+        .change_role(accepted.membership.id, Role::Admin)
+        .await?;
     println!(
         "4. bob promoted to {}: new membership {} replaces {}",
         promoted.role,
         promoted.id,
-        promoted.replaces.map(|id| id.to_string()).unwrap_or_default()
+        promoted
+            .replaces
+            .map(|id| id.to_string())
+            .unwrap_or_default()
     );
 
     match store.self_leave(created.owner_membership.id, None).await {
         Err(error) => println!("5. alice cannot leave alone: {} ({})", error, error.code()),
         Ok(_) => println!("5. unexpected: the sole owner left"),
     }
-    let left = store.self_leave(created.owner_membership.id, Some(bob)).await?;
-    println!("6. alice left, handing ownership to bob; her membership is now {}", left.status);
+    let left = store
+        .self_leave(created.owner_membership.id, Some(bob))
+        .await?;
+    println!(
+        "6. alice left, handing ownership to bob; her membership is now {}",
+        left.status
+    );
 
     let relations: Vec<String> = store
         .list_tuples_for_subject(EntityType::usr(), bob.as_uuid())
         .await?
         .into_iter()
-        .map(|tuple| format!("{} on {}_{}", tuple.relation, tuple.object_type, tuple.object_id.simple()))
+        .map(|tuple| {
+            format!(
+                "{} on {}_{}",
+                tuple.relation,
+                tuple.object_type,
+                tuple.object_id.simple()
+            )
+        })
         .collect();
     println!("7. bob now holds: {}", relations.join(", "));
     Ok(())

@@ -31,3 +31,8 @@ mod state;
 mod store;
 
 pub use store::InMemoryTenancyStore;
+
+/// The workspace README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;

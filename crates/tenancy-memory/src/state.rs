@@ -93,9 +93,12 @@ impl State {
             created_by,
         };
         self.count_owner(&membership, 1);
-        self.active.insert((membership.usr_id, membership.org_id), membership.id);
-        self.org_memberships.insert((membership.org_id, membership.id));
-        self.user_memberships.insert((membership.usr_id, membership.id));
+        self.active
+            .insert((membership.usr_id, membership.org_id), membership.id);
+        self.org_memberships
+            .insert((membership.org_id, membership.id));
+        self.user_memberships
+            .insert((membership.usr_id, membership.id));
         self.memberships.insert(
             membership.id,
             MemRow {
@@ -141,7 +144,12 @@ impl State {
     }
 
     /// Revoke-and-re-add: revokes `old` and inserts an active row with `new_role` replacing it.
-    pub(crate) fn rotate(&mut self, old: &Membership, new_role: Role, now: OffsetDateTime) -> Membership {
+    pub(crate) fn rotate(
+        &mut self,
+        old: &Membership,
+        new_role: Role,
+        now: OffsetDateTime,
+    ) -> Membership {
         self.set_membership_status(old.id, MembershipStatus::Revoked, None, now);
         let new = Membership {
             id: MemId::new(),
@@ -168,7 +176,10 @@ impl State {
         if subject_type.as_str() != "usr" || object_type.as_str() != "org" {
             return false;
         }
-        let (Ok(usr), Ok(org)) = (UsrId::try_from_uuid(*subject), OrgId::try_from_uuid(*object)) else {
+        let (Ok(usr), Ok(org)) = (
+            UsrId::try_from_uuid(*subject),
+            OrgId::try_from_uuid(*object),
+        ) else {
             return false;
         };
         self.active
@@ -226,7 +237,11 @@ impl State {
     }
 
     /// Every tuple of a subject, in id order.
-    pub(crate) fn tuples_for_subject(&self, subject_type: &EntityType, subject_id: Uuid) -> Vec<Tuple> {
+    pub(crate) fn tuples_for_subject(
+        &self,
+        subject_type: &EntityType,
+        subject_id: Uuid,
+    ) -> Vec<Tuple> {
         let mut found: Vec<Tuple> = self
             .explicit_range(&self.by_subject, subject_type, subject_id)
             .filter_map(|id| self.tuples.get(&id).cloned())

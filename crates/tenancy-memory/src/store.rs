@@ -11,8 +11,8 @@ use flametrench_tenancy_core::{
     AcceptInvitation, AcceptInvitationResult, AddMember, CreateInvitation, CreateOrg,
     CreateOrgResult, Entity, EntityType, Invitation, InvitationStatus, ListInvitations,
     ListMembers, ListMembershipsForUser, ListOrgs, Membership, MembershipStatus, OrgStatus,
-    Organization, Page, Relation, Result, Role, SharedClock, Snapshot, TenancyError,
-    TenancyStore, TransferOwnership, TransferOwnershipResult, Tuple, UpdateOrg, system_clock,
+    Organization, Page, Relation, Result, Role, SharedClock, Snapshot, TenancyError, TenancyStore,
+    TransferOwnership, TransferOwnershipResult, Tuple, UpdateOrg, system_clock,
 };
 use uuid::Uuid;
 
@@ -40,7 +40,10 @@ fn user_known(state: &State, usr: UsrId) -> Result<()> {
 }
 
 fn org_of(state: &State, org: OrgId) -> Result<&Organization> {
-    state.orgs.get(&org).ok_or(TenancyError::not_found(Entity::Org))
+    state
+        .orgs
+        .get(&org)
+        .ok_or(TenancyError::not_found(Entity::Org))
 }
 
 fn membership_of(state: &State, mem: MemId) -> Result<Membership> {
@@ -97,9 +100,10 @@ impl InMemoryTenancyStore {
                 .map(|(_, mem)| *mem)
                 .collect();
             for mem in members {
-                let live = state.memberships.get(&mem).is_some_and(|row| {
-                    row.membership.status != MembershipStatus::Revoked
-                });
+                let live = state
+                    .memberships
+                    .get(&mem)
+                    .is_some_and(|row| row.membership.status != MembershipStatus::Revoked);
                 if live {
                     state.set_membership_status(mem, MembershipStatus::Revoked, None, now);
                 }
@@ -130,7 +134,12 @@ impl InMemoryTenancyStore {
         Ok(org.clone())
     }
 
-    fn end_invitation(&self, inv_id: InvId, status: InvitationStatus, actor: Option<UsrId>) -> Result<Invitation> {
+    fn end_invitation(
+        &self,
+        inv_id: InvId,
+        status: InvitationStatus,
+        actor: Option<UsrId>,
+    ) -> Result<Invitation> {
         let now = self.clock.now();
         let mut state = self.lock();
         let invitation = state
@@ -225,7 +234,11 @@ impl TenancyStore for InMemoryTenancyStore {
         rules::check_update_org(current.status)?;
         let slug = input.slug.apply(current.slug.clone());
         if let Some(slug) = &slug {
-            if state.slugs.get(slug).is_some_and(|holder| *holder != input.org_id) {
+            if state
+                .slugs
+                .get(slug)
+                .is_some_and(|holder| *holder != input.org_id)
+            {
                 return Err(TenancyError::OrgSlugConflict);
             }
         }
@@ -250,7 +263,9 @@ impl TenancyStore for InMemoryTenancyStore {
         let after = rules::cursor_position::<OrgId>(input.cursor.as_ref())?;
         let state = self.lock();
         let range = match after {
-            Some(after) => state.orgs.range((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded)),
+            Some(after) => state
+                .orgs
+                .range((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded)),
             None => state.orgs.range(..),
         };
         let rows: Vec<Organization> = range
@@ -259,8 +274,13 @@ impl TenancyStore for InMemoryTenancyStore {
             .filter(|org| match &input.query {
                 None => true,
                 Some(query) => {
-                    org.name.as_ref().is_some_and(|name| query.matches(name.as_str()))
-                        || org.slug.as_ref().is_some_and(|slug| query.matches(slug.as_str()))
+                    org.name
+                        .as_ref()
+                        .is_some_and(|name| query.matches(name.as_str()))
+                        || org
+                            .slug
+                            .as_ref()
+                            .is_some_and(|slug| query.matches(slug.as_str()))
                 }
             })
             .take(limit + 1)
@@ -328,7 +348,10 @@ impl TenancyStore for InMemoryTenancyStore {
         Ok(Self::page_of_memberships(&state, keys, input.status, limit))
     }
 
-    async fn list_memberships_for_user(&self, input: ListMembershipsForUser) -> Result<Page<Membership>> {
+    async fn list_memberships_for_user(
+        &self,
+        input: ListMembershipsForUser,
+    ) -> Result<Page<Membership>> {
         let limit = rules::page_limit(input.limit);
         let after = rules::cursor_position::<MemId>(input.cursor.as_ref())?;
         let state = self.lock();
@@ -407,7 +430,10 @@ impl TenancyStore for InMemoryTenancyStore {
             .ok_or(TenancyError::not_found(Entity::Membership))
     }
 
-    async fn transfer_ownership(&self, input: TransferOwnership) -> Result<TransferOwnershipResult> {
+    async fn transfer_ownership(
+        &self,
+        input: TransferOwnership,
+    ) -> Result<TransferOwnershipResult> {
         let now = self.clock.now();
         let mut state = self.lock();
         org_of(&state, input.org_id)?;
@@ -442,7 +468,9 @@ impl TenancyStore for InMemoryTenancyStore {
             terminal_at: None,
             terminal_by: None,
         };
-        state.org_invitations.insert((invitation.org_id, invitation.id));
+        state
+            .org_invitations
+            .insert((invitation.org_id, invitation.id));
         state.invitations.insert(invitation.id, invitation.clone());
         Ok(invitation)
     }
@@ -485,7 +513,12 @@ impl TenancyStore for InMemoryTenancyStore {
         if let Some(usr) = input.as_usr_id {
             user_known(&state, usr)?;
         }
-        rules::check_accept(&invitation, now, input.as_usr_id, input.accepting_identifier.as_ref())?;
+        rules::check_accept(
+            &invitation,
+            now,
+            input.as_usr_id,
+            input.accepting_identifier.as_ref(),
+        )?;
         rules::require_org_active(org_of(&state, invitation.org_id)?.status)?;
         if let Some(usr) = input.as_usr_id {
             if state.active.contains_key(&(usr, invitation.org_id)) {
@@ -539,7 +572,11 @@ impl TenancyStore for InMemoryTenancyStore {
         })
     }
 
-    async fn decline_invitation(&self, inv_id: InvId, as_usr_id: Option<UsrId>) -> Result<Invitation> {
+    async fn decline_invitation(
+        &self,
+        inv_id: InvId,
+        as_usr_id: Option<UsrId>,
+    ) -> Result<Invitation> {
         self.end_invitation(inv_id, InvitationStatus::Declined, as_usr_id)
     }
 
@@ -547,7 +584,11 @@ impl TenancyStore for InMemoryTenancyStore {
         self.end_invitation(inv_id, InvitationStatus::Revoked, Some(admin_usr_id))
     }
 
-    async fn list_tuples_for_subject(&self, subject_type: EntityType, subject_id: Uuid) -> Result<Vec<Tuple>> {
+    async fn list_tuples_for_subject(
+        &self,
+        subject_type: EntityType,
+        subject_id: Uuid,
+    ) -> Result<Vec<Tuple>> {
         Ok(self.lock().tuples_for_subject(&subject_type, subject_id))
     }
 

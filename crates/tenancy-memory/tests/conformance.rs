@@ -4,7 +4,9 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use flametrench_conformance::{BoxFuture, CaseOutcome, StoreFactory, TestBody, locate_corpora, trials};
+use flametrench_conformance::{
+    BoxFuture, CaseOutcome, StoreFactory, TestBody, locate_corpora, trials,
+};
 use flametrench_tenancy_core::SharedClock;
 use flametrench_tenancy_memory::InMemoryTenancyStore;
 
@@ -28,7 +30,9 @@ impl StoreFactory for MemoryFactory {
             let outcome = body.run(&store).await;
             let violations = store.snapshot().check_invariants();
             if outcome.is_passed() && !violations.is_empty() {
-                return Ok(CaseOutcome::Failed(format!("invariants broken: {violations:?}")));
+                return Ok(CaseOutcome::Failed(format!(
+                    "invariants broken: {violations:?}"
+                )));
             }
             Ok(outcome)
         })
@@ -55,7 +59,8 @@ fn main() {
     let mut all = trials(Arc::new(MemoryFactory), &corpora, runtime);
     for trial in &mut all {
         if IGNORED.iter().any(|(id, _)| trial.name().ends_with(id)) {
-            *trial = std::mem::replace(trial, libtest_mimic::Trial::test("", || Ok(()))).with_ignored_flag(true);
+            *trial = std::mem::replace(trial, libtest_mimic::Trial::test("", || Ok(())))
+                .with_ignored_flag(true);
         }
     }
     libtest_mimic::run(&arguments, all).exit();

@@ -18,8 +18,12 @@ fn fk_entity(constraint: &str) -> Option<Entity> {
     match constraint {
         "mem_org_id_fkey" | "inv_org_id_fkey" => Some(Entity::Org),
         "mem_replaces_fkey" => Some(Entity::Membership),
-        "mem_usr_id_fkey" | "mem_invited_by_fkey" | "mem_removed_by_fkey"
-        | "inv_invited_by_fkey" | "inv_invited_user_id_fkey" | "inv_terminal_by_fkey"
+        "mem_usr_id_fkey"
+        | "mem_invited_by_fkey"
+        | "mem_removed_by_fkey"
+        | "inv_invited_by_fkey"
+        | "inv_invited_user_id_fkey"
+        | "inv_terminal_by_fkey"
         | "tup_created_by_fkey" => Some(Entity::User),
         _ => None,
     }

@@ -1,9 +1,9 @@
 //! How an operation reaches the database: pipelined statements, the transaction or savepoint
 //! around them, rollback on failure, cancellation safety, and bounded retries with a pool.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::future::Future;
 use std::pin::pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 

@@ -22,7 +22,9 @@
 //! let mut config = Config::new();
 //! config.url = Some(std::env::var("DATABASE_URL")?);
 //! let pool = config.create_pool(Some(Runtime::Tokio1), NoTls)?;
-//! migrate(&mut pool.get().await?, "public").await?;
+//! let mut client = pool.get().await?;
+//! migrate(&mut client, "public").await?;
+//! drop(client);
 //!
 //! let store = PostgresTenancyStore::new(pool);
 //! let alice = UsrId::new();

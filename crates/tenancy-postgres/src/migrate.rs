@@ -123,6 +123,8 @@ pub async fn migrate(client: &mut Client, schema: &str) -> Result<Migration> {
     )
     .await
     .map_err(pg)?;
-    tx.commit().await.map_err(|error| map_pg(error, Phase::Commit))?;
+    tx.commit()
+        .await
+        .map_err(|error| map_pg(error, Phase::Commit))?;
     Ok(outcome)
 }

@@ -52,7 +52,10 @@ fn locked_org_status(rows: &[Row]) -> Result<Option<OrgStatus>> {
         });
     }
     let status: &str = get(row, 0)?;
-    status.parse().map(Some).map_err(|_| corrupt("an org status"))
+    status
+        .parse()
+        .map(Some)
+        .map_err(|_| corrupt("an org status"))
 }
 
 fn org_status_of(rows: &[Row]) -> Result<Option<OrgStatus>> {
@@ -166,7 +169,12 @@ fn role_text(role: Role) -> &'static &'static str {
     }
 }
 
-fn ended(membership: &Membership, status: MembershipStatus, removed_by: Option<UsrId>, now: OffsetDateTime) -> Membership {
+fn ended(
+    membership: &Membership,
+    status: MembershipStatus,
+    removed_by: Option<UsrId>,
+    now: OffsetDateTime,
+) -> Membership {
     Membership {
         status,
         removed_by,
@@ -184,7 +192,11 @@ fn membership_context(rows: &[Row]) -> Result<(Membership, usize, bool)> {
     let membership = rows::membership(row, 0)?;
     let owners: i64 = get(row, 10)?;
     let other_active: bool = get(row, 11)?;
-    Ok((membership, usize::try_from(owners).unwrap_or(0), other_active))
+    Ok((
+        membership,
+        usize::try_from(owners).unwrap_or(0),
+        other_active,
+    ))
 }
 
 /// Locks the membership's org and reads its context, in the first flight.
@@ -216,7 +228,11 @@ impl PostgresTenancyStore<'_, '_> {
     }
 
     /// Runs one of the org transitions done with a single conditional update.
-    async fn transition_org(&self, org_id: OrgId, transition: OrgTransition) -> Result<Organization> {
+    async fn transition_org(
+        &self,
+        org_id: OrgId,
+        transition: OrgTransition,
+    ) -> Result<Organization> {
         let (target, required) = match transition {
             OrgTransition::Suspend => (OrgStatus::Suspended, OrgStatus::Active),
             OrgTransition::Reinstate => (OrgStatus::Active, OrgStatus::Suspended),
@@ -247,7 +263,9 @@ impl PostgresTenancyStore<'_, '_> {
                         // transient conflict so that the pool retries.
                         Ok(_) => Err(TenancyError::RetryableConflict {
                             kind: flametrench_tenancy_core::ConflictKind::SerializationFailure,
-                            source: Box::new(std::io::Error::other("org status changed concurrently")),
+                            source: Box::new(std::io::Error::other(
+                                "org status changed concurrently",
+                            )),
                         }),
                     },
                 },
@@ -269,11 +287,14 @@ impl PostgresTenancyStore<'_, '_> {
             match locked.first() {
                 None => {
                     let status = org_status_of(&first(
-                        tx.run(&[Stmt::new(&sql.org_status).bind(&org, Type::UUID)]).await?,
+                        tx.run(&[Stmt::new(&sql.org_status).bind(&org, Type::UUID)])
+                            .await?,
                     ))?;
                     Err(match status {
                         None => TenancyError::not_found(Entity::Org),
-                        Some(_) => TenancyError::AlreadyTerminal { entity: Entity::Org },
+                        Some(_) => TenancyError::AlreadyTerminal {
+                            entity: Entity::Org,
+                        },
                     })
                 }
                 Some(row) => {
@@ -294,16 +315,16 @@ impl PostgresTenancyStore<'_, '_> {
         })
     }
 
-    async fn list_memberships(
-        &self,
-        method_sql: &str,
-        owner: Uuid,
-        owner_check: &str,
-        owner_entity: Entity,
-        cursor: Option<Uuid>,
-        status: Option<&'static str>,
-        limit: usize,
-    ) -> Result<Page<Membership>> {
+    async fn list_memberships(&self, listing: MembershipListing<'_>) -> Result<Page<Membership>> {
+        let MembershipListing {
+            method_sql,
+            owner,
+            owner_check,
+            owner_entity,
+            cursor,
+            status,
+            limit,
+        } = listing;
         let fetch = (limit + 1) as i64;
         transact!(self, "list_members", Shape::Single, |tx| {
             let flights = tx
@@ -369,6 +390,17 @@ impl PostgresTenancyStore<'_, '_> {
     }
 }
 
+/// One page of memberships of an org or of a user.
+struct MembershipListing<'a> {
+    method_sql: &'a str,
+    owner: Uuid,
+    owner_check: &'a str,
+    owner_entity: Entity,
+    cursor: Option<Uuid>,
+    status: Option<&'static str>,
+    limit: usize,
+}
+
 #[derive(Clone, Copy)]
 enum InvitationEnd {
     Decline,
@@ -419,7 +451,11 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
                     .bind(&tup, Type::UUID)])
                     .await?,
             );
-            let written: i64 = rows.first().map(|row| get(row, 0)).transpose()?.unwrap_or(0);
+            let written: i64 = rows
+                .first()
+                .map(|row| get(row, 0))
+                .transpose()?
+                .unwrap_or(0);
             if written == 0 {
                 return Err(TenancyError::not_found(Entity::User));
             }
@@ -453,7 +489,10 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
         let org = org_id.as_uuid();
         let sql = &self.sql;
         transact!(self, "get_org", Shape::Single, |tx| {
-            let rows = first(tx.finish(&[Stmt::new(&sql.get_org).bind(&org, Type::UUID)]).await?);
+            let rows = first(
+                tx.finish(&[Stmt::new(&sql.get_org).bind(&org, Type::UUID)])
+                    .await?,
+            );
             rows.first()
                 .map(|row| rows::organization(row, 0))
                 .unwrap_or(Err(TenancyError::not_found(Entity::Org)))
@@ -492,7 +531,9 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
             }
             Err(match org_status_of(&flights[1])? {
                 None => TenancyError::not_found(Entity::Org),
-                Some(_) => TenancyError::AlreadyTerminal { entity: Entity::Org },
+                Some(_) => TenancyError::AlreadyTerminal {
+                    entity: Entity::Org,
+                },
             })
         })
     }
@@ -593,7 +634,10 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
         let mem = mem_id.as_uuid();
         let sql = &self.sql;
         transact!(self, "get_membership", Shape::Single, |tx| {
-            let rows = first(tx.finish(&[Stmt::new(&sql.get_membership).bind(&mem, Type::UUID)]).await?);
+            let rows = first(
+                tx.finish(&[Stmt::new(&sql.get_membership).bind(&mem, Type::UUID)])
+                    .await?,
+            );
             rows.first()
                 .map(|row| rows::membership(row, 0))
                 .unwrap_or(Err(TenancyError::not_found(Entity::Membership)))
@@ -604,31 +648,34 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
         let limit = rules::page_limit(input.limit);
         let after = rules::cursor_position::<MemId>(input.cursor.as_ref())?.map(|id| id.as_uuid());
         let status = status_text(input.status, MembershipStatus::as_str);
-        self.list_memberships(
-            &self.sql.list_members,
-            input.org_id.as_uuid(),
-            &self.sql.org_exists,
-            Entity::Org,
-            after,
+        self.list_memberships(MembershipListing {
+            method_sql: &self.sql.list_members,
+            owner: input.org_id.as_uuid(),
+            owner_check: &self.sql.org_exists,
+            owner_entity: Entity::Org,
+            cursor: after,
             status,
             limit,
-        )
+        })
         .await
     }
 
-    async fn list_memberships_for_user(&self, input: ListMembershipsForUser) -> Result<Page<Membership>> {
+    async fn list_memberships_for_user(
+        &self,
+        input: ListMembershipsForUser,
+    ) -> Result<Page<Membership>> {
         let limit = rules::page_limit(input.limit);
         let after = rules::cursor_position::<MemId>(input.cursor.as_ref())?.map(|id| id.as_uuid());
         let status = status_text(input.status, MembershipStatus::as_str);
-        self.list_memberships(
-            &self.sql.list_memberships_for_user,
-            input.usr_id.as_uuid(),
-            &self.sql.user_exists,
-            Entity::User,
-            after,
+        self.list_memberships(MembershipListing {
+            method_sql: &self.sql.list_memberships_for_user,
+            owner: input.usr_id.as_uuid(),
+            owner_check: &self.sql.user_exists,
+            owner_entity: Entity::User,
+            cursor: after,
             status,
             limit,
-        )
+        })
         .await
     }
 
@@ -718,7 +765,8 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
                     .bind(&mem, Type::UUID)
                     .bind(successor, Type::UUID)
             });
-            let (_, leaver, owners, _, successor_rows) = lock_membership(tx, sql, &mem, extra).await?;
+            let (_, leaver, owners, _, successor_rows) =
+                lock_membership(tx, sql, &mem, extra).await?;
             let successor = successor_rows
                 .first()
                 .map(|row| rows::membership(row, 0))
@@ -780,11 +828,19 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
                     .bind(role_text(target.role), Type::TEXT),
             ])
             .await?;
-            Ok(ended(&target, MembershipStatus::Revoked, Some(admin_usr_id), now))
+            Ok(ended(
+                &target,
+                MembershipStatus::Revoked,
+                Some(admin_usr_id),
+                now,
+            ))
         })
     }
 
-    async fn transfer_ownership(&self, input: TransferOwnership) -> Result<TransferOwnershipResult> {
+    async fn transfer_ownership(
+        &self,
+        input: TransferOwnership,
+    ) -> Result<TransferOwnershipResult> {
         let now = self.now();
         let org = input.org_id.as_uuid();
         let ids = vec![input.from_mem_id.as_uuid(), input.to_mem_id.as_uuid()];
@@ -855,7 +911,9 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
                     .bind(&expiry_ok, Type::BOOL)])
                     .await?,
             );
-            let row = rows.first().ok_or_else(|| corrupt("create_invitation flags"))?;
+            let row = rows
+                .first()
+                .ok_or_else(|| corrupt("create_invitation flags"))?;
             let org_status: Option<&str> = get(row, 0)?;
             let inviter_ok: bool = get(row, 1)?;
             let Some(org_status) = org_status else {
@@ -892,7 +950,10 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
         let inv = inv_id.as_uuid();
         let sql = &self.sql;
         transact!(self, "get_invitation", Shape::Single, |tx| {
-            let rows = first(tx.finish(&[Stmt::new(&sql.get_invitation).bind(&inv, Type::UUID)]).await?);
+            let rows = first(
+                tx.finish(&[Stmt::new(&sql.get_invitation).bind(&inv, Type::UUID)])
+                    .await?,
+            );
             rows.first()
                 .map(|row| rows::invitation(row, 0))
                 .unwrap_or(Err(TenancyError::not_found(Entity::Invitation)))
@@ -953,7 +1014,12 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
             if !user_ok {
                 return Err(TenancyError::not_found(Entity::User));
             }
-            rules::check_accept(&invitation, now, input.as_usr_id, input.accepting_identifier.as_ref())?;
+            rules::check_accept(
+                &invitation,
+                now,
+                input.as_usr_id,
+                input.accepting_identifier.as_ref(),
+            )?;
             let org_status: OrgStatus = org_status.parse().map_err(|_| corrupt("an org status"))?;
             rules::require_org_active(org_status)?;
             if already_member {
@@ -970,10 +1036,26 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
             );
             let none: Option<Uuid> = None;
             let role = role_text(invitation.role);
-            let pre_ids: Vec<Uuid> = invitation.pre_tuples.iter().map(|_| TupId::new().as_uuid()).collect();
-            let pre_relations: Vec<&str> = invitation.pre_tuples.iter().map(|pre| pre.relation.as_str()).collect();
-            let pre_types: Vec<&str> = invitation.pre_tuples.iter().map(|pre| pre.object_type.as_str()).collect();
-            let pre_objects: Vec<Uuid> = invitation.pre_tuples.iter().map(|pre| pre.object_id).collect();
+            let pre_ids: Vec<Uuid> = invitation
+                .pre_tuples
+                .iter()
+                .map(|_| TupId::new().as_uuid())
+                .collect();
+            let pre_relations: Vec<&str> = invitation
+                .pre_tuples
+                .iter()
+                .map(|pre| pre.relation.as_str())
+                .collect();
+            let pre_types: Vec<&str> = invitation
+                .pre_tuples
+                .iter()
+                .map(|pre| pre.object_type.as_str())
+                .collect();
+            let pre_objects: Vec<Uuid> = invitation
+                .pre_tuples
+                .iter()
+                .map(|pre| pre.object_id)
+                .collect();
             let mut stmts: Vec<Stmt<'_>> = Vec::with_capacity(5);
             if input.as_usr_id.is_none() {
                 stmts.push(
@@ -1048,15 +1130,25 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
         })
     }
 
-    async fn decline_invitation(&self, inv_id: InvId, as_usr_id: Option<UsrId>) -> Result<Invitation> {
-        self.end_invitation(InvitationEnd::Decline, inv_id, as_usr_id).await
+    async fn decline_invitation(
+        &self,
+        inv_id: InvId,
+        as_usr_id: Option<UsrId>,
+    ) -> Result<Invitation> {
+        self.end_invitation(InvitationEnd::Decline, inv_id, as_usr_id)
+            .await
     }
 
     async fn revoke_invitation(&self, inv_id: InvId, admin_usr_id: UsrId) -> Result<Invitation> {
-        self.end_invitation(InvitationEnd::Revoke, inv_id, Some(admin_usr_id)).await
+        self.end_invitation(InvitationEnd::Revoke, inv_id, Some(admin_usr_id))
+            .await
     }
 
-    async fn list_tuples_for_subject(&self, subject_type: EntityType, subject_id: Uuid) -> Result<Vec<Tuple>> {
+    async fn list_tuples_for_subject(
+        &self,
+        subject_type: EntityType,
+        subject_id: Uuid,
+    ) -> Result<Vec<Tuple>> {
         let kind = subject_type.as_str();
         let sql = &self.sql;
         transact!(self, "list_tuples_for_subject", Shape::Single, |tx| {
@@ -1066,7 +1158,9 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
                     .bind(&subject_id, Type::UUID)])
                     .await?,
             );
-            rows.iter().map(|row| rows::tuple(row, 0)).collect::<Result<Vec<Tuple>>>()
+            rows.iter()
+                .map(|row| rows::tuple(row, 0))
+                .collect::<Result<Vec<Tuple>>>()
         })
     }
 
@@ -1087,7 +1181,9 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
                     .bind(&relation, Type::TEXT)])
                     .await?,
             );
-            rows.iter().map(|row| rows::tuple(row, 0)).collect::<Result<Vec<Tuple>>>()
+            rows.iter()
+                .map(|row| rows::tuple(row, 0))
+                .collect::<Result<Vec<Tuple>>>()
         })
     }
 }

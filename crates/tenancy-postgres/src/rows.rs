@@ -27,7 +27,8 @@ pub(crate) const TUP_COLUMNS: &str =
     "id, subject_type, subject_id, relation, object_type, object_id, created_at, created_by";
 
 pub(crate) fn get<'r, T: FromSql<'r>>(row: &'r Row, index: usize) -> Result<T> {
-    row.try_get(index).map_err(|_| corrupt("a column of an unexpected type"))
+    row.try_get(index)
+        .map_err(|_| corrupt("a column of an unexpected type"))
 }
 
 fn id<I: TypedId>(row: &Row, index: usize) -> Result<I> {
@@ -37,13 +38,16 @@ fn id<I: TypedId>(row: &Row, index: usize) -> Result<I> {
 
 fn opt_id<I: TypedId>(row: &Row, index: usize) -> Result<Option<I>> {
     let uuid: Option<Uuid> = get(row, index)?;
-    uuid.map(|uuid| I::try_from_uuid(uuid).map_err(|_| corrupt("an id whose uuid has no wire form")))
-        .transpose()
+    uuid.map(|uuid| {
+        I::try_from_uuid(uuid).map_err(|_| corrupt("an id whose uuid has no wire form"))
+    })
+    .transpose()
 }
 
 fn parsed<T: FromStr>(row: &Row, index: usize) -> Result<T> {
     let text: &str = get(row, index)?;
-    text.parse().map_err(|_| corrupt("an unknown role or status"))
+    text.parse()
+        .map_err(|_| corrupt("an unknown role or status"))
 }
 
 /// Reads an org from `row`, starting at column `at`.
@@ -54,8 +58,12 @@ pub(crate) fn organization(row: &Row, at: usize) -> Result<Organization> {
         id: id(row, at)?,
         // Names and slugs written by other tools are kept as they are when they break our
         // limits, rather than failing every read of the org.
-        name: name.map(|name| OrgName::new(name).map_err(|_| corrupt("an org name"))).transpose()?,
-        slug: slug.map(|slug| Slug::new(slug).map_err(|_| corrupt("an org slug"))).transpose()?,
+        name: name
+            .map(|name| OrgName::new(name).map_err(|_| corrupt("an org name")))
+            .transpose()?,
+        slug: slug
+            .map(|slug| Slug::new(slug).map_err(|_| corrupt("an org slug")))
+            .transpose()?,
         status: parsed(row, at + 3)?,
         created_at: get(row, at + 4)?,
         updated_at: get(row, at + 5)?,

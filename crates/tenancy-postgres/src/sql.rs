@@ -9,8 +9,7 @@
 
 use crate::rows::{INV_COLUMNS, MEM_COLUMNS, ORG_COLUMNS, TUP_COLUMNS};
 
-const ASCII_LOWER: &str =
-    "'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'";
+const ASCII_LOWER: &str = "'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'";
 
 macro_rules! statements {
     ($($(#[$doc:meta])* $name:ident = $template:expr;)*) => {

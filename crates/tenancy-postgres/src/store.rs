@@ -1,8 +1,8 @@
 //! `PostgresTenancyStore`: construction, the two ways in (pool or caller's transaction), and
 //! the loop that runs one operation with retries.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use deadpool_postgres::{Object, Pool};
 use flametrench_tenancy_core::{SharedClock, TenancyError, system_clock};
@@ -189,16 +189,43 @@ macro_rules! transact {
     ($store:expr, $method:literal, $shape:expr, |$tx:ident| $body:expr) => {{
         let store = $store;
         let span = tracing::debug_span!("flametrench.tenancy", op = $method);
-        tracing::Instrument::instrument(async { match &store.source {
-            $crate::store::Source::Pool(pool) => {
-                let mut attempt: u32 = 0;
-                loop {
-                    let result = async {
-                        let connection = $crate::store::PooledConnection::get(pool).await?;
-                        let Some(client) = connection.client() else {
-                            return Err($crate::error::corrupt("pooled connection missing"));
-                        };
-                        let mut tx = $crate::exec::Tx::pool(client, $shape, &connection.discard);
+        tracing::Instrument::instrument(
+            async {
+                match &store.source {
+                    $crate::store::Source::Pool(pool) => {
+                        let mut attempt: u32 = 0;
+                        loop {
+                            let result = async {
+                                let connection = $crate::store::PooledConnection::get(pool).await?;
+                                let Some(client) = connection.client() else {
+                                    return Err($crate::error::corrupt(
+                                        "pooled connection missing",
+                                    ));
+                                };
+                                let mut tx =
+                                    $crate::exec::Tx::pool(client, $shape, &connection.discard);
+                                let $tx = &mut tx;
+                                let result = $body;
+                                if result.is_err() {
+                                    tx.abort().await;
+                                }
+                                result
+                            }
+                            .await;
+                            match result {
+                                Err(error) if $crate::exec::should_retry(&error, attempt) => {
+                                    tracing::debug!(attempt, code = error.code(), "retrying");
+                                    $crate::exec::backoff(attempt).await;
+                                    attempt += 1;
+                                }
+                                other => break other,
+                            }
+                        }
+                    }
+                    $crate::store::Source::Nested(mutex) => {
+                        let guard = mutex.lock().await;
+                        let name = $crate::exec::savepoint_name($method);
+                        let mut tx = $crate::exec::Tx::nested(guard.client(), &name);
                         let $tx = &mut tx;
                         let result = $body;
                         if result.is_err() {
@@ -206,29 +233,11 @@ macro_rules! transact {
                         }
                         result
                     }
-                    .await;
-                    match result {
-                        Err(error) if $crate::exec::should_retry(&error, attempt) => {
-                            tracing::debug!(attempt, code = error.code(), "retrying");
-                            $crate::exec::backoff(attempt).await;
-                            attempt += 1;
-                        }
-                        other => break other,
-                    }
                 }
-            }
-            $crate::store::Source::Nested(mutex) => {
-                let guard = mutex.lock().await;
-                let name = $crate::exec::savepoint_name($method);
-                let mut tx = $crate::exec::Tx::nested(guard.client(), &name);
-                let $tx = &mut tx;
-                let result = $body;
-                if result.is_err() {
-                    tx.abort().await;
-                }
-                result
-            }
-        } }, span).await
+            },
+            span,
+        )
+        .await
     }};
 }
 

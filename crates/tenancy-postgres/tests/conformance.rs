@@ -5,7 +5,9 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use flametrench_conformance::{BoxFuture, CaseOutcome, StoreFactory, TestBody, locate_corpora, trials};
+use flametrench_conformance::{
+    BoxFuture, CaseOutcome, StoreFactory, TestBody, locate_corpora, trials,
+};
 use flametrench_tenancy_core::SharedClock;
 use flametrench_tenancy_postgres::PostgresTenancyStore;
 use flametrench_tenancy_postgres::testing::{TestDatabase, TestPostgres};
@@ -42,7 +44,11 @@ impl StoreFactory for PostgresFactory {
         Box::pin(async move {
             match self.mode {
                 Mode::Pool => {
-                    let database = self.server.fresh_database().await.map_err(|e| e.to_string())?;
+                    let database = self
+                        .server
+                        .fresh_database()
+                        .await
+                        .map_err(|e| e.to_string())?;
                     let pool = database.pool(4).map_err(|e| e.to_string())?;
                     let store = PostgresTenancyStore::new(pool).with_clock(clock);
                     Ok(body.run(&store).await)
@@ -90,14 +96,24 @@ fn main() {
             .build()
             .expect("a tokio runtime"),
     );
-    let server = Arc::new(runtime.block_on(TestPostgres::start()).unwrap_or_else(|error| {
-        eprintln!("{error}");
-        std::process::exit(1)
-    }));
-    let shared = runtime.block_on(server.fresh_database()).expect("a shared database");
+    let server = Arc::new(
+        runtime
+            .block_on(TestPostgres::start())
+            .unwrap_or_else(|error| {
+                eprintln!("{error}");
+                std::process::exit(1)
+            }),
+    );
+    let shared = runtime
+        .block_on(server.fresh_database())
+        .expect("a shared database");
     let shared_pool = shared.pool(8).expect("a pool");
     let mut all = Vec::new();
-    for mode in [Mode::Pool, Mode::TokioTransaction, Mode::DeadpoolTransaction] {
+    for mode in [
+        Mode::Pool,
+        Mode::TokioTransaction,
+        Mode::DeadpoolTransaction,
+    ] {
         let factory = PostgresFactory {
             server: server.clone(),
             shared: shared.clone(),

@@ -45,7 +45,11 @@ impl Cluster {
         } else {
             Command::new(pg_ctl)
         };
-        command.args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+        command
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
         command
     }
 }
@@ -58,7 +62,14 @@ impl Drop for Cluster {
         }
         let data = self.dir.join("data");
         let _ = self
-            .pg_ctl(&["-D", &data.to_string_lossy(), "-m", "immediate", "-w", "stop"])
+            .pg_ctl(&[
+                "-D",
+                &data.to_string_lossy(),
+                "-m",
+                "immediate",
+                "-w",
+                "stop",
+            ])
             .status();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
@@ -165,7 +176,8 @@ impl TestPostgres {
     ///
     /// When `url` is not a valid connection string.
     pub fn from_url(url: &str) -> Result<Self, TestSupportError> {
-        let admin = Config::from_str(url).map_err(|error| fail(format!("DATABASE_URL: {error}")))?;
+        let admin =
+            Config::from_str(url).map_err(|error| fail(format!("DATABASE_URL: {error}")))?;
         Ok(Self {
             admin,
             url: url.to_owned(),
@@ -184,7 +196,8 @@ impl TestPostgres {
         })?;
         let as_postgres_user = is_root();
         let dir = std::env::temp_dir().join(unique("flametrench-pg"));
-        std::fs::create_dir_all(&dir).map_err(|error| fail(format!("{}: {error}", dir.display())))?;
+        std::fs::create_dir_all(&dir)
+            .map_err(|error| fail(format!("{}: {error}", dir.display())))?;
         let cluster = Cluster {
             bin: bin.clone(),
             dir: dir.clone(),
@@ -204,15 +217,23 @@ impl TestPostgres {
         let initdb = {
             let mut command = if as_postgres_user {
                 let mut command = Command::new("runuser");
-                command.args(["-u", "postgres", "--"]).arg(bin.join("initdb"));
+                command
+                    .args(["-u", "postgres", "--"])
+                    .arg(bin.join("initdb"));
                 command
             } else {
                 Command::new(bin.join("initdb"))
             };
-            command
-                .arg("-D")
-                .arg(&data)
-                .args(["-U", "postgres", "-A", "trust", "-N", "--locale=C", "-E", "UTF8"]);
+            command.arg("-D").arg(&data).args([
+                "-U",
+                "postgres",
+                "-A",
+                "trust",
+                "-N",
+                "--locale=C",
+                "-E",
+                "UTF8",
+            ]);
             command
         };
         run(initdb, "initdb")?;
