@@ -33,6 +33,15 @@ macro_rules! statements {
                 };
                 Self { $($name: fill(&$template),)* }
             }
+
+            /// The same statements without the org row locks: only for showing, in tests,
+            /// that the race tests catch what the locks prevent.
+            #[cfg(feature = "testing")]
+            pub(crate) fn without_org_locks(schema: &str) -> Self {
+                let strip = |sql: String| sql.replace(" FOR NO KEY UPDATE", "").replace(" FOR SHARE", "");
+                let sql = Self::new(schema);
+                Self { $($name: strip(sql.$name),)* }
+            }
         }
     };
 }

@@ -143,6 +143,16 @@ impl<'t, 'c> PostgresTenancyStore<'t, 'c> {
         self
     }
 
+    /// Test-only: the same store without its per-org row locks, so that race tests can show
+    /// they detect the violations the locks prevent. Never use it outside such a test.
+    #[cfg(feature = "testing")]
+    #[doc(hidden)]
+    #[must_use]
+    pub fn without_org_locks_for_tests(mut self, schema: &str) -> Self {
+        self.sql = Arc::new(Sql::without_org_locks(schema));
+        self
+    }
+
     /// Whether this store works inside a caller's transaction.
     pub fn is_nested(&self) -> bool {
         matches!(self.source, Source::Nested(_))

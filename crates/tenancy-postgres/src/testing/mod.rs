@@ -19,5 +19,7 @@
 //! ```
 
 mod cluster;
+mod proxy;
 
 pub use cluster::{TestDatabase, TestPostgres, TestSupportError};
+pub use proxy::{PgProxy, ProxyStats};

@@ -1,0 +1,379 @@
+//! A loopback TCP proxy between a client and the test server that understands the PostgreSQL
+//! wire framing: it counts round trips and statements, logs the SQL the client sends, and can
+//! cut a connection after the k-th client message.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UnixStream};
+use tokio::sync::watch;
+use tokio_postgres::Config;
+use tokio_postgres::config::Host;
+
+use super::cluster::TestSupportError;
+
+/// Counts seen by a [`PgProxy`] since its last reset.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProxyStats {
+    /// Flights the client sent after the server had answered everything before
+    /// (`ReadyForQuery`): the round trips the client waited for.
+    pub round_trips: u64,
+    /// Statements executed: simple `Query` messages plus extended-protocol `Execute` messages.
+    pub statements: u64,
+    /// Frontend messages after startup.
+    pub messages: u64,
+    /// SQL text of every `Query` and `Parse` message, in order.
+    pub sql: Vec<String>,
+}
+
+#[derive(Default)]
+struct Shared {
+    round_trips: AtomicU64,
+    statements: AtomicU64,
+    messages: AtomicU64,
+    sql: Mutex<Vec<String>>,
+    /// Messages still allowed before the proxy cuts the connection; `u64::MAX` = no limit.
+    allowance: AtomicU64,
+    cut: AtomicBool,
+}
+
+/// Where the proxy connects to.
+#[derive(Debug, Clone)]
+enum Upstream {
+    Unix(PathBuf),
+    Tcp(String),
+}
+
+/// The proxy. Dropping it stops accepting connections.
+#[derive(Debug)]
+pub struct PgProxy {
+    port: u16,
+    shared: Arc<SharedHandle>,
+    stop: watch::Sender<bool>,
+}
+
+#[derive(Default)]
+struct SharedHandle(Shared);
+
+impl std::fmt::Debug for SharedHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ProxyCounters")
+    }
+}
+
+impl PgProxy {
+    /// Starts a proxy in front of the server `config` points at.
+    ///
+    /// # Errors
+    ///
+    /// When no local port can be bound or `config` names no host.
+    pub async fn start(config: &Config) -> Result<Self, TestSupportError> {
+        let port = config.get_ports().first().copied().unwrap_or(5432);
+        let upstream = match config.get_hosts().first() {
+            Some(Host::Unix(dir)) => Upstream::Unix(dir.join(format!(".s.PGSQL.{port}"))),
+            Some(Host::Tcp(host)) => Upstream::Tcp(format!("{host}:{port}")),
+            None => return Err(TestSupportError("the server config names no host".into())),
+        };
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|error| TestSupportError(format!("proxy bind: {error}")))?;
+        let local = listener
+            .local_addr()
+            .map_err(|error| TestSupportError(format!("proxy address: {error}")))?;
+        let shared = Arc::new(SharedHandle::default());
+        shared.0.allowance.store(u64::MAX, Ordering::SeqCst);
+        let (stop, mut stopped) = watch::channel(false);
+        let accept_shared = shared.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = stopped.changed() => break,
+                    accepted = listener.accept() => {
+                        let Ok((client, _)) = accepted else { break };
+                        let shared = accept_shared.clone();
+                        let upstream = upstream.clone();
+                        tokio::spawn(async move {
+                            let _ = serve(client, upstream, shared).await;
+                        });
+                    }
+                }
+            }
+        });
+        Ok(Self {
+            port: local.port(),
+            shared,
+            stop,
+        })
+    }
+
+    /// A copy of `config` that connects through the proxy.
+    pub fn config_for(&self, config: &Config) -> Config {
+        let mut through = Config::new();
+        through.host("127.0.0.1").port(self.port);
+        if let Some(user) = config.get_user() {
+            through.user(user);
+        }
+        if let Some(dbname) = config.get_dbname() {
+            through.dbname(dbname);
+        }
+        if let Some(password) = config.get_password() {
+            through.password(password);
+        }
+        through
+    }
+
+    /// The counts since the last reset.
+    pub fn stats(&self) -> ProxyStats {
+        let shared = &self.shared.0;
+        ProxyStats {
+            round_trips: shared.round_trips.load(Ordering::SeqCst),
+            statements: shared.statements.load(Ordering::SeqCst),
+            messages: shared.messages.load(Ordering::SeqCst),
+            sql: shared
+                .sql
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone(),
+        }
+    }
+
+    /// Sets every count to zero and forgets the logged SQL.
+    pub fn reset(&self) {
+        let shared = &self.shared.0;
+        shared.round_trips.store(0, Ordering::SeqCst);
+        shared.statements.store(0, Ordering::SeqCst);
+        shared.messages.store(0, Ordering::SeqCst);
+        shared
+            .sql
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+
+    /// Cuts the connection that carries the `k + 1`-th client message from now on (after
+    /// forwarding exactly `k`), or lifts the limit with `None`.
+    pub fn cut_after_client_messages(&self, k: Option<u64>) {
+        self.shared
+            .0
+            .allowance
+            .store(k.unwrap_or(u64::MAX), Ordering::SeqCst);
+        self.shared.0.cut.store(false, Ordering::SeqCst);
+    }
+
+    /// Whether a cut happened since the limit was set.
+    pub fn did_cut(&self) -> bool {
+        self.shared.0.cut.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for PgProxy {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+async fn serve(
+    client: TcpStream,
+    upstream: Upstream,
+    shared: Arc<SharedHandle>,
+) -> std::io::Result<()> {
+    let (client_read, client_write) = client.into_split();
+    let ready = Arc::new(AtomicBool::new(false));
+    match upstream {
+        Upstream::Unix(path) => {
+            let server = UnixStream::connect(path).await?;
+            let (server_read, server_write) = server.into_split();
+            pump(
+                client_read,
+                client_write,
+                server_read,
+                server_write,
+                shared,
+                ready,
+            )
+            .await
+        }
+        Upstream::Tcp(address) => {
+            let server = TcpStream::connect(address).await?;
+            let (server_read, server_write) = server.into_split();
+            pump(
+                client_read,
+                client_write,
+                server_read,
+                server_write,
+                shared,
+                ready,
+            )
+            .await
+        }
+    }
+}
+
+async fn pump(
+    client_read: impl AsyncRead + Unpin,
+    client_write: impl AsyncWrite + Unpin,
+    server_read: impl AsyncRead + Unpin,
+    server_write: impl AsyncWrite + Unpin,
+    shared: Arc<SharedHandle>,
+    ready: Arc<AtomicBool>,
+) -> std::io::Result<()> {
+    let upward = frontend(client_read, server_write, shared.clone(), ready.clone());
+    let downward = backend(server_read, client_write, ready);
+    // Either side ending ends the connection.
+    tokio::select! {
+        result = upward => result,
+        result = downward => result,
+    }
+}
+
+async fn read_exact_or_eof(
+    reader: &mut (impl AsyncRead + Unpin),
+    buf: &mut [u8],
+) -> std::io::Result<bool> {
+    match reader.read_exact(buf).await {
+        Ok(_) => Ok(true),
+        Err(error) if error.kind() == std::io::ErrorKind::UnexpectedEof => Ok(false),
+        Err(error) => Err(error),
+    }
+}
+
+/// Client to server: startup packets, then typed messages.
+async fn frontend(
+    mut reader: impl AsyncRead + Unpin,
+    mut writer: impl AsyncWrite + Unpin,
+    shared: Arc<SharedHandle>,
+    ready: Arc<AtomicBool>,
+) -> std::io::Result<()> {
+    let shared = &shared.0;
+    // Startup phase: untyped packets until the real startup message (not SSL/GSS requests).
+    loop {
+        let mut length = [0_u8; 4];
+        if !read_exact_or_eof(&mut reader, &mut length).await? {
+            return Ok(());
+        }
+        let size = u32::from_be_bytes(length) as usize;
+        let mut body = vec![0_u8; size.saturating_sub(4)];
+        if !read_exact_or_eof(&mut reader, &mut body).await? {
+            return Ok(());
+        }
+        writer.write_all(&length).await?;
+        writer.write_all(&body).await?;
+        writer.flush().await?;
+        let code = body
+            .get(..4)
+            .map(|code| u32::from_be_bytes([code[0], code[1], code[2], code[3]]));
+        if !matches!(code, Some(80_877_103) | Some(80_877_104)) {
+            break;
+        }
+    }
+    loop {
+        let mut header = [0_u8; 5];
+        if !read_exact_or_eof(&mut reader, &mut header).await? {
+            return Ok(());
+        }
+        let size = u32::from_be_bytes([header[1], header[2], header[3], header[4]]) as usize;
+        let mut body = vec![0_u8; size.saturating_sub(4)];
+        if !read_exact_or_eof(&mut reader, &mut body).await? {
+            return Ok(());
+        }
+        let kind = header[0];
+        // Password messages belong to authentication, not to the client's work.
+        if kind != b'p' {
+            // Fault injection: refuse to forward past the allowance.
+            let allowance = shared.allowance.load(Ordering::SeqCst);
+            if allowance != u64::MAX {
+                if allowance == 0 {
+                    shared.cut.store(true, Ordering::SeqCst);
+                    return Ok(());
+                }
+                shared.allowance.store(allowance - 1, Ordering::SeqCst);
+            }
+            shared.messages.fetch_add(1, Ordering::SeqCst);
+            if ready.swap(false, Ordering::SeqCst) {
+                shared.round_trips.fetch_add(1, Ordering::SeqCst);
+            }
+            match kind {
+                b'Q' | b'P' => {
+                    let text_start = if kind == b'P' {
+                        body.iter()
+                            .position(|byte| *byte == 0)
+                            .map_or(body.len(), |end| end + 1)
+                    } else {
+                        0
+                    };
+                    let text = body[text_start..]
+                        .split(|byte| *byte == 0)
+                        .next()
+                        .map(|sql| String::from_utf8_lossy(sql).into_owned())
+                        .unwrap_or_default();
+                    if kind == b'Q' {
+                        shared.statements.fetch_add(1, Ordering::SeqCst);
+                    }
+                    shared
+                        .sql
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .push(text);
+                }
+                b'E' => {
+                    shared.statements.fetch_add(1, Ordering::SeqCst);
+                }
+                _ => {}
+            }
+        }
+        writer.write_all(&header).await?;
+        writer.write_all(&body).await?;
+        writer.flush().await?;
+    }
+}
+
+/// Server to client: typed messages (plus the one-byte answer to an SSL request).
+async fn backend(
+    mut reader: impl AsyncRead + Unpin,
+    mut writer: impl AsyncWrite + Unpin,
+    ready: Arc<AtomicBool>,
+) -> std::io::Result<()> {
+    let mut buffer = vec![0_u8; 64 * 1024];
+    let mut pending: Vec<u8> = Vec::new();
+    let mut first = true;
+    loop {
+        let read = reader.read(&mut buffer).await?;
+        if read == 0 {
+            return Ok(());
+        }
+        writer.write_all(&buffer[..read]).await?;
+        writer.flush().await?;
+        pending.extend_from_slice(&buffer[..read]);
+        if first
+            && pending
+                .first()
+                .is_some_and(|byte| *byte == b'N' || *byte == b'S')
+            && pending.len() == 1
+        {
+            pending.clear();
+            first = false;
+            continue;
+        }
+        first = false;
+        // Walk complete messages; remember whether the last one seen was ReadyForQuery.
+        let mut offset = 0;
+        while pending.len() >= offset + 5 {
+            let size = u32::from_be_bytes([
+                pending[offset + 1],
+                pending[offset + 2],
+                pending[offset + 3],
+                pending[offset + 4],
+            ]) as usize;
+            if pending.len() < offset + 1 + size {
+                break;
+            }
+            if pending[offset] == b'Z' {
+                ready.store(true, Ordering::SeqCst);
+            }
+            offset += 1 + size;
+        }
+        pending.drain(..offset);
+    }
+}

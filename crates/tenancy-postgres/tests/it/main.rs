@@ -1,0 +1,8 @@
+//! Integration tests of the PostgreSQL store against a real server: nesting in a caller's
+//! transaction, round trips, migration, and concurrent races.
+
+mod migrate;
+mod nesting;
+mod races;
+mod round_trips;
+mod support;

@@ -1,0 +1,190 @@
+//! Round trips per operation, counted by the proxy: at most 2 per single-org write and 1 per
+//! read with a pool, and no more inside a caller's transaction.
+
+use flametrench_ids::UsrId;
+use flametrench_tenancy_core::{
+    AcceptInvitation, AddMember, CreateInvitation, CreateOrg, Cursor, EntityType, Identifier,
+    ListMembers, ListOrgs, OrgName, Patch, PreTuple, Role, TenancyStore, TransferOwnership,
+    UpdateOrg,
+};
+use flametrench_tenancy_postgres::PostgresTenancyStore;
+use flametrench_tenancy_postgres::testing::PgProxy;
+use time::{Duration, OffsetDateTime};
+
+use crate::support::{database, server};
+
+/// Runs every operation once, recording the round trips of each.
+async fn measure<S: TenancyStore>(store: &S, proxy: &PgProxy) -> Vec<(&'static str, u64)> {
+    let mut seen = Vec::new();
+    macro_rules! count {
+        ($name:literal, $call:expr) => {{
+            proxy.reset();
+            let value = $call.await.expect($name);
+            seen.push(($name, proxy.stats().round_trips));
+            value
+        }};
+    }
+    let (alice, bob, carol) = (UsrId::new(), UsrId::new(), UsrId::new());
+    count!("ensure_user", store.ensure_user(alice));
+    store.ensure_user(bob).await.expect("bob");
+    store.ensure_user(carol).await.expect("carol");
+    let created = count!("create_org", store.create_org(CreateOrg::new(alice)));
+    let org = created.org.id;
+    count!("get_org", store.get_org(org));
+    count!(
+        "update_org",
+        store.update_org(UpdateOrg::new(org).name(Patch::Set(OrgName::new("Acme").expect("name"))))
+    );
+    count!("list_orgs", store.list_orgs(ListOrgs::new()));
+    let bob_mem = count!(
+        "add_member",
+        store.add_member(AddMember::new(org, bob, Role::Member))
+    );
+    count!("get_membership", store.get_membership(bob_mem.id));
+    count!(
+        "list_members",
+        store.list_members(
+            ListMembers::new(org).cursor(Some(Cursor::after(created.owner_membership.id)))
+        )
+    );
+    let bob_mem = count!("change_role", store.change_role(bob_mem.id, Role::Admin));
+    count!("suspend_membership", store.suspend_membership(bob_mem.id));
+    count!(
+        "reinstate_membership",
+        store.reinstate_membership(bob_mem.id)
+    );
+    let expires = OffsetDateTime::now_utc() + Duration::days(1);
+    let identifier = Identifier::new("carol@example.com").expect("identifier");
+    let invitation = count!(
+        "create_invitation",
+        store.create_invitation(
+            CreateInvitation::new(org, identifier.clone(), Role::Member, alice, expires)
+                .pre_tuples([PreTuple::new(
+                    "editor",
+                    "proj",
+                    "0190f2a8-1b3c-7abc-8123-aaaaaaaaaaaa"
+                )
+                .expect("pre")])
+                .expect("pre_tuples"),
+        )
+    );
+    count!("get_invitation", store.get_invitation(invitation.id));
+    let accepted = count!(
+        "accept_invitation",
+        store.accept_invitation(AcceptInvitation::as_user(
+            invitation.id,
+            carol,
+            identifier.clone()
+        ))
+    );
+    count!(
+        "list_tuples_for_subject",
+        store.list_tuples_for_subject(EntityType::usr(), carol.as_uuid())
+    );
+    count!(
+        "admin_remove",
+        store.admin_remove(accepted.membership.id, bob)
+    );
+    let moved = count!(
+        "transfer_ownership",
+        store.transfer_ownership(TransferOwnership::new(
+            org,
+            created.owner_membership.id,
+            bob_mem.id
+        ))
+    );
+    count!(
+        "self_leave",
+        store.self_leave(moved.from_membership.id, None)
+    );
+    let declined = store
+        .create_invitation(CreateInvitation::new(
+            org,
+            identifier.clone(),
+            Role::Member,
+            alice,
+            expires,
+        ))
+        .await
+        .expect("invite");
+    count!(
+        "decline_invitation",
+        store.decline_invitation(declined.id, None)
+    );
+    let revoked = store
+        .create_invitation(CreateInvitation::new(
+            org,
+            identifier,
+            Role::Member,
+            alice,
+            expires,
+        ))
+        .await
+        .expect("invite");
+    count!(
+        "revoke_invitation",
+        store.revoke_invitation(revoked.id, alice)
+    );
+    count!("suspend_org", store.suspend_org(org));
+    count!("reinstate_org", store.reinstate_org(org));
+    count!("revoke_org", store.revoke_org(org));
+    seen
+}
+
+fn budget(op: &str) -> u64 {
+    let reads = [
+        "get_org",
+        "list_orgs",
+        "get_membership",
+        "list_members",
+        "get_invitation",
+        "list_tuples_for_subject",
+    ];
+    if reads.contains(&op) { 1 } else { 2 }
+}
+
+#[tokio::test]
+async fn pool_and_nested_round_trips_within_budget() {
+    let server = server().await;
+    let db = database(&server).await;
+    let proxy = PgProxy::start(&db.config()).await.expect("proxy");
+    let config = proxy.config_for(&db.config());
+    let manager = deadpool_postgres::Manager::from_config(
+        config.clone(),
+        tokio_postgres::NoTls,
+        deadpool_postgres::ManagerConfig {
+            recycling_method: deadpool_postgres::RecyclingMethod::Fast,
+        },
+    );
+    let pool = deadpool_postgres::Pool::builder(manager)
+        .max_size(1)
+        .build()
+        .expect("pool");
+    drop(pool.get().await.expect("warm the pool"));
+    let store = PostgresTenancyStore::new(pool);
+    let pooled = measure(&store, &proxy).await;
+    println!("pool round trips: {pooled:?}");
+    for (op, trips) in &pooled {
+        assert!(
+            *trips <= budget(op),
+            "{op} took {trips} round trips with a pool"
+        );
+        assert!(*trips >= 1, "{op} was not counted");
+    }
+
+    let (mut client, connection) = config.connect(tokio_postgres::NoTls).await.expect("client");
+    tokio::spawn(connection);
+    let mut tx = client.transaction().await.expect("begin");
+    let nested = {
+        let store = PostgresTenancyStore::in_transaction(&mut tx);
+        measure(&store, &proxy).await
+    };
+    tx.rollback().await.expect("rollback");
+    println!("nested round trips: {nested:?}");
+    for (op, trips) in &nested {
+        assert!(
+            *trips <= budget(op),
+            "{op} took {trips} round trips inside a transaction"
+        );
+    }
+}
