@@ -59,6 +59,8 @@ pub(crate) struct Tx<'c> {
     opened: bool,
     /// The closing statement succeeded.
     closed: bool,
+    /// The closing statement was sent (its answer may not have arrived).
+    close_sent: bool,
     nested: bool,
     /// Set when a pooled connection must not go back to the pool.
     discard: Option<&'c AtomicBool>,
@@ -94,6 +96,7 @@ impl<'c> Tx<'c> {
             abort,
             opened: false,
             closed: false,
+            close_sent: false,
             nested: false,
             discard: Some(discard),
         }
@@ -109,6 +112,7 @@ impl<'c> Tx<'c> {
             )),
             opened: false,
             closed: false,
+            close_sent: false,
             nested: true,
             discard: None,
         }
@@ -146,6 +150,7 @@ impl<'c> Tx<'c> {
             all.push(Stmt::new(sql));
         }
         self.opened = true;
+        self.close_sent |= close.is_some();
         let phase = if close.is_some() && !self.nested {
             Phase::Commit
         } else {
@@ -214,7 +219,10 @@ impl<'c> Tx<'c> {
     /// Sends the abort statement without waiting for its answer; used when the operation's
     /// future is dropped part-way. The server runs it after whatever was already sent.
     pub(crate) fn abort_in_background(&mut self) {
-        if !self.needs_abort() {
+        // Once the closing statement is on its way the work is either whole (it succeeded) or
+        // already void (a statement failed); a rollback to a released savepoint would abort
+        // the caller's transaction, so nothing more is sent.
+        if !self.needs_abort() || self.close_sent {
             return;
         }
         if let Some(sql) = self.abort.clone() {

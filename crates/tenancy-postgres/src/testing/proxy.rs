@@ -153,7 +153,7 @@ impl PgProxy {
     }
 
     /// Cuts the connection that carries the `k + 1`-th client message from now on (after
-    /// forwarding exactly `k`), or lifts the limit with `None`.
+    /// forwarding exactly `k`), once; or lifts the limit with `None`.
     pub fn cut_after_client_messages(&self, k: Option<u64>) {
         self.shared
             .0
@@ -285,6 +285,8 @@ async fn frontend(
             let allowance = shared.allowance.load(Ordering::SeqCst);
             if allowance != u64::MAX {
                 if allowance == 0 {
+                    // One cut per arming: later connections go through.
+                    shared.allowance.store(u64::MAX, Ordering::SeqCst);
                     shared.cut.store(true, Ordering::SeqCst);
                     return Ok(());
                 }

@@ -1,0 +1,156 @@
+//! Cancellation and cut connections: no partial effect, typed errors, and the pool recovers.
+
+use std::time::Duration;
+
+use flametrench_ids::UsrId;
+use flametrench_tenancy_core::{AddMember, CreateOrg, Role, TenancyStore};
+use flametrench_tenancy_postgres::PostgresTenancyStore;
+use flametrench_tenancy_postgres::testing::PgProxy;
+
+use crate::races::violations;
+use crate::support::{database, server, users};
+
+async fn count(client: &tokio_postgres::Client, sql: &str) -> i64 {
+    client.query_one(sql, &[]).await.expect("count").get(0)
+}
+
+#[tokio::test]
+async fn dropped_futures_leave_no_partial_effect() {
+    let server = server().await;
+    let db = database(&server).await;
+    let observer = db.connect().await.expect("observer");
+    let pool = db.pool(2).expect("pool");
+    let store = PostgresTenancyStore::new(pool);
+    let [alice, bob] = users(&store, 2).await[..] else {
+        unreachable!()
+    };
+    let org = store
+        .create_org(CreateOrg::new(alice))
+        .await
+        .expect("org")
+        .org
+        .id;
+    let bob_mem = store
+        .add_member(AddMember::new(org, bob, Role::Member))
+        .await
+        .expect("bob")
+        .id;
+    // Drop change_role at many points of its two flights.
+    for micros in [0_u64, 50, 100, 200, 400, 800, 1600, 3200] {
+        let current = store
+            .list_members(
+                flametrench_tenancy_core::ListMembers::new(org)
+                    .status(flametrench_tenancy_core::MembershipStatus::Active),
+            )
+            .await
+            .expect("list")
+            .data
+            .into_iter()
+            .find(|member| member.usr_id == bob)
+            .expect("bob is active")
+            .id;
+        let _ = tokio::time::timeout(
+            Duration::from_micros(micros),
+            store.change_role(current, Role::Admin),
+        )
+        .await;
+        assert_eq!(
+            violations(&observer).await,
+            Vec::<String>::new(),
+            "after dropping at {micros}µs"
+        );
+    }
+    // The pool still works afterwards.
+    store.change_role(bob_mem, Role::Guest).await.ok();
+    store
+        .create_org(CreateOrg::new(alice))
+        .await
+        .expect("pool usable");
+
+    // Nested: a dropped call is rolled back to its savepoint; the caller can commit the rest.
+    let mut client = db.connect().await.expect("client");
+    let mut tx = client.transaction().await.expect("begin");
+    {
+        let nested = PostgresTenancyStore::in_transaction(&mut tx);
+        let carol = UsrId::new();
+        nested.ensure_user(carol).await.expect("carol");
+        let _ = tokio::time::timeout(
+            Duration::from_micros(1),
+            nested.create_org(CreateOrg::new(carol)),
+        )
+        .await;
+        nested
+            .create_org(CreateOrg::new(carol))
+            .await
+            .expect("after a dropped call");
+    }
+    tx.commit().await.expect("commit");
+    assert_eq!(violations(&observer).await, Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_cut_connection_gives_a_typed_outcome_and_the_pool_recovers() {
+    let server = server().await;
+    let db = database(&server).await;
+    let observer = db.connect().await.expect("observer");
+    let proxy = PgProxy::start(&db.config()).await.expect("proxy");
+    let manager = deadpool_postgres::Manager::from_config(
+        proxy.config_for(&db.config()),
+        tokio_postgres::NoTls,
+        deadpool_postgres::ManagerConfig {
+            recycling_method: deadpool_postgres::RecyclingMethod::Fast,
+        },
+    );
+    let pool = deadpool_postgres::Pool::builder(manager)
+        .max_size(2)
+        .build()
+        .expect("pool");
+    let store = PostgresTenancyStore::new(pool);
+    let [alice] = users(&store, 1).await[..] else {
+        unreachable!()
+    };
+    let mut cuts = 0;
+    for k in 0..12_u64 {
+        let extra = UsrId::new();
+        store.ensure_user(extra).await.expect("user");
+        let org = store
+            .create_org(CreateOrg::new(alice))
+            .await
+            .expect("org")
+            .org
+            .id;
+        proxy.cut_after_client_messages(Some(k));
+        let result = store
+            .add_member(AddMember::new(org, extra, Role::Admin))
+            .await;
+        let changed = proxy.did_cut();
+        proxy.cut_after_client_messages(None);
+        cuts += usize::from(changed);
+        match &result {
+            // Retried on a fresh connection, or the cut came after the answer.
+            Ok(_) => {}
+            Err(error) => assert!(
+                matches!(
+                    error.code(),
+                    "storage.connection_lost" | "storage.commit_outcome_unknown"
+                ),
+                "typed error expected, got {error:?}"
+            ),
+        }
+        let rows = count(
+            &observer,
+            &format!(
+                "SELECT count(*) FROM mem WHERE org_id = '{}'",
+                org.as_uuid()
+            ),
+        )
+        .await;
+        assert!(rows == 1 || rows == 2, "all or nothing: {rows}");
+        if result.is_ok() {
+            assert_eq!(rows, 2);
+        }
+        assert_eq!(violations(&observer).await, Vec::<String>::new());
+        store.get_org(org).await.expect("the next call succeeds");
+    }
+    assert!(cuts > 0, "the proxy cut at least one call");
+}
