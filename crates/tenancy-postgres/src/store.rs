@@ -214,8 +214,13 @@ macro_rules! transact {
                                 };
                                 let mut tx =
                                     $crate::exec::Tx::pool(client, $shape, &connection.discard);
-                                let $tx = &mut tx;
-                                let result = $body;
+                                // The body's `?` ends this inner block, so the abort below
+                                // always runs on failure.
+                                let result = async {
+                                    let $tx = &mut tx;
+                                    $body
+                                }
+                                .await;
                                 if result.is_err() {
                                     tx.abort().await;
                                 }
@@ -236,8 +241,11 @@ macro_rules! transact {
                         let guard = mutex.lock().await;
                         let name = $crate::exec::savepoint_name($method);
                         let mut tx = $crate::exec::Tx::nested(guard.client(), &name);
-                        let $tx = &mut tx;
-                        let result = $body;
+                        let result = async {
+                            let $tx = &mut tx;
+                            $body
+                        }
+                        .await;
                         if result.is_err() {
                             tx.abort().await;
                         }
