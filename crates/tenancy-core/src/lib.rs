@@ -23,6 +23,7 @@
 //! ```
 
 pub mod clock;
+pub mod dynamic;
 pub mod error;
 pub mod input;
 pub mod model;
@@ -32,6 +33,7 @@ pub mod store;
 pub mod text;
 
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock, system_clock, truncate_to_micros};
+pub use dynamic::DynTenancyStore;
 pub use error::{BoxError, ConflictKind, Entity, PreconditionReason, Result, TenancyError};
 pub use flametrench_ids as ids;
 pub use input::{

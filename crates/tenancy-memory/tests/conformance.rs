@@ -7,17 +7,20 @@ use std::sync::Arc;
 use flametrench_conformance::{
     BoxFuture, CaseOutcome, StoreFactory, TestBody, locate_corpora, trials,
 };
-use flametrench_tenancy_core::SharedClock;
+use flametrench_tenancy_core::{DynTenancyStore, SharedClock};
 use flametrench_tenancy_memory::InMemoryTenancyStore;
 
 /// Known gaps: fixture ids this store is excused from, each with its reason. Empty.
 const IGNORED: &[(&str, &str)] = &[];
 
-struct MemoryFactory;
+/// The memory store, optionally behind the object-safe adapter (`Arc<dyn DynTenancyStore>`).
+struct MemoryFactory {
+    erased: bool,
+}
 
 impl StoreFactory for MemoryFactory {
     fn name(&self) -> String {
-        "memory".into()
+        if self.erased { "memory-dyn" } else { "memory" }.into()
     }
 
     fn with_store<'a, B: TestBody>(
@@ -27,7 +30,12 @@ impl StoreFactory for MemoryFactory {
     ) -> BoxFuture<'a, Result<CaseOutcome, String>> {
         Box::pin(async move {
             let store = InMemoryTenancyStore::with_clock(clock);
-            let outcome = body.run(&store).await;
+            let outcome = if self.erased {
+                let erased: Arc<dyn DynTenancyStore> = Arc::new(store.clone());
+                body.run(&erased).await
+            } else {
+                body.run(&store).await
+            };
             let violations = store.snapshot().check_invariants();
             if outcome.is_passed() && !violations.is_empty() {
                 return Ok(CaseOutcome::Failed(format!(
@@ -56,7 +64,8 @@ fn main() {
             .build()
             .expect("a tokio runtime"),
     );
-    let mut all = trials(Arc::new(MemoryFactory), &corpora, runtime);
+    let mut all = trials(Arc::new(MemoryFactory { erased: false }), &corpora, runtime.clone());
+    all.extend(trials(Arc::new(MemoryFactory { erased: true }), &corpora, runtime));
     for trial in &mut all {
         if IGNORED.iter().any(|(id, _)| trial.name().ends_with(id)) {
             *trial = std::mem::replace(trial, libtest_mimic::Trial::test("", || Ok(())))

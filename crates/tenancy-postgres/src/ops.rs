@@ -242,7 +242,7 @@ impl PostgresTenancyStore<'_, '_> {
         let org = org_id.as_uuid();
         let (target, required) = (target.as_str(), required.as_str());
         let sql = &self.sql;
-        transact!(self, "transition_org", Shape::Single, |tx| {
+        transact!(self, "transition_org", Shape::Single, org_id, |tx| {
             let flights = tx
                 .finish(&[
                     Stmt::new(&sql.set_org_status)
@@ -277,7 +277,7 @@ impl PostgresTenancyStore<'_, '_> {
         let now = self.now();
         let org = org_id.as_uuid();
         let sql = &self.sql;
-        transact!(self, "revoke_org", Shape::Transaction, |tx| {
+        transact!(self, "revoke_org", Shape::Transaction, org_id, |tx| {
             let locked = first(
                 tx.run(&[Stmt::new(&sql.revoke_org)
                     .bind(&org, Type::UUID)
@@ -326,7 +326,7 @@ impl PostgresTenancyStore<'_, '_> {
             limit,
         } = listing;
         let fetch = (limit + 1) as i64;
-        transact!(self, "list_members", Shape::Single, |tx| {
+        transact!(self, "list_members", Shape::Single, owner, |tx| {
             let flights = tx
                 .finish(&[
                     Stmt::new(owner_check).bind(&owner, Type::UUID),
@@ -362,7 +362,7 @@ impl PostgresTenancyStore<'_, '_> {
             InvitationEnd::Revoke => InvitationStatus::Revoked.as_str(),
         };
         let sql = &self.sql;
-        transact!(self, "end_invitation", Shape::Single, |tx| {
+        transact!(self, "end_invitation", Shape::Single, inv_id, |tx| {
             let flights = tx
                 .finish(&[
                     Stmt::new(&sql.end_invitation)
@@ -416,7 +416,7 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
         let now = self.now();
         let usr = usr_id.as_uuid();
         let sql = &self.sql;
-        transact!(self, "ensure_user", Shape::Single, |tx| {
+        transact!(self, "ensure_user", Shape::Single, usr_id, |tx| {
             tx.finish(&[Stmt::new(&sql.ensure_user)
                 .bind(&usr, Type::UUID)
                 .bind(&now, Type::TIMESTAMPTZ)])
@@ -439,7 +439,7 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
         let name = input.name.as_ref().map(|name| name.as_str());
         let slug = input.slug.as_ref().map(|slug| slug.as_str());
         let sql = &self.sql;
-        transact!(self, "create_org", Shape::Single, |tx| {
+        transact!(self, "create_org", Shape::Single, input.creator, |tx| {
             let rows = first(
                 tx.finish(&[Stmt::new(&sql.create_org)
                     .bind(&org, Type::UUID)
@@ -488,7 +488,7 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
     async fn get_org(&self, org_id: OrgId) -> Result<Organization> {
         let org = org_id.as_uuid();
         let sql = &self.sql;
-        transact!(self, "get_org", Shape::Single, |tx| {
+        transact!(self, "get_org", Shape::Single, org_id, |tx| {
             let rows = first(
                 tx.finish(&[Stmt::new(&sql.get_org).bind(&org, Type::UUID)])
                     .await?,
@@ -513,7 +513,7 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
             Patch::Set(slug) => (true, Some(slug.as_str())),
         };
         let sql = &self.sql;
-        transact!(self, "update_org", Shape::Single, |tx| {
+        transact!(self, "update_org", Shape::Single, input.org_id, |tx| {
             let flights = tx
                 .finish(&[
                     Stmt::new(&sql.update_org)
@@ -545,7 +545,7 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
         let query = input.query.as_ref().map(|query| query.folded());
         let fetch = (limit + 1) as i64;
         let sql = &self.sql;
-        transact!(self, "list_orgs", Shape::Single, |tx| {
+        transact!(self, "list_orgs", Shape::Single, "all", |tx| {
             let rows = first(
                 tx.finish(&[Stmt::new(&sql.list_orgs)
                     .bind(&after, Type::UUID)
@@ -586,7 +586,7 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
         let invited_by = input.invited_by.map(|id| id.as_uuid());
         let role = role_text(input.role);
         let sql = &self.sql;
-        transact!(self, "add_member", Shape::Single, |tx| {
+        transact!(self, "add_member", Shape::Single, input.org_id, |tx| {
             let rows = first(
                 tx.finish(&[Stmt::new(&sql.add_member)
                     .bind(&org, Type::UUID)
@@ -633,7 +633,7 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
     async fn get_membership(&self, mem_id: MemId) -> Result<Membership> {
         let mem = mem_id.as_uuid();
         let sql = &self.sql;
-        transact!(self, "get_membership", Shape::Single, |tx| {
+        transact!(self, "get_membership", Shape::Single, mem_id, |tx| {
             let rows = first(
                 tx.finish(&[Stmt::new(&sql.get_membership).bind(&mem, Type::UUID)])
                     .await?,
@@ -683,7 +683,7 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
         let now = self.now();
         let mem = mem_id.as_uuid();
         let sql = &self.sql;
-        transact!(self, "change_role", Shape::Transaction, |tx| {
+        transact!(self, "change_role", Shape::Transaction, mem_id, |tx| {
             let (_, membership, owners, _, _) = lock_membership(tx, sql, &mem, None).await?;
             rules::check_change_role(&membership, new_role, owners)?;
             let rotation = Rotation::new(&membership, new_role);
@@ -697,24 +697,30 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
         let mem = mem_id.as_uuid();
         let none: Option<Uuid> = None;
         let sql = &self.sql;
-        transact!(self, "suspend_membership", Shape::Transaction, |tx| {
-            let (_, membership, owners, _, _) = lock_membership(tx, sql, &mem, None).await?;
-            rules::check_suspend_membership(&membership, owners)?;
-            let (usr, org) = (membership.usr_id.as_uuid(), membership.org_id.as_uuid());
-            tx.finish(&[
-                Stmt::new(&sql.end_membership)
-                    .bind(&mem, Type::UUID)
-                    .bind(&now, Type::TIMESTAMPTZ)
-                    .bind(&none, Type::UUID)
-                    .bind(&SUSPENDED, Type::TEXT),
-                Stmt::new(&sql.delete_membership_tuple)
-                    .bind(&usr, Type::UUID)
-                    .bind(&org, Type::UUID)
-                    .bind(role_text(membership.role), Type::TEXT),
-            ])
-            .await?;
-            Ok(ended(&membership, MembershipStatus::Suspended, None, now))
-        })
+        transact!(
+            self,
+            "suspend_membership",
+            Shape::Transaction,
+            mem_id,
+            |tx| {
+                let (_, membership, owners, _, _) = lock_membership(tx, sql, &mem, None).await?;
+                rules::check_suspend_membership(&membership, owners)?;
+                let (usr, org) = (membership.usr_id.as_uuid(), membership.org_id.as_uuid());
+                tx.finish(&[
+                    Stmt::new(&sql.end_membership)
+                        .bind(&mem, Type::UUID)
+                        .bind(&now, Type::TIMESTAMPTZ)
+                        .bind(&none, Type::UUID)
+                        .bind(&SUSPENDED, Type::TEXT),
+                    Stmt::new(&sql.delete_membership_tuple)
+                        .bind(&usr, Type::UUID)
+                        .bind(&org, Type::UUID)
+                        .bind(role_text(membership.role), Type::TEXT),
+                ])
+                .await?;
+                Ok(ended(&membership, MembershipStatus::Suspended, None, now))
+            }
+        )
     }
 
     async fn reinstate_membership(&self, mem_id: MemId) -> Result<Membership> {
@@ -722,35 +728,41 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
         let mem = mem_id.as_uuid();
         let none: Option<Uuid> = None;
         let sql = &self.sql;
-        transact!(self, "reinstate_membership", Shape::Transaction, |tx| {
-            let (org_status, membership, _, other_active, _) =
-                lock_membership(tx, sql, &mem, None).await?;
-            let org_status = org_status.ok_or_else(|| corrupt("membership without org"))?;
-            rules::check_reinstate_membership(&membership, org_status, other_active)?;
-            let (usr, org, tup) = (
-                membership.usr_id.as_uuid(),
-                membership.org_id.as_uuid(),
-                TupId::new().as_uuid(),
-            );
-            tx.finish(&[
-                Stmt::new(&sql.reactivate_membership)
-                    .bind(&mem, Type::UUID)
-                    .bind(&now, Type::TIMESTAMPTZ),
-                Stmt::new(&sql.insert_membership_tuple)
-                    .bind(&tup, Type::UUID)
-                    .bind(&usr, Type::UUID)
-                    .bind(role_text(membership.role), Type::TEXT)
-                    .bind(&org, Type::UUID)
-                    .bind(&now, Type::TIMESTAMPTZ)
-                    .bind(&none, Type::UUID),
-            ])
-            .await?;
-            Ok(Membership {
-                status: MembershipStatus::Active,
-                updated_at: now,
-                ..membership
-            })
-        })
+        transact!(
+            self,
+            "reinstate_membership",
+            Shape::Transaction,
+            mem_id,
+            |tx| {
+                let (org_status, membership, _, other_active, _) =
+                    lock_membership(tx, sql, &mem, None).await?;
+                let org_status = org_status.ok_or_else(|| corrupt("membership without org"))?;
+                rules::check_reinstate_membership(&membership, org_status, other_active)?;
+                let (usr, org, tup) = (
+                    membership.usr_id.as_uuid(),
+                    membership.org_id.as_uuid(),
+                    TupId::new().as_uuid(),
+                );
+                tx.finish(&[
+                    Stmt::new(&sql.reactivate_membership)
+                        .bind(&mem, Type::UUID)
+                        .bind(&now, Type::TIMESTAMPTZ),
+                    Stmt::new(&sql.insert_membership_tuple)
+                        .bind(&tup, Type::UUID)
+                        .bind(&usr, Type::UUID)
+                        .bind(role_text(membership.role), Type::TEXT)
+                        .bind(&org, Type::UUID)
+                        .bind(&now, Type::TIMESTAMPTZ)
+                        .bind(&none, Type::UUID),
+                ])
+                .await?;
+                Ok(Membership {
+                    status: MembershipStatus::Active,
+                    updated_at: now,
+                    ..membership
+                })
+            }
+        )
     }
 
     async fn self_leave(&self, mem_id: MemId, transfer_to: Option<UsrId>) -> Result<Membership> {
@@ -759,7 +771,7 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
         let successor_uuid = transfer_to.map(|id| id.as_uuid());
         let none: Option<Uuid> = None;
         let sql = &self.sql;
-        transact!(self, "self_leave", Shape::Transaction, |tx| {
+        transact!(self, "self_leave", Shape::Transaction, mem_id, |tx| {
             let extra = successor_uuid.as_ref().map(|successor| {
                 Stmt::new(&sql.active_membership_beside)
                     .bind(&mem, Type::UUID)
@@ -805,7 +817,7 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
         let admin = admin_usr_id.as_uuid();
         let removed_by = Some(admin);
         let sql = &self.sql;
-        transact!(self, "admin_remove", Shape::Transaction, |tx| {
+        transact!(self, "admin_remove", Shape::Transaction, mem_id, |tx| {
             let extra = Stmt::new(&sql.active_membership_beside)
                 .bind(&mem, Type::UUID)
                 .bind(&admin, Type::UUID);
@@ -845,41 +857,47 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
         let org = input.org_id.as_uuid();
         let ids = vec![input.from_mem_id.as_uuid(), input.to_mem_id.as_uuid()];
         let sql = &self.sql;
-        transact!(self, "transfer_ownership", Shape::Transaction, |tx| {
-            let flights = tx
-                .run(&[
-                    Stmt::new(&sql.lock_org).bind(&org, Type::UUID),
-                    Stmt::new(&sql.memberships_by_ids).bind(&ids, Type::UUID_ARRAY),
-                ])
-                .await?;
-            if locked_org_status(&flights[0])?.is_none() {
-                return Err(TenancyError::not_found(Entity::Org));
-            }
-            let found = flights[1]
-                .iter()
-                .map(|row| rows::membership(row, 0))
-                .collect::<Result<Vec<_>>>()?;
-            let find = |id: MemId| {
-                found
+        transact!(
+            self,
+            "transfer_ownership",
+            Shape::Transaction,
+            input.org_id,
+            |tx| {
+                let flights = tx
+                    .run(&[
+                        Stmt::new(&sql.lock_org).bind(&org, Type::UUID),
+                        Stmt::new(&sql.memberships_by_ids).bind(&ids, Type::UUID_ARRAY),
+                    ])
+                    .await?;
+                if locked_org_status(&flights[0])?.is_none() {
+                    return Err(TenancyError::not_found(Entity::Org));
+                }
+                let found = flights[1]
                     .iter()
-                    .find(|row| row.id == id)
-                    .cloned()
-                    .ok_or(TenancyError::not_found(Entity::Membership))
-            };
-            let from = find(input.from_mem_id)?;
-            let to = find(input.to_mem_id)?;
-            rules::check_transfer(input.org_id, &from, &to)?;
-            let promote = Rotation::new(&to, Role::Owner);
-            let demote = Rotation::new(&from, Role::Member);
-            let mut stmts: Vec<Stmt<'_>> = Vec::with_capacity(8);
-            stmts.extend(promote.stmts(sql, &now));
-            stmts.extend(demote.stmts(sql, &now));
-            tx.finish(&stmts).await?;
-            Ok(TransferOwnershipResult {
-                from_membership: demote.new_membership(now),
-                to_membership: promote.new_membership(now),
-            })
-        })
+                    .map(|row| rows::membership(row, 0))
+                    .collect::<Result<Vec<_>>>()?;
+                let find = |id: MemId| {
+                    found
+                        .iter()
+                        .find(|row| row.id == id)
+                        .cloned()
+                        .ok_or(TenancyError::not_found(Entity::Membership))
+                };
+                let from = find(input.from_mem_id)?;
+                let to = find(input.to_mem_id)?;
+                rules::check_transfer(input.org_id, &from, &to)?;
+                let promote = Rotation::new(&to, Role::Owner);
+                let demote = Rotation::new(&from, Role::Member);
+                let mut stmts: Vec<Stmt<'_>> = Vec::with_capacity(8);
+                stmts.extend(promote.stmts(sql, &now));
+                stmts.extend(demote.stmts(sql, &now));
+                tx.finish(&stmts).await?;
+                Ok(TransferOwnershipResult {
+                    from_membership: demote.new_membership(now),
+                    to_membership: promote.new_membership(now),
+                })
+            }
+        )
     }
 
     async fn create_invitation(&self, input: CreateInvitation) -> Result<Invitation> {
@@ -897,39 +915,46 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
         // is reported by the rules below.
         let expiry_ok = input.expires_at > now;
         let sql = &self.sql;
-        transact!(self, "create_invitation", Shape::Single, |tx| {
-            let rows = first(
-                tx.finish(&[Stmt::new(&sql.create_invitation)
-                    .bind(&inv, Type::UUID)
-                    .bind(&org, Type::UUID)
-                    .bind(&identifier, Type::TEXT)
-                    .bind(role, Type::TEXT)
-                    .bind(&pre_tuples, Type::JSONB)
-                    .bind(&invited_by, Type::UUID)
-                    .bind(&now, Type::TIMESTAMPTZ)
-                    .bind(&input.expires_at, Type::TIMESTAMPTZ)
-                    .bind(&expiry_ok, Type::BOOL)])
-                    .await?,
-            );
-            let row = rows
-                .first()
-                .ok_or_else(|| corrupt("create_invitation flags"))?;
-            let org_status: Option<&str> = get(row, 0)?;
-            let inviter_ok: bool = get(row, 1)?;
-            let Some(org_status) = org_status else {
-                return Err(TenancyError::not_found(Entity::Org));
-            };
-            if !inviter_ok {
-                return Err(TenancyError::not_found(Entity::User));
+        transact!(
+            self,
+            "create_invitation",
+            Shape::Single,
+            input.org_id,
+            |tx| {
+                let rows = first(
+                    tx.finish(&[Stmt::new(&sql.create_invitation)
+                        .bind(&inv, Type::UUID)
+                        .bind(&org, Type::UUID)
+                        .bind(&identifier, Type::TEXT)
+                        .bind(role, Type::TEXT)
+                        .bind(&pre_tuples, Type::JSONB)
+                        .bind(&invited_by, Type::UUID)
+                        .bind(&now, Type::TIMESTAMPTZ)
+                        .bind(&input.expires_at, Type::TIMESTAMPTZ)
+                        .bind(&expiry_ok, Type::BOOL)])
+                        .await?,
+                );
+                let row = rows
+                    .first()
+                    .ok_or_else(|| corrupt("create_invitation flags"))?;
+                let org_status: Option<&str> = get(row, 0)?;
+                let inviter_ok: bool = get(row, 1)?;
+                let Some(org_status) = org_status else {
+                    return Err(TenancyError::not_found(Entity::Org));
+                };
+                if !inviter_ok {
+                    return Err(TenancyError::not_found(Entity::User));
+                }
+                let org_status: OrgStatus =
+                    org_status.parse().map_err(|_| corrupt("an org status"))?;
+                rules::check_create_invitation(org_status, input.expires_at, now)?;
+                let inserted: i64 = get(row, 2)?;
+                if inserted != 1 {
+                    return Err(corrupt("create_invitation inserted nothing"));
+                }
+                Ok(())
             }
-            let org_status: OrgStatus = org_status.parse().map_err(|_| corrupt("an org status"))?;
-            rules::check_create_invitation(org_status, input.expires_at, now)?;
-            let inserted: i64 = get(row, 2)?;
-            if inserted != 1 {
-                return Err(corrupt("create_invitation inserted nothing"));
-            }
-            Ok(())
-        })?;
+        )?;
         Ok(Invitation {
             id: inv_id,
             org_id: input.org_id,
@@ -949,7 +974,7 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
     async fn get_invitation(&self, inv_id: InvId) -> Result<Invitation> {
         let inv = inv_id.as_uuid();
         let sql = &self.sql;
-        transact!(self, "get_invitation", Shape::Single, |tx| {
+        transact!(self, "get_invitation", Shape::Single, inv_id, |tx| {
             let rows = first(
                 tx.finish(&[Stmt::new(&sql.get_invitation).bind(&inv, Type::UUID)])
                     .await?,
@@ -967,26 +992,32 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
         let org = input.org_id.as_uuid();
         let fetch = (limit + 1) as i64;
         let sql = &self.sql;
-        transact!(self, "list_invitations", Shape::Single, |tx| {
-            let flights = tx
-                .finish(&[
-                    Stmt::new(&sql.org_exists).bind(&org, Type::UUID),
-                    Stmt::new(&sql.list_invitations)
-                        .bind(&org, Type::UUID)
-                        .bind(&after, Type::UUID)
-                        .bind(&status, Type::TEXT)
-                        .bind(&fetch, Type::INT8),
-                ])
-                .await?;
-            if flights[0].is_empty() {
-                return Err(TenancyError::not_found(Entity::Org));
+        transact!(
+            self,
+            "list_invitations",
+            Shape::Single,
+            input.org_id,
+            |tx| {
+                let flights = tx
+                    .finish(&[
+                        Stmt::new(&sql.org_exists).bind(&org, Type::UUID),
+                        Stmt::new(&sql.list_invitations)
+                            .bind(&org, Type::UUID)
+                            .bind(&after, Type::UUID)
+                            .bind(&status, Type::TEXT)
+                            .bind(&fetch, Type::INT8),
+                    ])
+                    .await?;
+                if flights[0].is_empty() {
+                    return Err(TenancyError::not_found(Entity::Org));
+                }
+                let rows = flights[1]
+                    .iter()
+                    .map(|row| rows::invitation(row, 0))
+                    .collect::<Result<Vec<_>>>()?;
+                Ok(rules::paginate(rows, limit, |row| row.id))
             }
-            let rows = flights[1]
-                .iter()
-                .map(|row| rows::invitation(row, 0))
-                .collect::<Result<Vec<_>>>()?;
-            Ok(rules::paginate(rows, limit, |row| row.id))
-        })
+        )
     }
 
     async fn accept_invitation(&self, input: AcceptInvitation) -> Result<AcceptInvitationResult> {
@@ -994,140 +1025,147 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
         let inv = input.inv_id.as_uuid();
         let as_usr = input.as_usr_id.map(|id| id.as_uuid());
         let sql = &self.sql;
-        transact!(self, "accept_invitation", Shape::Transaction, |tx| {
-            let flights = tx
-                .run(&[
-                    Stmt::new(&sql.lock_org_of_inv).bind(&inv, Type::UUID),
-                    Stmt::new(&sql.accept_context)
-                        .bind(&inv, Type::UUID)
-                        .bind(&as_usr, Type::UUID),
-                ])
-                .await?;
-            locked_org_status(&flights[0])?;
-            let row = flights[1]
-                .first()
-                .ok_or(TenancyError::not_found(Entity::Invitation))?;
-            let invitation = rows::invitation(row, 0)?;
-            let org_status: &str = get(row, 12)?;
-            let user_ok: bool = get(row, 13)?;
-            let already_member: bool = get(row, 14)?;
-            if !user_ok {
-                return Err(TenancyError::not_found(Entity::User));
-            }
-            rules::check_accept(
-                &invitation,
-                now,
-                input.as_usr_id,
-                input.accepting_identifier.as_ref(),
-            )?;
-            let org_status: OrgStatus = org_status.parse().map_err(|_| corrupt("an org status"))?;
-            rules::require_org_active(org_status)?;
-            if already_member {
-                return Err(TenancyError::DuplicateMembership);
-            }
-            let subject_id = input.as_usr_id.unwrap_or_else(UsrId::new);
-            let mem_id = MemId::new();
-            let (subject, mem, org, tup, inviter) = (
-                subject_id.as_uuid(),
-                mem_id.as_uuid(),
-                invitation.org_id.as_uuid(),
-                TupId::new().as_uuid(),
-                Some(invitation.invited_by.as_uuid()),
-            );
-            let none: Option<Uuid> = None;
-            let role = role_text(invitation.role);
-            let pre_ids: Vec<Uuid> = invitation
-                .pre_tuples
-                .iter()
-                .map(|_| TupId::new().as_uuid())
-                .collect();
-            let pre_relations: Vec<&str> = invitation
-                .pre_tuples
-                .iter()
-                .map(|pre| pre.relation.as_str())
-                .collect();
-            let pre_types: Vec<&str> = invitation
-                .pre_tuples
-                .iter()
-                .map(|pre| pre.object_type.as_str())
-                .collect();
-            let pre_objects: Vec<Uuid> = invitation
-                .pre_tuples
-                .iter()
-                .map(|pre| pre.object_id)
-                .collect();
-            let mut stmts: Vec<Stmt<'_>> = Vec::with_capacity(5);
-            if input.as_usr_id.is_none() {
+        transact!(
+            self,
+            "accept_invitation",
+            Shape::Transaction,
+            input.inv_id,
+            |tx| {
+                let flights = tx
+                    .run(&[
+                        Stmt::new(&sql.lock_org_of_inv).bind(&inv, Type::UUID),
+                        Stmt::new(&sql.accept_context)
+                            .bind(&inv, Type::UUID)
+                            .bind(&as_usr, Type::UUID),
+                    ])
+                    .await?;
+                locked_org_status(&flights[0])?;
+                let row = flights[1]
+                    .first()
+                    .ok_or(TenancyError::not_found(Entity::Invitation))?;
+                let invitation = rows::invitation(row, 0)?;
+                let org_status: &str = get(row, 12)?;
+                let user_ok: bool = get(row, 13)?;
+                let already_member: bool = get(row, 14)?;
+                if !user_ok {
+                    return Err(TenancyError::not_found(Entity::User));
+                }
+                rules::check_accept(
+                    &invitation,
+                    now,
+                    input.as_usr_id,
+                    input.accepting_identifier.as_ref(),
+                )?;
+                let org_status: OrgStatus =
+                    org_status.parse().map_err(|_| corrupt("an org status"))?;
+                rules::require_org_active(org_status)?;
+                if already_member {
+                    return Err(TenancyError::DuplicateMembership);
+                }
+                let subject_id = input.as_usr_id.unwrap_or_else(UsrId::new);
+                let mem_id = MemId::new();
+                let (subject, mem, org, tup, inviter) = (
+                    subject_id.as_uuid(),
+                    mem_id.as_uuid(),
+                    invitation.org_id.as_uuid(),
+                    TupId::new().as_uuid(),
+                    Some(invitation.invited_by.as_uuid()),
+                );
+                let none: Option<Uuid> = None;
+                let role = role_text(invitation.role);
+                let pre_ids: Vec<Uuid> = invitation
+                    .pre_tuples
+                    .iter()
+                    .map(|_| TupId::new().as_uuid())
+                    .collect();
+                let pre_relations: Vec<&str> = invitation
+                    .pre_tuples
+                    .iter()
+                    .map(|pre| pre.relation.as_str())
+                    .collect();
+                let pre_types: Vec<&str> = invitation
+                    .pre_tuples
+                    .iter()
+                    .map(|pre| pre.object_type.as_str())
+                    .collect();
+                let pre_objects: Vec<Uuid> = invitation
+                    .pre_tuples
+                    .iter()
+                    .map(|pre| pre.object_id)
+                    .collect();
+                let mut stmts: Vec<Stmt<'_>> = Vec::with_capacity(5);
+                if input.as_usr_id.is_none() {
+                    stmts.push(
+                        Stmt::new(&sql.ensure_user)
+                            .bind(&subject, Type::UUID)
+                            .bind(&now, Type::TIMESTAMPTZ),
+                    );
+                }
                 stmts.push(
-                    Stmt::new(&sql.ensure_user)
+                    Stmt::new(&sql.insert_membership)
+                        .bind(&mem, Type::UUID)
+                        .bind(&subject, Type::UUID)
+                        .bind(&org, Type::UUID)
+                        .bind(role, Type::TEXT)
+                        .bind(&none, Type::UUID)
+                        .bind(&inviter, Type::UUID)
+                        .bind(&now, Type::TIMESTAMPTZ),
+                );
+                stmts.push(
+                    Stmt::new(&sql.insert_membership_tuple)
+                        .bind(&tup, Type::UUID)
+                        .bind(&subject, Type::UUID)
+                        .bind(role, Type::TEXT)
+                        .bind(&org, Type::UUID)
+                        .bind(&now, Type::TIMESTAMPTZ)
+                        .bind(&inviter, Type::UUID),
+                );
+                stmts.push(
+                    Stmt::new(&sql.insert_pre_tuples)
+                        .bind(&pre_ids, Type::UUID_ARRAY)
+                        .bind(&subject, Type::UUID)
+                        .bind(&pre_relations, Type::TEXT_ARRAY)
+                        .bind(&pre_types, Type::TEXT_ARRAY)
+                        .bind(&pre_objects, Type::UUID_ARRAY)
+                        .bind(&now, Type::TIMESTAMPTZ)
+                        .bind(&inviter, Type::UUID),
+                );
+                stmts.push(
+                    Stmt::new(&sql.mark_accepted)
+                        .bind(&inv, Type::UUID)
                         .bind(&subject, Type::UUID)
                         .bind(&now, Type::TIMESTAMPTZ),
                 );
+                let mut flights = tx.finish(&stmts).await?;
+                let accepted_rows = flights.pop().unwrap_or_default();
+                let tuple_rows = flights.pop().unwrap_or_default();
+                let accepted = accepted_rows
+                    .first()
+                    .ok_or_else(|| corrupt("accepted invitation row"))
+                    .and_then(|row| rows::invitation(row, 0))?;
+                let mut materialized_tuples = tuple_rows
+                    .iter()
+                    .map(|row| rows::tuple(row, 0))
+                    .collect::<Result<Vec<Tuple>>>()?;
+                materialized_tuples.sort_by_key(|tuple| tuple.id);
+                Ok(AcceptInvitationResult {
+                    invitation: accepted,
+                    membership: Membership {
+                        id: mem_id,
+                        usr_id: subject_id,
+                        org_id: invitation.org_id,
+                        role: invitation.role,
+                        status: MembershipStatus::Active,
+                        replaces: None,
+                        invited_by: Some(invitation.invited_by),
+                        removed_by: None,
+                        created_at: now,
+                        updated_at: now,
+                    },
+                    materialized_tuples,
+                })
             }
-            stmts.push(
-                Stmt::new(&sql.insert_membership)
-                    .bind(&mem, Type::UUID)
-                    .bind(&subject, Type::UUID)
-                    .bind(&org, Type::UUID)
-                    .bind(role, Type::TEXT)
-                    .bind(&none, Type::UUID)
-                    .bind(&inviter, Type::UUID)
-                    .bind(&now, Type::TIMESTAMPTZ),
-            );
-            stmts.push(
-                Stmt::new(&sql.insert_membership_tuple)
-                    .bind(&tup, Type::UUID)
-                    .bind(&subject, Type::UUID)
-                    .bind(role, Type::TEXT)
-                    .bind(&org, Type::UUID)
-                    .bind(&now, Type::TIMESTAMPTZ)
-                    .bind(&inviter, Type::UUID),
-            );
-            stmts.push(
-                Stmt::new(&sql.insert_pre_tuples)
-                    .bind(&pre_ids, Type::UUID_ARRAY)
-                    .bind(&subject, Type::UUID)
-                    .bind(&pre_relations, Type::TEXT_ARRAY)
-                    .bind(&pre_types, Type::TEXT_ARRAY)
-                    .bind(&pre_objects, Type::UUID_ARRAY)
-                    .bind(&now, Type::TIMESTAMPTZ)
-                    .bind(&inviter, Type::UUID),
-            );
-            stmts.push(
-                Stmt::new(&sql.mark_accepted)
-                    .bind(&inv, Type::UUID)
-                    .bind(&subject, Type::UUID)
-                    .bind(&now, Type::TIMESTAMPTZ),
-            );
-            let mut flights = tx.finish(&stmts).await?;
-            let accepted_rows = flights.pop().unwrap_or_default();
-            let tuple_rows = flights.pop().unwrap_or_default();
-            let accepted = accepted_rows
-                .first()
-                .ok_or_else(|| corrupt("accepted invitation row"))
-                .and_then(|row| rows::invitation(row, 0))?;
-            let mut materialized_tuples = tuple_rows
-                .iter()
-                .map(|row| rows::tuple(row, 0))
-                .collect::<Result<Vec<Tuple>>>()?;
-            materialized_tuples.sort_by_key(|tuple| tuple.id);
-            Ok(AcceptInvitationResult {
-                invitation: accepted,
-                membership: Membership {
-                    id: mem_id,
-                    usr_id: subject_id,
-                    org_id: invitation.org_id,
-                    role: invitation.role,
-                    status: MembershipStatus::Active,
-                    replaces: None,
-                    invited_by: Some(invitation.invited_by),
-                    removed_by: None,
-                    created_at: now,
-                    updated_at: now,
-                },
-                materialized_tuples,
-            })
-        })
+        )
     }
 
     async fn decline_invitation(
@@ -1151,17 +1189,23 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
     ) -> Result<Vec<Tuple>> {
         let kind = subject_type.as_str();
         let sql = &self.sql;
-        transact!(self, "list_tuples_for_subject", Shape::Single, |tx| {
-            let rows = first(
-                tx.finish(&[Stmt::new(&sql.tuples_for_subject)
-                    .bind(&kind, Type::TEXT)
-                    .bind(&subject_id, Type::UUID)])
-                    .await?,
-            );
-            rows.iter()
-                .map(|row| rows::tuple(row, 0))
-                .collect::<Result<Vec<Tuple>>>()
-        })
+        transact!(
+            self,
+            "list_tuples_for_subject",
+            Shape::Single,
+            subject_id,
+            |tx| {
+                let rows = first(
+                    tx.finish(&[Stmt::new(&sql.tuples_for_subject)
+                        .bind(&kind, Type::TEXT)
+                        .bind(&subject_id, Type::UUID)])
+                        .await?,
+                );
+                rows.iter()
+                    .map(|row| rows::tuple(row, 0))
+                    .collect::<Result<Vec<Tuple>>>()
+            }
+        )
     }
 
     async fn list_tuples_for_object(
@@ -1173,17 +1217,23 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
         let kind = object_type.as_str();
         let relation = relation.as_ref().map(|relation| relation.as_str());
         let sql = &self.sql;
-        transact!(self, "list_tuples_for_object", Shape::Single, |tx| {
-            let rows = first(
-                tx.finish(&[Stmt::new(&sql.tuples_for_object)
-                    .bind(&kind, Type::TEXT)
-                    .bind(&object_id, Type::UUID)
-                    .bind(&relation, Type::TEXT)])
-                    .await?,
-            );
-            rows.iter()
-                .map(|row| rows::tuple(row, 0))
-                .collect::<Result<Vec<Tuple>>>()
-        })
+        transact!(
+            self,
+            "list_tuples_for_object",
+            Shape::Single,
+            object_id,
+            |tx| {
+                let rows = first(
+                    tx.finish(&[Stmt::new(&sql.tuples_for_object)
+                        .bind(&kind, Type::TEXT)
+                        .bind(&object_id, Type::UUID)
+                        .bind(&relation, Type::TEXT)])
+                        .await?,
+                );
+                rows.iter()
+                    .map(|row| rows::tuple(row, 0))
+                    .collect::<Result<Vec<Tuple>>>()
+            }
+        )
     }
 }

@@ -193,12 +193,14 @@ impl Drop for PooledConnection {
 
 /// Runs an operation body with retries (pool) or inside a savepoint (caller's transaction).
 ///
-/// `$body` is an expression using `$tx: &mut Tx` and returning `Result<T>`; it is evaluated
-/// again on each attempt, so it must only borrow its inputs.
+/// `$id` is the operation's main id, recorded on its tracing span. `$body` is an expression
+/// using `$tx: &mut Tx` and returning `Result<T>`; it is evaluated again on each attempt, so it
+/// must only borrow its inputs.
 macro_rules! transact {
-    ($store:expr, $method:literal, $shape:expr, |$tx:ident| $body:expr) => {{
+    ($store:expr, $method:literal, $shape:expr, $id:expr, |$tx:ident| $body:expr) => {{
         let store = $store;
-        let span = tracing::debug_span!("flametrench.tenancy", op = $method);
+        // The span names the operation and its main id; never an invitation identifier.
+        let span = tracing::debug_span!("flametrench.tenancy", op = $method, id = %$id);
         tracing::Instrument::instrument(
             async {
                 match &store.source {
