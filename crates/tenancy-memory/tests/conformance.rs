@@ -64,8 +64,16 @@ fn main() {
             .build()
             .expect("a tokio runtime"),
     );
-    let mut all = trials(Arc::new(MemoryFactory { erased: false }), &corpora, runtime.clone());
-    all.extend(trials(Arc::new(MemoryFactory { erased: true }), &corpora, runtime));
+    let mut all = trials(
+        Arc::new(MemoryFactory { erased: false }),
+        &corpora,
+        runtime.clone(),
+    );
+    all.extend(trials(
+        Arc::new(MemoryFactory { erased: true }),
+        &corpora,
+        runtime,
+    ));
     for trial in &mut all {
         if IGNORED.iter().any(|(id, _)| trial.name().ends_with(id)) {
             *trial = std::mem::replace(trial, libtest_mimic::Trial::test("", || Ok(())))

@@ -14,12 +14,18 @@ use time::{Duration, OffsetDateTime};
 async fn bootstrap(client: &mut tokio_postgres::Client) -> Result<(), Box<dyn std::error::Error>> {
     let mut tx = client.transaction().await?;
     let admin = UsrId::new();
-    tx.execute("INSERT INTO app_account (usr_id, email) VALUES ($1, $2)", &[&admin.as_uuid(), &"admin@example.com"])
-        .await?;
+    tx.execute(
+        "INSERT INTO app_account (usr_id, email) VALUES ($1, $2)",
+        &[&admin.as_uuid(), &"admin@example.com"],
+    )
+    .await?;
     {
         let store = PostgresTenancyStore::in_transaction(&mut tx);
         store.ensure_user(admin).await?;
-        let org = store.create_org(CreateOrg::new(admin).slug(Slug::new("main")?)).await?.org;
+        let org = store
+            .create_org(CreateOrg::new(admin).slug(Slug::new("main")?))
+            .await?
+            .org;
         store
             .create_invitation(CreateInvitation::new(
                 org.id,
@@ -30,7 +36,8 @@ async fn bootstrap(client: &mut tokio_postgres::Client) -> Result<(), Box<dyn st
             ))
             .await?;
     }
-    tx.execute("INSERT INTO app_marker (note) VALUES ('bootstrapped')", &[]).await?;
+    tx.execute("INSERT INTO app_marker (note) VALUES ('bootstrapped')", &[])
+        .await?;
     tx.commit().await?;
     Ok(())
 }
@@ -38,7 +45,12 @@ async fn bootstrap(client: &mut tokio_postgres::Client) -> Result<(), Box<dyn st
 async fn counts(client: &tokio_postgres::Client) -> Result<Vec<i64>, tokio_postgres::Error> {
     let mut out = Vec::new();
     for table in ["app_account", "org", "inv", "app_marker"] {
-        out.push(client.query_one(&format!("SELECT count(*) FROM {table}"), &[]).await?.get(0));
+        out.push(
+            client
+                .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+                .await?
+                .get(0),
+        );
     }
     Ok(out)
 }
@@ -57,7 +69,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await?;
 
     bootstrap(&mut client).await?;
-    println!("first run committed: account, org, invitation, marker = {:?}", counts(&client).await?);
+    println!(
+        "first run committed: account, org, invitation, marker = {:?}",
+        counts(&client).await?
+    );
 
     match bootstrap(&mut client).await {
         Ok(()) => return Err("the second run should have failed".into()),

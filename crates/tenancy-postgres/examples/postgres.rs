@@ -18,7 +18,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let database = server.empty_database().await?;
     let pool = database.pool(4)?;
     let mut connection = pool.get().await?;
-    println!("1. migrated: {:?}", migrate(&mut connection, "public").await?);
+    println!(
+        "1. migrated: {:?}",
+        migrate(&mut connection, "public").await?
+    );
     println!("   again: {:?}", migrate(&mut connection, "public").await?);
     drop(connection);
 
@@ -26,7 +29,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (alice, bob) = (UsrId::new(), UsrId::new());
     store.ensure_user(alice).await?;
     store.ensure_user(bob).await?;
-    let created = store.create_org(CreateOrg::new(alice).slug(Slug::new("acme")?)).await?;
+    let created = store
+        .create_org(CreateOrg::new(alice).slug(Slug::new("acme")?))
+        .await?;
     println!("2. alice created {} over the pool", created.org.id);
 
     let identifier = Identifier::new("bob@example.com")?;
@@ -49,11 +54,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut tx = client.transaction().await?;
     {
         let nested = PostgresTenancyStore::in_transaction(&mut tx);
-        let promoted = nested.change_role(accepted.membership.id, Role::Admin).await?;
-        nested.self_leave(created.owner_membership.id, Some(bob)).await.map(drop)?;
-        println!("4. in one transaction: bob promoted to {} then handed ownership", promoted.role);
+        let promoted = nested
+            .change_role(accepted.membership.id, Role::Admin)
+            .await?;
+        nested
+            .self_leave(created.owner_membership.id, Some(bob))
+            .await
+            .map(drop)?;
+        println!(
+            "4. in one transaction: bob promoted to {} then handed ownership",
+            promoted.role
+        );
     }
-    let marker = tx.query_one("SELECT count(*) FROM mem", &[]).await?.get::<_, i64>(0);
+    let marker = tx
+        .query_one("SELECT count(*) FROM mem", &[])
+        .await?
+        .get::<_, i64>(0);
     println!("5. the caller's own query sees {marker} membership rows before commit");
     let before = store.list_members(ListMembers::new(created.org.id)).await?;
     println!("6. other connections still see {} rows", before.data.len());

@@ -11,7 +11,8 @@ use serde_json::{Value, json};
 fn round_trip<T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug>(sample: Value) -> T {
     let parsed: T = serde_json::from_value(sample.clone()).expect("sample parses");
     assert_eq!(serde_json::to_value(&parsed).expect("serializes"), sample);
-    let again: T = serde_json::from_value(serde_json::to_value(&parsed).expect("serializes")).expect("parses");
+    let again: T =
+        serde_json::from_value(serde_json::to_value(&parsed).expect("serializes")).expect("parses");
     assert_eq!(again, parsed);
     parsed
 }
@@ -26,7 +27,10 @@ fn organization() {
         "created_at": "2026-11-24T12:00:00Z",
         "updated_at": "2026-11-24T12:30:00.123456Z"
     }));
-    assert_eq!(org.slug.map(|slug| slug.as_str().to_owned()), Some("acme".into()));
+    assert_eq!(
+        org.slug.map(|slug| slug.as_str().to_owned()),
+        Some("acme".into())
+    );
 }
 
 #[test]
@@ -62,7 +66,10 @@ fn invitation_and_accept_result() {
         "terminal_by": "usr_0190f2a81b3c7abc8123456789abcde1"
     });
     let parsed: Invitation = round_trip(invitation.clone());
-    assert!(!format!("{parsed:?}").contains("bob@example.com"), "Debug redacts the identifier");
+    assert!(
+        !format!("{parsed:?}").contains("bob@example.com"),
+        "Debug redacts the identifier"
+    );
     let tuple = json!({
         "id": "tup_0190f2a81b3c7abc8123456789abcdef",
         "subject_type": "usr",
@@ -108,7 +115,10 @@ fn wrong_shapes_are_refused() {
         "id": "usr_0190f2a81b3c7abc8123456789abcdef", "name": null, "slug": null, "status": "active",
         "created_at": "2026-11-24T12:00:00Z", "updated_at": "2026-11-24T12:00:00Z"
     });
-    assert!(serde_json::from_value::<Organization>(bad_id).is_err(), "a usr_ id is not an org id");
+    assert!(
+        serde_json::from_value::<Organization>(bad_id).is_err(),
+        "a usr_ id is not an org id"
+    );
     let bad_slug = json!({
         "id": "org_0190f2a81b3c7abc8123456789abcdef", "name": null, "slug": "Not A Slug", "status": "active",
         "created_at": "2026-11-24T12:00:00Z", "updated_at": "2026-11-24T12:00:00Z"
