@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::sync::Arc;
 
+mod stress;
+
 use clap::{Parser, Subcommand, ValueEnum};
 use flametrench_conformance::{
     BoxFuture, CaseOutcome, Corpus, CorpusReport, StoreFactory, TestBody, locate_corpora,
@@ -36,6 +38,21 @@ enum Task {
         /// Write the full report as JSON to this file.
         #[arg(long)]
         json: Option<PathBuf>,
+    },
+    /// Many clients run a random mix of operations on a few orgs; invariants are checked.
+    Stress {
+        /// Which stores to run.
+        #[arg(long, value_enum, default_value = "all")]
+        store: Store,
+        /// Concurrent clients.
+        #[arg(long, default_value_t = 8)]
+        clients: usize,
+        /// Seconds per store.
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+        /// Seed of the random mix.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
     },
     /// Package every crate and build each packaged crate on its own.
     Package,
@@ -223,6 +240,63 @@ fn ci() -> bool {
     true
 }
 
+async fn stress_stores(store: Store, clients: usize, seconds: u64, seed: u64) -> bool {
+    let mut clean = true;
+    if matches!(store, Store::Memory | Store::All) {
+        let memory = Arc::new(InMemoryTenancyStore::new());
+        let checked = memory.clone();
+        let tally = stress::run(memory, clients, seconds, seed, || {
+            let snapshot = checked.snapshot();
+            async move { snapshot.check_invariants() }
+        })
+        .await;
+        tally.print("memory");
+        clean &= tally.violations.is_empty() && tally.untyped.is_empty();
+    }
+    if matches!(store, Store::Postgres | Store::All) {
+        let outcome = async {
+            let server = TestPostgres::start().await.map_err(|e| e.to_string())?;
+            let database = server.fresh_database().await.map_err(|e| e.to_string())?;
+            let store = Arc::new(PostgresTenancyStore::new(
+                database.pool(clients.max(1)).map_err(|e| e.to_string())?,
+            ));
+            let checker = Arc::new(tokio::sync::Mutex::new(
+                database.connect().await.map_err(|e| e.to_string())?,
+            ));
+            let tally = stress::run(store, clients, seconds, seed, || {
+                let checker = checker.clone();
+                async move {
+                    let mut client = checker.lock().await;
+                    let tx = client
+                        .build_transaction()
+                        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+                        .read_only(true)
+                        .start()
+                        .await;
+                    match tx {
+                        Ok(tx) => flametrench_tenancy_postgres::testing::violations(&tx)
+                            .await
+                            .unwrap_or_else(|error| vec![format!("checker failed: {error}")]),
+                        Err(error) => vec![format!("checker failed: {error}")],
+                    }
+                }
+            })
+            .await;
+            tally.print("postgres (pool)");
+            Ok::<bool, String>(tally.violations.is_empty() && tally.untyped.is_empty())
+        }
+        .await;
+        match outcome {
+            Ok(ok) => clean &= ok,
+            Err(error) => {
+                eprintln!("postgres stress could not run: {error}");
+                clean = false;
+            }
+        }
+    }
+    clean
+}
+
 /// `cargo package` verifies each crate by building the packaged sources alone, against the
 /// other workspace crates as packaged, so a file a crate needs but does not ship fails here.
 fn package() -> bool {
@@ -260,6 +334,23 @@ fn main() -> ExitCode {
             }
         }
         Task::Package => package(),
+        Task::Stress {
+            store,
+            clients,
+            seconds,
+            seed,
+        } => {
+            match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime.block_on(stress_stores(store, clients, seconds, seed)),
+                Err(error) => {
+                    eprintln!("{error}");
+                    false
+                }
+            }
+        }
         Task::Ci => ci(),
     };
     if ok {

@@ -88,8 +88,9 @@ impl InMemoryTenancyStore {
     }
 
     fn transition_org(&self, org_id: OrgId, transition: OrgTransition) -> Result<Organization> {
-        let now = self.clock.now();
         let mut state = self.lock();
+        // Read under the lock, so rows are stamped in the order they are written.
+        let now = self.clock.now();
         let status = org_of(&state, org_id)?.status;
         let next = rules::org_transition(status, transition)?;
         if next == OrgStatus::Revoked {
@@ -140,8 +141,9 @@ impl InMemoryTenancyStore {
         status: InvitationStatus,
         actor: Option<UsrId>,
     ) -> Result<Invitation> {
-        let now = self.clock.now();
         let mut state = self.lock();
+        // Read under the lock, so rows are stamped in the order they are written.
+        let now = self.clock.now();
         let invitation = state
             .invitations
             .get(&inv_id)
@@ -184,8 +186,9 @@ impl TenancyStore for InMemoryTenancyStore {
     }
 
     async fn create_org(&self, input: CreateOrg) -> Result<CreateOrgResult> {
-        let now = self.clock.now();
         let mut state = self.lock();
+        // Read under the lock, so rows are stamped in the order they are written.
+        let now = self.clock.now();
         user_known(&state, input.creator)?;
         if let Some(slug) = &input.slug {
             if state.slugs.contains_key(slug) {
@@ -228,8 +231,9 @@ impl TenancyStore for InMemoryTenancyStore {
     }
 
     async fn update_org(&self, input: UpdateOrg) -> Result<Organization> {
-        let now = self.clock.now();
         let mut state = self.lock();
+        // Read under the lock, so rows are stamped in the order they are written.
+        let now = self.clock.now();
         let current = org_of(&state, input.org_id)?.clone();
         rules::check_update_org(current.status)?;
         let slug = input.slug.apply(current.slug.clone());
@@ -302,8 +306,9 @@ impl TenancyStore for InMemoryTenancyStore {
     }
 
     async fn add_member(&self, input: AddMember) -> Result<Membership> {
-        let now = self.clock.now();
         let mut state = self.lock();
+        // Read under the lock, so rows are stamped in the order they are written.
+        let now = self.clock.now();
         let status = org_of(&state, input.org_id)?.status;
         user_known(&state, input.usr_id)?;
         if let Some(inviter) = input.invited_by {
@@ -367,8 +372,9 @@ impl TenancyStore for InMemoryTenancyStore {
     }
 
     async fn change_role(&self, mem_id: MemId, new_role: Role) -> Result<Membership> {
-        let now = self.clock.now();
         let mut state = self.lock();
+        // Read under the lock, so rows are stamped in the order they are written.
+        let now = self.clock.now();
         let membership = membership_of(&state, mem_id)?;
         let owners = state.active_owners(membership.org_id);
         rules::check_change_role(&membership, new_role, owners)?;
@@ -376,8 +382,9 @@ impl TenancyStore for InMemoryTenancyStore {
     }
 
     async fn suspend_membership(&self, mem_id: MemId) -> Result<Membership> {
-        let now = self.clock.now();
         let mut state = self.lock();
+        // Read under the lock, so rows are stamped in the order they are written.
+        let now = self.clock.now();
         let membership = membership_of(&state, mem_id)?;
         rules::check_suspend_membership(&membership, state.active_owners(membership.org_id))?;
         state
@@ -386,8 +393,9 @@ impl TenancyStore for InMemoryTenancyStore {
     }
 
     async fn reinstate_membership(&self, mem_id: MemId) -> Result<Membership> {
-        let now = self.clock.now();
         let mut state = self.lock();
+        // Read under the lock, so rows are stamped in the order they are written.
+        let now = self.clock.now();
         let membership = membership_of(&state, mem_id)?;
         let org_status = org_of(&state, membership.org_id)?.status;
         let other_active = state
@@ -401,8 +409,9 @@ impl TenancyStore for InMemoryTenancyStore {
     }
 
     async fn self_leave(&self, mem_id: MemId, transfer_to: Option<UsrId>) -> Result<Membership> {
-        let now = self.clock.now();
         let mut state = self.lock();
+        // Read under the lock, so rows are stamped in the order they are written.
+        let now = self.clock.now();
         let leaver = membership_of(&state, mem_id)?;
         let successor = transfer_to.and_then(|usr| active_membership(&state, usr, leaver.org_id));
         let plan = rules::plan_self_leave(
@@ -420,8 +429,9 @@ impl TenancyStore for InMemoryTenancyStore {
     }
 
     async fn admin_remove(&self, mem_id: MemId, admin_usr_id: UsrId) -> Result<Membership> {
-        let now = self.clock.now();
         let mut state = self.lock();
+        // Read under the lock, so rows are stamped in the order they are written.
+        let now = self.clock.now();
         let target = membership_of(&state, mem_id)?;
         let actor = active_membership(&state, admin_usr_id, target.org_id);
         rules::check_admin_remove(&target, actor.as_ref())?;
@@ -434,8 +444,9 @@ impl TenancyStore for InMemoryTenancyStore {
         &self,
         input: TransferOwnership,
     ) -> Result<TransferOwnershipResult> {
-        let now = self.clock.now();
         let mut state = self.lock();
+        // Read under the lock, so rows are stamped in the order they are written.
+        let now = self.clock.now();
         org_of(&state, input.org_id)?;
         let from = membership_of(&state, input.from_mem_id)?;
         let to = membership_of(&state, input.to_mem_id)?;
@@ -449,8 +460,9 @@ impl TenancyStore for InMemoryTenancyStore {
     }
 
     async fn create_invitation(&self, input: CreateInvitation) -> Result<Invitation> {
-        let now = self.clock.now();
         let mut state = self.lock();
+        // Read under the lock, so rows are stamped in the order they are written.
+        let now = self.clock.now();
         let status = org_of(&state, input.org_id)?.status;
         user_known(&state, input.invited_by)?;
         rules::check_create_invitation(status, input.expires_at, now)?;
@@ -503,8 +515,9 @@ impl TenancyStore for InMemoryTenancyStore {
     }
 
     async fn accept_invitation(&self, input: AcceptInvitation) -> Result<AcceptInvitationResult> {
-        let now = self.clock.now();
         let mut state = self.lock();
+        // Read under the lock, so rows are stamped in the order they are written.
+        let now = self.clock.now();
         let invitation = state
             .invitations
             .get(&input.inv_id)

@@ -80,13 +80,15 @@ struct Rotation {
     invited_by: Option<Uuid>,
     none: Option<Uuid>,
     tuple_uuid: Uuid,
+    /// The new row's creation time: never earlier than the row it replaces.
+    created_at: OffsetDateTime,
 }
 
 const REVOKED: &str = "revoked";
 const SUSPENDED: &str = "suspended";
 
 impl Rotation {
-    fn new(old: &Membership, new_role: Role) -> Self {
+    fn new(old: &Membership, new_role: Role, now: OffsetDateTime) -> Self {
         let new_id = MemId::new();
         let tuple_uuid = TupId::new().as_uuid();
         Self {
@@ -101,10 +103,12 @@ impl Rotation {
             invited_by: old.invited_by.map(|id| id.as_uuid()),
             none: None,
             tuple_uuid,
+            created_at: rules::successor_time(old, now),
         }
     }
 
     fn stmts<'a>(&'a self, sql: &'a Sql, now: &'a OffsetDateTime) -> [Stmt<'a>; 4] {
+        let created = &self.created_at;
         [
             Stmt::new(&sql.end_membership)
                 .bind(&self.old_uuid, Type::UUID)
@@ -118,7 +122,7 @@ impl Rotation {
                 .bind(self.new_role_text(), Type::TEXT)
                 .bind(&self.replaces, Type::UUID)
                 .bind(&self.invited_by, Type::UUID)
-                .bind(now, Type::TIMESTAMPTZ),
+                .bind(created, Type::TIMESTAMPTZ),
             Stmt::new(&sql.delete_membership_tuple)
                 .bind(&self.usr, Type::UUID)
                 .bind(&self.org, Type::UUID)
@@ -128,7 +132,7 @@ impl Rotation {
                 .bind(&self.usr, Type::UUID)
                 .bind(self.new_role_text(), Type::TEXT)
                 .bind(&self.org, Type::UUID)
-                .bind(now, Type::TIMESTAMPTZ)
+                .bind(created, Type::TIMESTAMPTZ)
                 .bind(&self.none, Type::UUID),
         ]
     }
@@ -142,6 +146,7 @@ impl Rotation {
     }
 
     fn new_membership(&self, now: OffsetDateTime) -> Membership {
+        let now = rules::successor_time(&self.old, now);
         Membership {
             id: self.new_id,
             usr_id: self.old.usr_id,
@@ -686,7 +691,7 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
         transact!(self, "change_role", Shape::Transaction, mem_id, |tx| {
             let (_, membership, owners, _, _) = lock_membership(tx, sql, &mem, None).await?;
             rules::check_change_role(&membership, new_role, owners)?;
-            let rotation = Rotation::new(&membership, new_role);
+            let rotation = Rotation::new(&membership, new_role, now);
             tx.finish(&rotation.stmts(sql, &now)).await?;
             Ok(rotation.new_membership(now))
         })
@@ -787,7 +792,7 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
             let (usr, org) = (leaver.usr_id.as_uuid(), leaver.org_id.as_uuid());
             let mut stmts: Vec<Stmt<'_>> = Vec::with_capacity(6);
             let rotation = match &plan {
-                LeavePlan::PromoteThenLeave(heir) => Some(Rotation::new(heir, Role::Owner)),
+                LeavePlan::PromoteThenLeave(heir) => Some(Rotation::new(heir, Role::Owner, now)),
                 LeavePlan::Leave => None,
             };
             if let Some(rotation) = &rotation {
@@ -886,8 +891,8 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
                 let from = find(input.from_mem_id)?;
                 let to = find(input.to_mem_id)?;
                 rules::check_transfer(input.org_id, &from, &to)?;
-                let promote = Rotation::new(&to, Role::Owner);
-                let demote = Rotation::new(&from, Role::Member);
+                let promote = Rotation::new(&to, Role::Owner, now);
+                let demote = Rotation::new(&from, Role::Member, now);
                 let mut stmts: Vec<Stmt<'_>> = Vec::with_capacity(8);
                 stmts.extend(promote.stmts(sql, &now));
                 stmts.extend(demote.stmts(sql, &now));

@@ -165,14 +165,15 @@ statements! {
     list_invitations = "SELECT {INV} FROM {s}.inv WHERE org_id = $1 \
         AND ($2::uuid IS NULL OR id > $2) AND ($3::text IS NULL OR status = $3) ORDER BY id LIMIT $4";
 
-    /// $1 inv, $2 accepting user (nullable): the invitation, its org's status, whether the user
-    /// exists and whether the user already has an active membership in the org.
+    /// $1 inv, $2 accepting user (nullable): the invitation (row-locked, after its org: a
+    /// concurrent decline or revoke waits), its org's status, whether the user exists and
+    /// whether the user already has an active membership in the org.
     accept_context = "SELECT {INV}, \
         (SELECT status FROM {s}.org WHERE id = i.org_id), \
         ($2::uuid IS NULL OR EXISTS (SELECT 1 FROM {s}.usr WHERE id = $2)), \
         ($2::uuid IS NOT NULL AND EXISTS (SELECT 1 FROM {s}.mem m WHERE m.org_id = i.org_id \
              AND m.usr_id = $2 AND m.status = 'active')) \
-        FROM {s}.inv i WHERE i.id = $1";
+        FROM {s}.inv i WHERE i.id = $1 FOR UPDATE OF i";
     /// $1 ids, $2 subject, $3 relations, $4 object types, $5 object ids, $6 now, $7 created_by.
     insert_pre_tuples = "INSERT INTO {s}.tup \
         (id, subject_type, subject_id, relation, object_type, object_id, created_at, created_by) \

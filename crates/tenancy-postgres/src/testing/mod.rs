@@ -19,7 +19,9 @@
 //! ```
 
 mod cluster;
+mod invariants;
 mod proxy;
 
 pub use cluster::{TestDatabase, TestPostgres, TestSupportError};
+pub use invariants::violations;
 pub use proxy::{PgProxy, ProxyStats};

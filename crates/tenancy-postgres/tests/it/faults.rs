@@ -7,8 +7,8 @@ use flametrench_tenancy_core::{AddMember, CreateOrg, Role, TenancyStore};
 use flametrench_tenancy_postgres::PostgresTenancyStore;
 use flametrench_tenancy_postgres::testing::PgProxy;
 
-use crate::races::violations;
 use crate::support::{database, server, users};
+use flametrench_tenancy_postgres::testing::violations;
 
 async fn count(client: &tokio_postgres::Client, sql: &str) -> i64 {
     client.query_one(sql, &[]).await.expect("count").get(0)
@@ -55,7 +55,7 @@ async fn dropped_futures_leave_no_partial_effect() {
         )
         .await;
         assert_eq!(
-            violations(&observer).await,
+            violations(&observer).await.expect("invariant queries"),
             Vec::<String>::new(),
             "after dropping at {micros}µs"
         );
@@ -85,7 +85,10 @@ async fn dropped_futures_leave_no_partial_effect() {
             .expect("after a dropped call");
     }
     tx.commit().await.expect("commit");
-    assert_eq!(violations(&observer).await, Vec::<String>::new());
+    assert_eq!(
+        violations(&observer).await.expect("invariant queries"),
+        Vec::<String>::new()
+    );
 }
 
 #[tokio::test]
@@ -149,7 +152,10 @@ async fn a_cut_connection_gives_a_typed_outcome_and_the_pool_recovers() {
         if result.is_ok() {
             assert_eq!(rows, 2);
         }
-        assert_eq!(violations(&observer).await, Vec::<String>::new());
+        assert_eq!(
+            violations(&observer).await.expect("invariant queries"),
+            Vec::<String>::new()
+        );
         store.get_org(org).await.expect("the next call succeeds");
     }
     assert!(cuts > 0, "the proxy cut at least one call");

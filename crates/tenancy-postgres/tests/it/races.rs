@@ -14,54 +14,9 @@ use time::{Duration, OffsetDateTime};
 use tokio::sync::Barrier;
 
 use crate::support::{database, server, users};
+use flametrench_tenancy_postgres::testing::violations;
 
 const ROUNDS: usize = 25;
-
-/// Invariant violations in the database, by plain SQL.
-pub(crate) async fn violations(client: &tokio_postgres::Client) -> Vec<String> {
-    let checks = [
-        (
-            "org with active members but no active owner",
-            "SELECT count(*) FROM (SELECT org_id FROM mem WHERE status = 'active' GROUP BY org_id \
-          HAVING count(*) FILTER (WHERE role = 'owner') = 0) x",
-        ),
-        (
-            "active membership without exactly one tuple",
-            "SELECT count(*) FROM mem m WHERE m.status = 'active' AND (SELECT count(*) FROM tup t \
-          WHERE t.subject_type = 'usr' AND t.subject_id = m.usr_id AND t.relation = m.role \
-          AND t.object_type = 'org' AND t.object_id = m.org_id) <> 1",
-        ),
-        (
-            "membership tuple without an active membership",
-            "SELECT count(*) FROM tup t WHERE t.subject_type = 'usr' AND t.object_type = 'org' \
-          AND t.relation IN ('owner','admin','member','guest','viewer','editor') AND NOT EXISTS \
-          (SELECT 1 FROM mem m WHERE m.status = 'active' AND m.usr_id = t.subject_id \
-           AND m.org_id = t.object_id AND m.role = t.relation)",
-        ),
-        (
-            "active membership in a revoked org",
-            "SELECT count(*) FROM mem m JOIN org o ON o.id = m.org_id WHERE m.status = 'active' \
-          AND o.status = 'revoked'",
-        ),
-        (
-            "invitation accepted more than once",
-            "SELECT count(*) FROM inv i WHERE i.status = 'accepted' AND (SELECT count(*) FROM mem m \
-          WHERE m.org_id = i.org_id AND m.usr_id = i.invited_user_id AND m.created_at = i.terminal_at) <> 1",
-        ),
-    ];
-    let mut found = Vec::new();
-    for (what, sql) in checks {
-        let count: i64 = client
-            .query_one(sql, &[])
-            .await
-            .expect("invariant query")
-            .get(0);
-        if count > 0 {
-            found.push(format!("{what}: {count}"));
-        }
-    }
-    found
-}
 
 fn typed<T>(result: &Result<T>) {
     if let Err(error) = result {
@@ -283,6 +238,33 @@ async fn all_races(store: Arc<PostgresTenancyStore<'static, 'static>>, strict: b
         )
         .await;
 
+        // Accept against decline of the same invitation.
+        let [erin] = users(&*store, 1).await[..] else {
+            unreachable!()
+        };
+        let contested = store
+            .create_invitation(CreateInvitation::new(
+                org.id,
+                ident.clone(),
+                Role::Member,
+                alice,
+                expires,
+            ))
+            .await
+            .expect("invite")
+            .id;
+        let ia = ident.clone();
+        race(
+            strict,
+            store.clone(),
+            move |s| async move {
+                s.accept_invitation(AcceptInvitation::as_user(contested, erin, ia))
+                    .await
+            },
+            move |s| async move { s.decline_invitation(contested, None).await },
+        )
+        .await;
+
         // add_member and accept against revoke_org.
         let [alice, bob, carol] = users(&*store, 3).await[..] else {
             unreachable!()
@@ -328,7 +310,10 @@ async fn races_keep_every_invariant() {
     let store = Arc::new(PostgresTenancyStore::new(db.pool(8).expect("pool")));
     all_races(store, true).await;
     let client = db.connect().await.expect("checker");
-    assert_eq!(violations(&client).await, Vec::<String>::new());
+    assert_eq!(
+        violations(&client).await.expect("invariant queries"),
+        Vec::<String>::new()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -340,7 +325,7 @@ async fn without_org_locks_the_races_break_invariants() {
     );
     all_races(store, false).await;
     let client = db.connect().await.expect("checker");
-    let found = violations(&client).await;
+    let found = violations(&client).await.expect("invariant queries");
     assert!(
         !found.is_empty(),
         "the race tests should catch violations when the org locks are off"
