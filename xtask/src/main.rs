@@ -6,7 +6,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::sync::Arc;
 
+mod bench;
 mod stress;
+
+#[global_allocator]
+static ALLOCATOR: bench::CountingAlloc = bench::CountingAlloc;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use flametrench_conformance::{
@@ -53,6 +57,15 @@ enum Task {
         /// Seed of the random mix.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+    },
+    /// Benchmark both stores: latency, throughput, round trips, ratios to a one-round-trip floor.
+    Bench {
+        /// Timed calls per operation.
+        #[arg(long, default_value_t = 300)]
+        iterations: usize,
+        /// Memberships of the big org (memory store growth and Postgres list_members).
+        #[arg(long, default_value_t = 100_000)]
+        big: usize,
     },
     /// Package every crate and build each packaged crate on its own.
     Package,
@@ -334,6 +347,22 @@ fn main() -> ExitCode {
             }
         }
         Task::Package => package(),
+        Task::Bench { iterations, big } => match tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(runtime) => match runtime.block_on(bench::run(iterations, big)) {
+                Ok(()) => true,
+                Err(error) => {
+                    eprintln!("bench failed: {error}");
+                    false
+                }
+            },
+            Err(error) => {
+                eprintln!("{error}");
+                false
+            }
+        },
         Task::Stress {
             store,
             clients,

@@ -321,6 +321,8 @@ where
         tasks.push(tokio::spawn(async move {
             while Instant::now() < deadline {
                 step(&*store, &world, &mut rng, &tally).await;
+                // The memory store never waits; yield so checkpoints get their turn.
+                tokio::task::yield_now().await;
             }
         }));
     }

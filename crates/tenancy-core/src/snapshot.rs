@@ -159,19 +159,30 @@ impl Snapshot {
                 }
             }
         }
+        // Cycles: walk each chain once, remembering finished rows, so the check is linear.
+        let mut finished: HashSet<MemId> = HashSet::new();
         for row in &self.memberships {
-            let mut seen = HashSet::new();
+            let mut path = HashSet::new();
             let mut cursor = Some(row.id);
             while let Some(id) = cursor {
-                if !seen.insert(id) {
+                if finished.contains(&id) {
+                    break;
+                }
+                if !path.insert(id) {
                     violations.push(format!("replaces chain through {} has a cycle", row.id));
                     break;
                 }
                 cursor = memberships.get(&id).and_then(|m| m.replaces);
             }
+            finished.extend(path);
         }
 
         // Accepted invitations.
+        let joined_at: HashSet<(UsrId, OrgId, time::OffsetDateTime)> = self
+            .memberships
+            .iter()
+            .map(|row| (row.usr_id, row.org_id, row.created_at))
+            .collect();
         for invitation in self
             .invitations
             .iter()
@@ -184,11 +195,9 @@ impl Snapshot {
                 ));
                 continue;
             };
-            let joined = self.memberships.iter().any(|row| {
-                row.usr_id == user
-                    && row.org_id == invitation.org_id
-                    && Some(row.created_at) == invitation.terminal_at
-            });
+            let joined = invitation
+                .terminal_at
+                .is_some_and(|at| joined_at.contains(&(user, invitation.org_id, at)));
             if !joined {
                 violations.push(format!(
                     "accepted invitation {} has no membership created when it was accepted",

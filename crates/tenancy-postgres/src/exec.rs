@@ -64,6 +64,9 @@ pub(crate) struct Tx<'c> {
     nested: bool,
     /// Set when a pooled connection must not go back to the pool.
     discard: Option<&'c AtomicBool>,
+    /// The pooled connection's statement cache: statements are prepared once per connection
+    /// and then sent as Bind/Execute only. `None` sends unnamed statements (`query_typed`).
+    cache: Option<&'c deadpool_postgres::ClientWrapper>,
 }
 
 impl Drop for Tx<'_> {
@@ -80,7 +83,12 @@ impl Drop for Tx<'_> {
 }
 
 impl<'c> Tx<'c> {
-    pub(crate) fn pool(client: &'c Client, shape: Shape, discard: &'c AtomicBool) -> Self {
+    pub(crate) fn pool(
+        client: &'c Client,
+        shape: Shape,
+        discard: &'c AtomicBool,
+        cache: Option<&'c deadpool_postgres::ClientWrapper>,
+    ) -> Self {
         let (open, close, abort) = match shape {
             Shape::Single => (None, None, None),
             Shape::Transaction => (
@@ -99,6 +107,7 @@ impl<'c> Tx<'c> {
             close_sent: false,
             nested: false,
             discard: Some(discard),
+            cache,
         }
     }
 
@@ -115,6 +124,7 @@ impl<'c> Tx<'c> {
             close_sent: false,
             nested: true,
             discard: None,
+            cache: None,
         }
     }
 
@@ -156,11 +166,44 @@ impl<'c> Tx<'c> {
         } else {
             Phase::BeforeCommit
         };
-        let results = join_all(
-            all.iter()
-                .map(|stmt| self.client.query_typed(stmt.sql, &stmt.params)),
-        )
-        .await;
+        let results = match self.cache {
+            None => {
+                join_all(
+                    all.iter()
+                        .map(|stmt| self.client.query_typed(stmt.sql, &stmt.params)),
+                )
+                .await
+            }
+            Some(cache) => {
+                // Cached statements resolve at once; missing ones are prepared together, in
+                // one extra round trip the first time a connection meets them.
+                let types: Vec<Vec<Type>> = all
+                    .iter()
+                    .map(|stmt| stmt.params.iter().map(|(_, ty)| ty.clone()).collect())
+                    .collect();
+                let prepared = join_all(
+                    all.iter()
+                        .zip(&types)
+                        .map(|(stmt, types)| cache.prepare_typed_cached(stmt.sql, types)),
+                )
+                .await;
+                let mut statements = Vec::with_capacity(prepared.len());
+                for statement in prepared {
+                    statements.push(statement.map_err(|error| map_pg(error, Phase::BeforeCommit))?);
+                }
+                let values: Vec<Vec<&(dyn ToSql + Sync)>> = all
+                    .iter()
+                    .map(|stmt| stmt.params.iter().map(|(value, _)| *value).collect())
+                    .collect();
+                join_all(
+                    statements
+                        .iter()
+                        .zip(&values)
+                        .map(|(statement, values)| self.client.query(statement, values)),
+                )
+                .await
+            }
+        };
         let mut rows = Vec::with_capacity(stmts.len());
         let mut first_error = None;
         for (index, result) in results.into_iter().enumerate() {

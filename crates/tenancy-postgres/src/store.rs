@@ -79,6 +79,7 @@ pub struct PostgresTenancyStore<'t, 'c> {
     pub(crate) source: Source<'t, 'c>,
     pub(crate) sql: Arc<Sql>,
     pub(crate) clock: SharedClock,
+    pub(crate) prepared: bool,
 }
 
 impl std::fmt::Debug for PostgresTenancyStore<'_, '_> {
@@ -104,6 +105,7 @@ impl PostgresTenancyStore<'static, 'static> {
             source: Source::Pool(pool),
             sql: Arc::new(Sql::new(DEFAULT_SCHEMA)),
             clock: system_clock(),
+            prepared: true,
         }
     }
 }
@@ -121,6 +123,7 @@ impl<'t, 'c> PostgresTenancyStore<'t, 'c> {
             source: Source::Nested(Mutex::new(tx)),
             sql: Arc::new(Sql::new(DEFAULT_SCHEMA)),
             clock: system_clock(),
+            prepared: true,
         }
     }
 
@@ -153,6 +156,15 @@ impl<'t, 'c> PostgresTenancyStore<'t, 'c> {
         self
     }
 
+    /// Sends unnamed statements instead of preparing each statement once per pooled
+    /// connection: for poolers that do not keep prepared statements across transactions
+    /// (PgBouncer in transaction mode before 1.21). Costs a parse and plan per statement.
+    #[must_use]
+    pub fn without_prepared_statements(mut self) -> Self {
+        self.prepared = false;
+        self
+    }
+
     /// Whether this store works inside a caller's transaction.
     pub fn is_nested(&self) -> bool {
         matches!(self.source, Source::Nested(_))
@@ -176,6 +188,10 @@ impl PooledConnection {
 
     pub(crate) fn client(&self) -> Option<&Client> {
         self.object.as_ref().map(|object| &***object)
+    }
+
+    pub(crate) fn wrapper(&self) -> Option<&deadpool_postgres::ClientWrapper> {
+        self.object.as_deref()
     }
 }
 
@@ -214,8 +230,13 @@ macro_rules! transact {
                                         "pooled connection missing",
                                     ));
                                 };
-                                let mut tx =
-                                    $crate::exec::Tx::pool(client, $shape, &connection.discard);
+                                let cache = if store.prepared { connection.wrapper() } else { None };
+                                let mut tx = $crate::exec::Tx::pool(
+                                    client,
+                                    $shape,
+                                    &connection.discard,
+                                    cache,
+                                );
                                 // The body's `?` ends this inner block, so the abort below
                                 // always runs on failure.
                                 let result = async {

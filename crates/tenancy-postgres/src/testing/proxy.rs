@@ -3,7 +3,7 @@
 //! cut a connection after the k-th client message.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -180,7 +180,8 @@ async fn serve(
     shared: Arc<SharedHandle>,
 ) -> std::io::Result<()> {
     let (client_read, client_write) = client.into_split();
-    let ready = Arc::new(AtomicBool::new(false));
+    // Requests (Query or Sync) the server has not yet answered with ReadyForQuery.
+    let ready = Arc::new(AtomicI64::new(0));
     match upstream {
         Upstream::Unix(path) => {
             let server = UnixStream::connect(path).await?;
@@ -217,7 +218,7 @@ async fn pump(
     server_read: impl AsyncRead + Unpin,
     server_write: impl AsyncWrite + Unpin,
     shared: Arc<SharedHandle>,
-    ready: Arc<AtomicBool>,
+    ready: Arc<AtomicI64>,
 ) -> std::io::Result<()> {
     let upward = frontend(client_read, server_write, shared.clone(), ready.clone());
     let downward = backend(server_read, client_write, ready);
@@ -244,7 +245,7 @@ async fn frontend(
     mut reader: impl AsyncRead + Unpin,
     mut writer: impl AsyncWrite + Unpin,
     shared: Arc<SharedHandle>,
-    ready: Arc<AtomicBool>,
+    ready: Arc<AtomicI64>,
 ) -> std::io::Result<()> {
     let shared = &shared.0;
     // Startup phase: untyped packets until the real startup message (not SSL/GSS requests).
@@ -268,6 +269,8 @@ async fn frontend(
             break;
         }
     }
+    // Inside an extended-protocol batch not yet ended by Sync.
+    let mut flight_open = false;
     loop {
         let mut header = [0_u8; 5];
         if !read_exact_or_eof(&mut reader, &mut header).await? {
@@ -293,8 +296,14 @@ async fn frontend(
                 shared.allowance.store(allowance - 1, Ordering::SeqCst);
             }
             shared.messages.fetch_add(1, Ordering::SeqCst);
-            if ready.swap(false, Ordering::SeqCst) {
+            // A flight starts when the client sends while nothing it sent is unanswered: it
+            // had to wait for the server, which is what a round trip is.
+            if !flight_open && ready.load(Ordering::SeqCst) <= 0 {
                 shared.round_trips.fetch_add(1, Ordering::SeqCst);
+            }
+            flight_open = !matches!(kind, b'Q' | b'S');
+            if matches!(kind, b'Q' | b'S') {
+                ready.fetch_add(1, Ordering::SeqCst);
             }
             match kind {
                 b'Q' | b'P' => {
@@ -331,35 +340,31 @@ async fn frontend(
     }
 }
 
-/// Server to client: typed messages (plus the one-byte answer to an SSL request).
+/// Server to client: typed messages (plus the one-byte answer to an SSL request). Each
+/// ReadyForQuery is counted before it is forwarded, so the client cannot send its next flight
+/// before the proxy knows the previous one was answered.
 async fn backend(
     mut reader: impl AsyncRead + Unpin,
     mut writer: impl AsyncWrite + Unpin,
-    ready: Arc<AtomicBool>,
+    ready: Arc<AtomicI64>,
 ) -> std::io::Result<()> {
     let mut buffer = vec![0_u8; 64 * 1024];
     let mut pending: Vec<u8> = Vec::new();
     let mut first = true;
+    let mut authenticated = false;
     loop {
         let read = reader.read(&mut buffer).await?;
         if read == 0 {
             return Ok(());
         }
-        writer.write_all(&buffer[..read]).await?;
-        writer.flush().await?;
         pending.extend_from_slice(&buffer[..read]);
-        if first
-            && pending
-                .first()
-                .is_some_and(|byte| *byte == b'N' || *byte == b'S')
-            && pending.len() == 1
-        {
+        if first && pending.len() == 1 && matches!(pending[0], b'N' | b'S') {
+            writer.write_all(&pending).await?;
+            writer.flush().await?;
             pending.clear();
-            first = false;
             continue;
         }
         first = false;
-        // Walk complete messages; remember whether the last one seen was ReadyForQuery.
         let mut offset = 0;
         while pending.len() >= offset + 5 {
             let size = u32::from_be_bytes([
@@ -372,10 +377,16 @@ async fn backend(
                 break;
             }
             if pending[offset] == b'Z' {
-                ready.store(true, Ordering::SeqCst);
+                // The first ReadyForQuery ends authentication and answers no request.
+                if authenticated {
+                    ready.fetch_sub(1, Ordering::SeqCst);
+                }
+                authenticated = true;
             }
             offset += 1 + size;
         }
+        writer.write_all(&pending[..offset]).await?;
+        writer.flush().await?;
         pending.drain(..offset);
     }
 }

@@ -1,0 +1,637 @@
+//! `cargo xtask bench`: latency and throughput of the main operations on both stores, round
+//! trips per operation on PostgreSQL, the ratio of each latency to a one-round-trip floor, and
+//! the memory store's cost as it grows. A benchmark, never a test: numbers are printed, not
+//! asserted.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use flametrench_ids::{MemId, OrgId, UsrId};
+use flametrench_tenancy_core::{
+    AcceptInvitation, AddMember, CreateInvitation, CreateOrg, EntityType, Identifier, ListMembers,
+    ListOrgs, OrgName, OrgQuery, PreTuple, Role, TenancyStore, TransferOwnership,
+};
+use flametrench_tenancy_memory::InMemoryTenancyStore;
+use flametrench_tenancy_postgres::PostgresTenancyStore;
+use flametrench_tenancy_postgres::testing::{PgProxy, TestPostgres};
+use time::OffsetDateTime;
+
+/// Counts live heap bytes, for the memory store's bytes per membership.
+pub(crate) struct CountingAlloc;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: every call is forwarded unchanged to the system allocator; only a counter is added.
+#[allow(unsafe_code)]
+unsafe impl std::alloc::GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size(), Ordering::Relaxed);
+        // SAFETY: same layout contract as the caller's.
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+        // SAFETY: `ptr` came from `alloc` with this layout.
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+}
+
+fn live_bytes() -> usize {
+    LIVE.load(Ordering::Relaxed)
+}
+
+/// Latencies of one operation.
+struct Sample {
+    op: &'static str,
+    latencies: Vec<Duration>,
+    elapsed: Duration,
+}
+
+impl Sample {
+    fn percentile(&self, p: f64) -> Duration {
+        let mut sorted = self.latencies.clone();
+        sorted.sort();
+        sorted
+            .get(((sorted.len() as f64 - 1.0) * p).round() as usize)
+            .copied()
+            .unwrap_or_default()
+    }
+
+    fn ops_per_second(&self) -> f64 {
+        self.latencies.len() as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+fn micros(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1e6
+}
+
+fn identifier() -> Identifier {
+    Identifier::new("bench@example.com").unwrap_or_else(|_| unreachable!("valid"))
+}
+
+fn expires() -> OffsetDateTime {
+    OffsetDateTime::now_utc() + time::Duration::days(1)
+}
+
+/// Times `iterations` runs of `call` after preparing each with `setup` (untimed).
+async fn time_op<S, P, SF, C, CF, T>(
+    op: &'static str,
+    store: &S,
+    iterations: usize,
+    setup: P,
+    call: C,
+) -> Sample
+where
+    S: TenancyStore,
+    P: Fn(usize) -> SF,
+    SF: std::future::Future<Output = T>,
+    C: Fn(T) -> CF,
+    CF: std::future::Future<Output = ()>,
+{
+    let _ = store;
+    let mut latencies = Vec::with_capacity(iterations);
+    let mut elapsed = Duration::ZERO;
+    for index in 0..iterations {
+        let prepared = setup(index).await;
+        let start = Instant::now();
+        call(prepared).await;
+        let took = start.elapsed();
+        elapsed += took;
+        latencies.push(took);
+    }
+    Sample {
+        op,
+        latencies,
+        elapsed,
+    }
+}
+
+async fn user<S: TenancyStore>(store: &S) -> UsrId {
+    let id = UsrId::new();
+    let _ = store.ensure_user(id).await;
+    id
+}
+
+async fn org_with_members<S: TenancyStore>(
+    store: &S,
+    members: usize,
+) -> (OrgId, MemId, Vec<MemId>) {
+    let owner = user(store).await;
+    let created = store
+        .create_org(CreateOrg::new(owner))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut ids = Vec::new();
+    for _ in 0..members {
+        let member = user(store).await;
+        if let Ok(m) = store
+            .add_member(AddMember::new(created.org.id, member, Role::Member))
+            .await
+        {
+            ids.push(m.id);
+        }
+    }
+    (created.org.id, created.owner_membership.id, ids)
+}
+
+/// Every benchmarked operation, timed one at a time on `store`.
+async fn single_client<S: TenancyStore>(
+    store: &S,
+    iterations: usize,
+    big_org: OrgId,
+) -> Vec<Sample> {
+    let mut samples = Vec::new();
+    let alice = user(store).await;
+    samples.push(
+        time_op(
+            "create_org",
+            store,
+            iterations,
+            |_| async {},
+            |()| async {
+                let _ = store.create_org(CreateOrg::new(alice)).await;
+            },
+        )
+        .await,
+    );
+    let (org, owner, _) = org_with_members(store, 0).await;
+    samples.push(
+        time_op(
+            "add_member",
+            store,
+            iterations,
+            |_| user(store),
+            |member| async move {
+                let _ = store
+                    .add_member(AddMember::new(org, member, Role::Member))
+                    .await;
+            },
+        )
+        .await,
+    );
+    let (_, _, members) = org_with_members(store, iterations).await;
+    samples.push(
+        time_op(
+            "change_role",
+            store,
+            iterations,
+            |i| {
+                let member = members[i];
+                async move { member }
+            },
+            |member| async move {
+                let _ = store.change_role(member, Role::Admin).await;
+            },
+        )
+        .await,
+    );
+    let grant = PreTuple::new("viewer", "proj", "0190f2a8-1b3c-7abc-8123-aaaaaaaaaaaa")
+        .unwrap_or_else(|e| panic!("{e}"));
+    samples.push(
+        time_op(
+            "create_invitation",
+            store,
+            iterations,
+            |_| async {},
+            |()| {
+                let grant = grant.clone();
+                async move {
+                    let input =
+                        CreateInvitation::new(org, identifier(), Role::Member, alice, expires())
+                            .pre_tuples([grant])
+                            .unwrap_or_else(|e| panic!("{e}"));
+                    let _ = store.create_invitation(input).await;
+                }
+            },
+        )
+        .await,
+    );
+    samples.push(
+        time_op(
+            "accept_invitation",
+            store,
+            iterations,
+            |_| {
+                let grant = grant.clone();
+                async move {
+                    let invitee = user(store).await;
+                    let input =
+                        CreateInvitation::new(org, identifier(), Role::Member, alice, expires())
+                            .pre_tuples([grant])
+                            .unwrap_or_else(|e| panic!("{e}"));
+                    (
+                        store
+                            .create_invitation(input)
+                            .await
+                            .map(|inv| inv.id)
+                            .unwrap_or_else(|e| panic!("{e}")),
+                        invitee,
+                    )
+                }
+            },
+            |(invitation, invitee)| async move {
+                let _ = store
+                    .accept_invitation(AcceptInvitation::as_user(invitation, invitee, identifier()))
+                    .await;
+            },
+        )
+        .await,
+    );
+    let (_, _, leavers) = org_with_members(store, iterations).await;
+    samples.push(
+        time_op(
+            "self_leave",
+            store,
+            iterations,
+            |i| {
+                let member = leavers[i];
+                async move { member }
+            },
+            |member| async move {
+                let _ = store.self_leave(member, None).await;
+            },
+        )
+        .await,
+    );
+    samples.push(
+        time_op(
+            "transfer_ownership",
+            store,
+            iterations,
+            |_| async {
+                let (org, owner, members) = org_with_members(store, 1).await;
+                (org, owner, members[0])
+            },
+            |(org, from, to)| async move {
+                let _ = store
+                    .transfer_ownership(TransferOwnership::new(org, from, to))
+                    .await;
+            },
+        )
+        .await,
+    );
+    samples.push(
+        time_op(
+            "get_org",
+            store,
+            iterations,
+            |_| async {},
+            |()| async move {
+                let _ = store.get_org(org).await;
+            },
+        )
+        .await,
+    );
+    let (thousand, _, _) = org_with_members(store, 1000).await;
+    samples.push(
+        time_op(
+            "list_members (50 of 1,000)",
+            store,
+            iterations,
+            |_| async {},
+            |()| async move {
+                let _ = store
+                    .list_members(ListMembers::new(thousand).limit(50))
+                    .await;
+            },
+        )
+        .await,
+    );
+    samples.push(
+        time_op(
+            "list_members (50 of big org)",
+            store,
+            iterations,
+            |_| async {},
+            |()| async move {
+                let _ = store
+                    .list_members(ListMembers::new(big_org).limit(50))
+                    .await;
+            },
+        )
+        .await,
+    );
+    samples.push(
+        time_op(
+            "list_tuples_for_subject",
+            store,
+            iterations,
+            |_| async {},
+            |()| async move {
+                let _ = store
+                    .list_tuples_for_subject(EntityType::usr(), alice.as_uuid())
+                    .await;
+            },
+        )
+        .await,
+    );
+    let query = OrgQuery::new("acme").unwrap_or_else(|e| panic!("{e}"));
+    let named = store
+        .create_org(
+            CreateOrg::new(alice).name(OrgName::new("Acme 7").unwrap_or_else(|e| panic!("{e}"))),
+        )
+        .await;
+    drop(named);
+    samples.push(
+        time_op(
+            "list_orgs (query)",
+            store,
+            iterations.min(200),
+            |_| async {},
+            |()| {
+                let query = query.clone();
+                async move {
+                    let _ = store
+                        .list_orgs(ListOrgs::new().query(query).limit(50))
+                        .await;
+                }
+            },
+        )
+        .await,
+    );
+    let _ = owner;
+    samples
+}
+
+/// Aggregate ops/s of `create_org` and `change_role` with `clients` concurrent clients.
+async fn concurrent<S: TenancyStore + 'static>(
+    store: Arc<S>,
+    clients: usize,
+    per_client: usize,
+) -> Vec<(&'static str, f64)> {
+    let mut out = Vec::new();
+    for op in ["create_org", "change_role"] {
+        let mut prepared = Vec::new();
+        for _ in 0..clients {
+            let (_, _, members) =
+                org_with_members(&*store, if op == "change_role" { per_client } else { 0 }).await;
+            prepared.push((user(&*store).await, members));
+        }
+        let start = Instant::now();
+        let mut tasks = Vec::new();
+        for (creator, members) in prepared {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                if op == "create_org" {
+                    for _ in 0..per_client {
+                        let _ = store.create_org(CreateOrg::new(creator)).await;
+                    }
+                } else {
+                    for member in members {
+                        let _ = store.change_role(member, Role::Admin).await;
+                    }
+                }
+            }));
+        }
+        for task in tasks {
+            let _ = task.await;
+        }
+        out.push((
+            op,
+            (clients * per_client) as f64 / start.elapsed().as_secs_f64(),
+        ));
+    }
+    out
+}
+
+fn print_samples(
+    title: &str,
+    samples: &[Sample],
+    floor: Option<Duration>,
+    trips: &[(&'static str, u64, u64)],
+) {
+    println!("\n{title}");
+    println!(
+        "  {:<30} {:>10} {:>10} {:>10} {:>8} {:>6} {:>6}",
+        "operation", "ops/s", "p50 µs", "p99 µs", "p50/floor", "trips", "stmts"
+    );
+    for sample in samples {
+        let ratio = floor
+            .map(|floor| {
+                format!(
+                    "{:.2}",
+                    micros(sample.percentile(0.5)) / micros(floor).max(1e-9)
+                )
+            })
+            .unwrap_or_else(|| "-".into());
+        let (rt, st) = trips
+            .iter()
+            .find(|(op, _, _)| sample.op.starts_with(op))
+            .map(|(_, rt, st)| (rt.to_string(), st.to_string()))
+            .unwrap_or_else(|| ("-".into(), "-".into()));
+        println!(
+            "  {:<30} {:>10.0} {:>10.1} {:>10.1} {:>8} {:>6} {:>6}",
+            sample.op,
+            sample.ops_per_second(),
+            micros(sample.percentile(0.5)),
+            micros(sample.percentile(0.99)),
+            ratio,
+            rt,
+            st
+        );
+    }
+}
+
+/// Round trips and statements of one call of each write, through the proxy.
+async fn count_trips(server: &TestPostgres) -> Result<Vec<(&'static str, u64, u64)>, String> {
+    let database = server.fresh_database().await.map_err(|e| e.to_string())?;
+    let proxy = PgProxy::start(&database.config())
+        .await
+        .map_err(|e| e.to_string())?;
+    let manager = deadpool_postgres::Manager::from_config(
+        proxy.config_for(&database.config()),
+        tokio_postgres::NoTls,
+        deadpool_postgres::ManagerConfig {
+            recycling_method: deadpool_postgres::RecyclingMethod::Fast,
+        },
+    );
+    let pool = deadpool_postgres::Pool::builder(manager)
+        .max_size(1)
+        .build()
+        .map_err(|e| e.to_string())?;
+    drop(pool.get().await.map_err(|e| e.to_string())?);
+    let store = PostgresTenancyStore::new(pool);
+    // The first pass prepares the statements on the pooled connection; the second is counted.
+    let _ = trip_pass(&store, &proxy).await?;
+    trip_pass(&store, &proxy).await
+}
+
+async fn trip_pass(
+    store: &PostgresTenancyStore<'static, 'static>,
+    proxy: &PgProxy,
+) -> Result<Vec<(&'static str, u64, u64)>, String> {
+    let mut out = Vec::new();
+    let alice = user(store).await;
+    let bob = user(store).await;
+    macro_rules! measure {
+        ($name:literal, $call:expr) => {{
+            proxy.reset();
+            let value = $call.await.map_err(|e| e.to_string())?;
+            let stats = proxy.stats();
+            out.push(($name, stats.round_trips, stats.statements));
+            value
+        }};
+    }
+    let created = measure!("create_org", store.create_org(CreateOrg::new(alice)));
+    let member = measure!(
+        "add_member",
+        store.add_member(AddMember::new(created.org.id, bob, Role::Member))
+    );
+    let member = measure!("change_role", store.change_role(member.id, Role::Admin));
+    let grant = PreTuple::new("viewer", "proj", "0190f2a8-1b3c-7abc-8123-aaaaaaaaaaaa")
+        .map_err(|e| e.to_string())?;
+    let carol = user(store).await;
+    let invitation = measure!(
+        "create_invitation",
+        store.create_invitation(
+            CreateInvitation::new(created.org.id, identifier(), Role::Member, alice, expires())
+                .pre_tuples([grant])
+                .map_err(|e| e.to_string())?
+        )
+    );
+    measure!(
+        "accept_invitation",
+        store.accept_invitation(AcceptInvitation::as_user(
+            invitation.id,
+            carol,
+            identifier()
+        ))
+    );
+    let moved = measure!(
+        "transfer_ownership",
+        store.transfer_ownership(TransferOwnership::new(
+            created.org.id,
+            created.owner_membership.id,
+            member.id
+        ))
+    );
+    measure!(
+        "self_leave",
+        store.self_leave(moved.from_membership.id, None)
+    );
+    measure!("get_org", store.get_org(created.org.id));
+    measure!(
+        "list_members",
+        store.list_members(ListMembers::new(created.org.id).limit(50))
+    );
+    measure!(
+        "list_tuples_for_subject",
+        store.list_tuples_for_subject(EntityType::usr(), alice.as_uuid())
+    );
+    measure!("list_orgs", store.list_orgs(ListOrgs::new().limit(50)));
+    Ok(out)
+}
+
+/// The one-round-trip floor: a prepared single-row INSERT in autocommit.
+async fn floor(client: &tokio_postgres::Client, iterations: usize) -> Result<Duration, String> {
+    client
+        .batch_execute(
+            "CREATE TABLE IF NOT EXISTS bench_floor (id uuid PRIMARY KEY, at timestamptz NOT NULL)",
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    let insert = client
+        .prepare("INSERT INTO bench_floor (id, at) VALUES ($1, now())")
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut latencies = Vec::new();
+    for _ in 0..iterations {
+        let start = Instant::now();
+        client
+            .execute(&insert, &[&uuid_v7()])
+            .await
+            .map_err(|e| e.to_string())?;
+        latencies.push(start.elapsed());
+    }
+    latencies.sort();
+    Ok(latencies[latencies.len() / 2])
+}
+
+fn uuid_v7() -> uuid::Uuid {
+    UsrId::new().as_uuid()
+}
+
+pub(crate) async fn run(iterations: usize, big: usize) -> Result<(), String> {
+    println!(
+        "machine: {} cores; iterations per operation: {iterations}",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    );
+
+    // Memory store: growth, bytes per membership, latencies.
+    for size in [1_000_usize, 100_000, big] {
+        let before = live_bytes();
+        let store = InMemoryTenancyStore::new();
+        let (org, _, _) = org_with_members(&store, size).await;
+        let bytes = live_bytes().saturating_sub(before);
+        println!(
+            "\nmemory store with {size} memberships: {:.0} heap bytes per membership (rows, tuples, indexes)",
+            bytes as f64 / size as f64
+        );
+        let samples = single_client(&store, iterations, org).await;
+        print_samples(
+            &format!("memory store, {size} memberships in one org, 1 client"),
+            &samples,
+            None,
+            &[],
+        );
+    }
+    let memory = Arc::new(InMemoryTenancyStore::new());
+    for (op, rate) in concurrent(memory, 8, iterations * 10).await {
+        println!("  memory, 8 clients: {op:<12} {rate:>12.0} ops/s aggregate");
+    }
+
+    // PostgreSQL.
+    let server = TestPostgres::start().await.map_err(|e| e.to_string())?;
+    // Counted on a single-threaded runtime, where a flight's requests are written together: on
+    // a multi-threaded one the connection task may flush a pipelined flight in pieces, which
+    // the proxy cannot tell from a client that waited.
+    let trips = std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| e.to_string())?
+                    .block_on(count_trips(&server))
+            })
+            .join()
+            .unwrap_or_else(|_| Err("the round-trip count panicked".into()))
+    })?;
+    let database = server.fresh_database().await.map_err(|e| e.to_string())?;
+    let pool = database.pool(9).map_err(|e| e.to_string())?;
+    let client = database.connect().await.map_err(|e| e.to_string())?;
+    // A big org for list_members, built with one INSERT rather than one call per row.
+    let store = PostgresTenancyStore::new(pool.clone());
+    let (big_org, _, _) = org_with_members(&store, 0).await;
+    client
+        .batch_execute(&format!(
+            "INSERT INTO usr (id, status, created_at, updated_at) SELECT gen_random_uuid(), 'active', now(), now() FROM generate_series(1, {big});
+             INSERT INTO mem (id, usr_id, org_id, role, status, created_at, updated_at)
+               SELECT gen_random_uuid(), u.id, '{org}', 'member', 'active', now(), now() FROM usr u WHERE u.id NOT IN (SELECT usr_id FROM mem);
+             ANALYZE",
+            org = big_org.as_uuid()
+        ))
+        .await
+        .map_err(|e| e.to_string())?;
+    let floor = floor(&client, iterations.max(200)).await?;
+    println!(
+        "\npostgres floor (prepared single-row INSERT, autocommit): p50 {:.1} µs",
+        micros(floor)
+    );
+    let samples = single_client(&store, iterations, big_org).await;
+    print_samples(
+        &format!("postgres with a pool, 1 client (big org: {big} members)"),
+        &samples,
+        Some(floor),
+        &trips,
+    );
+    for (op, rate) in concurrent(Arc::new(PostgresTenancyStore::new(pool)), 8, iterations).await {
+        println!("  postgres, 8 clients: {op:<12} {rate:>10.0} ops/s aggregate");
+    }
+    Ok(())
+}
