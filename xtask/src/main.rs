@@ -313,6 +313,28 @@ async fn stress_stores(store: Store, clients: usize, seconds: u64, seed: u64) ->
 /// `cargo package` verifies each crate by building the packaged sources alone, against the
 /// other workspace crates as packaged, so a file a crate needs but does not ship fails here.
 fn package() -> bool {
+    // Cargo unpacks the packaged workspace crates into its registry cache under their version;
+    // a stale copy from an earlier run of the same version would be verified instead of the
+    // current sources, so clear both.
+    let _ = std::fs::remove_dir_all(workspace().join("target/package"));
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cargo")));
+    if let Some(sources) = cargo_home.map(|home| home.join("registry/src")) {
+        for registry in std::fs::read_dir(sources).into_iter().flatten().flatten() {
+            for unpacked in std::fs::read_dir(registry.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                let name = unpacked.file_name();
+                let name = name.to_string_lossy();
+                if name.starts_with("flametrench-") || name.starts_with("xtask-") {
+                    let _ = std::fs::remove_dir_all(unpacked.path());
+                }
+            }
+        }
+    }
     Command::new("cargo")
         .args(["package", "--workspace", "--allow-dirty"])
         .current_dir(workspace())
