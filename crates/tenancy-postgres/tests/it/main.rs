@@ -2,8 +2,11 @@
 //! transaction, round trips, migration, and concurrent races.
 
 mod faults;
+mod hostile;
 mod migrate;
 mod nesting;
+mod privileges;
 mod races;
 mod round_trips;
 mod support;
+mod timeouts;
