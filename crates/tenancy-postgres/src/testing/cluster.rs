@@ -276,6 +276,34 @@ impl TestPostgres {
         })
     }
 
+    /// Restarts a throwaway cluster (`pg_ctl restart -m fast`): every connection is dropped and
+    /// the server comes back on the same socket. Blocks until it accepts connections again.
+    ///
+    /// # Errors
+    ///
+    /// With `DATABASE_URL` (the server is not ours to restart), or when `pg_ctl` fails.
+    pub fn restart(&self) -> Result<(), TestSupportError> {
+        let cluster = self
+            .cluster
+            .as_ref()
+            .ok_or_else(|| fail("cannot restart a DATABASE_URL server"))?;
+        let data = cluster.dir.join("data");
+        let log = cluster.dir.join("log");
+        run(
+            cluster.pg_ctl(&[
+                "-D",
+                &data.to_string_lossy(),
+                "-l",
+                &log.to_string_lossy(),
+                "-m",
+                "fast",
+                "-w",
+                "restart",
+            ]),
+            "pg_ctl restart",
+        )
+    }
+
     /// A connection string for the admin database of this server.
     pub fn url(&self) -> &str {
         &self.url

@@ -160,3 +160,90 @@ async fn a_cut_connection_gives_a_typed_outcome_and_the_pool_recovers() {
     }
     assert!(cuts > 0, "the proxy cut at least one call");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_store_recovers_from_a_server_restart() {
+    let server = std::sync::Arc::new(server().await);
+    if server.cluster_dir().is_none() {
+        eprintln!(
+            "NOTICE: restart test needs a throwaway cluster; DATABASE_URL is set, so it only checks recovery after no restart"
+        );
+    }
+    let db = database(&server).await;
+    let store = std::sync::Arc::new(PostgresTenancyStore::new(db.pool(4).expect("pool")));
+    let [alice] = users(&*store, 1).await[..] else {
+        unreachable!()
+    };
+    let org = store
+        .create_org(CreateOrg::new(alice))
+        .await
+        .expect("org")
+        .org
+        .id;
+    let deadline = std::time::Instant::now() + Duration::from_millis(2500);
+    let mut workers = Vec::new();
+    for _ in 0..4 {
+        let store = store.clone();
+        workers.push(tokio::spawn(async move {
+            let mut codes = Vec::new();
+            while std::time::Instant::now() < deadline {
+                let user = UsrId::new();
+                let result = async {
+                    store.ensure_user(user).await?;
+                    let member = store
+                        .add_member(AddMember::new(org, user, Role::Member))
+                        .await?;
+                    store.change_role(member.id, Role::Admin).await
+                }
+                .await;
+                if let Err(error) = result {
+                    codes.push(error.code());
+                }
+            }
+            codes
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    if server.cluster_dir().is_some() {
+        let restarting = server.clone();
+        tokio::task::spawn_blocking(move || restarting.restart())
+            .await
+            .expect("restart task")
+            .expect("restart");
+    }
+    let mut codes = Vec::new();
+    for worker in workers {
+        codes.extend(worker.await.expect("worker"));
+    }
+    for code in &codes {
+        assert!(
+            matches!(
+                *code,
+                "storage.connection_lost"
+                    | "storage.commit_outcome_unknown"
+                    | "storage.retryable_conflict"
+            ),
+            "untyped or unexpected error during the restart: {code}"
+        );
+    }
+    eprintln!("errors seen across the restart: {codes:?}");
+    // The same store, without restarting the process, works again.
+    let mut recovered = false;
+    for _ in 0..50 {
+        if store.get_org(org).await.is_ok() {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(recovered, "the store did not recover after the restart");
+    store
+        .create_org(CreateOrg::new(alice))
+        .await
+        .expect("writes work again");
+    let checker = db.connect().await.expect("checker");
+    assert_eq!(
+        violations(&checker).await.expect("invariant queries"),
+        Vec::<String>::new()
+    );
+}
