@@ -42,8 +42,12 @@ pub(crate) const MAX_ATTEMPTS: u32 = 4;
 /// The shape of an operation, which decides what surrounds its statements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Shape {
-    /// One flight whose statements are atomic on their own (a single statement, or reads):
-    /// no `BEGIN` with a pool; a savepoint inside a caller's transaction.
+    /// Reads in one flight: no `BEGIN` with a pool; a savepoint inside a caller's transaction.
+    /// A lost connection is safe to retry.
+    Read,
+    /// A write done by one statement in autocommit with a pool (a savepoint inside a caller's
+    /// transaction). Its flight is its commit: a connection lost while it is in flight leaves
+    /// the outcome unknown.
     Single,
     /// Several flights: `BEGIN … COMMIT` with a pool; a savepoint inside a caller's transaction.
     Transaction,
@@ -61,6 +65,8 @@ pub(crate) struct Tx<'c> {
     closed: bool,
     /// The closing statement was sent (its answer may not have arrived).
     close_sent: bool,
+    /// A single autocommit write: its last flight commits.
+    autocommit_write: bool,
     nested: bool,
     /// Set when a pooled connection must not go back to the pool.
     discard: Option<&'c AtomicBool>,
@@ -90,7 +96,7 @@ impl<'c> Tx<'c> {
         cache: Option<&'c deadpool_postgres::ClientWrapper>,
     ) -> Self {
         let (open, close, abort) = match shape {
-            Shape::Single => (None, None, None),
+            Shape::Read | Shape::Single => (None, None, None),
             Shape::Transaction => (
                 Some("BEGIN".to_owned()),
                 Some("COMMIT".to_owned()),
@@ -105,6 +111,7 @@ impl<'c> Tx<'c> {
             opened: false,
             closed: false,
             close_sent: false,
+            autocommit_write: shape == Shape::Single,
             nested: false,
             discard: Some(discard),
             cache,
@@ -122,6 +129,7 @@ impl<'c> Tx<'c> {
             opened: false,
             closed: false,
             close_sent: false,
+            autocommit_write: false,
             nested: true,
             discard: None,
             cache: None,
@@ -161,7 +169,8 @@ impl<'c> Tx<'c> {
         }
         self.opened = true;
         self.close_sent |= close.is_some();
-        let phase = if close.is_some() && !self.nested {
+        let commits = (close.is_some() && !self.nested) || (last && self.autocommit_write);
+        let phase = if commits {
             Phase::Commit
         } else {
             Phase::BeforeCommit

@@ -331,7 +331,7 @@ impl PostgresTenancyStore<'_, '_> {
             limit,
         } = listing;
         let fetch = (limit + 1) as i64;
-        transact!(self, "list_members", Shape::Single, owner, |tx| {
+        transact!(self, "list_members", Shape::Read, owner, |tx| {
             let flights = tx
                 .finish(&[
                     Stmt::new(owner_check).bind(&owner, Type::UUID),
@@ -493,7 +493,7 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
     async fn get_org(&self, org_id: OrgId) -> Result<Organization> {
         let org = org_id.as_uuid();
         let sql = &self.sql;
-        transact!(self, "get_org", Shape::Single, org_id, |tx| {
+        transact!(self, "get_org", Shape::Read, org_id, |tx| {
             let rows = first(
                 tx.finish(&[Stmt::new(&sql.get_org).bind(&org, Type::UUID)])
                     .await?,
@@ -550,7 +550,7 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
         let query = input.query.as_ref().map(|query| query.folded());
         let fetch = (limit + 1) as i64;
         let sql = &self.sql;
-        transact!(self, "list_orgs", Shape::Single, "all", |tx| {
+        transact!(self, "list_orgs", Shape::Read, "all", |tx| {
             let rows = first(
                 tx.finish(&[Stmt::new(&sql.list_orgs)
                     .bind(&after, Type::UUID)
@@ -638,7 +638,7 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
     async fn get_membership(&self, mem_id: MemId) -> Result<Membership> {
         let mem = mem_id.as_uuid();
         let sql = &self.sql;
-        transact!(self, "get_membership", Shape::Single, mem_id, |tx| {
+        transact!(self, "get_membership", Shape::Read, mem_id, |tx| {
             let rows = first(
                 tx.finish(&[Stmt::new(&sql.get_membership).bind(&mem, Type::UUID)])
                     .await?,
@@ -979,7 +979,7 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
     async fn get_invitation(&self, inv_id: InvId) -> Result<Invitation> {
         let inv = inv_id.as_uuid();
         let sql = &self.sql;
-        transact!(self, "get_invitation", Shape::Single, inv_id, |tx| {
+        transact!(self, "get_invitation", Shape::Read, inv_id, |tx| {
             let rows = first(
                 tx.finish(&[Stmt::new(&sql.get_invitation).bind(&inv, Type::UUID)])
                     .await?,
@@ -997,32 +997,26 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
         let org = input.org_id.as_uuid();
         let fetch = (limit + 1) as i64;
         let sql = &self.sql;
-        transact!(
-            self,
-            "list_invitations",
-            Shape::Single,
-            input.org_id,
-            |tx| {
-                let flights = tx
-                    .finish(&[
-                        Stmt::new(&sql.org_exists).bind(&org, Type::UUID),
-                        Stmt::new(&sql.list_invitations)
-                            .bind(&org, Type::UUID)
-                            .bind(&after, Type::UUID)
-                            .bind(&status, Type::TEXT)
-                            .bind(&fetch, Type::INT8),
-                    ])
-                    .await?;
-                if flights[0].is_empty() {
-                    return Err(TenancyError::not_found(Entity::Org));
-                }
-                let rows = flights[1]
-                    .iter()
-                    .map(|row| rows::invitation(row, 0))
-                    .collect::<Result<Vec<_>>>()?;
-                Ok(rules::paginate(rows, limit, |row| row.id))
+        transact!(self, "list_invitations", Shape::Read, input.org_id, |tx| {
+            let flights = tx
+                .finish(&[
+                    Stmt::new(&sql.org_exists).bind(&org, Type::UUID),
+                    Stmt::new(&sql.list_invitations)
+                        .bind(&org, Type::UUID)
+                        .bind(&after, Type::UUID)
+                        .bind(&status, Type::TEXT)
+                        .bind(&fetch, Type::INT8),
+                ])
+                .await?;
+            if flights[0].is_empty() {
+                return Err(TenancyError::not_found(Entity::Org));
             }
-        )
+            let rows = flights[1]
+                .iter()
+                .map(|row| rows::invitation(row, 0))
+                .collect::<Result<Vec<_>>>()?;
+            Ok(rules::paginate(rows, limit, |row| row.id))
+        })
     }
 
     async fn accept_invitation(&self, input: AcceptInvitation) -> Result<AcceptInvitationResult> {
@@ -1197,7 +1191,7 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
         transact!(
             self,
             "list_tuples_for_subject",
-            Shape::Single,
+            Shape::Read,
             subject_id,
             |tx| {
                 let rows = first(
@@ -1225,7 +1219,7 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
         transact!(
             self,
             "list_tuples_for_object",
-            Shape::Single,
+            Shape::Read,
             object_id,
             |tx| {
                 let rows = first(
