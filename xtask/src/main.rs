@@ -57,6 +57,9 @@ enum Task {
         /// Seed of the random mix.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Restart the PostgreSQL server halfway through (throwaway cluster only).
+        #[arg(long)]
+        restart: bool,
     },
     /// Benchmark both stores: latency, throughput, round trips, ratios to a one-round-trip floor.
     Bench {
@@ -253,7 +256,13 @@ fn ci() -> bool {
     true
 }
 
-async fn stress_stores(store: Store, clients: usize, seconds: u64, seed: u64) -> bool {
+async fn stress_stores(
+    store: Store,
+    clients: usize,
+    seconds: u64,
+    seed: u64,
+    restart: bool,
+) -> bool {
     let mut clean = true;
     if matches!(store, Store::Memory | Store::All) {
         let memory = Arc::new(InMemoryTenancyStore::new());
@@ -268,8 +277,16 @@ async fn stress_stores(store: Store, clients: usize, seconds: u64, seed: u64) ->
     }
     if matches!(store, Store::Postgres | Store::All) {
         let outcome = async {
-            let server = TestPostgres::start().await.map_err(|e| e.to_string())?;
+            let server = Arc::new(TestPostgres::start().await.map_err(|e| e.to_string())?);
             let database = server.fresh_database().await.map_err(|e| e.to_string())?;
+            if restart {
+                let server = server.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(std::time::Duration::from_secs(seconds / 2)).await;
+                    let outcome = tokio::task::spawn_blocking(move || server.restart()).await;
+                    println!("server restarted halfway: {outcome:?}");
+                });
+            }
             let store = Arc::new(PostgresTenancyStore::new(
                 database.pool(clients.max(1)).map_err(|e| e.to_string())?,
             ));
@@ -278,8 +295,19 @@ async fn stress_stores(store: Store, clients: usize, seconds: u64, seed: u64) ->
             ));
             let tally = stress::run(store, clients, seconds, seed, || {
                 let checker = checker.clone();
+                let database = database.clone();
                 async move {
                     let mut client = checker.lock().await;
+                    if client.is_closed() {
+                        // The server restarted: the checker reconnects like any client would.
+                        for _ in 0..50 {
+                            if let Ok(fresh) = database.connect().await {
+                                *client = fresh;
+                                break;
+                            }
+                            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                        }
+                    }
                     let tx = client
                         .build_transaction()
                         .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
@@ -390,12 +418,15 @@ fn main() -> ExitCode {
             clients,
             seconds,
             seed,
+            restart,
         } => {
             match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
             {
-                Ok(runtime) => runtime.block_on(stress_stores(store, clients, seconds, seed)),
+                Ok(runtime) => {
+                    runtime.block_on(stress_stores(store, clients, seconds, seed, restart))
+                }
                 Err(error) => {
                     eprintln!("{error}");
                     false
