@@ -685,11 +685,13 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
     }
 
     async fn change_role(&self, mem_id: MemId, new_role: Role) -> Result<Membership> {
-        let now = self.now();
         let mem = mem_id.as_uuid();
         let sql = &self.sql;
         transact!(self, "change_role", Shape::Transaction, mem_id, |tx| {
             let (_, membership, owners, _, _) = lock_membership(tx, sql, &mem, None).await?;
+            // Stamp rows with the time the org lock was granted, so rows of one org are
+            // stamped in the order they are written.
+            let now = self.now();
             rules::check_change_role(&membership, new_role, owners)?;
             let rotation = Rotation::new(&membership, new_role, now);
             tx.finish(&rotation.stmts(sql, &now)).await?;
@@ -698,7 +700,6 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
     }
 
     async fn suspend_membership(&self, mem_id: MemId) -> Result<Membership> {
-        let now = self.now();
         let mem = mem_id.as_uuid();
         let none: Option<Uuid> = None;
         let sql = &self.sql;
@@ -709,6 +710,9 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
             mem_id,
             |tx| {
                 let (_, membership, owners, _, _) = lock_membership(tx, sql, &mem, None).await?;
+                // Stamp rows with the time the org lock was granted, so rows of one org are
+                // stamped in the order they are written.
+                let now = self.now();
                 rules::check_suspend_membership(&membership, owners)?;
                 let (usr, org) = (membership.usr_id.as_uuid(), membership.org_id.as_uuid());
                 tx.finish(&[
@@ -729,7 +733,6 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
     }
 
     async fn reinstate_membership(&self, mem_id: MemId) -> Result<Membership> {
-        let now = self.now();
         let mem = mem_id.as_uuid();
         let none: Option<Uuid> = None;
         let sql = &self.sql;
@@ -741,6 +744,9 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
             |tx| {
                 let (org_status, membership, _, other_active, _) =
                     lock_membership(tx, sql, &mem, None).await?;
+                // Stamp rows with the time the org lock was granted, so rows of one org are
+                // stamped in the order they are written.
+                let now = self.now();
                 let org_status = org_status.ok_or_else(|| corrupt("membership without org"))?;
                 rules::check_reinstate_membership(&membership, org_status, other_active)?;
                 let (usr, org, tup) = (
@@ -771,7 +777,6 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
     }
 
     async fn self_leave(&self, mem_id: MemId, transfer_to: Option<UsrId>) -> Result<Membership> {
-        let now = self.now();
         let mem = mem_id.as_uuid();
         let successor_uuid = transfer_to.map(|id| id.as_uuid());
         let none: Option<Uuid> = None;
@@ -784,6 +789,9 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
             });
             let (_, leaver, owners, _, successor_rows) =
                 lock_membership(tx, sql, &mem, extra).await?;
+            // Stamp rows with the time the org lock was granted, so rows of one org are
+            // stamped in the order they are written.
+            let now = self.now();
             let successor = successor_rows
                 .first()
                 .map(|row| rows::membership(row, 0))
@@ -817,7 +825,6 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
     }
 
     async fn admin_remove(&self, mem_id: MemId, admin_usr_id: UsrId) -> Result<Membership> {
-        let now = self.now();
         let mem = mem_id.as_uuid();
         let admin = admin_usr_id.as_uuid();
         let removed_by = Some(admin);
@@ -827,6 +834,9 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
                 .bind(&mem, Type::UUID)
                 .bind(&admin, Type::UUID);
             let (_, target, _, _, actor_rows) = lock_membership(tx, sql, &mem, Some(extra)).await?;
+            // Stamp rows with the time the org lock was granted, so rows of one org are
+            // stamped in the order they are written.
+            let now = self.now();
             let actor = actor_rows
                 .first()
                 .map(|row| rows::membership(row, 0))
@@ -858,7 +868,6 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
         &self,
         input: TransferOwnership,
     ) -> Result<TransferOwnershipResult> {
-        let now = self.now();
         let org = input.org_id.as_uuid();
         let ids = vec![input.from_mem_id.as_uuid(), input.to_mem_id.as_uuid()];
         let sql = &self.sql;
@@ -874,6 +883,9 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
                         Stmt::new(&sql.memberships_by_ids).bind(&ids, Type::UUID_ARRAY),
                     ])
                     .await?;
+                // Stamp rows with the time the org lock was granted, so rows of one org are
+                // stamped in the order they are written.
+                let now = self.now();
                 if locked_org_status(&flights[0])?.is_none() {
                     return Err(TenancyError::not_found(Entity::Org));
                 }
@@ -1020,7 +1032,6 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
     }
 
     async fn accept_invitation(&self, input: AcceptInvitation) -> Result<AcceptInvitationResult> {
-        let now = self.now();
         let inv = input.inv_id.as_uuid();
         let as_usr = input.as_usr_id.map(|id| id.as_uuid());
         let sql = &self.sql;
@@ -1038,6 +1049,9 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
                             .bind(&as_usr, Type::UUID),
                     ])
                     .await?;
+                // Stamp rows with the time the org lock was granted, so rows of one org are
+                // stamped in the order they are written.
+                let now = self.now();
                 locked_org_status(&flights[0])?;
                 let row = flights[1]
                     .first()
