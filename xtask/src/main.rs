@@ -348,7 +348,10 @@ fn package() -> bool {
     let cargo_home = std::env::var_os("CARGO_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cargo")));
-    if let Some(sources) = cargo_home.map(|home| home.join("registry/src")) {
+    for sources in cargo_home
+        .iter()
+        .flat_map(|home| [home.join("registry/src"), home.join("registry/cache")])
+    {
         for registry in std::fs::read_dir(sources).into_iter().flatten().flatten() {
             for unpacked in std::fs::read_dir(registry.path())
                 .into_iter()
@@ -359,12 +362,19 @@ fn package() -> bool {
                 let name = name.to_string_lossy();
                 if name.starts_with("flametrench-") || name.starts_with("xtask-") {
                     let _ = std::fs::remove_dir_all(unpacked.path());
+                    let _ = std::fs::remove_file(unpacked.path());
                 }
             }
         }
     }
     Command::new("cargo")
-        .args(["package", "--workspace", "--allow-dirty"])
+        .args([
+            "package",
+            "--workspace",
+            "--exclude",
+            "xtask",
+            "--allow-dirty",
+        ])
         .current_dir(workspace())
         .status()
         .is_ok_and(|status| status.success())
