@@ -441,17 +441,9 @@ async fn count_trips(server: &TestPostgres) -> Result<Vec<(&'static str, u64, u6
     let proxy = PgProxy::start(&database.config())
         .await
         .map_err(|e| e.to_string())?;
-    let manager = deadpool_postgres::Manager::from_config(
-        proxy.config_for(&database.config()),
-        tokio_postgres::NoTls,
-        deadpool_postgres::ManagerConfig {
-            recycling_method: deadpool_postgres::RecyclingMethod::Fast,
-        },
-    );
-    let pool = deadpool_postgres::Pool::builder(manager)
-        .max_size(1)
-        .build()
-        .map_err(|e| e.to_string())?;
+    let pool =
+        flametrench_tenancy_postgres::testing::pool_for(proxy.config_for(&database.config()), 1)
+            .map_err(|e| e.to_string())?;
     drop(pool.get().await.map_err(|e| e.to_string())?);
     let store = PostgresTenancyStore::new(pool);
     // The first pass prepares the statements on the pooled connection; the second is counted.

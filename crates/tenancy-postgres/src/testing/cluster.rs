@@ -440,16 +440,27 @@ impl TestDatabase {
     ///
     /// When the pool cannot be built.
     pub fn pool(&self, max_size: usize) -> Result<Pool, TestSupportError> {
-        let manager = Manager::from_config(
-            self.config.clone(),
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        Pool::builder(manager)
-            .max_size(max_size)
-            .build()
-            .map_err(|error| fail(format!("pool: {error}")))
+        pool_for(self.config.clone(), max_size)
     }
+}
+
+/// A deadpool pool of up to `max_size` connections made with `config` (no TLS, fast recycling):
+/// the pool every test and tool builds, whether straight to the server, through a proxy or as
+/// another role.
+///
+/// # Errors
+///
+/// When the pool cannot be built.
+pub fn pool_for(config: Config, max_size: usize) -> Result<Pool, TestSupportError> {
+    let manager = Manager::from_config(
+        config,
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Pool::builder(manager)
+        .max_size(max_size)
+        .build()
+        .map_err(|error| fail(format!("pool: {error}")))
 }

@@ -206,16 +206,7 @@ async fn signature(client: &tokio_postgres::Client, setup: &Setup) -> Vec<String
 }
 
 fn proxied_pool(proxy: &PgProxy, db: &TestDatabase) -> deadpool_postgres::Pool {
-    let manager = deadpool_postgres::Manager::from_config(
-        proxy.config_for(&db.config()),
-        tokio_postgres::NoTls,
-        deadpool_postgres::ManagerConfig {
-            recycling_method: deadpool_postgres::RecyclingMethod::Fast,
-        },
-    );
-    deadpool_postgres::Pool::builder(manager)
-        .max_size(1)
-        .build()
+    flametrench_tenancy_postgres::testing::pool_for(proxy.config_for(&db.config()), 1)
         .expect("pool")
 }
 

@@ -97,16 +97,7 @@ async fn a_cut_connection_gives_a_typed_outcome_and_the_pool_recovers() {
     let db = database(&server).await;
     let observer = db.connect().await.expect("observer");
     let proxy = PgProxy::start(&db.config()).await.expect("proxy");
-    let manager = deadpool_postgres::Manager::from_config(
-        proxy.config_for(&db.config()),
-        tokio_postgres::NoTls,
-        deadpool_postgres::ManagerConfig {
-            recycling_method: deadpool_postgres::RecyclingMethod::Fast,
-        },
-    );
-    let pool = deadpool_postgres::Pool::builder(manager)
-        .max_size(2)
-        .build()
+    let pool = flametrench_tenancy_postgres::testing::pool_for(proxy.config_for(&db.config()), 2)
         .expect("pool");
     let store = PostgresTenancyStore::new(pool);
     let [alice] = users(&store, 1).await[..] else {

@@ -40,18 +40,8 @@ async fn the_store_needs_only_row_privileges() {
         .get(0);
     assert!(!is_superuser);
 
-    let manager = deadpool_postgres::Manager::from_config(
-        config.clone(),
-        tokio_postgres::NoTls,
-        deadpool_postgres::ManagerConfig {
-            recycling_method: deadpool_postgres::RecyclingMethod::Fast,
-        },
-    );
     let store = PostgresTenancyStore::new(
-        deadpool_postgres::Pool::builder(manager)
-            .max_size(2)
-            .build()
-            .expect("pool"),
+        flametrench_tenancy_postgres::testing::pool_for(config.clone(), 2).expect("pool"),
     );
     let (alice, bob, carol) = (UsrId::new(), UsrId::new(), UsrId::new());
     for user in [alice, bob, carol] {

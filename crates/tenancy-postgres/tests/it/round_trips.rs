@@ -150,17 +150,7 @@ async fn pool_and_nested_round_trips_within_budget() {
     let db = database(&server).await;
     let proxy = PgProxy::start(&db.config()).await.expect("proxy");
     let config = proxy.config_for(&db.config());
-    let manager = deadpool_postgres::Manager::from_config(
-        config.clone(),
-        tokio_postgres::NoTls,
-        deadpool_postgres::ManagerConfig {
-            recycling_method: deadpool_postgres::RecyclingMethod::Fast,
-        },
-    );
-    let pool = deadpool_postgres::Pool::builder(manager)
-        .max_size(1)
-        .build()
-        .expect("pool");
+    let pool = flametrench_tenancy_postgres::testing::pool_for(config.clone(), 1).expect("pool");
     drop(pool.get().await.expect("warm the pool"));
     let store = PostgresTenancyStore::new(pool);
     // The first pass prepares each statement once on the connection (one extra round trip per

@@ -45,17 +45,7 @@ async fn timeouts_are_typed_and_leave_nothing_behind() {
         // A pool whose sessions time out: retried, then reported as retryable.
         let mut config = db.config();
         config.options(format!("-c {setting}=50"));
-        let manager = deadpool_postgres::Manager::from_config(
-            config,
-            tokio_postgres::NoTls,
-            deadpool_postgres::ManagerConfig {
-                recycling_method: deadpool_postgres::RecyclingMethod::Fast,
-            },
-        );
-        let pool = deadpool_postgres::Pool::builder(manager)
-            .max_size(1)
-            .build()
-            .expect("pool");
+        let pool = flametrench_tenancy_postgres::testing::pool_for(config, 1).expect("pool");
         let store = PostgresTenancyStore::new(pool);
         let error = store
             .change_role(member.id, Role::Admin)
