@@ -298,28 +298,42 @@ async fn stress_stores(
                 let database = database.clone();
                 async move {
                     let mut client = checker.lock().await;
-                    if client.is_closed() {
-                        // The server restarted: the checker reconnects like any client would.
-                        for _ in 0..50 {
-                            if let Ok(fresh) = database.connect().await {
-                                *client = fresh;
-                                break;
+                    let mut last_error = String::new();
+                    // A restart can break the checker's own connection (possibly before the
+                    // client notices): reconnect and try again, as any client would.
+                    for _ in 0..50 {
+                        if client.is_closed() {
+                            match database.connect().await {
+                                Ok(fresh) => *client = fresh,
+                                Err(error) => {
+                                    last_error = error.to_string();
+                                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                                    continue;
+                                }
                             }
-                            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                        }
+                        let checked = async {
+                            let tx = client
+                                .build_transaction()
+                                .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+                                .read_only(true)
+                                .start()
+                                .await?;
+                            flametrench_tenancy_postgres::testing::violations(&tx).await
+                        }
+                        .await;
+                        match checked {
+                            Ok(found) => return found,
+                            Err(error) => {
+                                last_error = error.to_string();
+                                if let Ok(fresh) = database.connect().await {
+                                    *client = fresh;
+                                }
+                                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                            }
                         }
                     }
-                    let tx = client
-                        .build_transaction()
-                        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-                        .read_only(true)
-                        .start()
-                        .await;
-                    match tx {
-                        Ok(tx) => flametrench_tenancy_postgres::testing::violations(&tx)
-                            .await
-                            .unwrap_or_else(|error| vec![format!("checker failed: {error}")]),
-                        Err(error) => vec![format!("checker failed: {error}")],
-                    }
+                    vec![format!("checker failed: {last_error}")]
                 }
             })
             .await;
