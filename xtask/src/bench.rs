@@ -77,21 +77,13 @@ fn expires() -> OffsetDateTime {
 }
 
 /// Times `iterations` runs of `call` after preparing each with `setup` (untimed).
-async fn time_op<S, P, SF, C, CF, T>(
-    op: &'static str,
-    store: &S,
-    iterations: usize,
-    setup: P,
-    call: C,
-) -> Sample
+async fn time_op<P, SF, C, CF, T>(op: &'static str, iterations: usize, setup: P, call: C) -> Sample
 where
-    S: TenancyStore,
     P: Fn(usize) -> SF,
     SF: std::future::Future<Output = T>,
     C: Fn(T) -> CF,
     CF: std::future::Future<Output = ()>,
 {
-    let _ = store;
     let mut latencies = Vec::with_capacity(iterations);
     let mut elapsed = Duration::ZERO;
     for index in 0..iterations {
@@ -148,7 +140,6 @@ async fn single_client<S: TenancyStore>(
     samples.push(
         time_op(
             "create_org",
-            store,
             iterations,
             |_| async {},
             |()| async {
@@ -157,11 +148,10 @@ async fn single_client<S: TenancyStore>(
         )
         .await,
     );
-    let (org, owner, _) = org_with_members(store, 0).await;
+    let (org, _, _) = org_with_members(store, 0).await;
     samples.push(
         time_op(
             "add_member",
-            store,
             iterations,
             |_| user(store),
             |member| async move {
@@ -176,7 +166,6 @@ async fn single_client<S: TenancyStore>(
     samples.push(
         time_op(
             "change_role",
-            store,
             iterations,
             |i| {
                 let member = members[i];
@@ -193,7 +182,6 @@ async fn single_client<S: TenancyStore>(
     samples.push(
         time_op(
             "create_invitation",
-            store,
             iterations,
             |_| async {},
             |()| {
@@ -212,7 +200,6 @@ async fn single_client<S: TenancyStore>(
     samples.push(
         time_op(
             "accept_invitation",
-            store,
             iterations,
             |_| {
                 let grant = grant.clone();
@@ -244,7 +231,6 @@ async fn single_client<S: TenancyStore>(
     samples.push(
         time_op(
             "self_leave",
-            store,
             iterations,
             |i| {
                 let member = leavers[i];
@@ -259,7 +245,6 @@ async fn single_client<S: TenancyStore>(
     samples.push(
         time_op(
             "transfer_ownership",
-            store,
             iterations,
             |_| async {
                 let (org, owner, members) = org_with_members(store, 1).await;
@@ -276,7 +261,6 @@ async fn single_client<S: TenancyStore>(
     samples.push(
         time_op(
             "get_org",
-            store,
             iterations,
             |_| async {},
             |()| async move {
@@ -289,7 +273,6 @@ async fn single_client<S: TenancyStore>(
     samples.push(
         time_op(
             "list_members (50 of 1,000)",
-            store,
             iterations,
             |_| async {},
             |()| async move {
@@ -303,7 +286,6 @@ async fn single_client<S: TenancyStore>(
     samples.push(
         time_op(
             "list_members (50 of big org)",
-            store,
             iterations,
             |_| async {},
             |()| async move {
@@ -317,7 +299,6 @@ async fn single_client<S: TenancyStore>(
     samples.push(
         time_op(
             "list_tuples_for_subject",
-            store,
             iterations,
             |_| async {},
             |()| async move {
@@ -329,16 +310,14 @@ async fn single_client<S: TenancyStore>(
         .await,
     );
     let query = OrgQuery::new("acme").unwrap_or_else(|e| panic!("{e}"));
-    let named = store
+    let _ = store
         .create_org(
             CreateOrg::new(alice).name(OrgName::new("Acme 7").unwrap_or_else(|e| panic!("{e}"))),
         )
         .await;
-    drop(named);
     samples.push(
         time_op(
             "list_orgs (query)",
-            store,
             iterations.min(200),
             |_| async {},
             |()| {
@@ -352,7 +331,6 @@ async fn single_client<S: TenancyStore>(
         )
         .await,
     );
-    let _ = owner;
     samples
 }
 

@@ -186,6 +186,42 @@ pub struct Membership {
     pub updated_at: OffsetDateTime,
 }
 
+impl Membership {
+    /// A new active membership with no predecessor (the root of a `replaces` chain), created
+    /// and last updated at `at`.
+    pub fn joined(
+        id: MemId,
+        usr_id: UsrId,
+        org_id: OrgId,
+        role: Role,
+        invited_by: Option<UsrId>,
+        at: OffsetDateTime,
+    ) -> Self {
+        Self {
+            id,
+            usr_id,
+            org_id,
+            role,
+            status: MembershipStatus::Active,
+            replaces: None,
+            invited_by,
+            removed_by: None,
+            created_at: at,
+            updated_at: at,
+        }
+    }
+
+    /// The active row `id` that replaces this one with `role` (revoke-and-re-add): same user,
+    /// org and inviter, created at `at` but never earlier than this row.
+    pub fn successor(&self, id: MemId, role: Role, at: OffsetDateTime) -> Self {
+        let at = crate::rules::successor_time(self, at);
+        Self {
+            replaces: Some(self.id),
+            ..Self::joined(id, self.usr_id, self.org_id, role, self.invited_by, at)
+        }
+    }
+}
+
 /// A grant declared on an invitation and materialized as a tuple on acceptance.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct PreTuple {

@@ -151,18 +151,7 @@ impl State {
         now: OffsetDateTime,
     ) -> Membership {
         self.set_membership_status(old.id, MembershipStatus::Revoked, None, now);
-        let new = Membership {
-            id: MemId::new(),
-            usr_id: old.usr_id,
-            org_id: old.org_id,
-            role: new_role,
-            status: MembershipStatus::Active,
-            replaces: Some(old.id),
-            invited_by: old.invited_by,
-            removed_by: None,
-            created_at: now,
-            updated_at: now,
-        };
+        let new = old.successor(MemId::new(), new_role, now);
         self.insert_membership(new.clone(), None);
         new
     }

@@ -203,18 +203,7 @@ impl TenancyStore for InMemoryTenancyStore {
             created_at: now,
             updated_at: now,
         };
-        let owner = Membership {
-            id: MemId::new(),
-            usr_id: input.creator,
-            org_id: org.id,
-            role: Role::Owner,
-            status: MembershipStatus::Active,
-            replaces: None,
-            invited_by: None,
-            removed_by: None,
-            created_at: now,
-            updated_at: now,
-        };
+        let owner = Membership::joined(MemId::new(), input.creator, org.id, Role::Owner, None, now);
         if let Some(slug) = &org.slug {
             state.slugs.insert(slug.clone(), org.id);
         }
@@ -318,18 +307,14 @@ impl TenancyStore for InMemoryTenancyStore {
         if state.active.contains_key(&(input.usr_id, input.org_id)) {
             return Err(TenancyError::DuplicateMembership);
         }
-        let membership = Membership {
-            id: MemId::new(),
-            usr_id: input.usr_id,
-            org_id: input.org_id,
-            role: input.role,
-            status: MembershipStatus::Active,
-            replaces: None,
-            invited_by: input.invited_by,
-            removed_by: None,
-            created_at: now,
-            updated_at: now,
-        };
+        let membership = Membership::joined(
+            MemId::new(),
+            input.usr_id,
+            input.org_id,
+            input.role,
+            input.invited_by,
+            now,
+        );
         state.insert_membership(membership.clone(), input.invited_by);
         Ok(membership)
     }
@@ -541,18 +526,14 @@ impl TenancyStore for InMemoryTenancyStore {
         // Every check passed: write.
         let subject = input.as_usr_id.unwrap_or_else(UsrId::new);
         state.users.insert(subject);
-        let membership = Membership {
-            id: MemId::new(),
-            usr_id: subject,
-            org_id: invitation.org_id,
-            role: invitation.role,
-            status: MembershipStatus::Active,
-            replaces: None,
-            invited_by: Some(invitation.invited_by),
-            removed_by: None,
-            created_at: now,
-            updated_at: now,
-        };
+        let membership = Membership::joined(
+            MemId::new(),
+            subject,
+            invitation.org_id,
+            invitation.role,
+            Some(invitation.invited_by),
+            now,
+        );
         state.insert_membership(membership.clone(), Some(invitation.invited_by));
         let mut materialized_tuples = Vec::new();
         for pre in &invitation.pre_tuples {

@@ -45,10 +45,19 @@ pub(crate) fn map_pg(error: tokio_postgres::Error, phase: Phase) -> TenancyError
         .and_then(|db| db.constraint())
         .unwrap_or_default()
         .to_owned();
-    let conflict = |kind| TenancyError::RetryableConflict {
-        kind,
-        source: Box::new(error_clone_message(&error)),
+    let conflict = match state {
+        s if *s == SqlState::T_R_DEADLOCK_DETECTED => Some(ConflictKind::Deadlock),
+        s if *s == SqlState::T_R_SERIALIZATION_FAILURE => Some(ConflictKind::SerializationFailure),
+        s if *s == SqlState::LOCK_NOT_AVAILABLE => Some(ConflictKind::LockTimeout),
+        s if *s == SqlState::QUERY_CANCELED => Some(ConflictKind::StatementTimeout),
+        _ => None,
     };
+    if let Some(kind) = conflict {
+        return TenancyError::RetryableConflict {
+            kind,
+            source: Box::new(error),
+        };
+    }
     match state {
         s if *s == SqlState::UNIQUE_VIOLATION => match constraint.as_str() {
             "org_slug_unique" => TenancyError::OrgSlugConflict,
@@ -59,12 +68,6 @@ pub(crate) fn map_pg(error: tokio_postgres::Error, phase: Phase) -> TenancyError
             Some(entity) => TenancyError::not_found(entity),
             None => backend(error),
         },
-        s if *s == SqlState::T_R_DEADLOCK_DETECTED => conflict(ConflictKind::Deadlock),
-        s if *s == SqlState::T_R_SERIALIZATION_FAILURE => {
-            conflict(ConflictKind::SerializationFailure)
-        }
-        s if *s == SqlState::LOCK_NOT_AVAILABLE => conflict(ConflictKind::LockTimeout),
-        s if *s == SqlState::QUERY_CANCELED => conflict(ConflictKind::StatementTimeout),
         s if *s == SqlState::UNDEFINED_TABLE
             || *s == SqlState::UNDEFINED_COLUMN
             || *s == SqlState::INVALID_SCHEMA_NAME =>
@@ -109,15 +112,6 @@ fn is_io(error: &tokio_postgres::Error) -> bool {
         source = inner.source();
     }
     false
-}
-
-/// A driver error cannot be cloned; keep its text as the source of a conflict error.
-fn error_clone_message(error: &tokio_postgres::Error) -> std::io::Error {
-    let text = error
-        .as_db_error()
-        .map(|db| format!("{}: {}", db.code().code(), db.message()))
-        .unwrap_or_else(|| error.to_string());
-    std::io::Error::other(text)
 }
 
 /// Converts a pool failure (no connection could be had) into the SDK's error.

@@ -152,34 +152,31 @@ impl<'c> Tx<'c> {
     }
 
     async fn flight(&mut self, stmts: &[Stmt<'_>], last: bool) -> Result<Vec<Vec<Row>>> {
-        let open = if self.opened { None } else { self.open.clone() };
-        let close = if last { self.close.clone() } else { None };
-        let mut all: Vec<Stmt<'_>> = Vec::with_capacity(stmts.len() + 2);
-        if let Some(sql) = open.as_deref() {
-            all.push(Stmt::new(sql));
-        }
-        for stmt in stmts {
-            all.push(Stmt {
-                sql: stmt.sql,
-                params: stmt.params.clone(),
-            });
-        }
-        if let Some(sql) = close.as_deref() {
-            all.push(Stmt::new(sql));
-        }
+        let send_open = !self.opened && self.open.is_some();
+        let send_close = last && self.close.is_some();
         self.opened = true;
-        self.close_sent |= close.is_some();
-        let commits = (close.is_some() && !self.nested) || (last && self.autocommit_write);
+        self.close_sent |= send_close;
+        let commits = (send_close && !self.nested) || (last && self.autocommit_write);
         let phase = if commits {
             Phase::Commit
         } else {
             Phase::BeforeCommit
         };
+        // The flight as (sql, typed parameters), borrowing everything: nothing is copied.
+        type Params<'p> = &'p [(&'p (dyn ToSql + Sync), Type)];
+        let mut all: Vec<(&str, Params<'_>)> = Vec::with_capacity(stmts.len() + 2);
+        if let (true, Some(sql)) = (send_open, self.open.as_deref()) {
+            all.push((sql, &[]));
+        }
+        all.extend(stmts.iter().map(|stmt| (stmt.sql, stmt.params.as_slice())));
+        if let (true, Some(sql)) = (send_close, self.close.as_deref()) {
+            all.push((sql, &[]));
+        }
         let results = match self.cache {
             None => {
                 join_all(
                     all.iter()
-                        .map(|stmt| self.client.query_typed(stmt.sql, &stmt.params)),
+                        .map(|(sql, params)| self.client.query_typed(sql, params)),
                 )
                 .await
             }
@@ -188,12 +185,12 @@ impl<'c> Tx<'c> {
                 // one extra round trip the first time a connection meets them.
                 let types: Vec<Vec<Type>> = all
                     .iter()
-                    .map(|stmt| stmt.params.iter().map(|(_, ty)| ty.clone()).collect())
+                    .map(|(_, params)| params.iter().map(|(_, ty)| ty.clone()).collect())
                     .collect();
                 let prepared = join_all(
                     all.iter()
                         .zip(&types)
-                        .map(|(stmt, types)| cache.prepare_typed_cached(stmt.sql, types)),
+                        .map(|((sql, _), types)| cache.prepare_typed_cached(sql, types)),
                 )
                 .await;
                 let mut statements = Vec::with_capacity(prepared.len());
@@ -202,7 +199,7 @@ impl<'c> Tx<'c> {
                 }
                 let values: Vec<Vec<&(dyn ToSql + Sync)>> = all
                     .iter()
-                    .map(|stmt| stmt.params.iter().map(|(value, _)| *value).collect())
+                    .map(|(_, params)| params.iter().map(|(value, _)| *value).collect())
                     .collect();
                 join_all(
                     statements
@@ -218,8 +215,8 @@ impl<'c> Tx<'c> {
         for (index, result) in results.into_iter().enumerate() {
             match result {
                 Ok(found) => {
-                    let is_open = open.is_some() && index == 0;
-                    let is_close = close.is_some() && index == all.len() - 1;
+                    let is_open = send_open && index == 0;
+                    let is_close = send_close && index == all.len() - 1;
                     if !is_open && !is_close {
                         rows.push(found);
                     }
@@ -233,14 +230,12 @@ impl<'c> Tx<'c> {
         }
         match first_error {
             None => {
-                if close.is_some() {
-                    self.closed = true;
-                }
+                self.closed |= send_close;
                 Ok(rows)
             }
             Some(error) => {
                 // With a pool, a failed COMMIT flight already ended the transaction.
-                if close.is_some() && !self.nested && error.code().is_some() {
+                if send_close && !self.nested && error.code().is_some() {
                     self.closed = true;
                 }
                 Err(map_pg(error, phase))

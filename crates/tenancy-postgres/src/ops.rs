@@ -70,8 +70,8 @@ fn org_status_of(rows: &[Row]) -> Result<Option<OrgStatus>> {
 /// The four statements of a revoke-and-re-add, with the values they bind.
 struct Rotation {
     old: Membership,
-    new_id: MemId,
-    new_role: Role,
+    /// The replacing row, as it will be written.
+    new: Membership,
     old_uuid: Uuid,
     new_uuid: Uuid,
     usr: Uuid,
@@ -80,8 +80,6 @@ struct Rotation {
     invited_by: Option<Uuid>,
     none: Option<Uuid>,
     tuple_uuid: Uuid,
-    /// The new row's creation time: never earlier than the row it replaces.
-    created_at: OffsetDateTime,
 }
 
 const REVOKED: &str = "revoked";
@@ -89,26 +87,25 @@ const SUSPENDED: &str = "suspended";
 
 impl Rotation {
     fn new(old: &Membership, new_role: Role, now: OffsetDateTime) -> Self {
-        let new_id = MemId::new();
-        let tuple_uuid = TupId::new().as_uuid();
+        let new = old.successor(MemId::new(), new_role, now);
         Self {
-            old: old.clone(),
-            new_id,
-            new_role,
             old_uuid: old.id.as_uuid(),
-            new_uuid: new_id.as_uuid(),
+            new_uuid: new.id.as_uuid(),
             usr: old.usr_id.as_uuid(),
             org: old.org_id.as_uuid(),
             replaces: Some(old.id.as_uuid()),
             invited_by: old.invited_by.map(|id| id.as_uuid()),
             none: None,
-            tuple_uuid,
-            created_at: rules::successor_time(old, now),
+            tuple_uuid: TupId::new().as_uuid(),
+            old: old.clone(),
+            new,
         }
     }
 
+    /// Revokes the old row at `now` and writes the new row and its tuple.
     fn stmts<'a>(&'a self, sql: &'a Sql, now: &'a OffsetDateTime) -> [Stmt<'a>; 4] {
-        let created = &self.created_at;
+        let created = &self.new.created_at;
+        let new_role = role_text(self.new.role);
         [
             Stmt::new(&sql.end_membership)
                 .bind(&self.old_uuid, Type::UUID)
@@ -119,46 +116,22 @@ impl Rotation {
                 .bind(&self.new_uuid, Type::UUID)
                 .bind(&self.usr, Type::UUID)
                 .bind(&self.org, Type::UUID)
-                .bind(self.new_role_text(), Type::TEXT)
+                .bind(new_role, Type::TEXT)
                 .bind(&self.replaces, Type::UUID)
                 .bind(&self.invited_by, Type::UUID)
                 .bind(created, Type::TIMESTAMPTZ),
             Stmt::new(&sql.delete_membership_tuple)
                 .bind(&self.usr, Type::UUID)
                 .bind(&self.org, Type::UUID)
-                .bind(self.old_role_text(), Type::TEXT),
+                .bind(role_text(self.old.role), Type::TEXT),
             Stmt::new(&sql.insert_membership_tuple)
                 .bind(&self.tuple_uuid, Type::UUID)
                 .bind(&self.usr, Type::UUID)
-                .bind(self.new_role_text(), Type::TEXT)
+                .bind(new_role, Type::TEXT)
                 .bind(&self.org, Type::UUID)
                 .bind(created, Type::TIMESTAMPTZ)
                 .bind(&self.none, Type::UUID),
         ]
-    }
-
-    fn new_role_text(&self) -> &&'static str {
-        role_text(self.new_role)
-    }
-
-    fn old_role_text(&self) -> &&'static str {
-        role_text(self.old.role)
-    }
-
-    fn new_membership(&self, now: OffsetDateTime) -> Membership {
-        let now = rules::successor_time(&self.old, now);
-        Membership {
-            id: self.new_id,
-            usr_id: self.old.usr_id,
-            org_id: self.old.org_id,
-            role: self.new_role,
-            status: MembershipStatus::Active,
-            replaces: Some(self.old.id),
-            invited_by: self.old.invited_by,
-            removed_by: None,
-            created_at: now,
-            updated_at: now,
-        }
     }
 }
 
@@ -475,18 +448,14 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
                 created_at: now,
                 updated_at: now,
             },
-            owner_membership: Membership {
-                id: mem_id,
-                usr_id: input.creator,
+            owner_membership: Membership::joined(
+                mem_id,
+                input.creator,
                 org_id,
-                role: Role::Owner,
-                status: MembershipStatus::Active,
-                replaces: None,
-                invited_by: None,
-                removed_by: None,
-                created_at: now,
-                updated_at: now,
-            },
+                Role::Owner,
+                None,
+                now,
+            ),
         })
     }
 
@@ -621,18 +590,14 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
             }
             Ok(())
         })?;
-        Ok(Membership {
-            id: mem_id,
-            usr_id: input.usr_id,
-            org_id: input.org_id,
-            role: input.role,
-            status: MembershipStatus::Active,
-            replaces: None,
-            invited_by: input.invited_by,
-            removed_by: None,
-            created_at: now,
-            updated_at: now,
-        })
+        Ok(Membership::joined(
+            mem_id,
+            input.usr_id,
+            input.org_id,
+            input.role,
+            input.invited_by,
+            now,
+        ))
     }
 
     async fn get_membership(&self, mem_id: MemId) -> Result<Membership> {
@@ -695,7 +660,7 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
             rules::check_change_role(&membership, new_role, owners)?;
             let rotation = Rotation::new(&membership, new_role, now);
             tx.finish(&rotation.stmts(sql, &now)).await?;
-            Ok(rotation.new_membership(now))
+            Ok(rotation.new)
         })
     }
 
@@ -910,8 +875,8 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
                 stmts.extend(demote.stmts(sql, &now));
                 tx.finish(&stmts).await?;
                 Ok(TransferOwnershipResult {
-                    from_membership: demote.new_membership(now),
-                    to_membership: promote.new_membership(now),
+                    from_membership: demote.new,
+                    to_membership: promote.new,
                 })
             }
         )
@@ -1163,18 +1128,14 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
                 materialized_tuples.sort_by_key(|tuple| tuple.id);
                 Ok(AcceptInvitationResult {
                     invitation: accepted,
-                    membership: Membership {
-                        id: mem_id,
-                        usr_id: subject_id,
-                        org_id: invitation.org_id,
-                        role: invitation.role,
-                        status: MembershipStatus::Active,
-                        replaces: None,
-                        invited_by: Some(invitation.invited_by),
-                        removed_by: None,
-                        created_at: now,
-                        updated_at: now,
-                    },
+                    membership: Membership::joined(
+                        mem_id,
+                        subject_id,
+                        invitation.org_id,
+                        invitation.role,
+                        Some(invitation.invited_by),
+                        now,
+                    ),
                     materialized_tuples,
                 })
             }

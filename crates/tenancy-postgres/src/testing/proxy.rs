@@ -39,6 +39,12 @@ struct Shared {
     cut: AtomicBool,
 }
 
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ProxyCounters")
+    }
+}
+
 /// Where the proxy connects to.
 #[derive(Debug, Clone)]
 enum Upstream {
@@ -50,17 +56,8 @@ enum Upstream {
 #[derive(Debug)]
 pub struct PgProxy {
     port: u16,
-    shared: Arc<SharedHandle>,
+    shared: Arc<Shared>,
     stop: watch::Sender<bool>,
-}
-
-#[derive(Default)]
-struct SharedHandle(Shared);
-
-impl std::fmt::Debug for SharedHandle {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ProxyCounters")
-    }
 }
 
 impl PgProxy {
@@ -82,8 +79,8 @@ impl PgProxy {
         let local = listener
             .local_addr()
             .map_err(|error| TestSupportError(format!("proxy address: {error}")))?;
-        let shared = Arc::new(SharedHandle::default());
-        shared.0.allowance.store(u64::MAX, Ordering::SeqCst);
+        let shared = Arc::new(Shared::default());
+        shared.allowance.store(u64::MAX, Ordering::SeqCst);
         let (stop, mut stopped) = watch::channel(false);
         let accept_shared = shared.clone();
         tokio::spawn(async move {
@@ -126,7 +123,7 @@ impl PgProxy {
 
     /// The counts since the last reset.
     pub fn stats(&self) -> ProxyStats {
-        let shared = &self.shared.0;
+        let shared = &self.shared;
         ProxyStats {
             round_trips: shared.round_trips.load(Ordering::SeqCst),
             statements: shared.statements.load(Ordering::SeqCst),
@@ -141,7 +138,7 @@ impl PgProxy {
 
     /// Sets every count to zero and forgets the logged SQL.
     pub fn reset(&self) {
-        let shared = &self.shared.0;
+        let shared = &self.shared;
         shared.round_trips.store(0, Ordering::SeqCst);
         shared.statements.store(0, Ordering::SeqCst);
         shared.messages.store(0, Ordering::SeqCst);
@@ -156,15 +153,14 @@ impl PgProxy {
     /// forwarding exactly `k`), once; or lifts the limit with `None`.
     pub fn cut_after_client_messages(&self, k: Option<u64>) {
         self.shared
-            .0
             .allowance
             .store(k.unwrap_or(u64::MAX), Ordering::SeqCst);
-        self.shared.0.cut.store(false, Ordering::SeqCst);
+        self.shared.cut.store(false, Ordering::SeqCst);
     }
 
     /// Whether a cut happened since the limit was set.
     pub fn did_cut(&self) -> bool {
-        self.shared.0.cut.load(Ordering::SeqCst)
+        self.shared.cut.load(Ordering::SeqCst)
     }
 }
 
@@ -174,11 +170,7 @@ impl Drop for PgProxy {
     }
 }
 
-async fn serve(
-    client: TcpStream,
-    upstream: Upstream,
-    shared: Arc<SharedHandle>,
-) -> std::io::Result<()> {
+async fn serve(client: TcpStream, upstream: Upstream, shared: Arc<Shared>) -> std::io::Result<()> {
     let (client_read, client_write) = client.into_split();
     // Requests (Query or Sync) the server has not yet answered with ReadyForQuery.
     let ready = Arc::new(AtomicI64::new(0));
@@ -217,7 +209,7 @@ async fn pump(
     client_write: impl AsyncWrite + Unpin,
     server_read: impl AsyncRead + Unpin,
     server_write: impl AsyncWrite + Unpin,
-    shared: Arc<SharedHandle>,
+    shared: Arc<Shared>,
     ready: Arc<AtomicI64>,
 ) -> std::io::Result<()> {
     let upward = frontend(client_read, server_write, shared.clone(), ready.clone());
@@ -244,10 +236,9 @@ async fn read_exact_or_eof(
 async fn frontend(
     mut reader: impl AsyncRead + Unpin,
     mut writer: impl AsyncWrite + Unpin,
-    shared: Arc<SharedHandle>,
+    shared: Arc<Shared>,
     ready: Arc<AtomicI64>,
 ) -> std::io::Result<()> {
-    let shared = &shared.0;
     // Startup phase: untyped packets until the real startup message (not SSL/GSS requests).
     loop {
         let mut length = [0_u8; 4];
