@@ -3,8 +3,11 @@
 //! the memory store's cost as it grows. A benchmark, never a test: numbers are printed, not
 //! asserted.
 
+use std::path::Path;
+use std::process::Command;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::task::{Context, Waker};
 use std::time::{Duration, Instant};
 
 use flametrench_ids::{MemId, OrgId, UsrId};
@@ -76,6 +79,37 @@ fn expires() -> OffsetDateTime {
     OffsetDateTime::now_utc() + time::Duration::days(1)
 }
 
+/// Set in the child process that runs under callgrind: calls are polled synchronously inside
+/// [`ft_callgrind_measure`], and each operation ends with [`ft_callgrind_dump`].
+static UNDER_CALLGRIND: AtomicBool = AtomicBool::new(false);
+
+/// Runs `call` once. Under `valgrind --tool=callgrind --collect-atstart=no
+/// --toggle-collect=ft_callgrind_measure` the instructions executed in here, and nothing else,
+/// are counted. The symbol is unmangled so that the toggle matches this function alone.
+#[allow(unsafe_code)] // `no_mangle` is an unsafe attribute; the name is unique in the binary.
+#[unsafe(no_mangle)]
+#[inline(never)]
+pub(crate) fn ft_callgrind_measure(call: &mut dyn FnMut()) {
+    call();
+}
+
+/// Marks the end of one operation's calls: `--dump-before=ft_callgrind_dump` writes the counts
+/// gathered since the previous dump to their own file.
+#[allow(unsafe_code)] // As above.
+#[unsafe(no_mangle)]
+#[inline(never)]
+pub(crate) fn ft_callgrind_dump() {
+    std::hint::black_box(());
+}
+
+/// Polls `future` to completion on this thread inside [`ft_callgrind_measure`]. The memory
+/// store's futures complete on their first poll; re-polling a pending one is allowed anyway.
+fn measure_sync<F: std::future::Future<Output = ()>>(future: F) {
+    let mut future = std::pin::pin!(future);
+    let mut context = Context::from_waker(Waker::noop());
+    ft_callgrind_measure(&mut || while future.as_mut().poll(&mut context).is_pending() {});
+}
+
 /// Times `iterations` runs of `call` after preparing each with `setup` (untimed).
 async fn time_op<P, SF, C, CF, T>(op: &'static str, iterations: usize, setup: P, call: C) -> Sample
 where
@@ -89,10 +123,17 @@ where
     for index in 0..iterations {
         let prepared = setup(index).await;
         let start = Instant::now();
-        call(prepared).await;
+        if UNDER_CALLGRIND.load(Ordering::Relaxed) {
+            measure_sync(call(prepared));
+        } else {
+            call(prepared).await;
+        }
         let took = start.elapsed();
         elapsed += took;
         latencies.push(took);
+    }
+    if UNDER_CALLGRIND.load(Ordering::Relaxed) {
+        ft_callgrind_dump();
     }
     Sample {
         op,
@@ -127,6 +168,24 @@ async fn org_with_members<S: TenancyStore>(
         }
     }
     (created.org.id, created.owner_membership.id, ids)
+}
+
+/// An org created by `people[0]` with every other person as a member.
+async fn org_of<S: TenancyStore>(store: &S, people: &[UsrId]) -> OrgId {
+    let Some((owner, members)) = people.split_first() else {
+        panic!("an org needs an owner");
+    };
+    let created = store
+        .create_org(CreateOrg::new(*owner))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    for member in members {
+        store
+            .add_member(AddMember::new(created.org.id, *member, Role::Member))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    created.org.id
 }
 
 /// Every benchmarked operation, timed one at a time on `store`.
@@ -524,7 +583,31 @@ fn uuid_v7() -> uuid::Uuid {
     UsrId::new().as_uuid()
 }
 
-pub(crate) async fn run(iterations: usize, big: usize) -> Result<(), String> {
+/// What `cargo xtask bench` measures.
+pub(crate) struct Settings {
+    /// Measure the memory store.
+    pub(crate) memory: bool,
+    /// Measure the PostgreSQL store.
+    pub(crate) postgres: bool,
+    /// Timed calls per operation.
+    pub(crate) iterations: usize,
+    /// Memberships of the big PostgreSQL org.
+    pub(crate) big: usize,
+    /// Memory store sizes.
+    pub(crate) memory_sizes: Vec<usize>,
+    /// Calls per operation under callgrind (0 skips the instruction counts).
+    pub(crate) instructions: usize,
+}
+
+pub(crate) async fn run(settings: Settings) -> Result<(), String> {
+    let Settings {
+        memory: with_memory,
+        postgres: with_postgres,
+        iterations,
+        big,
+        memory_sizes,
+        instructions: counted,
+    } = settings;
     println!(
         "machine: {} cores; iterations per operation: {iterations}",
         std::thread::available_parallelism()
@@ -532,15 +615,41 @@ pub(crate) async fn run(iterations: usize, big: usize) -> Result<(), String> {
             .unwrap_or(1)
     );
 
-    // Memory store: growth, bytes per membership, latencies.
-    for size in [1_000_usize, 100_000, big] {
-        let before = live_bytes();
+    if with_memory {
+        memory_part(iterations, &memory_sizes, counted).await?;
+    }
+    if with_postgres {
+        postgres_part(iterations, big).await?;
+    }
+    Ok(())
+}
+
+/// The memory store: growth, bytes per membership, latencies, instructions, 8 clients.
+async fn memory_part(
+    iterations: usize,
+    memory_sizes: &[usize],
+    counted: usize,
+) -> Result<(), String> {
+    for &size in memory_sizes {
+        // Users first, then the memberships, so that each is measured on its own.
         let store = InMemoryTenancyStore::new();
-        let (org, _, _) = org_with_members(&store, size).await;
-        let bytes = live_bytes().saturating_sub(before);
+        let start = live_bytes();
+        let mut people = Vec::with_capacity(size + 1);
+        for _ in 0..=size {
+            people.push(user(&store).await);
+        }
+        let list_bytes = people.capacity() * std::mem::size_of::<UsrId>();
+        let with_users = live_bytes();
+        let org = org_of(&store, &people).await;
+        let with_memberships = live_bytes();
+        drop(people);
+        let rows = (size + 1) as f64;
         println!(
-            "\nmemory store with {size} memberships: {:.0} heap bytes per membership (rows, tuples, indexes)",
-            bytes as f64 / size as f64
+            "\nmemory store with {} memberships: {:.0} heap bytes per membership (rows, mirrored \
+             tuples, indexes), {:.0} per user",
+            size + 1,
+            with_memberships.saturating_sub(with_users) as f64 / rows,
+            with_users.saturating_sub(start).saturating_sub(list_bytes) as f64 / rows
         );
         let samples = single_client(&store, iterations, org).await;
         print_samples(
@@ -550,12 +659,25 @@ pub(crate) async fn run(iterations: usize, big: usize) -> Result<(), String> {
             &[],
         );
     }
+    if counted > 0 {
+        let sizes = memory_sizes.to_vec();
+        match tokio::task::spawn_blocking(move || instructions(&sizes, counted))
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            Ok(table) => print_instructions(memory_sizes, &table),
+            Err(error) => println!("\ninstruction counts skipped: {error}"),
+        }
+    }
     let memory = Arc::new(InMemoryTenancyStore::new());
     for (op, rate) in concurrent(memory, 8, iterations * 10).await {
         println!("  memory, 8 clients: {op:<12} {rate:>12.0} ops/s aggregate");
     }
+    Ok(())
+}
 
-    // PostgreSQL.
+/// The PostgreSQL store: round trips, the floor, latencies against a big org, 8 clients.
+async fn postgres_part(iterations: usize, big: usize) -> Result<(), String> {
     let server = TestPostgres::start().await.map_err(|e| e.to_string())?;
     // Counted on a single-threaded runtime, where a flight's requests are written together: on
     // a multi-threaded one the connection task may flush a pipelined flight in pieces, which
@@ -604,4 +726,105 @@ pub(crate) async fn run(iterations: usize, big: usize) -> Result<(), String> {
         println!("  postgres, 8 clients: {op:<12} {rate:>10.0} ops/s aggregate");
     }
     Ok(())
+}
+
+/// The child side of the instruction counts: builds a memory store with `size` memberships in
+/// one org, runs every operation `iterations` times, and prints the operations in order, one
+/// per line. Meant to run under callgrind, started by [`instructions`].
+pub(crate) async fn instructions_child(size: usize, iterations: usize) -> Result<(), String> {
+    let store = InMemoryTenancyStore::new();
+    let (org, _, _) = org_with_members(&store, size).await;
+    UNDER_CALLGRIND.store(true, Ordering::Relaxed);
+    // The harness's own cost per call: polling a future that does nothing.
+    let empty = time_op(
+        "(harness: empty call)",
+        iterations,
+        |_| async {},
+        |()| async {},
+    )
+    .await;
+    let samples = single_client(&store, iterations, org).await;
+    for sample in std::iter::once(empty).chain(samples) {
+        println!("op {}", sample.op);
+    }
+    Ok(())
+}
+
+/// Instructions per call of each operation, per store size: one callgrind run per size.
+fn instructions(sizes: &[usize], iterations: usize) -> Result<Vec<(String, Vec<f64>)>, String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let dir = std::env::temp_dir().join(format!("ft-callgrind-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let mut table: Vec<(String, Vec<f64>)> = Vec::new();
+    for (column, size) in sizes.iter().enumerate() {
+        let out = dir.join(format!("size-{size}"));
+        let output = Command::new("valgrind")
+            .arg("--tool=callgrind")
+            .arg("--collect-atstart=no")
+            .arg("--toggle-collect=ft_callgrind_measure")
+            .arg("--dump-before=ft_callgrind_dump")
+            .arg(format!("--callgrind-out-file={}", out.display()))
+            .arg(&exe)
+            .args(["bench-instructions-child", "--size"])
+            .arg(size.to_string())
+            .arg("--iterations")
+            .arg(iterations.to_string())
+            .output()
+            .map_err(|e| format!("valgrind: {e}"))?;
+        if !output.status.success() {
+            return Err(format!(
+                "callgrind run failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            ));
+        }
+        let ops: Vec<String> = String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .filter_map(|line| line.strip_prefix("op ").map(str::to_owned))
+            .collect();
+        for (index, op) in ops.iter().enumerate() {
+            let total = dump_total(&out, index + 1)?;
+            let per_call = total as f64 / iterations as f64;
+            match table.iter_mut().find(|(name, _)| name == op) {
+                Some((_, row)) => row.push(per_call),
+                None if column == 0 => table.push((op.clone(), vec![per_call])),
+                None => return Err(format!("operation {op} missing from an earlier run")),
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(table)
+}
+
+/// The instruction total of callgrind's dump number `part` of the run written to `base`.
+fn dump_total(base: &Path, part: usize) -> Result<u64, String> {
+    let path = format!("{}.{part}", base.display());
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
+    text.lines()
+        .find_map(|line| {
+            line.strip_prefix("summary:")
+                .or_else(|| line.strip_prefix("totals:"))
+        })
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| format!("{path}: no instruction total"))
+}
+
+fn print_instructions(sizes: &[usize], table: &[(String, Vec<f64>)]) {
+    println!("\nmemory store, instructions per call (callgrind), by memberships in the store");
+    print!("  {:<30}", "operation");
+    for size in sizes {
+        print!(" {size:>12}");
+    }
+    println!(" {:>10}", "last/prev");
+    for (op, row) in table {
+        print!("  {op:<30}");
+        for value in row {
+            print!(" {value:>12.0}");
+        }
+        let growth = match row.as_slice() {
+            [.., prev, last] if *prev > 0.0 => format!("{:.2}", last / prev),
+            _ => "-".into(),
+        };
+        println!(" {growth:>10}");
+    }
 }

@@ -63,17 +63,54 @@ enum Task {
     },
     /// Benchmark both stores: latency, throughput, round trips, ratios to a one-round-trip floor.
     Bench {
+        /// Which stores to measure.
+        #[arg(long, value_enum, default_value = "all")]
+        store: Store,
         /// Timed calls per operation.
         #[arg(long, default_value_t = 300)]
         iterations: usize,
-        /// Memberships of the big org (memory store growth and Postgres list_members).
+        /// Memberships of the big org in PostgreSQL (for list_members).
         #[arg(long, default_value_t = 100_000)]
         big: usize,
+        /// Memory store sizes (memberships in one org) to measure, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "1000,100000,1000000")]
+        memory_sizes: Vec<usize>,
+        /// Calls per operation counted under callgrind for instructions per call (0 skips).
+        #[arg(long, default_value_t = 200)]
+        instructions: usize,
+    },
+    /// Internal: the memory store run that `bench` starts under callgrind.
+    #[command(hide = true)]
+    BenchInstructionsChild {
+        #[arg(long)]
+        size: usize,
+        #[arg(long)]
+        iterations: usize,
     },
     /// Package every crate and build each packaged crate on its own.
     Package,
     /// Run the CI gates: fmt, clippy, tests, docs, conformance, packaging.
     Ci,
+}
+
+/// Runs a benchmark future on a multi-threaded runtime; false (after saying why) on failure.
+fn bench_runtime(job: impl std::future::Future<Output = Result<(), String>>) -> bool {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => match runtime.block_on(job) {
+            Ok(()) => true,
+            Err(error) => {
+                eprintln!("bench failed: {error}");
+                false
+            }
+        },
+        Err(error) => {
+            eprintln!("{error}");
+            false
+        }
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -421,22 +458,23 @@ fn main() -> ExitCode {
             }
         }
         Task::Package => package(),
-        Task::Bench { iterations, big } => match tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-        {
-            Ok(runtime) => match runtime.block_on(bench::run(iterations, big)) {
-                Ok(()) => true,
-                Err(error) => {
-                    eprintln!("bench failed: {error}");
-                    false
-                }
-            },
-            Err(error) => {
-                eprintln!("{error}");
-                false
-            }
-        },
+        Task::Bench {
+            store,
+            iterations,
+            big,
+            memory_sizes,
+            instructions,
+        } => bench_runtime(bench::run(bench::Settings {
+            memory: store != Store::Postgres,
+            postgres: store != Store::Memory,
+            iterations,
+            big,
+            memory_sizes,
+            instructions,
+        })),
+        Task::BenchInstructionsChild { size, iterations } => {
+            bench_runtime(bench::instructions_child(size, iterations))
+        }
         Task::Stress {
             store,
             clients,

@@ -1,6 +1,16 @@
 //! The rows and indexes of the in-memory store, and the mutations that keep them consistent.
+//!
+//! Memberships are most of a store's memory, so their rows are compact: users and orgs are
+//! interned to dense `u32` indexes, a row names its user, org, inviter, remover and
+//! predecessor by index, and the tuple that mirrors an active row is kept inline (its id, time
+//! and creator). Rows live in one `Vec` and never move out of it (history is kept), so an index
+//! into it is a stable row handle. The ordered indexes are keyed by `(owner index, membership
+//! id)` and compare ids as `u128`, which keeps keys at 20 bytes and comparisons cheap.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::hash::Hash;
+use std::ops::Bound;
 
 use flametrench_ids::{InvId, MemId, OrgId, TupId, UsrId};
 use flametrench_tenancy_core::{
@@ -10,35 +20,101 @@ use flametrench_tenancy_core::{
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-/// The tuple that mirrors an active membership; kept on the membership row.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct MembershipTuple {
-    pub(crate) id: TupId,
-    pub(crate) created_at: OffsetDateTime,
-    pub(crate) created_by: Option<UsrId>,
+/// A dense index into one of the state's tables.
+type Ix = u32;
+
+/// "No row": the index of an absent inviter, remover, predecessor or tuple creator.
+const NONE: Ix = Ix::MAX;
+
+/// Dense indexes for ids: the first id interned gets 0, the next 1, and so on.
+#[derive(Debug)]
+pub(crate) struct Interner<T> {
+    ids: Vec<T>,
+    index: HashMap<T, Ix>,
 }
 
+impl<T> Default for Interner<T> {
+    fn default() -> Self {
+        Self {
+            ids: Vec::new(),
+            index: HashMap::new(),
+        }
+    }
+}
+
+impl<T: Copy + Eq + Hash> Interner<T> {
+    fn get(&self, id: &T) -> Option<Ix> {
+        self.index.get(id).copied()
+    }
+
+    fn contains(&self, id: &T) -> bool {
+        self.index.contains_key(id)
+    }
+
+    fn intern(&mut self, id: T) -> Ix {
+        if let Some(ix) = self.get(&id) {
+            return ix;
+        }
+        // Four billion users or orgs would need hundreds of gigabytes of rows first.
+        let ix = self.ids.len() as Ix;
+        self.ids.push(id);
+        self.index.insert(id, ix);
+        ix
+    }
+
+    fn id(&self, ix: Ix) -> Option<T> {
+        self.ids.get(ix as usize).copied()
+    }
+}
+
+/// A key of the ordered membership indexes: the owning user or org, then the membership id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Key {
+    owner: Ix,
+    mem: [u8; 16],
+}
+
+impl Key {
+    fn new(owner: Ix, mem: MemId) -> Self {
+        Self {
+            owner,
+            mem: mem.as_uuid().into_bytes(),
+        }
+    }
+}
+
+impl Ord for Key {
+    fn cmp(&self, other: &Self) -> Ordering {
+        // Big-endian bytes read as u128 order exactly as the UUIDs do.
+        self.owner
+            .cmp(&other.owner)
+            .then_with(|| u128::from_be_bytes(self.mem).cmp(&u128::from_be_bytes(other.mem)))
+    }
+}
+
+impl PartialOrd for Key {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// One membership, compact. The mirrored tuple's fields mean something only while the row is
+/// active.
 #[derive(Debug, Clone)]
 pub(crate) struct MemRow {
-    pub(crate) membership: Membership,
-    /// Present exactly when the membership is active.
-    pub(crate) tuple: Option<MembershipTuple>,
-}
-
-impl MemRow {
-    fn tuple(&self) -> Option<Tuple> {
-        let meta = self.tuple?;
-        Some(Tuple {
-            id: meta.id,
-            subject_type: EntityType::usr(),
-            subject_id: self.membership.usr_id.as_uuid(),
-            relation: self.membership.role.relation(),
-            object_type: EntityType::org(),
-            object_id: self.membership.org_id.as_uuid(),
-            created_at: meta.created_at,
-            created_by: meta.created_by,
-        })
-    }
+    id: MemId,
+    created_at: OffsetDateTime,
+    updated_at: OffsetDateTime,
+    tuple_id: TupId,
+    tuple_at: OffsetDateTime,
+    usr: Ix,
+    org: Ix,
+    replaces: Ix,
+    invited_by: Ix,
+    removed_by: Ix,
+    tuple_by: Ix,
+    role: Role,
+    status: MembershipStatus,
 }
 
 /// The natural key of a tuple.
@@ -46,14 +122,17 @@ pub(crate) type TupleKey = (EntityType, Uuid, Relation, EntityType, Uuid);
 
 #[derive(Debug, Default)]
 pub(crate) struct State {
-    pub(crate) users: HashSet<UsrId>,
+    users: Interner<UsrId>,
     pub(crate) orgs: BTreeMap<OrgId, Organization>,
+    org_ix: Interner<OrgId>,
     pub(crate) slugs: HashMap<Slug, OrgId>,
-    pub(crate) memberships: HashMap<MemId, MemRow>,
-    pub(crate) org_memberships: BTreeSet<(OrgId, MemId)>,
-    pub(crate) user_memberships: BTreeSet<(UsrId, MemId)>,
-    pub(crate) active: HashMap<(UsrId, OrgId), MemId>,
-    pub(crate) active_owners: HashMap<OrgId, usize>,
+    rows: Vec<MemRow>,
+    mem_ix: HashMap<MemId, Ix>,
+    by_org: BTreeMap<Key, Ix>,
+    by_user: BTreeMap<Key, Ix>,
+    /// `(user, org)` to the row of the user's active membership there.
+    active: HashMap<(Ix, Ix), Ix>,
+    active_owners: HashMap<Ix, usize>,
     pub(crate) invitations: HashMap<InvId, Invitation>,
     pub(crate) org_invitations: BTreeSet<(OrgId, InvId)>,
     /// Tuples that do not mirror a membership (pre-tuple grants).
@@ -73,39 +152,227 @@ fn key_of(tuple: &Tuple) -> TupleKey {
     )
 }
 
+fn optional(ix: Option<Ix>) -> Ix {
+    ix.unwrap_or(NONE)
+}
+
 impl State {
-    pub(crate) fn active_owners(&self, org: OrgId) -> usize {
-        self.active_owners.get(&org).copied().unwrap_or(0)
+    // --- users -------------------------------------------------------------------------
+
+    pub(crate) fn has_user(&self, usr: UsrId) -> bool {
+        self.users.contains(&usr)
     }
 
-    fn count_owner(&mut self, membership: &Membership, delta: isize) {
-        if membership.role == Role::Owner && membership.status == MembershipStatus::Active {
-            let entry = self.active_owners.entry(membership.org_id).or_default();
+    pub(crate) fn add_user(&mut self, usr: UsrId) {
+        self.users.intern(usr);
+    }
+
+    // --- memberships: reads --------------------------------------------------------------
+
+    fn row(&self, ix: Ix) -> Option<&MemRow> {
+        self.rows.get(ix as usize)
+    }
+
+    fn materialize(&self, row: &MemRow) -> Option<Membership> {
+        Some(Membership {
+            id: row.id,
+            usr_id: self.users.id(row.usr)?,
+            org_id: self.org_ix.id(row.org)?,
+            role: row.role,
+            status: row.status,
+            replaces: self.row(row.replaces).map(|old| old.id),
+            invited_by: self.users.id(row.invited_by),
+            removed_by: self.users.id(row.removed_by),
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        })
+    }
+
+    /// The tuple that mirrors `row`, when it is active.
+    fn tuple_of(&self, row: &MemRow) -> Option<Tuple> {
+        if row.status != MembershipStatus::Active {
+            return None;
+        }
+        Some(Tuple {
+            id: row.tuple_id,
+            subject_type: EntityType::usr(),
+            subject_id: self.users.id(row.usr)?.as_uuid(),
+            relation: row.role.relation(),
+            object_type: EntityType::org(),
+            object_id: self.org_ix.id(row.org)?.as_uuid(),
+            created_at: row.tuple_at,
+            created_by: self.users.id(row.tuple_by),
+        })
+    }
+
+    pub(crate) fn membership(&self, mem: MemId) -> Option<Membership> {
+        let ix = *self.mem_ix.get(&mem)?;
+        self.materialize(self.row(ix)?)
+    }
+
+    fn active_ix(&self, usr: UsrId, org: OrgId) -> Option<Ix> {
+        let key = (self.users.get(&usr)?, self.org_ix.get(&org)?);
+        self.active.get(&key).copied()
+    }
+
+    /// The user's active membership in the org.
+    pub(crate) fn active_membership(&self, usr: UsrId, org: OrgId) -> Option<Membership> {
+        self.materialize(self.row(self.active_ix(usr, org)?)?)
+    }
+
+    /// The id of the user's active membership in the org.
+    pub(crate) fn active_id(&self, usr: UsrId, org: OrgId) -> Option<MemId> {
+        self.row(self.active_ix(usr, org)?).map(|row| row.id)
+    }
+
+    pub(crate) fn active_owners(&self, org: OrgId) -> usize {
+        self.org_ix
+            .get(&org)
+            .and_then(|org| self.active_owners.get(&org))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Up to `limit + 1` memberships of `owner` in `index`, after `after`, in id order.
+    fn page(
+        &self,
+        index: &BTreeMap<Key, Ix>,
+        owner: Option<Ix>,
+        after: Option<MemId>,
+        status: Option<MembershipStatus>,
+        limit: usize,
+    ) -> Vec<Membership> {
+        let Some(owner) = owner else {
+            return Vec::new();
+        };
+        let start = match after {
+            Some(after) => Bound::Excluded(Key::new(owner, after)),
+            None => Bound::Included(Key::new(owner, MemId::MIN)),
+        };
+        index
+            .range((start, Bound::Unbounded))
+            .take_while(|(key, _)| key.owner == owner)
+            .filter_map(|(_, ix)| self.row(*ix))
+            .filter(|row| status.is_none_or(|wanted| row.status == wanted))
+            .take(limit.saturating_add(1))
+            .filter_map(|row| self.materialize(row))
+            .collect()
+    }
+
+    /// A page (plus one row, to tell whether more follow) of an org's memberships.
+    pub(crate) fn org_memberships(
+        &self,
+        org: OrgId,
+        after: Option<MemId>,
+        status: Option<MembershipStatus>,
+        limit: usize,
+    ) -> Vec<Membership> {
+        self.page(&self.by_org, self.org_ix.get(&org), after, status, limit)
+    }
+
+    /// A page (plus one row) of a user's memberships.
+    pub(crate) fn user_memberships(
+        &self,
+        usr: UsrId,
+        after: Option<MemId>,
+        status: Option<MembershipStatus>,
+        limit: usize,
+    ) -> Vec<Membership> {
+        self.page(&self.by_user, self.users.get(&usr), after, status, limit)
+    }
+
+    fn rows_of<'a>(
+        &'a self,
+        index: &'a BTreeMap<Key, Ix>,
+        owner: Ix,
+    ) -> impl Iterator<Item = (Ix, &'a MemRow)> + 'a {
+        index
+            .range(Key::new(owner, MemId::MIN)..)
+            .take_while(move |(key, _)| key.owner == owner)
+            .filter_map(|(_, ix)| self.row(*ix).map(|row| (*ix, row)))
+    }
+
+    // --- memberships: writes -------------------------------------------------------------
+
+    fn count_owner(&mut self, org: Ix, role: Role, status: MembershipStatus, delta: isize) {
+        if role == Role::Owner && status == MembershipStatus::Active {
+            let entry = self.active_owners.entry(org).or_default();
             *entry = entry.saturating_add_signed(delta);
         }
     }
 
-    /// Inserts a new active membership and its tuple.
+    /// Inserts a new active membership and its tuple. The user (and `created_by`) must be
+    /// known; an unknown one is added.
     pub(crate) fn insert_membership(&mut self, membership: Membership, created_by: Option<UsrId>) {
-        let tuple = MembershipTuple {
-            id: TupId::new(),
-            created_at: membership.created_at,
-            created_by,
-        };
-        self.count_owner(&membership, 1);
-        self.active
-            .insert((membership.usr_id, membership.org_id), membership.id);
-        self.org_memberships
-            .insert((membership.org_id, membership.id));
-        self.user_memberships
-            .insert((membership.usr_id, membership.id));
-        self.memberships.insert(
-            membership.id,
-            MemRow {
-                membership,
-                tuple: Some(tuple),
-            },
+        let usr = self.users.intern(membership.usr_id);
+        let org = self.org_ix.intern(membership.org_id);
+        let replaces = optional(
+            membership
+                .replaces
+                .and_then(|old| self.mem_ix.get(&old).copied()),
         );
+        let invited_by = optional(membership.invited_by.map(|id| self.users.intern(id)));
+        let removed_by = optional(membership.removed_by.map(|id| self.users.intern(id)));
+        let tuple_by = optional(created_by.map(|id| self.users.intern(id)));
+        let ix = self.rows.len() as Ix;
+        self.rows.push(MemRow {
+            id: membership.id,
+            created_at: membership.created_at,
+            updated_at: membership.updated_at,
+            tuple_id: TupId::new(),
+            tuple_at: membership.created_at,
+            usr,
+            org,
+            replaces,
+            invited_by,
+            removed_by,
+            tuple_by,
+            role: membership.role,
+            status: membership.status,
+        });
+        self.mem_ix.insert(membership.id, ix);
+        self.by_org.insert(Key::new(org, membership.id), ix);
+        self.by_user.insert(Key::new(usr, membership.id), ix);
+        if membership.status == MembershipStatus::Active {
+            self.active.insert((usr, org), ix);
+        }
+        self.count_owner(org, membership.role, membership.status, 1);
+    }
+
+    /// Moves row `ix` to `status`, keeping the indexes and its tuple in step.
+    fn set_status(
+        &mut self,
+        ix: Ix,
+        status: MembershipStatus,
+        removed_by: Option<UsrId>,
+        now: OffsetDateTime,
+    ) -> Option<Membership> {
+        let removed_by = optional(removed_by.map(|id| self.users.intern(id)));
+        let row = self.rows.get(ix as usize)?;
+        let (usr, org, role, before) = (row.usr, row.org, row.role, row.status);
+        self.count_owner(org, role, before, -1);
+        if before == MembershipStatus::Active {
+            self.active.remove(&(usr, org));
+        }
+        let row = self.rows.get_mut(ix as usize)?;
+        row.status = status;
+        row.updated_at = now;
+        if status == MembershipStatus::Revoked {
+            row.removed_by = removed_by;
+        }
+        if status == MembershipStatus::Active {
+            // A reactivated row is mirrored by a new tuple.
+            row.tuple_id = TupId::new();
+            row.tuple_at = now;
+            row.tuple_by = NONE;
+            self.active.insert((usr, org), ix);
+        }
+        self.count_owner(org, role, status, 1);
+        self.membership_at(ix)
+    }
+
+    fn membership_at(&self, ix: Ix) -> Option<Membership> {
+        self.materialize(self.row(ix)?)
     }
 
     /// Moves a membership to `status`, keeping the indexes and its tuple in step.
@@ -116,31 +383,23 @@ impl State {
         removed_by: Option<UsrId>,
         now: OffsetDateTime,
     ) -> Option<Membership> {
-        let before = self.memberships.get(&mem_id)?.membership.clone();
-        self.count_owner(&before, -1);
-        if before.status == MembershipStatus::Active {
-            self.active.remove(&(before.usr_id, before.org_id));
-        }
-        let row = self.memberships.get_mut(&mem_id)?;
-        row.membership.status = status;
-        row.membership.updated_at = now;
-        if status == MembershipStatus::Revoked {
-            row.membership.removed_by = removed_by;
-        }
-        row.tuple = match status {
-            MembershipStatus::Active => Some(MembershipTuple {
-                id: TupId::new(),
-                created_at: now,
-                created_by: None,
-            }),
-            _ => None,
+        let ix = *self.mem_ix.get(&mem_id)?;
+        self.set_status(ix, status, removed_by, now)
+    }
+
+    /// Revokes every membership of an org that is not revoked yet.
+    pub(crate) fn revoke_org_memberships(&mut self, org: OrgId, now: OffsetDateTime) {
+        let Some(owner) = self.org_ix.get(&org) else {
+            return;
         };
-        let after = row.membership.clone();
-        if status == MembershipStatus::Active {
-            self.active.insert((after.usr_id, after.org_id), after.id);
+        let live: Vec<Ix> = self
+            .rows_of(&self.by_org, owner)
+            .filter(|(_, row)| row.status != MembershipStatus::Revoked)
+            .map(|(ix, _)| ix)
+            .collect();
+        for ix in live {
+            self.set_status(ix, MembershipStatus::Revoked, None, now);
         }
-        self.count_owner(&after, 1);
-        Some(after)
     }
 
     /// Revoke-and-re-add: revokes `old` and inserts an active row with `new_role` replacing it.
@@ -155,6 +414,8 @@ impl State {
         self.insert_membership(new.clone(), None);
         new
     }
+
+    // --- tuples ----------------------------------------------------------------------------
 
     /// Whether a tuple with this natural key exists (explicit or mirroring a membership).
     pub(crate) fn has_tuple(&self, key: &TupleKey) -> bool {
@@ -171,10 +432,9 @@ impl State {
         ) else {
             return false;
         };
-        self.active
-            .get(&(usr, org))
-            .and_then(|id| self.memberships.get(id))
-            .is_some_and(|row| row.membership.role.as_str() == relation.as_str())
+        self.active_ix(usr, org)
+            .and_then(|ix| self.row(ix))
+            .is_some_and(|row| row.role.as_str() == relation.as_str())
     }
 
     /// Stores an explicit tuple; returns false if its natural key already exists.
@@ -236,12 +496,13 @@ impl State {
             .filter_map(|id| self.tuples.get(&id).cloned())
             .collect();
         if subject_type.as_str() == "usr" {
-            if let Ok(usr) = UsrId::try_from_uuid(subject_id) {
+            let usr = UsrId::try_from_uuid(subject_id)
+                .ok()
+                .and_then(|usr| self.users.get(&usr));
+            if let Some(usr) = usr {
                 found.extend(
-                    self.user_memberships
-                        .range((usr, MemId::MIN)..)
-                        .take_while(|(user, _)| *user == usr)
-                        .filter_map(|(_, mem)| self.memberships.get(mem).and_then(MemRow::tuple)),
+                    self.rows_of(&self.by_user, usr)
+                        .filter_map(|(_, row)| self.tuple_of(row)),
                 );
             }
         }
@@ -261,12 +522,13 @@ impl State {
             .filter_map(|id| self.tuples.get(&id).cloned())
             .collect();
         if object_type.as_str() == "org" {
-            if let Ok(org) = OrgId::try_from_uuid(object_id) {
+            let org = OrgId::try_from_uuid(object_id)
+                .ok()
+                .and_then(|org| self.org_ix.get(&org));
+            if let Some(org) = org {
                 found.extend(
-                    self.org_memberships
-                        .range((org, MemId::MIN)..)
-                        .take_while(|(owner, _)| *owner == org)
-                        .filter_map(|(_, mem)| self.memberships.get(mem).and_then(MemRow::tuple)),
+                    self.rows_of(&self.by_org, org)
+                        .filter_map(|(_, row)| self.tuple_of(row)),
                 );
             }
         }
@@ -278,18 +540,18 @@ impl State {
     }
 
     pub(crate) fn snapshot(&self) -> Snapshot {
-        let mut users: Vec<UsrId> = self.users.iter().copied().collect();
+        let mut users = self.users.ids.clone();
         users.sort();
         let mut memberships: Vec<Membership> = self
-            .memberships
-            .values()
-            .map(|row| row.membership.clone())
+            .rows
+            .iter()
+            .filter_map(|row| self.materialize(row))
             .collect();
         memberships.sort_by_key(|row| row.id);
         let mut invitations: Vec<Invitation> = self.invitations.values().cloned().collect();
         invitations.sort_by_key(|row| row.id);
         let mut tuples: Vec<Tuple> = self.tuples.values().cloned().collect();
-        tuples.extend(self.memberships.values().filter_map(MemRow::tuple));
+        tuples.extend(self.rows.iter().filter_map(|row| self.tuple_of(row)));
         tuples.sort_by_key(|tuple| tuple.id);
         Snapshot {
             users,

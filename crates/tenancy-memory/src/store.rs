@@ -32,7 +32,7 @@ impl Default for InMemoryTenancyStore {
 }
 
 fn user_known(state: &State, usr: UsrId) -> Result<()> {
-    if state.users.contains(&usr) {
+    if state.has_user(usr) {
         Ok(())
     } else {
         Err(TenancyError::not_found(Entity::User))
@@ -48,18 +48,8 @@ fn org_of(state: &State, org: OrgId) -> Result<&Organization> {
 
 fn membership_of(state: &State, mem: MemId) -> Result<Membership> {
     state
-        .memberships
-        .get(&mem)
-        .map(|row| row.membership.clone())
+        .membership(mem)
         .ok_or(TenancyError::not_found(Entity::Membership))
-}
-
-fn active_membership(state: &State, usr: UsrId, org: OrgId) -> Option<Membership> {
-    state
-        .active
-        .get(&(usr, org))
-        .and_then(|id| state.memberships.get(id))
-        .map(|row| row.membership.clone())
 }
 
 impl InMemoryTenancyStore {
@@ -94,21 +84,7 @@ impl InMemoryTenancyStore {
         let status = org_of(&state, org_id)?.status;
         let next = rules::org_transition(status, transition)?;
         if next == OrgStatus::Revoked {
-            let members: Vec<MemId> = state
-                .org_memberships
-                .range((org_id, MemId::MIN)..)
-                .take_while(|(org, _)| *org == org_id)
-                .map(|(_, mem)| *mem)
-                .collect();
-            for mem in members {
-                let live = state
-                    .memberships
-                    .get(&mem)
-                    .is_some_and(|row| row.membership.status != MembershipStatus::Revoked);
-                if live {
-                    state.set_membership_status(mem, MembershipStatus::Revoked, None, now);
-                }
-            }
+            state.revoke_org_memberships(org_id, now);
             state.remove_tuples_on(&EntityType::org(), org_id.as_uuid());
             let invitations: Vec<InvId> = state
                 .org_invitations
@@ -161,27 +137,11 @@ impl InMemoryTenancyStore {
         invitation.terminal_by = actor;
         Ok(invitation.clone())
     }
-
-    fn page_of_memberships(
-        state: &State,
-        keys: impl Iterator<Item = MemId>,
-        status: Option<MembershipStatus>,
-        limit: usize,
-    ) -> Page<Membership> {
-        let rows: Vec<Membership> = keys
-            .filter_map(|mem| state.memberships.get(&mem))
-            .map(|row| &row.membership)
-            .filter(|row| status.is_none_or(|wanted| row.status == wanted))
-            .take(limit + 1)
-            .cloned()
-            .collect();
-        rules::paginate(rows, limit, |row| row.id)
-    }
 }
 
 impl TenancyStore for InMemoryTenancyStore {
     async fn ensure_user(&self, usr_id: UsrId) -> Result<()> {
-        self.lock().users.insert(usr_id);
+        self.lock().add_user(usr_id);
         Ok(())
     }
 
@@ -304,7 +264,7 @@ impl TenancyStore for InMemoryTenancyStore {
             user_known(&state, inviter)?;
         }
         rules::require_org_active(status)?;
-        if state.active.contains_key(&(input.usr_id, input.org_id)) {
+        if state.active_id(input.usr_id, input.org_id).is_some() {
             return Err(TenancyError::DuplicateMembership);
         }
         let membership = Membership::joined(
@@ -328,14 +288,8 @@ impl TenancyStore for InMemoryTenancyStore {
         let after = rules::cursor_position::<MemId>(input.cursor.as_ref())?;
         let state = self.lock();
         org_of(&state, input.org_id)?;
-        let org = input.org_id;
-        let keys = state
-            .org_memberships
-            .range((org, after.unwrap_or(MemId::MIN))..)
-            .take_while(move |(owner, _)| *owner == org)
-            .map(|(_, mem)| *mem)
-            .filter(move |mem| Some(*mem) != after);
-        Ok(Self::page_of_memberships(&state, keys, input.status, limit))
+        let rows = state.org_memberships(input.org_id, after, input.status, limit);
+        Ok(rules::paginate(rows, limit, |row| row.id))
     }
 
     async fn list_memberships_for_user(
@@ -346,14 +300,8 @@ impl TenancyStore for InMemoryTenancyStore {
         let after = rules::cursor_position::<MemId>(input.cursor.as_ref())?;
         let state = self.lock();
         user_known(&state, input.usr_id)?;
-        let usr = input.usr_id;
-        let keys = state
-            .user_memberships
-            .range((usr, after.unwrap_or(MemId::MIN))..)
-            .take_while(move |(owner, _)| *owner == usr)
-            .map(|(_, mem)| *mem)
-            .filter(move |mem| Some(*mem) != after);
-        Ok(Self::page_of_memberships(&state, keys, input.status, limit))
+        let rows = state.user_memberships(input.usr_id, after, input.status, limit);
+        Ok(rules::paginate(rows, limit, |row| row.id))
     }
 
     async fn change_role(&self, mem_id: MemId, new_role: Role) -> Result<Membership> {
@@ -384,9 +332,8 @@ impl TenancyStore for InMemoryTenancyStore {
         let membership = membership_of(&state, mem_id)?;
         let org_status = org_of(&state, membership.org_id)?.status;
         let other_active = state
-            .active
-            .get(&(membership.usr_id, membership.org_id))
-            .is_some_and(|id| *id != mem_id);
+            .active_id(membership.usr_id, membership.org_id)
+            .is_some_and(|id| id != mem_id);
         rules::check_reinstate_membership(&membership, org_status, other_active)?;
         state
             .set_membership_status(mem_id, MembershipStatus::Active, None, now)
@@ -398,7 +345,7 @@ impl TenancyStore for InMemoryTenancyStore {
         // Read under the lock, so rows are stamped in the order they are written.
         let now = self.clock.now();
         let leaver = membership_of(&state, mem_id)?;
-        let successor = transfer_to.and_then(|usr| active_membership(&state, usr, leaver.org_id));
+        let successor = transfer_to.and_then(|usr| state.active_membership(usr, leaver.org_id));
         let plan = rules::plan_self_leave(
             &leaver,
             transfer_to,
@@ -418,7 +365,7 @@ impl TenancyStore for InMemoryTenancyStore {
         // Read under the lock, so rows are stamped in the order they are written.
         let now = self.clock.now();
         let target = membership_of(&state, mem_id)?;
-        let actor = active_membership(&state, admin_usr_id, target.org_id);
+        let actor = state.active_membership(admin_usr_id, target.org_id);
         rules::check_admin_remove(&target, actor.as_ref())?;
         state
             .set_membership_status(mem_id, MembershipStatus::Revoked, Some(admin_usr_id), now)
@@ -519,13 +466,13 @@ impl TenancyStore for InMemoryTenancyStore {
         )?;
         rules::require_org_active(org_of(&state, invitation.org_id)?.status)?;
         if let Some(usr) = input.as_usr_id {
-            if state.active.contains_key(&(usr, invitation.org_id)) {
+            if state.active_id(usr, invitation.org_id).is_some() {
                 return Err(TenancyError::DuplicateMembership);
             }
         }
         // Every check passed: write.
         let subject = input.as_usr_id.unwrap_or_else(UsrId::new);
-        state.users.insert(subject);
+        state.add_user(subject);
         let membership = Membership::joined(
             MemId::new(),
             subject,
