@@ -50,6 +50,46 @@ struct Sample {
     op: &'static str,
     latencies: Vec<Duration>,
     elapsed: Duration,
+    /// The floor, timed once before each call of this operation (PostgreSQL only).
+    floor: Vec<Duration>,
+}
+
+/// The one-round-trip floor: a prepared single-row `INSERT` in autocommit on its own
+/// connection. Timed between the calls of every operation, so that each ratio compares times
+/// taken in the same seconds: on a shared machine the server's speed drifts within a run.
+pub(crate) struct Floor {
+    client: tokio_postgres::Client,
+    insert: tokio_postgres::Statement,
+}
+
+impl Floor {
+    async fn new(client: tokio_postgres::Client) -> Result<Self, String> {
+        client
+            .batch_execute(
+                "CREATE TABLE IF NOT EXISTS bench_floor (id uuid PRIMARY KEY, at timestamptz NOT NULL)",
+            )
+            .await
+            .map_err(pg_error)?;
+        let insert = client
+            .prepare("INSERT INTO bench_floor (id, at) VALUES ($1, now())")
+            .await
+            .map_err(pg_error)?;
+        Ok(Self { client, insert })
+    }
+
+    /// One floor call, timed; zero if it failed (left out of the median).
+    async fn time(&self) -> Option<Duration> {
+        let id = uuid_v7();
+        let start = Instant::now();
+        let done = self.client.execute(&self.insert, &[&id]).await.is_ok();
+        done.then(|| start.elapsed())
+    }
+}
+
+fn median(latencies: &[Duration]) -> Option<Duration> {
+    let mut sorted = latencies.to_vec();
+    sorted.sort();
+    sorted.get(sorted.len() / 2).copied()
 }
 
 impl Sample {
@@ -111,7 +151,13 @@ fn measure_sync<F: std::future::Future<Output = ()>>(future: F) {
 }
 
 /// Times `iterations` runs of `call` after preparing each with `setup` (untimed).
-async fn time_op<P, SF, C, CF, T>(op: &'static str, iterations: usize, setup: P, call: C) -> Sample
+async fn time_op<P, SF, C, CF, T>(
+    floor: Option<&Floor>,
+    op: &'static str,
+    iterations: usize,
+    setup: P,
+    call: C,
+) -> Sample
 where
     P: Fn(usize) -> SF,
     SF: std::future::Future<Output = T>,
@@ -119,9 +165,13 @@ where
     CF: std::future::Future<Output = ()>,
 {
     let mut latencies = Vec::with_capacity(iterations);
+    let mut floor_latencies = Vec::new();
     let mut elapsed = Duration::ZERO;
     for index in 0..iterations {
         let prepared = setup(index).await;
+        if let Some(floor) = floor {
+            floor_latencies.extend(floor.time().await);
+        }
         let start = Instant::now();
         if UNDER_CALLGRIND.load(Ordering::Relaxed) {
             measure_sync(call(prepared));
@@ -139,6 +189,7 @@ where
         op,
         latencies,
         elapsed,
+        floor: floor_latencies,
     }
 }
 
@@ -193,11 +244,13 @@ async fn single_client<S: TenancyStore>(
     store: &S,
     iterations: usize,
     big_org: OrgId,
+    floor: Option<&Floor>,
 ) -> Vec<Sample> {
     let mut samples = Vec::new();
     let alice = user(store).await;
     samples.push(
         time_op(
+            floor,
             "create_org",
             iterations,
             |_| async {},
@@ -210,6 +263,7 @@ async fn single_client<S: TenancyStore>(
     let (org, _, _) = org_with_members(store, 0).await;
     samples.push(
         time_op(
+            floor,
             "add_member",
             iterations,
             |_| user(store),
@@ -224,6 +278,7 @@ async fn single_client<S: TenancyStore>(
     let (_, _, members) = org_with_members(store, iterations).await;
     samples.push(
         time_op(
+            floor,
             "change_role",
             iterations,
             |i| {
@@ -240,6 +295,7 @@ async fn single_client<S: TenancyStore>(
         .unwrap_or_else(|e| panic!("{e}"));
     samples.push(
         time_op(
+            floor,
             "create_invitation",
             iterations,
             |_| async {},
@@ -258,6 +314,7 @@ async fn single_client<S: TenancyStore>(
     );
     samples.push(
         time_op(
+            floor,
             "accept_invitation",
             iterations,
             |_| {
@@ -289,6 +346,7 @@ async fn single_client<S: TenancyStore>(
     let (_, _, leavers) = org_with_members(store, iterations).await;
     samples.push(
         time_op(
+            floor,
             "self_leave",
             iterations,
             |i| {
@@ -303,6 +361,7 @@ async fn single_client<S: TenancyStore>(
     );
     samples.push(
         time_op(
+            floor,
             "transfer_ownership",
             iterations,
             |_| async {
@@ -319,6 +378,7 @@ async fn single_client<S: TenancyStore>(
     );
     samples.push(
         time_op(
+            floor,
             "get_org",
             iterations,
             |_| async {},
@@ -331,6 +391,7 @@ async fn single_client<S: TenancyStore>(
     let (thousand, _, _) = org_with_members(store, 1000).await;
     samples.push(
         time_op(
+            floor,
             "list_members (50 of 1,000)",
             iterations,
             |_| async {},
@@ -344,6 +405,7 @@ async fn single_client<S: TenancyStore>(
     );
     samples.push(
         time_op(
+            floor,
             "list_members (50 of big org)",
             iterations,
             |_| async {},
@@ -357,6 +419,7 @@ async fn single_client<S: TenancyStore>(
     );
     samples.push(
         time_op(
+            floor,
             "list_tuples_for_subject",
             iterations,
             |_| async {},
@@ -376,6 +439,7 @@ async fn single_client<S: TenancyStore>(
         .await;
     samples.push(
         time_op(
+            floor,
             "list_orgs (query)",
             iterations.min(200),
             |_| async {},
@@ -434,19 +498,14 @@ async fn concurrent<S: TenancyStore + 'static>(
     out
 }
 
-fn print_samples(
-    title: &str,
-    samples: &[Sample],
-    floor: Option<Duration>,
-    trips: &[(&'static str, u64, u64)],
-) {
+fn print_samples(title: &str, samples: &[Sample], trips: &[(&'static str, u64, u64)]) {
     println!("\n{title}");
     println!(
         "  {:<30} {:>10} {:>10} {:>10} {:>8} {:>6} {:>6}",
         "operation", "ops/s", "p50 µs", "p99 µs", "p50/floor", "trips", "stmts"
     );
     for sample in samples {
-        let ratio = floor
+        let ratio = median(&sample.floor)
             .map(|floor| {
                 format!(
                     "{:.2}",
@@ -554,29 +613,154 @@ async fn trip_pass(
     Ok(out)
 }
 
-/// The one-round-trip floor: a prepared single-row INSERT in autocommit.
-async fn floor(client: &tokio_postgres::Client, iterations: usize) -> Result<Duration, String> {
+/// Where a call's time goes outside the SDK's statements: the same primary-key read sent on
+/// the floor's connection, through a pool checkout (FIFO and LIFO queue), and as `get_org`;
+/// then the server's cost of one row in each table the writes touch, as single prepared
+/// INSERTs on the floor's connection.
+async fn overhead(
+    database: &flametrench_tenancy_postgres::testing::TestDatabase,
+    floor: &Floor,
+    store: &PostgresTenancyStore<'static, 'static>,
+    org: OrgId,
+    iterations: usize,
+) -> Result<Vec<Sample>, String> {
+    let org_uuid = org.as_uuid();
+    let read = "SELECT id, status, name, slug, created_at, updated_at FROM org WHERE id = $1";
+    let client = &floor.client;
+    let prepared = client.prepare(read).await.map_err(pg_error)?;
+    let mut samples = Vec::new();
+    samples.push(
+        time_op(
+            Some(floor),
+            "org by id, one connection",
+            iterations,
+            |_| async {},
+            |()| async {
+                let _ = client.query_opt(&prepared, &[&org_uuid]).await;
+            },
+        )
+        .await,
+    );
+    for (label, mode) in [
+        (
+            "org by id, pool checkout (FIFO)",
+            deadpool_postgres::QueueMode::Fifo,
+        ),
+        (
+            "org by id, pool checkout (LIFO)",
+            deadpool_postgres::QueueMode::Lifo,
+        ),
+    ] {
+        let manager = deadpool_postgres::Manager::from_config(
+            database.config(),
+            tokio_postgres::NoTls,
+            deadpool_postgres::ManagerConfig {
+                recycling_method: deadpool_postgres::RecyclingMethod::Fast,
+            },
+        );
+        let pool = deadpool_postgres::Pool::builder(manager)
+            .max_size(9)
+            .queue_mode(mode)
+            .build()
+            .map_err(|e| e.to_string())?;
+        // Open every connection and prepare the read on each, as a busy pool would have them.
+        let mut held = Vec::new();
+        for _ in 0..9 {
+            let connection = pool.get().await.map_err(|e| e.to_string())?;
+            connection.prepare_cached(read).await.map_err(pg_error)?;
+            held.push(connection);
+        }
+        drop(held);
+        let pool = &pool;
+        samples.push(
+            time_op(
+                Some(floor),
+                label,
+                iterations,
+                |_| async {},
+                |()| async move {
+                    if let Ok(connection) = pool.get().await {
+                        if let Ok(statement) = connection.prepare_cached(read).await {
+                            let _ = connection.query_opt(&statement, &[&org_uuid]).await;
+                        }
+                    }
+                },
+            )
+            .await,
+        );
+    }
+    store.get_org(org).await.map_err(|e| e.to_string())?;
+    samples.push(
+        time_op(
+            Some(floor),
+            "get_org (the store's pool)",
+            iterations,
+            |_| async {},
+            |()| async {
+                let _ = store.get_org(org).await;
+            },
+        )
+        .await,
+    );
+    let user = UsrId::new().as_uuid();
     client
-        .batch_execute(
-            "CREATE TABLE IF NOT EXISTS bench_floor (id uuid PRIMARY KEY, at timestamptz NOT NULL)",
+        .execute(
+            "INSERT INTO usr (id, status, created_at, updated_at) VALUES ($1, 'active', now(), now())",
+            &[&user],
         )
         .await
-        .map_err(|e| e.to_string())?;
-    let insert = client
-        .prepare("INSERT INTO bench_floor (id, at) VALUES ($1, now())")
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut latencies = Vec::new();
-    for _ in 0..iterations {
-        let start = Instant::now();
+        .map_err(pg_error)?;
+    // Each row gets fresh ids; the mem rows are revoked history rows of the big org, so that
+    // nothing the later measurements read changes.
+    let inserts = [
+        (
+            "insert one org row",
+            "INSERT INTO org (id, status, name, created_at, updated_at) \
+             VALUES ($1, 'active', 'bench', now(), now()) RETURNING $2::uuid, $3::uuid",
+        ),
+        (
+            "insert one mem row",
+            "INSERT INTO mem (id, usr_id, org_id, role, status, created_at, updated_at) \
+             VALUES ($1, $3, $2, 'member', 'revoked', now(), now())",
+        ),
+        (
+            "insert one tup row",
+            "INSERT INTO tup (id, subject_type, subject_id, relation, object_type, object_id, created_at, created_by) \
+             VALUES ($1, 'usr', $3, 'viewer', 'doc', $2, now(), $3)",
+        ),
+    ];
+    for (label, sql) in inserts {
+        let statement = client.prepare(sql).await.map_err(pg_error)?;
+        let statement = &statement;
+        // A tup row's object is fresh each time so that its natural key never repeats.
+        let object = |fresh: bool| if fresh { uuid_v7() } else { org_uuid };
+        let fresh = label.contains("tup");
         client
-            .execute(&insert, &[&uuid_v7()])
+            .execute(statement, &[&uuid_v7(), &object(fresh), &user])
             .await
-            .map_err(|e| e.to_string())?;
-        latencies.push(start.elapsed());
+            .map_err(pg_error)?;
+        samples.push(
+            time_op(
+                Some(floor),
+                label,
+                iterations,
+                |_| async move { (uuid_v7(), object(fresh)) },
+                |(id, other)| async move {
+                    let _ = client.execute(statement, &[&id, &other, &user]).await;
+                },
+            )
+            .await,
+        );
     }
-    latencies.sort();
-    Ok(latencies[latencies.len() / 2])
+    Ok(samples)
+}
+
+/// A driver error with the server's message, when there is one.
+fn pg_error(error: tokio_postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db) => format!("{}: {}", db.code().code(), db.message()),
+        None => error.to_string(),
+    }
 }
 
 fn uuid_v7() -> uuid::Uuid {
@@ -651,11 +835,10 @@ async fn memory_part(
             with_memberships.saturating_sub(with_users) as f64 / rows,
             with_users.saturating_sub(start).saturating_sub(list_bytes) as f64 / rows
         );
-        let samples = single_client(&store, iterations, org).await;
+        let samples = single_client(&store, iterations, org, None).await;
         print_samples(
             &format!("memory store, {size} memberships in one org, 1 client"),
             &samples,
-            None,
             &[],
         );
     }
@@ -710,16 +893,17 @@ async fn postgres_part(iterations: usize, big: usize) -> Result<(), String> {
         ))
         .await
         .map_err(|e| e.to_string())?;
-    let floor = floor(&client, iterations.max(200)).await?;
-    println!(
-        "\npostgres floor (prepared single-row INSERT, autocommit): p50 {:.1} µs",
-        micros(floor)
+    let floor = Floor::new(database.connect().await.map_err(|e| e.to_string())?).await?;
+    let samples = overhead(&database, &floor, &store, big_org, iterations).await?;
+    print_samples(
+        "postgres, where the time goes (one client; each ratio against the floor timed between its calls)",
+        &samples,
+        &[],
     );
-    let samples = single_client(&store, iterations, big_org).await;
+    let samples = single_client(&store, iterations, big_org, Some(&floor)).await;
     print_samples(
         &format!("postgres with a pool, 1 client (big org: {big} members)"),
         &samples,
-        Some(floor),
         &trips,
     );
     for (op, rate) in concurrent(Arc::new(PostgresTenancyStore::new(pool)), 8, iterations).await {
@@ -737,13 +921,14 @@ pub(crate) async fn instructions_child(size: usize, iterations: usize) -> Result
     UNDER_CALLGRIND.store(true, Ordering::Relaxed);
     // The harness's own cost per call: polling a future that does nothing.
     let empty = time_op(
+        None,
         "(harness: empty call)",
         iterations,
         |_| async {},
         |()| async {},
     )
     .await;
-    let samples = single_client(&store, iterations, org).await;
+    let samples = single_client(&store, iterations, org, None).await;
     for sample in std::iter::once(empty).chain(samples) {
         println!("op {}", sample.op);
     }
