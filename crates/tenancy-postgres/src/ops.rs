@@ -1,12 +1,13 @@
 //! The [`TenancyStore`] operations: each loads what it needs under the org lock, asks the
 //! shared rules of `flametrench-tenancy-core`, then writes, in as few round trips as it can.
 //!
-//! Round trips with a pool (without a caller's transaction the same, the savepoint statements
+//! Round trips with a pool (inside a caller's transaction the same: the savepoint statements
 //! ride in the same flights): one for `ensure_user`, `create_org`, `add_member`,
 //! `create_invitation`, `update_org`, the org transitions except `revoke_org`,
 //! `decline_invitation`, `revoke_invitation` and every read; two for every other write
-//! (`BEGIN` + lock + reads, then writes + `COMMIT`). Error paths may take one more, to
-//! classify the failure or to roll back.
+//! (`BEGIN` + lock + reads, then writes + `COMMIT`). The writes are one statement per
+//! membership row rotated or ended (`spec/postgres.md`, "Statements per write"). Error paths
+//! may take one more, to classify the failure or to roll back.
 
 use flametrench_ids::{InvId, MemId, OrgId, TupId, UsrId};
 use flametrench_tenancy_core::rules::{self, LeavePlan, OrgTransition};
@@ -67,18 +68,13 @@ fn org_status_of(rows: &[Row]) -> Result<Option<OrgStatus>> {
         .transpose()
 }
 
-/// The four statements of a revoke-and-re-add, with the values they bind.
+/// A revoke-and-re-add: the replacing row as it will be written, and the values its one
+/// statement binds.
 struct Rotation {
-    old: Membership,
     /// The replacing row, as it will be written.
     new: Membership,
     old_uuid: Uuid,
     new_uuid: Uuid,
-    usr: Uuid,
-    org: Uuid,
-    replaces: Option<Uuid>,
-    invited_by: Option<Uuid>,
-    none: Option<Uuid>,
     tuple_uuid: Uuid,
 }
 
@@ -91,48 +87,36 @@ impl Rotation {
         Self {
             old_uuid: old.id.as_uuid(),
             new_uuid: new.id.as_uuid(),
-            usr: old.usr_id.as_uuid(),
-            org: old.org_id.as_uuid(),
-            replaces: Some(old.id.as_uuid()),
-            invited_by: old.invited_by.map(|id| id.as_uuid()),
-            none: None,
             tuple_uuid: TupId::new().as_uuid(),
-            old: old.clone(),
             new,
         }
     }
 
-    /// Revokes the old row at `now` and writes the new row and its tuple.
-    fn stmts<'a>(&'a self, sql: &'a Sql, now: &'a OffsetDateTime) -> [Stmt<'a>; 4] {
-        let created = &self.new.created_at;
-        let new_role = role_text(self.new.role);
-        [
-            Stmt::new(&sql.end_membership)
-                .bind(&self.old_uuid, Type::UUID)
-                .bind(now, Type::TIMESTAMPTZ)
-                .bind(&self.none, Type::UUID)
-                .bind(&REVOKED, Type::TEXT),
-            Stmt::new(&sql.insert_membership)
-                .bind(&self.new_uuid, Type::UUID)
-                .bind(&self.usr, Type::UUID)
-                .bind(&self.org, Type::UUID)
-                .bind(new_role, Type::TEXT)
-                .bind(&self.replaces, Type::UUID)
-                .bind(&self.invited_by, Type::UUID)
-                .bind(created, Type::TIMESTAMPTZ),
-            Stmt::new(&sql.delete_membership_tuple)
-                .bind(&self.usr, Type::UUID)
-                .bind(&self.org, Type::UUID)
-                .bind(role_text(self.old.role), Type::TEXT),
-            Stmt::new(&sql.insert_membership_tuple)
-                .bind(&self.tuple_uuid, Type::UUID)
-                .bind(&self.usr, Type::UUID)
-                .bind(new_role, Type::TEXT)
-                .bind(&self.org, Type::UUID)
-                .bind(created, Type::TIMESTAMPTZ)
-                .bind(&self.none, Type::UUID),
-        ]
+    /// Revokes the old row at `now` and writes the new row and its tuple, in one statement.
+    fn stmt<'a>(&'a self, sql: &'a Sql, now: &'a OffsetDateTime) -> Stmt<'a> {
+        Stmt::new(&sql.rotate_membership)
+            .bind(&self.old_uuid, Type::UUID)
+            .bind(now, Type::TIMESTAMPTZ)
+            .bind(&self.new_uuid, Type::UUID)
+            .bind(role_text(self.new.role), Type::TEXT)
+            .bind(&self.new.created_at, Type::TIMESTAMPTZ)
+            .bind(&self.tuple_uuid, Type::UUID)
     }
+}
+
+/// Ends membership `mem` (to `status`, `suspended` or `revoked`) and deletes its tuple.
+fn end_stmt<'a>(
+    sql: &'a Sql,
+    mem: &'a Uuid,
+    now: &'a OffsetDateTime,
+    removed_by: &'a Option<Uuid>,
+    status: &'a &'static str,
+) -> Stmt<'a> {
+    Stmt::new(&sql.end_membership)
+        .bind(mem, Type::UUID)
+        .bind(now, Type::TIMESTAMPTZ)
+        .bind(removed_by, Type::UUID)
+        .bind(status, Type::TEXT)
 }
 
 /// The role's name as a `'static` reference that statements can bind.
@@ -659,7 +643,7 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
             let now = self.now();
             rules::check_change_role(&membership, new_role, owners)?;
             let rotation = Rotation::new(&membership, new_role, now);
-            tx.finish(&rotation.stmts(sql, &now)).await?;
+            tx.finish(&[rotation.stmt(sql, &now)]).await?;
             Ok(rotation.new)
         })
     }
@@ -679,19 +663,8 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
                 // stamped in the order they are written.
                 let now = self.now();
                 rules::check_suspend_membership(&membership, owners)?;
-                let (usr, org) = (membership.usr_id.as_uuid(), membership.org_id.as_uuid());
-                tx.finish(&[
-                    Stmt::new(&sql.end_membership)
-                        .bind(&mem, Type::UUID)
-                        .bind(&now, Type::TIMESTAMPTZ)
-                        .bind(&none, Type::UUID)
-                        .bind(&SUSPENDED, Type::TEXT),
-                    Stmt::new(&sql.delete_membership_tuple)
-                        .bind(&usr, Type::UUID)
-                        .bind(&org, Type::UUID)
-                        .bind(role_text(membership.role), Type::TEXT),
-                ])
-                .await?;
+                tx.finish(&[end_stmt(sql, &mem, &now, &none, &SUSPENDED)])
+                    .await?;
                 Ok(ended(&membership, MembershipStatus::Suspended, None, now))
             }
         )
@@ -699,7 +672,6 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
 
     async fn reinstate_membership(&self, mem_id: MemId) -> Result<Membership> {
         let mem = mem_id.as_uuid();
-        let none: Option<Uuid> = None;
         let sql = &self.sql;
         transact!(
             self,
@@ -714,24 +686,12 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
                 let now = self.now();
                 let org_status = org_status.ok_or_else(|| corrupt("membership without org"))?;
                 rules::check_reinstate_membership(&membership, org_status, other_active)?;
-                let (usr, org, tup) = (
-                    membership.usr_id.as_uuid(),
-                    membership.org_id.as_uuid(),
-                    TupId::new().as_uuid(),
-                );
-                tx.finish(&[
-                    Stmt::new(&sql.reactivate_membership)
-                        .bind(&mem, Type::UUID)
-                        .bind(&now, Type::TIMESTAMPTZ),
-                    Stmt::new(&sql.insert_membership_tuple)
-                        .bind(&tup, Type::UUID)
-                        .bind(&usr, Type::UUID)
-                        .bind(role_text(membership.role), Type::TEXT)
-                        .bind(&org, Type::UUID)
-                        .bind(&now, Type::TIMESTAMPTZ)
-                        .bind(&none, Type::UUID),
-                ])
-                .await?;
+                let tup = TupId::new().as_uuid();
+                tx.finish(&[Stmt::new(&sql.reactivate_membership)
+                    .bind(&mem, Type::UUID)
+                    .bind(&now, Type::TIMESTAMPTZ)
+                    .bind(&tup, Type::UUID)])
+                    .await?;
                 Ok(Membership {
                     status: MembershipStatus::Active,
                     updated_at: now,
@@ -762,28 +722,15 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
                 .map(|row| rows::membership(row, 0))
                 .transpose()?;
             let plan = rules::plan_self_leave(&leaver, transfer_to, owners, successor.as_ref())?;
-            let (usr, org) = (leaver.usr_id.as_uuid(), leaver.org_id.as_uuid());
-            let mut stmts: Vec<Stmt<'_>> = Vec::with_capacity(6);
+            let mut stmts: Vec<Stmt<'_>> = Vec::with_capacity(2);
             let rotation = match &plan {
                 LeavePlan::PromoteThenLeave(heir) => Some(Rotation::new(heir, Role::Owner, now)),
                 LeavePlan::Leave => None,
             };
             if let Some(rotation) = &rotation {
-                stmts.extend(rotation.stmts(sql, &now));
+                stmts.push(rotation.stmt(sql, &now));
             }
-            stmts.push(
-                Stmt::new(&sql.end_membership)
-                    .bind(&mem, Type::UUID)
-                    .bind(&now, Type::TIMESTAMPTZ)
-                    .bind(&none, Type::UUID)
-                    .bind(&REVOKED, Type::TEXT),
-            );
-            stmts.push(
-                Stmt::new(&sql.delete_membership_tuple)
-                    .bind(&usr, Type::UUID)
-                    .bind(&org, Type::UUID)
-                    .bind(role_text(leaver.role), Type::TEXT),
-            );
+            stmts.push(end_stmt(sql, &mem, &now, &none, &REVOKED));
             tx.finish(&stmts).await?;
             Ok(ended(&leaver, MembershipStatus::Revoked, None, now))
         })
@@ -807,19 +754,8 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
                 .map(|row| rows::membership(row, 0))
                 .transpose()?;
             rules::check_admin_remove(&target, actor.as_ref())?;
-            let (usr, org) = (target.usr_id.as_uuid(), target.org_id.as_uuid());
-            tx.finish(&[
-                Stmt::new(&sql.end_membership)
-                    .bind(&mem, Type::UUID)
-                    .bind(&now, Type::TIMESTAMPTZ)
-                    .bind(&removed_by, Type::UUID)
-                    .bind(&REVOKED, Type::TEXT),
-                Stmt::new(&sql.delete_membership_tuple)
-                    .bind(&usr, Type::UUID)
-                    .bind(&org, Type::UUID)
-                    .bind(role_text(target.role), Type::TEXT),
-            ])
-            .await?;
+            tx.finish(&[end_stmt(sql, &mem, &now, &removed_by, &REVOKED)])
+                .await?;
             Ok(ended(
                 &target,
                 MembershipStatus::Revoked,
@@ -870,10 +806,8 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
                 rules::check_transfer(input.org_id, &from, &to)?;
                 let promote = Rotation::new(&to, Role::Owner, now);
                 let demote = Rotation::new(&from, Role::Member, now);
-                let mut stmts: Vec<Stmt<'_>> = Vec::with_capacity(8);
-                stmts.extend(promote.stmts(sql, &now));
-                stmts.extend(demote.stmts(sql, &now));
-                tx.finish(&stmts).await?;
+                tx.finish(&[promote.stmt(sql, &now), demote.stmt(sql, &now)])
+                    .await?;
                 Ok(TransferOwnershipResult {
                     from_membership: demote.new,
                     to_membership: promote.new,
@@ -1042,15 +976,14 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
                 }
                 let subject_id = input.as_usr_id.unwrap_or_else(UsrId::new);
                 let mem_id = MemId::new();
-                let (subject, mem, org, tup, inviter) = (
+                let (subject, mem, tup, inviter) = (
                     subject_id.as_uuid(),
                     mem_id.as_uuid(),
-                    invitation.org_id.as_uuid(),
                     TupId::new().as_uuid(),
                     Some(invitation.invited_by.as_uuid()),
                 );
-                let none: Option<Uuid> = None;
                 let role = role_text(invitation.role);
+                let create_user = input.as_usr_id.is_none();
                 let pre_ids: Vec<Uuid> = invitation
                     .pre_tuples
                     .iter()
@@ -1071,60 +1004,44 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
                     .iter()
                     .map(|pre| pre.object_id)
                     .collect();
-                let mut stmts: Vec<Stmt<'_>> = Vec::with_capacity(5);
-                if input.as_usr_id.is_none() {
-                    stmts.push(
-                        Stmt::new(&sql.ensure_user)
-                            .bind(&subject, Type::UUID)
-                            .bind(&now, Type::TIMESTAMPTZ),
-                    );
-                }
-                stmts.push(
-                    Stmt::new(&sql.insert_membership)
-                        .bind(&mem, Type::UUID)
-                        .bind(&subject, Type::UUID)
-                        .bind(&org, Type::UUID)
-                        .bind(role, Type::TEXT)
-                        .bind(&none, Type::UUID)
-                        .bind(&inviter, Type::UUID)
-                        .bind(&now, Type::TIMESTAMPTZ),
-                );
-                stmts.push(
-                    Stmt::new(&sql.insert_membership_tuple)
-                        .bind(&tup, Type::UUID)
-                        .bind(&subject, Type::UUID)
-                        .bind(role, Type::TEXT)
-                        .bind(&org, Type::UUID)
-                        .bind(&now, Type::TIMESTAMPTZ)
-                        .bind(&inviter, Type::UUID),
-                );
-                stmts.push(
-                    Stmt::new(&sql.insert_pre_tuples)
-                        .bind(&pre_ids, Type::UUID_ARRAY)
-                        .bind(&subject, Type::UUID)
-                        .bind(&pre_relations, Type::TEXT_ARRAY)
-                        .bind(&pre_types, Type::TEXT_ARRAY)
-                        .bind(&pre_objects, Type::UUID_ARRAY)
-                        .bind(&now, Type::TIMESTAMPTZ)
-                        .bind(&inviter, Type::UUID),
-                );
-                stmts.push(
-                    Stmt::new(&sql.mark_accepted)
+                let rows = first(
+                    tx.finish(&[Stmt::new(&sql.accept_writes)
                         .bind(&inv, Type::UUID)
                         .bind(&subject, Type::UUID)
-                        .bind(&now, Type::TIMESTAMPTZ),
+                        .bind(&now, Type::TIMESTAMPTZ)
+                        .bind(&create_user, Type::BOOL)
+                        .bind(&mem, Type::UUID)
+                        .bind(role, Type::TEXT)
+                        .bind(&inviter, Type::UUID)
+                        .bind(&tup, Type::UUID)
+                        .bind(&pre_ids, Type::UUID_ARRAY)
+                        .bind(&pre_relations, Type::TEXT_ARRAY)
+                        .bind(&pre_types, Type::TEXT_ARRAY)
+                        .bind(&pre_objects, Type::UUID_ARRAY)])
+                        .await?,
                 );
-                let mut flights = tx.finish(&stmts).await?;
-                let accepted_rows = flights.pop().unwrap_or_default();
-                let tuple_rows = flights.pop().unwrap_or_default();
-                let accepted = accepted_rows
+                let row = rows
                     .first()
-                    .ok_or_else(|| corrupt("accepted invitation row"))
-                    .and_then(|row| rows::invitation(row, 0))?;
-                let mut materialized_tuples = tuple_rows
-                    .iter()
-                    .map(|row| rows::tuple(row, 0))
-                    .collect::<Result<Vec<Tuple>>>()?;
+                    .ok_or_else(|| corrupt("accepted invitation row"))?;
+                let accepted = rows::invitation(row, 0)?;
+                let inserted: Vec<Uuid> = get(row, 12)?;
+                // The inserted pre-tuples, built from what was bound: every value is known.
+                let mut materialized_tuples = Vec::with_capacity(inserted.len());
+                for (pre, id) in invitation.pre_tuples.iter().zip(&pre_ids) {
+                    if inserted.contains(id) {
+                        materialized_tuples.push(Tuple {
+                            id: TupId::try_from_uuid(*id)
+                                .map_err(|_| corrupt("a generated tuple id"))?,
+                            subject_type: EntityType::usr(),
+                            subject_id: subject,
+                            relation: pre.relation.clone(),
+                            object_type: pre.object_type.clone(),
+                            object_id: pre.object_id,
+                            created_at: now,
+                            created_by: Some(invitation.invited_by),
+                        });
+                    }
+                }
                 materialized_tuples.sort_by_key(|tuple| tuple.id);
                 Ok(AcceptInvitationResult {
                     invitation: accepted,

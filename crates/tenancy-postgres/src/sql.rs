@@ -113,21 +113,35 @@ statements! {
     get_membership = "SELECT {MEM} FROM {s}.mem WHERE id = $1";
     memberships_by_ids = "SELECT {MEM} FROM {s}.mem WHERE id = ANY($1)";
 
-    /// $1 old id, $2 now, $3 removed_by, $4 new status.
-    end_membership = "UPDATE {s}.mem SET status = $4, updated_at = $2, removed_by = $3 WHERE id = $1";
-    /// $1 id, $2 usr, $3 org, $4 role, $5 replaces, $6 invited_by, $7 now.
-    insert_membership = "INSERT INTO {s}.mem \
-        (id, usr_id, org_id, role, status, replaces, invited_by, removed_by, created_at, updated_at) \
-        VALUES ($1, $2, $3, $4, 'active', $5, $6, NULL, $7, $7)";
-    /// $1 membership, $2 now.
-    reactivate_membership = "UPDATE {s}.mem SET status = 'active', updated_at = $2 WHERE id = $1";
-    /// $1 usr, $2 org, $3 role.
-    delete_membership_tuple = "DELETE FROM {s}.tup WHERE subject_type = 'usr' AND subject_id = $1 \
-        AND relation = $3 AND object_type = 'org' AND object_id = $2";
-    /// $1 tup id, $2 usr, $3 role, $4 org, $5 now, $6 created_by.
-    insert_membership_tuple = "INSERT INTO {s}.tup \
-        (id, subject_type, subject_id, relation, object_type, object_id, created_at, created_by) \
-        VALUES ($1, 'usr', $2, $3, 'org', $4, $5, $6) ON CONFLICT DO NOTHING";
+    /// $1 membership, $2 now, $3 removed_by, $4 new status (`suspended` or `revoked`): ends an
+    /// active membership and deletes the tuple that mirrors it, in one statement.
+    end_membership = "WITH ended AS (UPDATE {s}.mem SET status = $4, updated_at = $2, removed_by = $3 \
+              WHERE id = $1 RETURNING usr_id, org_id, role) \
+        DELETE FROM {s}.tup t USING ended WHERE t.subject_type = 'usr' AND t.subject_id = ended.usr_id \
+        AND t.relation = ended.role AND t.object_type = 'org' AND t.object_id = ended.org_id";
+    /// $1 old membership, $2 now, $3 new id, $4 new role, $5 the new row's time, $6 tup id:
+    /// revoke-and-re-add in one statement. The new row's insert reads the update's `RETURNING`,
+    /// so the old row has left `mem_unique_active` before the new active row enters it; the new
+    /// tuple's insert waits on the old tuple's delete (a one-time filter on its count), so a
+    /// rotation that keeps the role (a co-owner promoted to owner) replaces its tuple instead
+    /// of colliding with it.
+    rotate_membership = "WITH old AS (UPDATE {s}.mem SET status = 'revoked', updated_at = $2, removed_by = NULL \
+              WHERE id = $1 RETURNING id, usr_id, org_id, role, invited_by), \
+        gone AS (DELETE FROM {s}.tup t USING old WHERE t.subject_type = 'usr' AND t.subject_id = old.usr_id \
+              AND t.relation = old.role AND t.object_type = 'org' AND t.object_id = old.org_id RETURNING 1), \
+        new AS (INSERT INTO {s}.mem \
+              (id, usr_id, org_id, role, status, replaces, invited_by, removed_by, created_at, updated_at) \
+              SELECT $3, usr_id, org_id, $4, 'active', id, invited_by, NULL, $5, $5 FROM old \
+              RETURNING usr_id, org_id) \
+        INSERT INTO {s}.tup (id, subject_type, subject_id, relation, object_type, object_id, created_at, created_by) \
+        SELECT $6, 'usr', usr_id, $4, 'org', org_id, $5, NULL FROM new WHERE (SELECT count(*) FROM gone) >= 0 \
+        ON CONFLICT DO NOTHING";
+    /// $1 membership, $2 now, $3 tup id: reactivates a suspended membership and writes the tuple
+    /// that mirrors it, in one statement.
+    reactivate_membership = "WITH back AS (UPDATE {s}.mem SET status = 'active', updated_at = $2 \
+              WHERE id = $1 RETURNING usr_id, org_id, role) \
+        INSERT INTO {s}.tup (id, subject_type, subject_id, relation, object_type, object_id, created_at, created_by) \
+        SELECT $3, 'usr', usr_id, role, 'org', org_id, $2, NULL FROM back ON CONFLICT DO NOTHING";
 
     /// $1 org, $2 usr, $3 invited_by (nullable), $4 role, $5 mem id, $6 tup id, $7 now.
     /// Inserts only when the org exists and is active and both users exist; a duplicate active
@@ -174,15 +188,28 @@ statements! {
         ($2::uuid IS NOT NULL AND EXISTS (SELECT 1 FROM {s}.mem m WHERE m.org_id = i.org_id \
              AND m.usr_id = $2 AND m.status = 'active')) \
         FROM {s}.inv i WHERE i.id = $1 FOR UPDATE OF i";
-    /// $1 ids, $2 subject, $3 relations, $4 object types, $5 object ids, $6 now, $7 created_by.
-    insert_pre_tuples = "INSERT INTO {s}.tup \
-        (id, subject_type, subject_id, relation, object_type, object_id, created_at, created_by) \
-        SELECT t.id, 'usr', $2, t.relation, t.object_type, t.object_id, $6, $7 \
-        FROM unnest($1::uuid[], $3::text[], $4::text[], $5::uuid[]) AS t(id, relation, object_type, object_id) \
-        ON CONFLICT DO NOTHING RETURNING {TUP}";
-    /// $1 inv, $2 user, $3 now.
-    mark_accepted = "UPDATE {s}.inv SET status = 'accepted', invited_user_id = $2, terminal_by = $2, \
-        terminal_at = $3 WHERE id = $1 AND status = 'pending' RETURNING {INV}";
+    /// The writes of an acceptance, in one statement. $1 inv, $2 subject, $3 now, $4 create the
+    /// subject user?, $5 mem id, $6 role, $7 inviter, $8 membership tuple id, then the
+    /// pre-tuples: $9 ids, $10 relations, $11 object types, $12 object ids. Returns the accepted
+    /// invitation and the ids of the pre-tuples it inserted (one already present is kept and
+    /// not reported). The membership's tuple is written before the pre-tuples (their insert
+    /// waits on its count), so a pre-tuple equal to it is the one skipped.
+    accept_writes = "WITH u AS (INSERT INTO {s}.usr (id, status, created_at, updated_at) \
+              SELECT $2, 'active', $3, $3 WHERE $4 ON CONFLICT (id) DO NOTHING), \
+        m AS (INSERT INTO {s}.mem \
+              (id, usr_id, org_id, role, status, replaces, invited_by, removed_by, created_at, updated_at) \
+              SELECT $5, $2, i.org_id, $6, 'active', NULL, $7, NULL, $3, $3 FROM {s}.inv i WHERE i.id = $1 \
+              RETURNING org_id), \
+        t AS (INSERT INTO {s}.tup (id, subject_type, subject_id, relation, object_type, object_id, created_at, created_by) \
+              SELECT $8, 'usr', $2, $6, 'org', org_id, $3, $7 FROM m ON CONFLICT DO NOTHING RETURNING id), \
+        p AS (INSERT INTO {s}.tup (id, subject_type, subject_id, relation, object_type, object_id, created_at, created_by) \
+              SELECT x.id, 'usr', $2, x.relation, x.object_type, x.object_id, $3, $7 \
+              FROM unnest($9::uuid[], $10::text[], $11::text[], $12::uuid[]) AS x(id, relation, object_type, object_id) \
+              WHERE (SELECT count(*) FROM t) >= 0 \
+              ON CONFLICT DO NOTHING RETURNING id), \
+        a AS (UPDATE {s}.inv SET status = 'accepted', invited_user_id = $2, terminal_by = $2, terminal_at = $3 \
+              WHERE id = $1 AND status = 'pending' AND (SELECT count(*) FROM m) = 1 RETURNING *) \
+        SELECT {INV}, ARRAY(SELECT id FROM p) FROM a";
     /// $1 inv, $2 new status, $3 now, $4 actor (nullable).
     end_invitation = "UPDATE {s}.inv SET status = $2, terminal_at = $3, terminal_by = $4 \
         WHERE id = $1 AND status = 'pending' \
