@@ -7,7 +7,11 @@
 --
 -- Differences from the reference DDL, none of which changes a table's shape:
 --   * no pgcrypto extension and no updated_at trigger: the SDK writes every id and timestamp;
---   * extra indexes, marked "speed" below, serve keyset pagination and owner counting.
+--   * the reference's non-unique indexes on mem (org_id), mem (usr_id) and inv (org_id) carry
+--     the id as a second column, so the same index serves keyset pagination;
+--   * no separate index on tup (subject_type, subject_id): the natural-key UNIQUE constraint
+--     starts with those columns and serves the same lookups, one index fewer per write;
+--   * an extra partial index, marked "speed" below, serves the active-owner count.
 --
 -- Statements are unqualified: the migration runs them with search_path set to the schema the
 -- adopter chose.
@@ -52,12 +56,10 @@ CREATE TABLE mem (
 
 -- One active membership per (user, org); history rows accumulate.
 CREATE UNIQUE INDEX mem_unique_active ON mem (usr_id, org_id) WHERE status = 'active';
-CREATE INDEX mem_org_idx ON mem (org_id);
-CREATE INDEX mem_usr_idx ON mem (usr_id);
+CREATE INDEX mem_org_idx ON mem (org_id, id);
+CREATE INDEX mem_usr_idx ON mem (usr_id, id);
 CREATE INDEX mem_replaces_idx ON mem (replaces) WHERE replaces IS NOT NULL;
--- Speed: keyset pages of an org's and a user's memberships, and the active-owner count.
-CREATE INDEX mem_org_page_idx ON mem (org_id, id);
-CREATE INDEX mem_usr_page_idx ON mem (usr_id, id);
+-- Speed: the active-owner count of every sole-owner check.
 CREATE INDEX mem_active_owner_idx ON mem (org_id) WHERE status = 'active' AND role = 'owner';
 
 CREATE TABLE inv (
@@ -79,10 +81,8 @@ CREATE TABLE inv (
     CHECK (expires_at > created_at)
 );
 
-CREATE INDEX inv_org_idx ON inv (org_id);
+CREATE INDEX inv_org_idx ON inv (org_id, id);
 CREATE INDEX inv_pending_idx ON inv (identifier) WHERE status = 'pending';
--- Speed: keyset pages of an org's invitations.
-CREATE INDEX inv_org_page_idx ON inv (org_id, id);
 
 CREATE TABLE tup (
     id            uuid PRIMARY KEY,
@@ -97,4 +97,3 @@ CREATE TABLE tup (
 );
 
 CREATE INDEX tup_object_relation_idx ON tup (object_type, object_id, relation);
-CREATE INDEX tup_subject_idx ON tup (subject_type, subject_id);

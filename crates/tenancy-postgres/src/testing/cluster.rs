@@ -444,7 +444,8 @@ impl TestDatabase {
     }
 }
 
-/// A deadpool pool of up to `max_size` connections made with `config` (no TLS, fast recycling):
+/// A deadpool pool of up to `max_size` connections made with `config` (no TLS, fast recycling,
+/// LIFO queue, so the connection used last, with its warm server process, is handed out next):
 /// the pool every test and tool builds, whether straight to the server, through a proxy or as
 /// another role.
 ///
@@ -461,6 +462,7 @@ pub fn pool_for(config: Config, max_size: usize) -> Result<Pool, TestSupportErro
     );
     Pool::builder(manager)
         .max_size(max_size)
+        .queue_mode(deadpool_postgres::QueueMode::Lifo)
         .build()
         .map_err(|error| fail(format!("pool: {error}")))
 }
