@@ -27,6 +27,7 @@
 //! # }).unwrap();
 //! ```
 
+mod hash;
 mod state;
 mod store;
 

@@ -8,6 +8,7 @@
 //! id)` and compare ids as `u128`, which keeps keys at 20 bytes and comparisons cheap.
 
 use std::cmp::Ordering;
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::Hash;
 use std::ops::Bound;
@@ -20,6 +21,8 @@ use flametrench_tenancy_core::{
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::hash::IdMap;
+
 /// A dense index into one of the state's tables.
 type Ix = u32;
 
@@ -30,14 +33,14 @@ const NONE: Ix = Ix::MAX;
 #[derive(Debug)]
 pub(crate) struct Interner<T> {
     ids: Vec<T>,
-    index: HashMap<T, Ix>,
+    index: IdMap<T, Ix>,
 }
 
 impl<T> Default for Interner<T> {
     fn default() -> Self {
         Self {
             ids: Vec::new(),
-            index: HashMap::new(),
+            index: IdMap::default(),
         }
     }
 }
@@ -52,6 +55,9 @@ impl<T: Copy + Eq + Hash> Interner<T> {
     }
 
     fn intern(&mut self, id: T) -> Ix {
+        // A plain lookup first, not the entry API: most ids interned are already known, and a
+        // lookup is inlined where the entry is an out-of-line call; a new id pays for a second
+        // hash, which with this hasher costs a few instructions.
         if let Some(ix) = self.get(&id) {
             return ix;
         }
@@ -107,14 +113,26 @@ pub(crate) struct MemRow {
     updated_at: OffsetDateTime,
     tuple_id: TupId,
     tuple_at: OffsetDateTime,
-    usr: Ix,
-    org: Ix,
-    replaces: Ix,
-    invited_by: Ix,
-    removed_by: Ix,
-    tuple_by: Ix,
+    links: Links,
     role: Role,
     status: MembershipStatus,
+}
+
+/// The indexes a membership row refers to.
+#[derive(Debug, Clone, Copy)]
+struct Links {
+    /// The member.
+    usr: Ix,
+    /// The org.
+    org: Ix,
+    /// The row this one replaces, or [`NONE`].
+    replaces: Ix,
+    /// The inviter, or [`NONE`].
+    invited_by: Ix,
+    /// The remover, or [`NONE`].
+    removed_by: Ix,
+    /// The creator of the mirrored tuple, or [`NONE`].
+    tuple_by: Ix,
 }
 
 /// The natural key of a tuple.
@@ -127,17 +145,20 @@ pub(crate) struct State {
     org_ix: Interner<OrgId>,
     pub(crate) slugs: HashMap<Slug, OrgId>,
     rows: Vec<MemRow>,
-    mem_ix: HashMap<MemId, Ix>,
+    mem_ix: IdMap<MemId, Ix>,
     by_org: BTreeMap<Key, Ix>,
     by_user: BTreeMap<Key, Ix>,
     /// `(user, org)` to the row of the user's active membership there.
-    active: HashMap<(Ix, Ix), Ix>,
-    active_owners: HashMap<Ix, usize>,
-    pub(crate) invitations: HashMap<InvId, Invitation>,
+    active: IdMap<(Ix, Ix), Ix>,
+    active_owners: IdMap<Ix, usize>,
+    pub(crate) invitations: IdMap<InvId, Invitation>,
     pub(crate) org_invitations: BTreeSet<(OrgId, InvId)>,
     /// Tuples that do not mirror a membership (pre-tuple grants).
     pub(crate) tuples: BTreeMap<TupId, Tuple>,
-    pub(crate) tuple_keys: HashMap<TupleKey, TupId>,
+    /// Natural keys of the explicit tuples. Their strings are short validated names (entity
+    /// types, relations), which the keyed hasher reads soundly at any length, and hashing them
+    /// with SipHash was about 7% of an `accept_invitation` with one pre-tuple.
+    pub(crate) tuple_keys: IdMap<TupleKey, TupId>,
     pub(crate) by_subject: BTreeSet<(EntityType, Uuid, TupId)>,
     pub(crate) by_object: BTreeSet<(EntityType, Uuid, TupId)>,
 }
@@ -176,13 +197,13 @@ impl State {
     fn materialize(&self, row: &MemRow) -> Option<Membership> {
         Some(Membership {
             id: row.id,
-            usr_id: self.users.id(row.usr)?,
-            org_id: self.org_ix.id(row.org)?,
+            usr_id: self.users.id(row.links.usr)?,
+            org_id: self.org_ix.id(row.links.org)?,
             role: row.role,
             status: row.status,
-            replaces: self.row(row.replaces).map(|old| old.id),
-            invited_by: self.users.id(row.invited_by),
-            removed_by: self.users.id(row.removed_by),
+            replaces: self.row(row.links.replaces).map(|old| old.id),
+            invited_by: self.users.id(row.links.invited_by),
+            removed_by: self.users.id(row.links.removed_by),
             created_at: row.created_at,
             updated_at: row.updated_at,
         })
@@ -196,12 +217,12 @@ impl State {
         Some(Tuple {
             id: row.tuple_id,
             subject_type: EntityType::usr(),
-            subject_id: self.users.id(row.usr)?.as_uuid(),
+            subject_id: self.users.id(row.links.usr)?.as_uuid(),
             relation: row.role.relation(),
             object_type: EntityType::org(),
-            object_id: self.org_ix.id(row.org)?.as_uuid(),
+            object_id: self.org_ix.id(row.links.org)?.as_uuid(),
             created_at: row.tuple_at,
-            created_by: self.users.id(row.tuple_by),
+            created_by: self.users.id(row.links.tuple_by),
         })
     }
 
@@ -304,6 +325,12 @@ impl State {
     /// Inserts a new active membership and its tuple. The user (and `created_by`) must be
     /// known; an unknown one is added.
     pub(crate) fn insert_membership(&mut self, membership: Membership, created_by: Option<UsrId>) {
+        let links = self.links(&membership, created_by);
+        self.push_row(&membership, links);
+    }
+
+    /// The indexes a new row of `membership` refers to, interning any id not seen yet.
+    fn links(&mut self, membership: &Membership, created_by: Option<UsrId>) -> Links {
         let usr = self.users.intern(membership.usr_id);
         let org = self.org_ix.intern(membership.org_id);
         let replaces = optional(
@@ -313,7 +340,27 @@ impl State {
         );
         let invited_by = optional(membership.invited_by.map(|id| self.users.intern(id)));
         let removed_by = optional(membership.removed_by.map(|id| self.users.intern(id)));
-        let tuple_by = optional(created_by.map(|id| self.users.intern(id)));
+        // The tuple's creator is usually the member (a new org's owner) or the inviter (every
+        // other path), whose index is already at hand; interning is idempotent, so reusing it
+        // only saves a lookup.
+        let tuple_by = match created_by {
+            Some(id) if id == membership.usr_id => usr,
+            Some(id) if Some(id) == membership.invited_by => invited_by,
+            other => optional(other.map(|id| self.users.intern(id))),
+        };
+        Links {
+            usr,
+            org,
+            replaces,
+            invited_by,
+            removed_by,
+            tuple_by,
+        }
+    }
+
+    /// Appends the row of `membership`, whose ids resolve to `links`, and indexes it.
+    fn push_row(&mut self, membership: &Membership, links: Links) {
+        let Links { usr, org, .. } = links;
         let ix = self.rows.len() as Ix;
         self.rows.push(MemRow {
             id: membership.id,
@@ -321,12 +368,7 @@ impl State {
             updated_at: membership.updated_at,
             tuple_id: TupId::new(),
             tuple_at: membership.created_at,
-            usr,
-            org,
-            replaces,
-            invited_by,
-            removed_by,
-            tuple_by,
+            links,
             role: membership.role,
             status: membership.status,
         });
@@ -349,7 +391,7 @@ impl State {
     ) -> Option<Membership> {
         let removed_by = optional(removed_by.map(|id| self.users.intern(id)));
         let row = self.rows.get(ix as usize)?;
-        let (usr, org, role, before) = (row.usr, row.org, row.role, row.status);
+        let (usr, org, role, before) = (row.links.usr, row.links.org, row.role, row.status);
         self.count_owner(org, role, before, -1);
         if before == MembershipStatus::Active {
             self.active.remove(&(usr, org));
@@ -358,13 +400,13 @@ impl State {
         row.status = status;
         row.updated_at = now;
         if status == MembershipStatus::Revoked {
-            row.removed_by = removed_by;
+            row.links.removed_by = removed_by;
         }
         if status == MembershipStatus::Active {
             // A reactivated row is mirrored by a new tuple.
             row.tuple_id = TupId::new();
             row.tuple_at = now;
-            row.tuple_by = NONE;
+            row.links.tuple_by = NONE;
             self.active.insert((usr, org), ix);
         }
         self.count_owner(org, role, status, 1);
@@ -409,19 +451,33 @@ impl State {
         new_role: Role,
         now: OffsetDateTime,
     ) -> Membership {
-        self.set_membership_status(old.id, MembershipStatus::Revoked, None, now);
+        let old_ix = self.mem_ix.get(&old.id).copied();
+        if let Some(ix) = old_ix {
+            self.set_status(ix, MembershipStatus::Revoked, None, now);
+        }
         let new = old.successor(MemId::new(), new_role, now);
-        self.insert_membership(new.clone(), None);
+        // The successor has the old row's user, org and inviter, so its links are the old
+        // row's indexes (and the old row itself); only a row that is not stored (which callers
+        // never pass) needs its ids looked up.
+        let links = match old_ix.and_then(|ix| self.row(ix).map(|row| (ix, row))) {
+            Some((ix, row)) => Links {
+                usr: row.links.usr,
+                org: row.links.org,
+                replaces: ix,
+                invited_by: row.links.invited_by,
+                removed_by: NONE,
+                tuple_by: NONE,
+            },
+            None => self.links(&new, None),
+        };
+        self.push_row(&new, links);
         new
     }
 
     // --- tuples ----------------------------------------------------------------------------
 
-    /// Whether a tuple with this natural key exists (explicit or mirroring a membership).
-    pub(crate) fn has_tuple(&self, key: &TupleKey) -> bool {
-        if self.tuple_keys.contains_key(key) {
-            return true;
-        }
+    /// Whether an active membership's tuple has this natural key.
+    fn mirrors_membership(&self, key: &TupleKey) -> bool {
         let (subject_type, subject, relation, object_type, object) = key;
         if subject_type.as_str() != "usr" || object_type.as_str() != "org" {
             return false;
@@ -437,13 +493,20 @@ impl State {
             .is_some_and(|row| row.role.as_str() == relation.as_str())
     }
 
-    /// Stores an explicit tuple; returns false if its natural key already exists.
+    /// Stores an explicit tuple; returns false if its natural key already exists (explicit or
+    /// mirroring a membership).
     pub(crate) fn insert_tuple(&mut self, tuple: Tuple) -> bool {
         let key = key_of(&tuple);
-        if self.has_tuple(&key) {
+        if self.mirrors_membership(&key) {
             return false;
         }
-        self.tuple_keys.insert(key, tuple.id);
+        // One hash of the key (which holds strings) for both the check and the insert.
+        match self.tuple_keys.entry(key) {
+            Entry::Occupied(_) => return false,
+            Entry::Vacant(entry) => {
+                entry.insert(tuple.id);
+            }
+        }
         self.by_subject
             .insert((tuple.subject_type.clone(), tuple.subject_id, tuple.id));
         self.by_object

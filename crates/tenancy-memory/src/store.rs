@@ -453,13 +453,12 @@ impl TenancyStore for InMemoryTenancyStore {
         let invitation = state
             .invitations
             .get(&input.inv_id)
-            .cloned()
             .ok_or(TenancyError::not_found(Entity::Invitation))?;
         if let Some(usr) = input.as_usr_id {
             user_known(&state, usr)?;
         }
         rules::check_accept(
-            &invitation,
+            invitation,
             now,
             input.as_usr_id,
             input.accepting_identifier.as_ref(),
@@ -470,30 +469,33 @@ impl TenancyStore for InMemoryTenancyStore {
                 return Err(TenancyError::DuplicateMembership);
             }
         }
-        // Every check passed: write.
+        // Every check passed: write. The invitation is read in place rather than cloned; the
+        // tuples are built from its pre-tuples now, while it is borrowed, and get their ids
+        // below, after the membership's, so ids are drawn in the same order as ever.
+        let (org_id, role, invited_by) =
+            (invitation.org_id, invitation.role, invitation.invited_by);
         let subject = input.as_usr_id.unwrap_or_else(UsrId::new);
-        state.add_user(subject);
-        let membership = Membership::joined(
-            MemId::new(),
-            subject,
-            invitation.org_id,
-            invitation.role,
-            Some(invitation.invited_by),
-            now,
-        );
-        state.insert_membership(membership.clone(), Some(invitation.invited_by));
-        let mut materialized_tuples = Vec::new();
-        for pre in &invitation.pre_tuples {
-            let tuple = Tuple {
-                id: TupId::new(),
+        let tuples: Vec<Tuple> = invitation
+            .pre_tuples
+            .iter()
+            .map(|pre| Tuple {
+                id: TupId::MIN,
                 subject_type: EntityType::usr(),
                 subject_id: subject.as_uuid(),
                 relation: pre.relation.clone(),
                 object_type: pre.object_type.clone(),
                 object_id: pre.object_id,
                 created_at: now,
-                created_by: Some(invitation.invited_by),
-            };
+                created_by: Some(invited_by),
+            })
+            .collect();
+        state.add_user(subject);
+        let membership =
+            Membership::joined(MemId::new(), subject, org_id, role, Some(invited_by), now);
+        state.insert_membership(membership.clone(), Some(invited_by));
+        let mut materialized_tuples = Vec::with_capacity(tuples.len());
+        for mut tuple in tuples {
+            tuple.id = TupId::new();
             if state.insert_tuple(tuple.clone()) {
                 materialized_tuples.push(tuple);
             }
