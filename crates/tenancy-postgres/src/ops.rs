@@ -76,6 +76,9 @@ struct Rotation {
     old_uuid: Uuid,
     new_uuid: Uuid,
     tuple_uuid: Uuid,
+    usr: Uuid,
+    org: Uuid,
+    old_role: &'static &'static str,
 }
 
 const REVOKED: &str = "revoked";
@@ -88,6 +91,9 @@ impl Rotation {
             old_uuid: old.id.as_uuid(),
             new_uuid: new.id.as_uuid(),
             tuple_uuid: TupId::new().as_uuid(),
+            usr: old.usr_id.as_uuid(),
+            org: old.org_id.as_uuid(),
+            old_role: role_text(old.role),
             new,
         }
     }
@@ -101,22 +107,48 @@ impl Rotation {
             .bind(role_text(self.new.role), Type::TEXT)
             .bind(&self.new.created_at, Type::TIMESTAMPTZ)
             .bind(&self.tuple_uuid, Type::UUID)
+            .bind(&self.usr, Type::UUID)
+            .bind(&self.org, Type::UUID)
+            .bind(self.old_role, Type::TEXT)
     }
 }
 
-/// Ends membership `mem` (to `status`, `suspended` or `revoked`) and deletes its tuple.
-fn end_stmt<'a>(
-    sql: &'a Sql,
-    mem: &'a Uuid,
-    now: &'a OffsetDateTime,
-    removed_by: &'a Option<Uuid>,
-    status: &'a &'static str,
-) -> Stmt<'a> {
-    Stmt::new(&sql.end_membership)
-        .bind(mem, Type::UUID)
-        .bind(now, Type::TIMESTAMPTZ)
-        .bind(removed_by, Type::UUID)
-        .bind(status, Type::TEXT)
+/// The values that end one membership (to `suspended` or `revoked`) and delete its tuple.
+struct Ending {
+    mem: Uuid,
+    usr: Uuid,
+    org: Uuid,
+    role: &'static &'static str,
+    removed_by: Option<Uuid>,
+    status: &'static &'static str,
+}
+
+impl Ending {
+    fn new(
+        membership: &Membership,
+        removed_by: Option<UsrId>,
+        status: &'static &'static str,
+    ) -> Self {
+        Self {
+            mem: membership.id.as_uuid(),
+            usr: membership.usr_id.as_uuid(),
+            org: membership.org_id.as_uuid(),
+            role: role_text(membership.role),
+            removed_by: removed_by.map(|id| id.as_uuid()),
+            status,
+        }
+    }
+
+    fn stmt<'a>(&'a self, sql: &'a Sql, now: &'a OffsetDateTime) -> Stmt<'a> {
+        Stmt::new(&sql.end_membership)
+            .bind(&self.mem, Type::UUID)
+            .bind(now, Type::TIMESTAMPTZ)
+            .bind(&self.removed_by, Type::UUID)
+            .bind(self.status, Type::TEXT)
+            .bind(&self.usr, Type::UUID)
+            .bind(&self.org, Type::UUID)
+            .bind(self.role, Type::TEXT)
+    }
 }
 
 /// The role's name as a `'static` reference that statements can bind.
@@ -650,7 +682,6 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
 
     async fn suspend_membership(&self, mem_id: MemId) -> Result<Membership> {
         let mem = mem_id.as_uuid();
-        let none: Option<Uuid> = None;
         let sql = &self.sql;
         transact!(
             self,
@@ -663,8 +694,8 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
                 // stamped in the order they are written.
                 let now = self.now();
                 rules::check_suspend_membership(&membership, owners)?;
-                tx.finish(&[end_stmt(sql, &mem, &now, &none, &SUSPENDED)])
-                    .await?;
+                let ending = Ending::new(&membership, None, &SUSPENDED);
+                tx.finish(&[ending.stmt(sql, &now)]).await?;
                 Ok(ended(&membership, MembershipStatus::Suspended, None, now))
             }
         )
@@ -704,7 +735,6 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
     async fn self_leave(&self, mem_id: MemId, transfer_to: Option<UsrId>) -> Result<Membership> {
         let mem = mem_id.as_uuid();
         let successor_uuid = transfer_to.map(|id| id.as_uuid());
-        let none: Option<Uuid> = None;
         let sql = &self.sql;
         transact!(self, "self_leave", Shape::Transaction, mem_id, |tx| {
             let extra = successor_uuid.as_ref().map(|successor| {
@@ -730,7 +760,8 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
             if let Some(rotation) = &rotation {
                 stmts.push(rotation.stmt(sql, &now));
             }
-            stmts.push(end_stmt(sql, &mem, &now, &none, &REVOKED));
+            let ending = Ending::new(&leaver, None, &REVOKED);
+            stmts.push(ending.stmt(sql, &now));
             tx.finish(&stmts).await?;
             Ok(ended(&leaver, MembershipStatus::Revoked, None, now))
         })
@@ -739,7 +770,6 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
     async fn admin_remove(&self, mem_id: MemId, admin_usr_id: UsrId) -> Result<Membership> {
         let mem = mem_id.as_uuid();
         let admin = admin_usr_id.as_uuid();
-        let removed_by = Some(admin);
         let sql = &self.sql;
         transact!(self, "admin_remove", Shape::Transaction, mem_id, |tx| {
             let extra = Stmt::new(&sql.active_membership_beside)
@@ -754,8 +784,8 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
                 .map(|row| rows::membership(row, 0))
                 .transpose()?;
             rules::check_admin_remove(&target, actor.as_ref())?;
-            tx.finish(&[end_stmt(sql, &mem, &now, &removed_by, &REVOKED)])
-                .await?;
+            let ending = Ending::new(&target, Some(admin_usr_id), &REVOKED);
+            tx.finish(&[ending.stmt(sql, &now)]).await?;
             Ok(ended(
                 &target,
                 MembershipStatus::Revoked,

@@ -113,22 +113,26 @@ statements! {
     get_membership = "SELECT {MEM} FROM {s}.mem WHERE id = $1";
     memberships_by_ids = "SELECT {MEM} FROM {s}.mem WHERE id = ANY($1)";
 
-    /// $1 membership, $2 now, $3 removed_by, $4 new status (`suspended` or `revoked`): ends an
-    /// active membership and deletes the tuple that mirrors it, in one statement.
+    /// $1 membership, $2 now, $3 removed_by, $4 new status (`suspended` or `revoked`), $5 its
+    /// user, $6 its org, $7 its role: ends an active membership and deletes the tuple that
+    /// mirrors it, in one statement. The tuple is found by its natural key from bound values,
+    /// never by a join, so the plan is a unique-index probe whatever the table's size was when
+    /// the statement was prepared.
     end_membership = "WITH ended AS (UPDATE {s}.mem SET status = $4, updated_at = $2, removed_by = $3 \
-              WHERE id = $1 RETURNING usr_id, org_id, role) \
-        DELETE FROM {s}.tup t USING ended WHERE t.subject_type = 'usr' AND t.subject_id = ended.usr_id \
-        AND t.relation = ended.role AND t.object_type = 'org' AND t.object_id = ended.org_id";
-    /// $1 old membership, $2 now, $3 new id, $4 new role, $5 the new row's time, $6 tup id:
-    /// revoke-and-re-add in one statement. The new row's insert reads the update's `RETURNING`,
-    /// so the old row has left `mem_unique_active` before the new active row enters it; the new
-    /// tuple's insert waits on the old tuple's delete (a one-time filter on its count), so a
-    /// rotation that keeps the role (a co-owner promoted to owner) replaces its tuple instead
-    /// of colliding with it.
+              WHERE id = $1) \
+        DELETE FROM {s}.tup WHERE subject_type = 'usr' AND subject_id = $5 \
+        AND relation = $7 AND object_type = 'org' AND object_id = $6";
+    /// $1 old membership, $2 now, $3 new id, $4 new role, $5 the new row's time, $6 tup id,
+    /// $7 user, $8 org, $9 old role: revoke-and-re-add in one statement. The new row's insert
+    /// reads the update's `RETURNING`, so the old row has left `mem_unique_active` before the
+    /// new active row enters it; the new tuple's insert waits on the old tuple's delete (a
+    /// one-time filter on its count), so a rotation that keeps the role (a co-owner promoted to
+    /// owner) replaces its tuple instead of colliding with it. As in `end_membership`, the old
+    /// tuple is found from bound values.
     rotate_membership = "WITH old AS (UPDATE {s}.mem SET status = 'revoked', updated_at = $2, removed_by = NULL \
-              WHERE id = $1 RETURNING id, usr_id, org_id, role, invited_by), \
-        gone AS (DELETE FROM {s}.tup t USING old WHERE t.subject_type = 'usr' AND t.subject_id = old.usr_id \
-              AND t.relation = old.role AND t.object_type = 'org' AND t.object_id = old.org_id RETURNING 1), \
+              WHERE id = $1 RETURNING id, usr_id, org_id, invited_by), \
+        gone AS (DELETE FROM {s}.tup WHERE subject_type = 'usr' AND subject_id = $7 \
+              AND relation = $9 AND object_type = 'org' AND object_id = $8 RETURNING 1), \
         new AS (INSERT INTO {s}.mem \
               (id, usr_id, org_id, role, status, replaces, invited_by, removed_by, created_at, updated_at) \
               SELECT $3, usr_id, org_id, $4, 'active', id, invited_by, NULL, $5, $5 FROM old \
