@@ -457,45 +457,107 @@ async fn single_client<S: TenancyStore>(
     samples
 }
 
-/// Aggregate ops/s of `create_org` and `change_role` with `clients` concurrent clients.
+/// The operations timed with several concurrent clients, each client on its own org.
+const CONCURRENT_OPS: [&str; 5] = [
+    "create_org",
+    "add_member",
+    "change_role",
+    "get_org",
+    "list_members (50)",
+];
+
+/// Aggregate ops/s and per-call p50/p99 of [`CONCURRENT_OPS`] with `clients` concurrent
+/// clients, `per_client` calls each.
 async fn concurrent<S: TenancyStore + 'static>(
     store: Arc<S>,
     clients: usize,
     per_client: usize,
-) -> Vec<(&'static str, f64)> {
+) -> Vec<(&'static str, f64, Duration, Duration)> {
     let mut out = Vec::new();
-    for op in ["create_org", "change_role"] {
+    for op in CONCURRENT_OPS {
         let mut prepared = Vec::new();
         for _ in 0..clients {
-            let (_, _, members) =
-                org_with_members(&*store, if op == "change_role" { per_client } else { 0 }).await;
-            prepared.push((user(&*store).await, members));
+            let members = if op == "change_role" { per_client } else { 60 };
+            let (org, _, members) = org_with_members(&*store, members).await;
+            let mut newcomers = Vec::new();
+            if op == "add_member" {
+                for _ in 0..per_client {
+                    newcomers.push(user(&*store).await);
+                }
+            }
+            prepared.push((user(&*store).await, org, members, newcomers));
         }
         let start = Instant::now();
         let mut tasks = Vec::new();
-        for (creator, members) in prepared {
+        for (creator, org, members, newcomers) in prepared {
             let store = store.clone();
             tasks.push(tokio::spawn(async move {
-                if op == "create_org" {
-                    for _ in 0..per_client {
-                        let _ = store.create_org(CreateOrg::new(creator)).await;
+                let mut latencies = Vec::with_capacity(per_client);
+                for index in 0..per_client {
+                    let began = Instant::now();
+                    match op {
+                        "create_org" => {
+                            let _ = store.create_org(CreateOrg::new(creator)).await;
+                        }
+                        "add_member" => {
+                            if let Some(member) = newcomers.get(index) {
+                                let _ = store
+                                    .add_member(AddMember::new(org, *member, Role::Member))
+                                    .await;
+                            }
+                        }
+                        "change_role" => {
+                            if let Some(member) = members.get(index) {
+                                let _ = store.change_role(*member, Role::Admin).await;
+                            }
+                        }
+                        "get_org" => {
+                            let _ = store.get_org(org).await;
+                        }
+                        _ => {
+                            let _ = store.list_members(ListMembers::new(org).limit(50)).await;
+                        }
                     }
-                } else {
-                    for member in members {
-                        let _ = store.change_role(member, Role::Admin).await;
-                    }
+                    latencies.push(began.elapsed());
                 }
+                latencies
             }));
         }
+        let mut latencies = Vec::with_capacity(clients * per_client);
         for task in tasks {
-            let _ = task.await;
+            latencies.extend(task.await.unwrap_or_default());
         }
+        let elapsed = start.elapsed();
+        let sample = Sample {
+            op,
+            latencies,
+            elapsed,
+            floor: Vec::new(),
+        };
         out.push((
             op,
-            (clients * per_client) as f64 / start.elapsed().as_secs_f64(),
+            (clients * per_client) as f64 / elapsed.as_secs_f64().max(1e-9),
+            sample.percentile(0.5),
+            sample.percentile(0.99),
         ));
     }
     out
+}
+
+/// Prints the table of [`concurrent`].
+fn print_concurrent(title: &str, rows: &[(&'static str, f64, Duration, Duration)]) {
+    println!("\n{title}");
+    println!(
+        "  {:<30} {:>12} {:>10} {:>10}",
+        "operation", "ops/s (all)", "p50 µs", "p99 µs"
+    );
+    for (op, rate, p50, p99) in rows {
+        println!(
+            "  {op:<30} {rate:>12.0} {:>10.1} {:>10.1}",
+            micros(*p50),
+            micros(*p99)
+        );
+    }
 }
 
 fn print_samples(title: &str, samples: &[Sample], trips: &[(&'static str, u64, u64)]) {
@@ -702,6 +764,37 @@ async fn overhead(
         )
         .await,
     );
+    // The first flight of a two-flight write without its writes: BEGIN, the org lock and an
+    // owner count pipelined, then COMMIT. What a membership write costs beyond this is its rows.
+    let lock = client
+        .prepare("SELECT status FROM org WHERE id = $1 FOR NO KEY UPDATE")
+        .await
+        .map_err(pg_error)?;
+    let owners = client
+        .prepare(
+            "SELECT count(*) FROM mem WHERE org_id = $1 AND status = 'active' AND role = 'owner'",
+        )
+        .await
+        .map_err(pg_error)?;
+    let (lock, owners) = (&lock, &owners);
+    samples.push(
+        time_op(
+            Some(floor),
+            "BEGIN, lock, read | COMMIT",
+            iterations,
+            |_| async {},
+            |()| async move {
+                let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&org_uuid];
+                let _ = tokio::join!(
+                    client.batch_execute("BEGIN"),
+                    client.query(lock, &params),
+                    client.query(owners, &params),
+                );
+                let _ = client.batch_execute("COMMIT").await;
+            },
+        )
+        .await,
+    );
     let user = UsrId::new().as_uuid();
     client
         .execute(
@@ -853,9 +946,10 @@ async fn memory_part(
         }
     }
     let memory = Arc::new(InMemoryTenancyStore::new());
-    for (op, rate) in concurrent(memory, 8, iterations * 10).await {
-        println!("  memory, 8 clients: {op:<12} {rate:>12.0} ops/s aggregate");
-    }
+    print_concurrent(
+        "memory store, 8 concurrent clients (each on its own org)",
+        &concurrent(memory, 8, iterations * 10).await,
+    );
     Ok(())
 }
 
@@ -906,9 +1000,10 @@ async fn postgres_part(iterations: usize, big: usize) -> Result<(), String> {
         &samples,
         &trips,
     );
-    for (op, rate) in concurrent(Arc::new(PostgresTenancyStore::new(pool)), 8, iterations).await {
-        println!("  postgres, 8 clients: {op:<12} {rate:>10.0} ops/s aggregate");
-    }
+    print_concurrent(
+        "postgres with a pool of 9, 8 concurrent clients (each on its own org)",
+        &concurrent(Arc::new(PostgresTenancyStore::new(pool)), 8, iterations).await,
+    );
     Ok(())
 }
 

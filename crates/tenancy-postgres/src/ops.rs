@@ -6,7 +6,8 @@
 //! `create_invitation`, `update_org`, the org transitions except `revoke_org`,
 //! `decline_invitation`, `revoke_invitation` and every read; two for every other write
 //! (`BEGIN` + lock + reads, then writes + `COMMIT`). The writes are one statement per
-//! membership row rotated or ended (`spec/postgres.md`, "Statements per write"). Error paths
+//! membership row rotated, ended or reactivated, and one for an acceptance (`spec/postgres.md`,
+//! "Statements per write"). Error paths
 //! may take one more, to classify the failure or to roll back.
 
 use flametrench_ids::{InvId, MemId, OrgId, TupId, UsrId};
@@ -1006,9 +1007,10 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
                 }
                 let subject_id = input.as_usr_id.unwrap_or_else(UsrId::new);
                 let mem_id = MemId::new();
-                let (subject, mem, tup, inviter) = (
+                let (subject, mem, org, tup, inviter) = (
                     subject_id.as_uuid(),
                     mem_id.as_uuid(),
+                    invitation.org_id.as_uuid(),
                     TupId::new().as_uuid(),
                     Some(invitation.invited_by.as_uuid()),
                 );
@@ -1047,7 +1049,8 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
                         .bind(&pre_ids, Type::UUID_ARRAY)
                         .bind(&pre_relations, Type::TEXT_ARRAY)
                         .bind(&pre_types, Type::TEXT_ARRAY)
-                        .bind(&pre_objects, Type::UUID_ARRAY)])
+                        .bind(&pre_objects, Type::UUID_ARRAY)
+                        .bind(&org, Type::UUID)])
                         .await?,
                 );
                 let row = rows

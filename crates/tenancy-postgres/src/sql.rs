@@ -72,7 +72,7 @@ statements! {
 
     /// $1 after, $2 status, $3 folded query, $4 limit.
     list_orgs = "SELECT {ORG} FROM {s}.org \
-        WHERE ($1::uuid IS NULL OR id > $1) AND ($2::text IS NULL OR status = $2) \
+        WHERE id > coalesce($1::uuid, '00000000-0000-0000-0000-000000000000'::uuid) AND ($2::text IS NULL OR status = $2) \
         AND ($3::text IS NULL OR strpos(translate(name, {LOWER}), $3) > 0 \
              OR strpos(translate(slug, {LOWER}), $3) > 0) \
         ORDER BY id LIMIT $4";
@@ -115,8 +115,8 @@ statements! {
 
     /// $1 membership, $2 now, $3 removed_by, $4 new status (`suspended` or `revoked`), $5 its
     /// user, $6 its org, $7 its role: ends an active membership and deletes the tuple that
-    /// mirrors it, in one statement. The tuple is found by its natural key from bound values,
-    /// never by a join, so the plan is a unique-index probe whatever the table's size was when
+    /// mirrors it, in one statement. The tuple is found by an equality on its natural key from
+    /// bound values, never by a join, whose generic plan could scan a table that was small when
     /// the statement was prepared.
     end_membership = "WITH ended AS (UPDATE {s}.mem SET status = $4, updated_at = $2, removed_by = $3 \
               WHERE id = $1) \
@@ -163,9 +163,9 @@ statements! {
         SELECT org_status, usr_ok, inviter_ok, (SELECT count(*) FROM m) FROM flags";
 
     list_members = "SELECT {MEM} FROM {s}.mem WHERE org_id = $1 \
-        AND ($2::uuid IS NULL OR id > $2) AND ($3::text IS NULL OR status = $3) ORDER BY id LIMIT $4";
+        AND id > coalesce($2::uuid, '00000000-0000-0000-0000-000000000000'::uuid) AND ($3::text IS NULL OR status = $3) ORDER BY id LIMIT $4";
     list_memberships_for_user = "SELECT {MEM} FROM {s}.mem WHERE usr_id = $1 \
-        AND ($2::uuid IS NULL OR id > $2) AND ($3::text IS NULL OR status = $3) ORDER BY id LIMIT $4";
+        AND id > coalesce($2::uuid, '00000000-0000-0000-0000-000000000000'::uuid) AND ($3::text IS NULL OR status = $3) ORDER BY id LIMIT $4";
     org_exists = "SELECT 1 FROM {s}.org WHERE id = $1";
     user_exists = "SELECT 1 FROM {s}.usr WHERE id = $1";
 
@@ -181,7 +181,7 @@ statements! {
         SELECT org_status, inviter_ok, (SELECT count(*) FROM i) FROM flags";
     get_invitation = "SELECT {INV} FROM {s}.inv WHERE id = $1";
     list_invitations = "SELECT {INV} FROM {s}.inv WHERE org_id = $1 \
-        AND ($2::uuid IS NULL OR id > $2) AND ($3::text IS NULL OR status = $3) ORDER BY id LIMIT $4";
+        AND id > coalesce($2::uuid, '00000000-0000-0000-0000-000000000000'::uuid) AND ($3::text IS NULL OR status = $3) ORDER BY id LIMIT $4";
 
     /// $1 inv, $2 accepting user (nullable): the invitation (row-locked, after its org: a
     /// concurrent decline or revoke waits), its org's status, whether the user exists and
@@ -194,16 +194,15 @@ statements! {
         FROM {s}.inv i WHERE i.id = $1 FOR UPDATE OF i";
     /// The writes of an acceptance, in one statement. $1 inv, $2 subject, $3 now, $4 create the
     /// subject user?, $5 mem id, $6 role, $7 inviter, $8 membership tuple id, then the
-    /// pre-tuples: $9 ids, $10 relations, $11 object types, $12 object ids. Returns the accepted
-    /// invitation and the ids of the pre-tuples it inserted (one already present is kept and
-    /// not reported). The membership's tuple is written before the pre-tuples (their insert
+    /// pre-tuples: $9 ids, $10 relations, $11 object types, $12 object ids; $13 the org.
+    /// Returns the accepted invitation and the ids of the pre-tuples it inserted (one already
+    /// present is kept and not reported). The membership's tuple is written before the pre-tuples (their insert
     /// waits on its count), so a pre-tuple equal to it is the one skipped.
     accept_writes = "WITH u AS (INSERT INTO {s}.usr (id, status, created_at, updated_at) \
               SELECT $2, 'active', $3, $3 WHERE $4 ON CONFLICT (id) DO NOTHING), \
         m AS (INSERT INTO {s}.mem \
               (id, usr_id, org_id, role, status, replaces, invited_by, removed_by, created_at, updated_at) \
-              SELECT $5, $2, i.org_id, $6, 'active', NULL, $7, NULL, $3, $3 FROM {s}.inv i WHERE i.id = $1 \
-              RETURNING org_id), \
+              VALUES ($5, $2, $13, $6, 'active', NULL, $7, NULL, $3, $3) RETURNING org_id), \
         t AS (INSERT INTO {s}.tup (id, subject_type, subject_id, relation, object_type, object_id, created_at, created_by) \
               SELECT $8, 'usr', $2, $6, 'org', org_id, $3, $7 FROM m ON CONFLICT DO NOTHING RETURNING id), \
         p AS (INSERT INTO {s}.tup (id, subject_type, subject_id, relation, object_type, object_id, created_at, created_by) \
