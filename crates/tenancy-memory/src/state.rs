@@ -135,6 +135,49 @@ struct Links {
     tuple_by: Ix,
 }
 
+/// Rows per chunk of [`Rows`] once the first chunk is full.
+const CHUNK: usize = 1 << 13;
+
+/// The membership rows, in insertion order, in chunks of [`CHUNK`] rows. A single `Vec` would
+/// copy every row each time it doubles: at a million rows one insert would copy about 100 MB
+/// while holding the store's lock. Here only the first chunk grows by doubling (so a small store
+/// stays small); every later chunk is allocated at its full size once and never moves.
+#[derive(Debug, Default)]
+struct Rows {
+    chunks: Vec<Vec<MemRow>>,
+    len: usize,
+}
+
+impl Rows {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn get(&self, ix: usize) -> Option<&MemRow> {
+        self.chunks.get(ix / CHUNK)?.get(ix % CHUNK)
+    }
+
+    fn get_mut(&mut self, ix: usize) -> Option<&mut MemRow> {
+        self.chunks.get_mut(ix / CHUNK)?.get_mut(ix % CHUNK)
+    }
+
+    fn push(&mut self, row: MemRow) {
+        match self.chunks.last_mut() {
+            Some(chunk) if chunk.len() < CHUNK => chunk.push(row),
+            _ => {
+                let mut chunk = Vec::with_capacity(if self.chunks.is_empty() { 0 } else { CHUNK });
+                chunk.push(row);
+                self.chunks.push(chunk);
+            }
+        }
+        self.len += 1;
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &MemRow> {
+        self.chunks.iter().flatten()
+    }
+}
+
 /// The natural key of a tuple.
 pub(crate) type TupleKey = (EntityType, Uuid, Relation, EntityType, Uuid);
 
@@ -144,7 +187,7 @@ pub(crate) struct State {
     pub(crate) orgs: BTreeMap<OrgId, Organization>,
     org_ix: Interner<OrgId>,
     pub(crate) slugs: HashMap<Slug, OrgId>,
-    rows: Vec<MemRow>,
+    rows: Rows,
     mem_ix: IdMap<MemId, Ix>,
     by_org: BTreeMap<Key, Ix>,
     by_user: BTreeMap<Key, Ix>,

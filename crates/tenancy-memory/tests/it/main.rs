@@ -197,3 +197,66 @@ async fn concurrent_tasks_on_one_org_keep_every_invariant() {
     }
     assert_eq!(store.snapshot().check_invariants(), Vec::<String>::new());
 }
+
+/// Enough memberships to fill several of the store's row chunks (8,192 rows each): rows on
+/// both sides of every chunk boundary are found, changed and listed like any other.
+#[tokio::test]
+async fn rows_beyond_the_first_chunks_behave_like_the_first() {
+    let store = InMemoryTenancyStore::new();
+    let owner = UsrId::new();
+    store.ensure_user(owner).await.expect("owner");
+    let org = store
+        .create_org(CreateOrg::new(owner))
+        .await
+        .expect("org")
+        .org
+        .id;
+    let mut members = Vec::new();
+    for _ in 0..20_000 {
+        let user = UsrId::new();
+        store.ensure_user(user).await.expect("user");
+        let membership = store
+            .add_member(AddMember::new(org, user, Role::Member))
+            .await
+            .expect("member");
+        members.push(membership);
+    }
+    // Row 8,191 is the last of the first chunk, 8,192 the first of the second (row 0 is the
+    // owner's), and so on.
+    for index in [8_190, 8_191, 8_192, 16_383, 16_384, 19_999] {
+        let membership = &members[index];
+        assert_eq!(
+            store.get_membership(membership.id).await.expect("get"),
+            *membership
+        );
+        let changed = store
+            .change_role(membership.id, Role::Admin)
+            .await
+            .expect("change_role");
+        assert_eq!(changed.replaces, Some(membership.id));
+        assert_eq!(
+            store
+                .get_membership(membership.id)
+                .await
+                .expect("old")
+                .status,
+            flametrench_tenancy_core::MembershipStatus::Revoked
+        );
+    }
+    let mut listed = 0;
+    let mut cursor = None;
+    loop {
+        let input = flametrench_tenancy_core::ListMembers::new(org)
+            .limit(200)
+            .cursor(cursor.take());
+        let page = store.list_members(input).await.expect("page");
+        listed += page.data.len();
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    // The owner, 20,000 members and 6 replacing rows.
+    assert_eq!(listed, 20_007);
+    assert_eq!(store.snapshot().check_invariants(), Vec::<String>::new());
+}
