@@ -52,6 +52,8 @@ struct Sample {
     elapsed: Duration,
     /// The floor, timed once before each call of this operation (PostgreSQL only).
     floor: Vec<Duration>,
+    /// With several clients: from the common start to this client's last call's end.
+    span: Option<(Instant, Instant)>,
 }
 
 /// The one-round-trip floor: a prepared single-row `INSERT` in autocommit on its own
@@ -150,9 +152,29 @@ fn measure_sync<F: std::future::Future<Output = ()>>(future: F) {
     ft_callgrind_measure(&mut || while future.as_mut().poll(&mut context).is_pending() {});
 }
 
+/// How [`time_op`] runs: alone (optionally timing the floor before every call), or as one of
+/// several clients that start each operation together.
+#[derive(Clone, Copy, Default)]
+struct Timing<'a> {
+    /// Time the floor before every call (PostgreSQL, one client).
+    floor: Option<&'a Floor>,
+    /// Several clients: every client prepares all its inputs, then waits here, so that the
+    /// operation's calls of all clients run at the same time.
+    start_together: Option<&'a tokio::sync::Barrier>,
+}
+
+impl<'a> Timing<'a> {
+    fn with_floor(floor: &'a Floor) -> Self {
+        Self {
+            floor: Some(floor),
+            start_together: None,
+        }
+    }
+}
+
 /// Times `iterations` runs of `call` after preparing each with `setup` (untimed).
 async fn time_op<P, SF, C, CF, T>(
-    floor: Option<&Floor>,
+    timing: Timing<'_>,
     op: &'static str,
     iterations: usize,
     setup: P,
@@ -167,9 +189,23 @@ where
     let mut latencies = Vec::with_capacity(iterations);
     let mut floor_latencies = Vec::new();
     let mut elapsed = Duration::ZERO;
+    let mut ready = Vec::new();
+    let mut span = None;
+    if let Some(barrier) = timing.start_together {
+        for index in 0..iterations {
+            ready.push(setup(index).await);
+        }
+        // A client that failed would leave the others waiting for ever: go on after a minute.
+        let _ = tokio::time::timeout(Duration::from_secs(60), barrier.wait()).await;
+        span = Some((Instant::now(), Instant::now()));
+    }
+    let mut ready = ready.into_iter();
     for index in 0..iterations {
-        let prepared = setup(index).await;
-        if let Some(floor) = floor {
+        let prepared = match ready.next() {
+            Some(prepared) => prepared,
+            None => setup(index).await,
+        };
+        if let Some(floor) = timing.floor {
             floor_latencies.extend(floor.time().await);
         }
         let start = Instant::now();
@@ -185,11 +221,19 @@ where
     if UNDER_CALLGRIND.load(Ordering::Relaxed) {
         ft_callgrind_dump();
     }
+    if let Some((_, end)) = span.as_mut() {
+        *end = Instant::now();
+    }
+    if let Some(barrier) = timing.start_together {
+        // Nobody prepares the next operation while others still run this one.
+        let _ = tokio::time::timeout(Duration::from_secs(60), barrier.wait()).await;
+    }
     Sample {
         op,
         latencies,
         elapsed,
         floor: floor_latencies,
+        span,
     }
 }
 
@@ -244,13 +288,13 @@ async fn single_client<S: TenancyStore>(
     store: &S,
     iterations: usize,
     big_org: OrgId,
-    floor: Option<&Floor>,
+    timing: Timing<'_>,
 ) -> Vec<Sample> {
     let mut samples = Vec::new();
     let alice = user(store).await;
     samples.push(
         time_op(
-            floor,
+            timing,
             "create_org",
             iterations,
             |_| async {},
@@ -263,7 +307,7 @@ async fn single_client<S: TenancyStore>(
     let (org, _, _) = org_with_members(store, 0).await;
     samples.push(
         time_op(
-            floor,
+            timing,
             "add_member",
             iterations,
             |_| user(store),
@@ -278,7 +322,7 @@ async fn single_client<S: TenancyStore>(
     let (_, _, members) = org_with_members(store, iterations).await;
     samples.push(
         time_op(
-            floor,
+            timing,
             "change_role",
             iterations,
             |i| {
@@ -295,7 +339,7 @@ async fn single_client<S: TenancyStore>(
         .unwrap_or_else(|e| panic!("{e}"));
     samples.push(
         time_op(
-            floor,
+            timing,
             "create_invitation",
             iterations,
             |_| async {},
@@ -314,7 +358,7 @@ async fn single_client<S: TenancyStore>(
     );
     samples.push(
         time_op(
-            floor,
+            timing,
             "accept_invitation",
             iterations,
             |_| {
@@ -346,7 +390,7 @@ async fn single_client<S: TenancyStore>(
     let (_, _, leavers) = org_with_members(store, iterations).await;
     samples.push(
         time_op(
-            floor,
+            timing,
             "self_leave",
             iterations,
             |i| {
@@ -361,7 +405,7 @@ async fn single_client<S: TenancyStore>(
     );
     samples.push(
         time_op(
-            floor,
+            timing,
             "transfer_ownership",
             iterations,
             |_| async {
@@ -378,7 +422,7 @@ async fn single_client<S: TenancyStore>(
     );
     samples.push(
         time_op(
-            floor,
+            timing,
             "get_org",
             iterations,
             |_| async {},
@@ -391,7 +435,7 @@ async fn single_client<S: TenancyStore>(
     let (thousand, _, _) = org_with_members(store, 1000).await;
     samples.push(
         time_op(
-            floor,
+            timing,
             "list_members (50 of 1,000)",
             iterations,
             |_| async {},
@@ -405,7 +449,7 @@ async fn single_client<S: TenancyStore>(
     );
     samples.push(
         time_op(
-            floor,
+            timing,
             "list_members (50 of big org)",
             iterations,
             |_| async {},
@@ -419,7 +463,7 @@ async fn single_client<S: TenancyStore>(
     );
     samples.push(
         time_op(
-            floor,
+            timing,
             "list_tuples_for_subject",
             iterations,
             |_| async {},
@@ -439,7 +483,7 @@ async fn single_client<S: TenancyStore>(
         .await;
     samples.push(
         time_op(
-            floor,
+            timing,
             "list_orgs (query)",
             iterations.min(200),
             |_| async {},
@@ -457,91 +501,71 @@ async fn single_client<S: TenancyStore>(
     samples
 }
 
-/// The operations timed with several concurrent clients, each client on its own org.
-const CONCURRENT_OPS: [&str; 5] = [
-    "create_org",
-    "add_member",
-    "change_role",
-    "get_org",
-    "list_members (50)",
-];
-
-/// Aggregate ops/s and per-call p50/p99 of [`CONCURRENT_OPS`] with `clients` concurrent
-/// clients, `per_client` calls each.
+/// Every operation of [`single_client`] with `clients` clients at once, each on its own orgs
+/// (the big org is shared by the list calls). For each operation every client prepares its
+/// inputs, then all start together; the aggregate rate is all clients' calls over the time
+/// from that start to the last client's last call, and p50/p99 are over every call.
 async fn concurrent<S: TenancyStore + 'static>(
     store: Arc<S>,
     clients: usize,
-    per_client: usize,
+    iterations: usize,
+    big_org: OrgId,
 ) -> Vec<(&'static str, f64, Duration, Duration)> {
-    let mut out = Vec::new();
-    for op in CONCURRENT_OPS {
-        let mut prepared = Vec::new();
-        for _ in 0..clients {
-            let members = if op == "change_role" { per_client } else { 60 };
-            let (org, _, members) = org_with_members(&*store, members).await;
-            let mut newcomers = Vec::new();
-            if op == "add_member" {
-                for _ in 0..per_client {
-                    newcomers.push(user(&*store).await);
+    let barrier = Arc::new(tokio::sync::Barrier::new(clients));
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let (store, barrier) = (store.clone(), barrier.clone());
+        tasks.push(tokio::spawn(async move {
+            let timing = Timing {
+                floor: None,
+                start_together: Some(&barrier),
+            };
+            single_client(&*store, iterations, big_org, timing).await
+        }));
+    }
+    let mut per_client = Vec::new();
+    for task in tasks {
+        if let Ok(samples) = task.await {
+            per_client.push(samples);
+        }
+    }
+    let Some(first) = per_client.first() else {
+        return Vec::new();
+    };
+    let ops: Vec<&'static str> = first.iter().map(|sample| sample.op).collect();
+    ops.into_iter()
+        .map(|op| {
+            let mut latencies = Vec::new();
+            let mut span: Option<(Instant, Instant)> = None;
+            for sample in per_client
+                .iter()
+                .filter_map(|samples| samples.iter().find(|sample| sample.op == op))
+            {
+                latencies.extend_from_slice(&sample.latencies);
+                if let Some((began, ended)) = sample.span {
+                    span = Some(match span {
+                        Some((start, end)) => (start.min(began), end.max(ended)),
+                        None => (began, ended),
+                    });
                 }
             }
-            prepared.push((user(&*store).await, org, members, newcomers));
-        }
-        let start = Instant::now();
-        let mut tasks = Vec::new();
-        for (creator, org, members, newcomers) in prepared {
-            let store = store.clone();
-            tasks.push(tokio::spawn(async move {
-                let mut latencies = Vec::with_capacity(per_client);
-                for index in 0..per_client {
-                    let began = Instant::now();
-                    match op {
-                        "create_org" => {
-                            let _ = store.create_org(CreateOrg::new(creator)).await;
-                        }
-                        "add_member" => {
-                            if let Some(member) = newcomers.get(index) {
-                                let _ = store
-                                    .add_member(AddMember::new(org, *member, Role::Member))
-                                    .await;
-                            }
-                        }
-                        "change_role" => {
-                            if let Some(member) = members.get(index) {
-                                let _ = store.change_role(*member, Role::Admin).await;
-                            }
-                        }
-                        "get_org" => {
-                            let _ = store.get_org(org).await;
-                        }
-                        _ => {
-                            let _ = store.list_members(ListMembers::new(org).limit(50)).await;
-                        }
-                    }
-                    latencies.push(began.elapsed());
-                }
-                latencies
-            }));
-        }
-        let mut latencies = Vec::with_capacity(clients * per_client);
-        for task in tasks {
-            latencies.extend(task.await.unwrap_or_default());
-        }
-        let elapsed = start.elapsed();
-        let sample = Sample {
-            op,
-            latencies,
-            elapsed,
-            floor: Vec::new(),
-        };
-        out.push((
-            op,
-            (clients * per_client) as f64 / elapsed.as_secs_f64().max(1e-9),
-            sample.percentile(0.5),
-            sample.percentile(0.99),
-        ));
-    }
-    out
+            let wall = span.map_or(Duration::ZERO, |(start, end)| end.duration_since(start));
+            let calls = latencies.len();
+            let merged = Sample {
+                op,
+                latencies,
+                elapsed: wall,
+                floor: Vec::new(),
+                span: None,
+            };
+            (
+                op,
+                calls as f64 / wall.as_secs_f64().max(1e-9),
+                merged.percentile(0.5),
+                merged.percentile(0.99),
+            )
+        })
+        .collect()
 }
 
 /// Prints the table of [`concurrent`].
@@ -693,7 +717,7 @@ async fn overhead(
     let mut samples = Vec::new();
     samples.push(
         time_op(
-            Some(floor),
+            Timing::with_floor(floor),
             "org by id, one connection",
             iterations,
             |_| async {},
@@ -736,7 +760,7 @@ async fn overhead(
         let pool = &pool;
         samples.push(
             time_op(
-                Some(floor),
+                Timing::with_floor(floor),
                 label,
                 iterations,
                 |_| async {},
@@ -754,7 +778,7 @@ async fn overhead(
     store.get_org(org).await.map_err(|e| e.to_string())?;
     samples.push(
         time_op(
-            Some(floor),
+            Timing::with_floor(floor),
             "get_org (the store's pool)",
             iterations,
             |_| async {},
@@ -779,7 +803,7 @@ async fn overhead(
     let (lock, owners) = (&lock, &owners);
     samples.push(
         time_op(
-            Some(floor),
+            Timing::with_floor(floor),
             "BEGIN, lock, read | COMMIT",
             iterations,
             |_| async {},
@@ -834,7 +858,7 @@ async fn overhead(
             .map_err(pg_error)?;
         samples.push(
             time_op(
-                Some(floor),
+                Timing::with_floor(floor),
                 label,
                 iterations,
                 |_| async move { (uuid_v7(), object(fresh)) },
@@ -928,7 +952,7 @@ async fn memory_part(
             with_memberships.saturating_sub(with_users) as f64 / rows,
             with_users.saturating_sub(start).saturating_sub(list_bytes) as f64 / rows
         );
-        let samples = single_client(&store, iterations, org, None).await;
+        let samples = single_client(&store, iterations, org, Timing::default()).await;
         print_samples(
             &format!("memory store, {size} memberships in one org, 1 client"),
             &samples,
@@ -946,9 +970,10 @@ async fn memory_part(
         }
     }
     let memory = Arc::new(InMemoryTenancyStore::new());
+    let (big_org, _, _) = org_with_members(&*memory, 100_000).await;
     print_concurrent(
-        "memory store, 8 concurrent clients (each on its own org)",
-        &concurrent(memory, 8, iterations * 10).await,
+        "memory store, 8 concurrent clients (each on its own orgs; big org: 100,000 members)",
+        &concurrent(memory, 8, iterations * 10, big_org).await,
     );
     Ok(())
 }
@@ -994,15 +1019,23 @@ async fn postgres_part(iterations: usize, big: usize) -> Result<(), String> {
         &samples,
         &[],
     );
-    let samples = single_client(&store, iterations, big_org, Some(&floor)).await;
+    let samples = single_client(&store, iterations, big_org, Timing::with_floor(&floor)).await;
     print_samples(
         &format!("postgres with a pool, 1 client (big org: {big} members)"),
         &samples,
         &trips,
     );
     print_concurrent(
-        "postgres with a pool of 9, 8 concurrent clients (each on its own org)",
-        &concurrent(Arc::new(PostgresTenancyStore::new(pool)), 8, iterations).await,
+        &format!(
+            "postgres with a pool of 9, 8 concurrent clients (each on its own orgs; big org: {big} members)"
+        ),
+        &concurrent(
+            Arc::new(PostgresTenancyStore::new(pool)),
+            8,
+            iterations,
+            big_org,
+        )
+        .await,
     );
     Ok(())
 }
@@ -1016,14 +1049,14 @@ pub(crate) async fn instructions_child(size: usize, iterations: usize) -> Result
     UNDER_CALLGRIND.store(true, Ordering::Relaxed);
     // The harness's own cost per call: polling a future that does nothing.
     let empty = time_op(
-        None,
+        Timing::default(),
         "(harness: empty call)",
         iterations,
         |_| async {},
         |()| async {},
     )
     .await;
-    let samples = single_client(&store, iterations, org, None).await;
+    let samples = single_client(&store, iterations, org, Timing::default()).await;
     for sample in std::iter::once(empty).chain(samples) {
         println!("op {}", sample.op);
     }
