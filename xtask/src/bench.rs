@@ -79,7 +79,7 @@ impl Floor {
         Ok(Self { client, insert })
     }
 
-    /// One floor call, timed; zero if it failed (left out of the median).
+    /// One floor call, timed; `None` if it failed (so it is left out of the median).
     async fn time(&self) -> Option<Duration> {
         let id = uuid_v7();
         let start = Instant::now();
