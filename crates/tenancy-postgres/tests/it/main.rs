@@ -6,6 +6,7 @@ mod faults;
 mod hostile;
 mod migrate;
 mod nesting;
+mod plans;
 mod privileges;
 mod races;
 mod round_trips;
