@@ -737,18 +737,9 @@ async fn overhead(
             deadpool_postgres::QueueMode::Lifo,
         ),
     ] {
-        let manager = deadpool_postgres::Manager::from_config(
-            database.config(),
-            tokio_postgres::NoTls,
-            deadpool_postgres::ManagerConfig {
-                recycling_method: deadpool_postgres::RecyclingMethod::Fast,
-            },
-        );
-        let pool = deadpool_postgres::Pool::builder(manager)
-            .max_size(9)
-            .queue_mode(mode)
-            .build()
-            .map_err(|e| e.to_string())?;
+        let pool =
+            flametrench_tenancy_postgres::testing::pool_with_queue(database.config(), 9, mode)
+                .map_err(|e| e.to_string())?;
         // Open every connection and prepare the read on each, as a busy pool would have them.
         let mut held = Vec::new();
         for _ in 0..9 {

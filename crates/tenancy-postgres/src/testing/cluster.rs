@@ -5,7 +5,7 @@ use std::process::{Command, Stdio};
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, QueueMode, RecyclingMethod};
 use tokio::sync::Mutex;
 use tokio_postgres::{Client, Config, NoTls};
 
@@ -453,6 +453,19 @@ impl TestDatabase {
 ///
 /// When the pool cannot be built.
 pub fn pool_for(config: Config, max_size: usize) -> Result<Pool, TestSupportError> {
+    pool_with_queue(config, max_size, QueueMode::Lifo)
+}
+
+/// [`pool_for`] with the queue order chosen: the benchmark compares FIFO with LIFO.
+///
+/// # Errors
+///
+/// When the pool cannot be built.
+pub fn pool_with_queue(
+    config: Config,
+    max_size: usize,
+    queue: QueueMode,
+) -> Result<Pool, TestSupportError> {
     let manager = Manager::from_config(
         config,
         NoTls,
@@ -462,7 +475,7 @@ pub fn pool_for(config: Config, max_size: usize) -> Result<Pool, TestSupportErro
     );
     Pool::builder(manager)
         .max_size(max_size)
-        .queue_mode(deadpool_postgres::QueueMode::Lifo)
+        .queue_mode(queue)
         .build()
         .map_err(|error| fail(format!("pool: {error}")))
 }

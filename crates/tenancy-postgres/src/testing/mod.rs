@@ -22,6 +22,6 @@ mod cluster;
 mod invariants;
 mod proxy;
 
-pub use cluster::{TestDatabase, TestPostgres, TestSupportError, pool_for};
+pub use cluster::{TestDatabase, TestPostgres, TestSupportError, pool_for, pool_with_queue};
 pub use invariants::violations;
 pub use proxy::{PgProxy, ProxyStats};
