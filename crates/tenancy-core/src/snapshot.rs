@@ -36,7 +36,8 @@ impl Snapshot {
     /// - `replaces` chains are well formed: each row is replaced at most once, by a row of the
     ///   same user and org created no earlier, superseded rows are revoked, no cycles;
     /// - every accepted invitation has a membership of its accepting user in its org, created
-    ///   when it was accepted.
+    ///   when it was accepted;
+    /// - no invitation is still pending in a revoked org.
     pub fn check_invariants(&self) -> Vec<String> {
         let mut violations = Vec::new();
         let orgs: HashMap<OrgId, &Organization> =
@@ -175,6 +176,23 @@ impl Snapshot {
                 cursor = memberships.get(&id).and_then(|m| m.replaces);
             }
             finished.extend(path);
+        }
+
+        // Pending invitations outlive no revoked org: revoking an org revokes them.
+        for invitation in self
+            .invitations
+            .iter()
+            .filter(|inv| inv.status == InvitationStatus::Pending)
+        {
+            if orgs
+                .get(&invitation.org_id)
+                .is_some_and(|org| org.status == OrgStatus::Revoked)
+            {
+                violations.push(format!(
+                    "pending invitation {} in revoked org {}",
+                    invitation.id, invitation.org_id
+                ));
+            }
         }
 
         // Accepted invitations.

@@ -23,5 +23,5 @@ mod invariants;
 mod proxy;
 
 pub use cluster::{TestDatabase, TestPostgres, TestSupportError, pool_for, pool_with_queue};
-pub use invariants::violations;
+pub use invariants::{Checked, INVARIANT_QUERIES, InvariantChecker, violations};
 pub use proxy::{PgProxy, ProxyStats};

@@ -8,7 +8,7 @@ use flametrench_tenancy_postgres::PostgresTenancyStore;
 use flametrench_tenancy_postgres::testing::PgProxy;
 
 use crate::support::{database, server, users};
-use flametrench_tenancy_postgres::testing::violations;
+use flametrench_tenancy_postgres::testing::{INVARIANT_QUERIES, InvariantChecker, violations};
 
 async fn count(client: &tokio_postgres::Client, sql: &str) -> i64 {
     client.query_one(sql, &[]).await.expect("count").get(0)
@@ -228,13 +228,86 @@ async fn the_store_recovers_from_a_server_restart() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(recovered, "the store did not recover after the restart");
-    store
-        .create_org(CreateOrg::new(alice))
+    // Pooled connections broken by the restart are discarded as they are met; a write goes
+    // through within a few calls (each call already retries on a lost connection).
+    let mut written = Err(String::new());
+    for _ in 0..10 {
+        match store.create_org(CreateOrg::new(alice)).await {
+            Ok(_) => {
+                written = Ok(());
+                break;
+            }
+            Err(error) => written = Err(format!("{error:?}")),
+        }
+    }
+    assert_eq!(written, Ok(()), "writes work again");
+    let checked = InvariantChecker::new(db)
+        .check()
         .await
-        .expect("writes work again");
-    let checker = db.connect().await.expect("checker");
-    assert_eq!(
-        violations(&checker).await.expect("invariant queries"),
-        Vec::<String>::new()
+        .expect("the invariant check completes");
+    assert_eq!(checked.violations, Vec::<String>::new());
+}
+
+/// The invariant checker of the stress runs meets a server restart in the middle of a check,
+/// every time (the restart is done from inside the check, after its third query): it must not
+/// panic, it reconnects, checks again from the start, and reports what it found.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_invariant_checker_survives_a_restart_in_the_middle_of_a_check() {
+    let server = std::sync::Arc::new(server().await);
+    if server.cluster_dir().is_none() {
+        eprintln!(
+            "NOTICE: the forced-restart check needs a throwaway cluster; DATABASE_URL is set"
+        );
+        return;
+    }
+    let db = database(&server).await;
+    let store = PostgresTenancyStore::new(db.pool(2).expect("pool"));
+    let [alice] = users(&store, 1).await[..] else {
+        unreachable!()
+    };
+    store.create_org(CreateOrg::new(alice)).await.expect("org");
+    let mut checker = InvariantChecker::new(db.clone());
+    let restarted = std::sync::atomic::AtomicBool::new(false);
+    let checked = checker
+        .check_with(|attempt, query| {
+            let server = server.clone();
+            let due = attempt == 1 && query == 2;
+            let restarted = &restarted;
+            async move {
+                if due {
+                    tokio::task::spawn_blocking(move || server.restart())
+                        .await
+                        .expect("restart task")
+                        .expect("restart");
+                    restarted.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+        })
+        .await
+        .expect("the check completes after the restart");
+    assert!(restarted.load(std::sync::atomic::Ordering::Relaxed));
+    assert!(
+        checked.attempts >= 2,
+        "the first attempt was cut by the restart: {checked:?}"
+    );
+    assert_eq!(checked.violations, Vec::<String>::new());
+    const {
+        assert!(
+            INVARIANT_QUERIES > 3,
+            "the restart lands before the last query"
+        )
+    };
+
+    // A check that can never complete fails, naming the cause, instead of passing or panicking.
+    drop(store);
+    drop(std::sync::Arc::into_inner(server).expect("the last handle on the server"));
+    let mut doomed = InvariantChecker::new(db).with_budget(Duration::from_millis(300));
+    let error = doomed
+        .check()
+        .await
+        .expect_err("no server: the check must fail");
+    assert!(
+        error.to_string().contains("invariant check failed"),
+        "{error}"
     );
 }
