@@ -348,7 +348,7 @@ async fn single_client<S: TenancyStore>(
                 async move {
                     let input =
                         CreateInvitation::new(org, identifier(), Role::Member, alice, expires())
-                            .pre_tuples([grant])
+                            .and_then(|input| input.pre_tuples([grant]))
                             .unwrap_or_else(|e| panic!("{e}"));
                     let _ = store.create_invitation(input).await;
                 }
@@ -367,7 +367,7 @@ async fn single_client<S: TenancyStore>(
                     let invitee = user(store).await;
                     let input =
                         CreateInvitation::new(org, identifier(), Role::Member, alice, expires())
-                            .pre_tuples([grant])
+                            .and_then(|input| input.pre_tuples([grant]))
                             .unwrap_or_else(|e| panic!("{e}"));
                     (
                         store
@@ -662,7 +662,7 @@ async fn trip_pass(
         "create_invitation",
         store.create_invitation(
             CreateInvitation::new(created.org.id, identifier(), Role::Member, alice, expires())
-                .pre_tuples([grant])
+                .and_then(|input| input.pre_tuples([grant]))
                 .map_err(|e| e.to_string())?
         )
     );

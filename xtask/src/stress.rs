@@ -185,7 +185,8 @@ async fn step<S: TenancyStore>(store: &S, world: &World, rng: &mut Rng, tally: &
             )
         }
         10 | 11 => {
-            let mut input = CreateInvitation::new(org, identifier(), role, world.users[0], expires);
+            let mut input = CreateInvitation::new(org, identifier(), role, world.users[0], expires)
+                .unwrap_or_else(|_| unreachable!("ten minutes from now is in range"));
             if rng.chance(50) {
                 if let Ok(grant) = PreTuple::new(
                     "viewer",

@@ -6,6 +6,11 @@
 //! cases against a fresh store, clock and users each. The runner never names a backend; each
 //! backend owns a small test target that builds its factory and calls [`trials`].
 //!
+//! One input goes beyond the upstream format: `create_invitation` takes, instead of the
+//! relative `ttl_seconds`, an absolute `expires_at` string (RFC 3339, or ISO 8601 with an
+//! expanded year such as `-009999-01-01T00:00:00Z`), so fixtures can give nanoseconds, offsets
+//! and out-of-range instants.
+//!
 //! ```
 //! use flametrench_conformance::Corpus;
 //!

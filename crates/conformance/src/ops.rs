@@ -11,7 +11,8 @@ use flametrench_tenancy_core::{
 };
 use serde::Serialize;
 use serde_json::{Map, Value, json};
-use time::Duration;
+use time::format_description::well_known::{Iso8601, Rfc3339};
+use time::{Duration, OffsetDateTime};
 
 /// A step failed for a reason that is the fixture's or the harness's fault.
 #[derive(Debug)]
@@ -224,6 +225,28 @@ fn seconds(value: Option<&Value>, default: f64) -> Result<Duration, HarnessError
     }
 }
 
+/// The `expires_at` of a `create_invitation` step: the clock's time plus `ttl_seconds` (one
+/// day when absent), or the absolute `expires_at`, an RFC 3339 string or, for years RFC 3339
+/// cannot write, ISO 8601 with an expanded year (`-009999-01-01T00:00:00Z`). The absolute form
+/// keeps its nanoseconds and offset, so fixtures can check how stores normalize them.
+fn expiry(input: &Input<'_>, clock: &ManualClock) -> Result<OffsetDateTime, HarnessError> {
+    let Some(text) = input.string("expires_at")? else {
+        let ttl = seconds(input.raw("ttl_seconds"), 86_400.0)?;
+        return clock
+            .now()
+            .checked_add(ttl)
+            .ok_or_else(|| HarnessError("`ttl_seconds` leaves the time range".into()));
+    };
+    if input.raw("ttl_seconds").is_some() {
+        return Err(HarnessError(
+            "give `expires_at` or `ttl_seconds`, not both".into(),
+        ));
+    }
+    OffsetDateTime::parse(text, &Rfc3339)
+        .or_else(|_| OffsetDateTime::parse(text, &Iso8601::DEFAULT))
+        .map_err(|error| HarnessError(format!("`expires_at` {text:?} is not a timestamp: {error}")))
+}
+
 /// Moves the test's clock.
 pub(crate) fn advance_clock(
     clock: &ManualClock,
@@ -376,11 +399,11 @@ pub(crate) async fn call<S: TenancyStore>(
             let identifier = check!(Identifier::new(input.required("identifier")?));
             let role: Role = tri!(input.parsed("role"));
             let invited_by: UsrId = tri!(input.id("invited_by"));
-            let ttl = seconds(input.raw("ttl_seconds"), 86_400.0)?;
+            let expires_at = expiry(&input, clock)?;
             let pre = tri!(pre_tuples(&input));
             let create = check!(
-                CreateInvitation::new(org, identifier, role, invited_by, clock.now() + ttl)
-                    .pre_tuples(pre)
+                CreateInvitation::new(org, identifier, role, invited_by, expires_at)
+                    .and_then(|create| create.pre_tuples(pre))
             );
             done(store.create_invitation(create).await)
         }

@@ -96,6 +96,10 @@ reasons! {
     SelfTransfer => "self_transfer",
     /// An invitation's expiry is not in the future.
     PastExpiration => "past_expiration",
+    /// A timestamp lies outside the stored range, [`MIN_TIMESTAMP`](crate::MIN_TIMESTAMP)
+    /// through [`MAX_TIMESTAMP`](crate::MAX_TIMESTAMP) (0001-01-01T00:00:00Z through
+    /// 9999-12-31T23:59:59.999999Z).
+    TimestampOutOfRange => "timestamp_out_of_range",
     /// An org name is too long or contains a NUL byte.
     InvalidName => "invalid_name",
     /// An invitation identifier is empty, too long or contains a NUL byte.
@@ -162,6 +166,36 @@ impl fmt::Display for ConflictKind {
     }
 }
 
+/// What a caller must retry to cure a [`TenancyError::RetryableConflict`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RetryScope {
+    /// The call alone had no effect and may be made again: with a pool, or inside a caller's
+    /// READ COMMITTED transaction (the call's savepoint was rolled back; the transaction is
+    /// still usable).
+    Call,
+    /// The call ran inside a caller's REPEATABLE READ or SERIALIZABLE transaction, whose
+    /// snapshot is older than a concurrent change: calling again in the same transaction
+    /// would meet the same conflict. Roll the whole transaction back and run it again.
+    Transaction,
+}
+
+impl RetryScope {
+    /// The scope as a snake_case word.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Call => "call",
+            Self::Transaction => "transaction",
+        }
+    }
+}
+
+impl fmt::Display for RetryScope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Every error a tenancy operation can return.
 ///
 /// Each variant has a stable machine code ([`TenancyError::code`]) that never changes once
@@ -223,11 +257,16 @@ pub enum TenancyError {
         source: IdError,
     },
     /// A transient conflict (deadlock, serialization failure, lock or statement timeout); the
-    /// whole operation had no effect and may be retried. Code `storage.retryable_conflict`.
-    #[error("transient storage conflict ({kind}); the operation had no effect and may be retried")]
+    /// operation had no effect. `scope` says what to retry: the call
+    /// ([`RetryScope::Call`]), or the caller's whole transaction ([`RetryScope::Transaction`],
+    /// inside a REPEATABLE READ or SERIALIZABLE caller transaction, where only a new snapshot
+    /// cures it). Code `storage.retryable_conflict`.
+    #[error("transient storage conflict ({kind}); the operation had no effect; retry the {scope}")]
     RetryableConflict {
         /// Which conflict happened.
         kind: ConflictKind,
+        /// What to retry.
+        scope: RetryScope,
         /// The backend's error.
         #[source]
         source: BoxError,
@@ -254,6 +293,22 @@ pub enum TenancyError {
     NotMigrated {
         /// What is missing.
         detail: String,
+    },
+    /// The caller's transaction was already aborted by an earlier failed statement when the
+    /// call ran; nothing was done. Roll it back (or back to a savepoint of your own) first.
+    /// Code `storage.transaction_aborted`.
+    #[error("the caller's transaction is aborted; roll it back before calling again")]
+    TransactionAborted,
+    /// A write was called inside a read-only caller transaction; nothing was done. Code
+    /// `storage.read_only_transaction`.
+    #[error("the caller's transaction is read-only")]
+    ReadOnlyTransaction,
+    /// A schema name given to the store or to the migration is not valid. Code
+    /// `storage.invalid_schema`.
+    #[error("invalid schema name: {reason}")]
+    InvalidSchema {
+        /// The rule the name broke.
+        reason: &'static str,
     },
     /// Any other storage failure. Code `storage.backend`.
     #[error("storage backend error")]
@@ -282,6 +337,9 @@ impl TenancyError {
         "storage.connection_lost",
         "storage.commit_outcome_unknown",
         "storage.not_migrated",
+        "storage.transaction_aborted",
+        "storage.read_only_transaction",
+        "storage.invalid_schema",
         "storage.backend",
     ];
 
@@ -303,17 +361,36 @@ impl TenancyError {
             Self::ConnectionLost { .. } => "storage.connection_lost",
             Self::CommitOutcomeUnknown { .. } => "storage.commit_outcome_unknown",
             Self::NotMigrated { .. } => "storage.not_migrated",
+            Self::TransactionAborted => "storage.transaction_aborted",
+            Self::ReadOnlyTransaction => "storage.read_only_transaction",
+            Self::InvalidSchema { .. } => "storage.invalid_schema",
             Self::Backend { .. } => "storage.backend",
         }
     }
 
-    /// Whether retrying the whole operation may succeed: a transient conflict, or a connection
-    /// lost before commit. Never true for "commit outcome unknown": the first attempt may have
-    /// taken effect.
+    /// Whether making the same call again may succeed: a transient conflict whose scope is
+    /// the call, or a connection lost before commit. Never true for "commit outcome unknown"
+    /// (the first attempt may have taken effect), nor for a conflict that needs the caller's
+    /// whole transaction restarted ([`needs_transaction_restart`](Self::needs_transaction_restart)).
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            Self::RetryableConflict { .. } | Self::ConnectionLost { .. }
+            Self::RetryableConflict {
+                scope: RetryScope::Call,
+                ..
+            } | Self::ConnectionLost { .. }
+        )
+    }
+
+    /// Whether the caller must roll back its whole transaction and run it again: a conflict
+    /// met inside a REPEATABLE READ or SERIALIZABLE caller transaction.
+    pub fn needs_transaction_restart(&self) -> bool {
+        matches!(
+            self,
+            Self::RetryableConflict {
+                scope: RetryScope::Transaction,
+                ..
+            }
         )
     }
 
@@ -325,6 +402,9 @@ impl TenancyError {
                 | Self::ConnectionLost { .. }
                 | Self::CommitOutcomeUnknown { .. }
                 | Self::NotMigrated { .. }
+                | Self::TransactionAborted
+                | Self::ReadOnlyTransaction
+                | Self::InvalidSchema { .. }
                 | Self::Backend { .. }
         )
     }
@@ -406,6 +486,7 @@ mod tests {
             (
                 TenancyError::RetryableConflict {
                     kind: ConflictKind::Deadlock,
+                    scope: RetryScope::Call,
                     source: io(),
                 },
                 "storage.retryable_conflict",
@@ -424,6 +505,18 @@ mod tests {
                 },
                 "storage.not_migrated",
             ),
+            (
+                TenancyError::TransactionAborted,
+                "storage.transaction_aborted",
+            ),
+            (
+                TenancyError::ReadOnlyTransaction,
+                "storage.read_only_transaction",
+            ),
+            (
+                TenancyError::InvalidSchema { reason: "empty" },
+                "storage.invalid_schema",
+            ),
             (TenancyError::Backend { source: io() }, "storage.backend"),
         ];
         assert_eq!(table.len(), TenancyError::FIXED_CODES.len());
@@ -440,6 +533,48 @@ mod tests {
             retryable,
             ["storage.retryable_conflict", "storage.connection_lost"]
         );
+    }
+
+    #[test]
+    fn precondition_codes_are_pinned() {
+        use PreconditionReason::*;
+        let table = [
+            (OrgSlugFormat, "precondition.org_slug_format"),
+            (OrgNotActive, "precondition.org_not_active"),
+            (MemNotActive, "precondition.mem_not_active"),
+            (InvalidTransition, "precondition.invalid_transition"),
+            (ScopeMismatch, "precondition.scope_mismatch"),
+            (FromNotActive, "precondition.from_not_active"),
+            (ToNotActive, "precondition.to_not_active"),
+            (OrgMismatch, "precondition.org_mismatch"),
+            (FromNotOwner, "precondition.from_not_owner"),
+            (SelfTransfer, "precondition.self_transfer"),
+            (PastExpiration, "precondition.past_expiration"),
+            (TimestampOutOfRange, "precondition.timestamp_out_of_range"),
+            (InvalidName, "precondition.invalid_name"),
+            (InvalidIdentifier, "precondition.invalid_identifier"),
+            (InvalidRelation, "precondition.invalid_relation"),
+            (InvalidObjectType, "precondition.invalid_object_type"),
+            (InvalidObjectId, "precondition.invalid_object_id"),
+            (InvalidPreTuple, "precondition.invalid_pre_tuple"),
+            (TooManyPreTuples, "precondition.too_many_pre_tuples"),
+            (InvalidQuery, "precondition.invalid_query"),
+            (InvalidCursor, "precondition.invalid_cursor"),
+            (InvalidRole, "precondition.invalid_role"),
+            (InvalidStatus, "precondition.invalid_status"),
+            (
+                IdentifierBindingRequired,
+                "precondition.identifier_binding_required",
+            ),
+            (IdentifierMismatch, "precondition.identifier_mismatch"),
+        ];
+        assert_eq!(table.len(), PreconditionReason::ALL.len());
+        for ((reason, code), declared) in table.iter().zip(PreconditionReason::ALL) {
+            assert_eq!(reason, declared);
+            assert_eq!(reason.code(), *code);
+            assert_eq!(TenancyError::precondition(*reason).code(), *code);
+            assert_eq!(Some(reason.as_str()), code.strip_prefix("precondition."));
+        }
     }
 
     #[test]

@@ -1,12 +1,14 @@
 //! Inputs of the store operations that take more than a couple of arguments.
 //!
 //! Every input is `#[non_exhaustive]`: build it with its constructor and builder methods. Strings
-//! inside are already-validated types ([`OrgName`], [`Slug`], [`Identifier`], …), so an input
-//! that exists is well formed.
+//! inside are already-validated types ([`OrgName`], [`Slug`], [`Identifier`], …) and timestamps
+//! are normalized by the constructor ([`normalize_timestamp`]), so an input that exists is well
+//! formed.
 
 use flametrench_ids::{InvId, MemId, OrgId, UsrId};
 use time::OffsetDateTime;
 
+use crate::clock::normalize_timestamp;
 use crate::error::{PreconditionReason, TenancyError};
 use crate::model::{Cursor, InvitationStatus, MembershipStatus, OrgStatus, PreTuple, Role};
 use crate::text::{Identifier, OrgName, OrgQuery, Slug};
@@ -333,7 +335,10 @@ pub struct CreateInvitation {
     pub role: Role,
     /// Who issues the invitation.
     pub invited_by: UsrId,
-    /// When the invitation stops being acceptable.
+    /// When the invitation stops being acceptable, in the stored form (UTC, whole
+    /// microseconds, within the range of [`normalize_timestamp`]). [`CreateInvitation::new`]
+    /// puts it in that form; a value assigned here directly must come from
+    /// [`normalize_timestamp`], or stores may read it back differently or refuse it.
     pub expires_at: OffsetDateTime,
     /// Grants materialized on acceptance, distinct, at most [`CreateInvitation::MAX_PRE_TUPLES`].
     pub pre_tuples: Vec<PreTuple>,
@@ -343,22 +348,48 @@ impl CreateInvitation {
     /// The most pre-tuples one invitation may carry.
     pub const MAX_PRE_TUPLES: usize = 64;
 
-    /// An invitation without pre-tuples.
+    /// An invitation without pre-tuples, expiring at `expires_at` brought into the stored
+    /// form: truncated to whole microseconds toward the past and converted to UTC, so every
+    /// store returns and reads back exactly the value the input holds.
+    ///
+    /// ```
+    /// use flametrench_tenancy_core::{CreateInvitation, Identifier, Role, TenancyError};
+    /// use flametrench_tenancy_core::ids::{OrgId, UsrId};
+    /// use time::macros::datetime;
+    ///
+    /// let (org, inviter) = (OrgId::new(), UsrId::new());
+    /// let bob = Identifier::new("bob@example.com")?;
+    /// let at = datetime!(2031-03-01 09:00:00.123_456_789 +01:00);
+    /// let input = CreateInvitation::new(org, bob.clone(), Role::Member, inviter, at)?;
+    /// assert_eq!(input.expires_at, datetime!(2031-03-01 08:00:00.123_456 UTC));
+    ///
+    /// let too_late = datetime!(9999-12-31 23:00:00 -01:00);
+    /// let error = CreateInvitation::new(org, bob, Role::Member, inviter, too_late).unwrap_err();
+    /// assert_eq!(error.code(), "precondition.timestamp_out_of_range");
+    /// # Ok::<(), TenancyError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// `precondition.timestamp_out_of_range` when `expires_at` is outside
+    /// [`MIN_TIMESTAMP`](crate::MIN_TIMESTAMP)`..=`[`MAX_TIMESTAMP`](crate::MAX_TIMESTAMP).
+    /// Whether it is in the future is the store's check (`precondition.past_expiration`),
+    /// against its clock.
     pub fn new(
         org_id: OrgId,
         identifier: Identifier,
         role: Role,
         invited_by: UsrId,
         expires_at: OffsetDateTime,
-    ) -> Self {
-        Self {
+    ) -> Result<Self, TenancyError> {
+        Ok(Self {
             org_id,
             identifier,
             role,
             invited_by,
-            expires_at,
+            expires_at: normalize_timestamp(expires_at)?,
             pre_tuples: Vec::new(),
-        }
+        })
     }
 
     /// Sets the pre-tuples, dropping repeats (the first occurrence keeps its place).
@@ -438,6 +469,9 @@ impl AcceptInvitation {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::{MAX_TIMESTAMP, MIN_TIMESTAMP};
+    use time::Duration;
+    use time::macros::datetime;
 
     #[test]
     fn pre_tuples_collapse_and_are_bounded() {
@@ -447,7 +481,8 @@ mod tests {
             Role::Member,
             UsrId::new(),
             OffsetDateTime::UNIX_EPOCH,
-        );
+        )
+        .unwrap();
         let grant =
             PreTuple::new("editor", "proj", "0190f2a8-1b3c-7abc-8123-aaaaaaaaaaaa").unwrap();
         let other =
@@ -468,6 +503,34 @@ mod tests {
             input.pre_tuples(many).unwrap_err().code(),
             "precondition.too_many_pre_tuples"
         );
+    }
+
+    #[test]
+    fn expiry_is_normalized_or_refused() {
+        let build = |at: OffsetDateTime| {
+            CreateInvitation::new(
+                OrgId::new(),
+                Identifier::new("a@example.com").unwrap(),
+                Role::Member,
+                UsrId::new(),
+                at,
+            )
+        };
+        let input = build(datetime!(2030-05-05 05:05:05.999_999_999 -07:00)).unwrap();
+        assert_eq!(input.expires_at, datetime!(2030-05-05 12:05:05.999_999 UTC));
+        assert!(input.expires_at.offset().is_utc());
+        assert_eq!(build(MAX_TIMESTAMP).unwrap().expires_at, MAX_TIMESTAMP);
+        assert_eq!(build(MIN_TIMESTAMP).unwrap().expires_at, MIN_TIMESTAMP);
+        for at in [
+            MIN_TIMESTAMP - Duration::microseconds(1),
+            datetime!(-9999-01-01 00:00 UTC),
+            datetime!(9999-12-31 23:00:00 -01:00),
+        ] {
+            assert_eq!(
+                build(at).unwrap_err().code(),
+                "precondition.timestamp_out_of_range"
+            );
+        }
     }
 
     #[test]

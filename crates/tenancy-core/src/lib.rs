@@ -32,9 +32,14 @@ pub mod snapshot;
 pub mod store;
 pub mod text;
 
-pub use clock::{Clock, ManualClock, SharedClock, SystemClock, system_clock, truncate_to_micros};
+pub use clock::{
+    Clock, MAX_TIMESTAMP, MIN_TIMESTAMP, ManualClock, SharedClock, SystemClock, clamp_timestamp,
+    normalize_timestamp, system_clock, truncate_to_micros,
+};
 pub use dynamic::DynTenancyStore;
-pub use error::{BoxError, ConflictKind, Entity, PreconditionReason, Result, TenancyError};
+pub use error::{
+    BoxError, ConflictKind, Entity, PreconditionReason, Result, RetryScope, TenancyError,
+};
 pub use flametrench_ids as ids;
 pub use input::{
     AcceptInvitation, AddMember, CreateInvitation, CreateOrg, ListInvitations, ListMembers,

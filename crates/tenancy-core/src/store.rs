@@ -189,7 +189,9 @@ pub trait TenancyStore: Send + Sync {
         input: TransferOwnership,
     ) -> impl Future<Output = Result<TransferOwnershipResult>> + Send;
 
-    /// Creates a pending invitation.
+    /// Creates a pending invitation. Its `expires_at` is written and returned exactly as the
+    /// input holds it, already normalized by [`CreateInvitation::new`] (whose own error is
+    /// `precondition.timestamp_out_of_range`).
     ///
     /// # Errors
     ///

@@ -45,7 +45,7 @@ async fn main() -> Result<(), TenancyError> {
                 Role::Member,
                 alice,
                 OffsetDateTime::now_utc() + Duration::days(7),
-            )
+            )?
             .pre_tuples([grant])?,
         )
         .await?;

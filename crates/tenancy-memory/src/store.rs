@@ -391,7 +391,9 @@ impl TenancyStore for InMemoryTenancyStore {
         })
     }
 
-    async fn create_invitation(&self, input: CreateInvitation) -> Result<Invitation> {
+    async fn create_invitation(&self, mut input: CreateInvitation) -> Result<Invitation> {
+        // `expires_at` is a public field: a value set on it directly is normalized here too.
+        input.expires_at = flametrench_tenancy_core::normalize_timestamp(input.expires_at)?;
         let mut state = self.lock();
         // Read under the lock, so rows are stamped in the order they are written.
         let now = self.clock.now();

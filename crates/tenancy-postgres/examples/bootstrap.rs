@@ -33,7 +33,7 @@ async fn bootstrap(client: &mut tokio_postgres::Client) -> Result<(), Box<dyn st
                 Role::Admin,
                 admin,
                 OffsetDateTime::now_utc() + Duration::days(7),
-            ))
+            )?)
             .await?;
     }
     tx.execute("INSERT INTO app_marker (note) VALUES ('bootstrapped')", &[])

@@ -42,7 +42,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             Role::Member,
             alice,
             OffsetDateTime::now_utc() + Duration::days(7),
-        ))
+        )?)
         .await?;
     let accepted = store
         .accept_invitation(AcceptInvitation::as_user(invitation.id, bob, identifier))

@@ -1,6 +1,6 @@
 //! Maps driver and pool failures onto the SDK's typed errors. Never parses message text.
 
-use flametrench_tenancy_core::{ConflictKind, Entity, TenancyError};
+use flametrench_tenancy_core::{ConflictKind, Entity, RetryScope, TenancyError};
 use tokio_postgres::error::SqlState;
 
 /// Where in a transaction a failure happened, which decides what a lost connection means.
@@ -53,12 +53,17 @@ pub(crate) fn map_pg(error: tokio_postgres::Error, phase: Phase) -> TenancyError
         _ => None,
     };
     if let Some(kind) = conflict {
+        // The nested path widens the scope to the caller's transaction where its isolation
+        // level needs it (`store::transact!`).
         return TenancyError::RetryableConflict {
             kind,
+            scope: RetryScope::Call,
             source: Box::new(error),
         };
     }
     match state {
+        s if *s == SqlState::IN_FAILED_SQL_TRANSACTION => TenancyError::TransactionAborted,
+        s if *s == SqlState::READ_ONLY_SQL_TRANSACTION => TenancyError::ReadOnlyTransaction,
         s if *s == SqlState::UNIQUE_VIOLATION => match constraint.as_str() {
             "org_slug_unique" => TenancyError::OrgSlugConflict,
             "mem_unique_active" => TenancyError::DuplicateMembership,

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use flametrench_tenancy_core::{Result, TenancyError};
+use flametrench_tenancy_core::{Result, RetryScope, TenancyError};
 use futures_util::future::join_all;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, Row};
@@ -98,7 +98,9 @@ impl<'c> Tx<'c> {
         let (open, close, abort) = match shape {
             Shape::Read | Shape::Single => (None, None, None),
             Shape::Transaction => (
-                Some("BEGIN".to_owned()),
+                // Pool transactions choose their isolation level rather than inherit the
+                // server's `default_transaction_isolation`.
+                Some("BEGIN ISOLATION LEVEL READ COMMITTED".to_owned()),
                 Some("COMMIT".to_owned()),
                 Some("ROLLBACK".to_owned()),
             ),
@@ -304,4 +306,28 @@ pub(crate) fn should_retry(error: &TenancyError, attempt: u32) -> bool {
 pub(crate) fn savepoint_name(method: &str) -> String {
     let random = uuid::Uuid::new_v4().as_u128() as u32;
     format!("ft_{method}_{random:08x}")
+}
+
+/// Inside a caller's transaction, a conflict met at REPEATABLE READ or SERIALIZABLE can only
+/// be cured by a new snapshot, so its scope becomes the caller's whole transaction. Asks the
+/// server for the level (one round trip, only on this error path); when even that fails, the
+/// safe answer is the transaction.
+pub(crate) async fn scope_nested_conflict(client: &Client, error: TenancyError) -> TenancyError {
+    let TenancyError::RetryableConflict { kind, source, .. } = error else {
+        return error;
+    };
+    let level = client
+        .query_one("SELECT current_setting('transaction_isolation')", &[])
+        .await
+        .ok()
+        .and_then(|row| row.try_get::<_, String>(0).ok());
+    let scope = match level.as_deref() {
+        Some("read committed" | "read uncommitted") => RetryScope::Call,
+        _ => RetryScope::Transaction,
+    };
+    TenancyError::RetryableConflict {
+        kind,
+        scope,
+        source,
+    }
 }

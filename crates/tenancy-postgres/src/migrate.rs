@@ -10,8 +10,14 @@ use crate::store::check_schema;
 /// The same text is published as `spec/reference/postgres.sql`.
 pub const SCHEMA_SQL: &str = include_str!("schema.sql");
 
-/// The schema version this crate writes and expects.
-pub const SCHEMA_VERSION: i32 = 1;
+/// The schema version this crate writes and expects. Version 2 added the SDK's per-org lock
+/// table `ft_org_lock`.
+pub const SCHEMA_VERSION: i32 = 2;
+
+/// The DDL of the SDK's own lock table, applied to schemas created at version 1 or adopted
+/// from another SDK (it is part of [`SCHEMA_SQL`] too).
+const LOCK_TABLE_SQL: &str =
+    "CREATE TABLE IF NOT EXISTS ft_org_lock (org_id uuid PRIMARY KEY, version bigint NOT NULL)";
 
 /// The table, in the chosen schema, that records which versions were applied.
 pub const VERSION_TABLE: &str = "flametrench_tenancy_schema_version";
@@ -32,6 +38,8 @@ pub enum Migration {
     Adopted,
     /// The schema was already at [`SCHEMA_VERSION`].
     UpToDate,
+    /// The schema was at an earlier version and was brought to [`SCHEMA_VERSION`].
+    Upgraded,
 }
 
 /// Creates or adopts the tenancy tables in `schema` (created if missing) and records
@@ -41,8 +49,9 @@ pub enum Migration {
 ///
 /// # Errors
 ///
-/// `storage.not_migrated` when only some of the tables exist or the recorded version is newer
-/// than this crate knows; `storage.backend` for an invalid schema name or a database error.
+/// `storage.invalid_schema` for an invalid schema name; `storage.not_migrated` when only some
+/// of the tables exist or the recorded version is newer than this crate knows;
+/// `storage.backend` for a database error.
 pub async fn migrate(client: &mut Client, schema: &str) -> Result<Migration> {
     check_schema(schema)?;
     let pg = |error| map_pg(error, Phase::BeforeCommit);
@@ -81,6 +90,26 @@ pub async fn migrate(client: &mut Client, schema: &str) -> Result<Migration> {
             return Ok(Migration::UpToDate);
         }
     }
+    if current.is_some() {
+        // An earlier version of this crate's schema: add what came later.
+        tx.batch_execute(&format!(
+            "SET LOCAL search_path TO \"{schema}\"; {LOCK_TABLE_SQL}"
+        ))
+        .await
+        .map_err(pg)?;
+        tx.execute(
+            &format!(
+                "INSERT INTO \"{schema}\".{VERSION_TABLE} (version, how) VALUES ($1, 'upgraded')"
+            ),
+            &[&SCHEMA_VERSION],
+        )
+        .await
+        .map_err(pg)?;
+        tx.commit()
+            .await
+            .map_err(|error| map_pg(error, Phase::Commit))?;
+        return Ok(Migration::Upgraded);
+    }
     let mut present = 0;
     for table in TABLES {
         let row = tx
@@ -103,7 +132,14 @@ pub async fn migrate(client: &mut Client, schema: &str) -> Result<Migration> {
             .map_err(pg)?;
             Migration::Created
         }
-        n if n == TABLES.len() => Migration::Adopted,
+        n if n == TABLES.len() => {
+            tx.batch_execute(&format!(
+                "SET LOCAL search_path TO \"{schema}\"; {LOCK_TABLE_SQL}"
+            ))
+            .await
+            .map_err(pg)?;
+            Migration::Adopted
+        }
         _ => {
             return Err(TenancyError::NotMigrated {
                 detail: format!(

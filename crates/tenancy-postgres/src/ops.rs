@@ -41,23 +41,7 @@ fn first(mut flights: Vec<Vec<Row>>) -> Vec<Row> {
 /// Reads the answer of a lock statement: `None` when the org (or the row leading to it) does
 /// not exist.
 fn locked_org_status(rows: &[Row]) -> Result<Option<OrgStatus>> {
-    let Some(row) = rows.first() else {
-        return Ok(None);
-    };
-    let isolation: &str = get(row, 1)?;
-    if isolation == "repeatable read" {
-        return Err(TenancyError::Backend {
-            source: Box::new(std::io::Error::other(
-                "the caller's transaction runs at REPEATABLE READ; tenancy writes need READ \
-                 COMMITTED or SERIALIZABLE",
-            )),
-        });
-    }
-    let status: &str = get(row, 0)?;
-    status
-        .parse()
-        .map(Some)
-        .map_err(|_| corrupt("an org status"))
+    org_status_of(rows)
 }
 
 fn org_status_of(rows: &[Row]) -> Result<Option<OrgStatus>> {
@@ -258,6 +242,7 @@ impl PostgresTenancyStore<'_, '_> {
                         // transient conflict so that the pool retries.
                         Ok(_) => Err(TenancyError::RetryableConflict {
                             kind: flametrench_tenancy_core::ConflictKind::SerializationFailure,
+                            scope: flametrench_tenancy_core::RetryScope::Call,
                             source: Box::new(std::io::Error::other(
                                 "org status changed concurrently",
                             )),
@@ -847,7 +832,10 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
         )
     }
 
-    async fn create_invitation(&self, input: CreateInvitation) -> Result<Invitation> {
+    async fn create_invitation(&self, mut input: CreateInvitation) -> Result<Invitation> {
+        // `expires_at` is a public field: a value set on it directly is normalized here too,
+        // so it never reaches the driver out of range.
+        input.expires_at = flametrench_tenancy_core::normalize_timestamp(input.expires_at)?;
         let now = self.now();
         let inv_id = InvId::new();
         let (inv, org, invited_by) = (

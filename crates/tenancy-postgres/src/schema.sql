@@ -11,7 +11,10 @@
 --     the id as a second column, so the same index serves keyset pagination;
 --   * no separate index on tup (subject_type, subject_id): the natural-key UNIQUE constraint
 --     starts with those columns and serves the same lookups, one index fewer per write;
---   * an extra partial index, marked "speed" below, serves the active-owner count.
+--   * an extra partial index, marked "speed" below, serves the active-owner count;
+--   * one table of the SDK's own, ft_org_lock, holds a lock row per org: every write to an org
+--     updates it, so transactions at any isolation level are ordered by it (see
+--     spec/postgres.md, "Locking and isolation"). Nothing else reads it.
 --
 -- Statements are unqualified: the migration runs them with search_path set to the schema the
 -- adopter chose.
@@ -97,3 +100,10 @@ CREATE TABLE tup (
 );
 
 CREATE INDEX tup_object_relation_idx ON tup (object_type, object_id, relation);
+
+-- The SDK's per-org lock rows, created on an org's first write. No foreign key: the row is
+-- only ever upserted, and an org's deletion by other tools leaves a harmless row behind.
+CREATE TABLE IF NOT EXISTS ft_org_lock (
+    org_id   uuid PRIMARY KEY,
+    version  bigint NOT NULL
+);

@@ -1,15 +1,40 @@
 //! Every statement the store sends, qualified with the adopter's schema once, at construction.
 //!
 //! Locking order, the same in every operation so that SDK calls never deadlock each other:
-//! the org row first (`FOR NO KEY UPDATE` by membership and invitation operations, `FOR SHARE`
-//! by `create_invitation`, an `UPDATE` by org transitions), then the rows of that org. Every
-//! read that a decision depends on runs as its own statement after the lock statement, so it
-//! takes a fresh snapshot under READ COMMITTED and sees everything committed before the lock
+//! the org row first (`FOR NO KEY UPDATE` by membership and invitation operations, an `UPDATE`
+//! by org transitions), then the org's lock row in `ft_org_lock`, then the rows of that org.
+//! Every read that a decision depends on runs as its own statement after the lock statement, so
+//! it takes a fresh snapshot under READ COMMITTED and sees everything committed before the lock
 //! was granted.
+//!
+//! The lock row is what makes the caller's REPEATABLE READ and SERIALIZABLE transactions safe.
+//! Every write to an org leaves a new version of that org's lock row (`{BUMP}`: an upsert that
+//! increments its counter). A snapshot-isolated transaction that then takes the lock fails with
+//! a serialization failure when any write to the org committed after its snapshot was taken, so
+//! no decision rests on a snapshot older than the lock. A lock alone (`FOR NO KEY UPDATE`) would
+//! not do that: the later locker gets the lock and decides on its old snapshot. The lock row
+//! belongs to the SDK, so the org row is never rewritten for locking and the adopter's triggers
+//! on `org` never fire for it.
 
 use crate::rows::{INV_COLUMNS, MEM_COLUMNS, ORG_COLUMNS, TUP_COLUMNS};
 
 const ASCII_LOWER: &str = "'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'";
+
+/// Which protections the statements carry. Only [`Protection::Full`] is ever used outside
+/// tests; the others exist so that race tests can show what each protection prevents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Protection {
+    /// Org row locks and lock-row versions.
+    Full,
+    /// Org row locks only: the statements as they were before lock-row versions.
+    LockOnly,
+    /// Neither.
+    Unlocked,
+}
+
+/// The lock-row upsert, as a CTE named `bump` reading the locked org from a CTE named `o`.
+const BUMP: &str = "bump AS (INSERT INTO {s}.ft_org_lock AS l (org_id, version) SELECT id, 1 FROM o \
+    ON CONFLICT (org_id) DO UPDATE SET version = l.version + 1 RETURNING 1)";
 
 macro_rules! statements {
     ($($(#[$doc:meta])* $name:ident = $template:expr;)*) => {
@@ -21,9 +46,20 @@ macro_rules! statements {
 
         impl Sql {
             pub(crate) fn new(schema: &str) -> Self {
+                Self::with_protection(schema, Protection::Full)
+            }
+
+            pub(crate) fn with_protection(schema: &str, protection: Protection) -> Self {
                 let quoted = format!("\"{schema}\"");
+                let (lock, bump) = match protection {
+                    Protection::Full => (" FOR NO KEY UPDATE", BUMP),
+                    Protection::LockOnly => (" FOR NO KEY UPDATE", "bump AS (SELECT 1 FROM o)"),
+                    Protection::Unlocked => ("", "bump AS (SELECT 1 FROM o)"),
+                };
                 let fill = |template: &str| {
                     template
+                        .replace("{BUMP}", bump)
+                        .replace("{LOCK}", lock)
                         .replace("{s}", &quoted)
                         .replace("{ORG}", ORG_COLUMNS)
                         .replace("{MEM}", MEM_COLUMNS)
@@ -32,15 +68,6 @@ macro_rules! statements {
                         .replace("{LOWER}", ASCII_LOWER)
                 };
                 Self { $($name: fill(&$template),)* }
-            }
-
-            /// The same statements without the org row locks: only for showing, in tests,
-            /// that the race tests catch what the locks prevent.
-            #[cfg(feature = "testing")]
-            pub(crate) fn without_org_locks(schema: &str) -> Self {
-                let strip = |sql: String| sql.replace(" FOR NO KEY UPDATE", "").replace(" FOR SHARE", "");
-                let sql = Self::new(schema);
-                Self { $($name: strip(sql.$name),)* }
             }
         }
     };
@@ -64,11 +91,12 @@ statements! {
     org_status = "SELECT status FROM {s}.org WHERE id = $1";
 
     /// $1 org, $2 set name?, $3 name, $4 set slug?, $5 slug, $6 now.
-    update_org = "UPDATE {s}.org SET \
+    update_org = "WITH o AS (UPDATE {s}.org SET \
         name = CASE WHEN $2 THEN $3 ELSE name END, \
         slug = CASE WHEN $4 THEN $5 ELSE slug END, \
         updated_at = $6 \
-        WHERE id = $1 AND status <> 'revoked' RETURNING {ORG}";
+        WHERE id = $1 AND status <> 'revoked' RETURNING {ORG}), {BUMP} \
+        SELECT {ORG}, (SELECT count(*) FROM bump) FROM o";
 
     /// $1 after, $2 status, $3 folded query, $4 limit.
     list_orgs = "SELECT {ORG} FROM {s}.org \
@@ -78,27 +106,31 @@ statements! {
         ORDER BY id LIMIT $4";
 
     /// $1 org, $2 new status, $3 now, $4 required current status.
-    set_org_status = "UPDATE {s}.org SET status = $2, updated_at = $3 \
-        WHERE id = $1 AND status = $4 RETURNING {ORG}";
+    set_org_status = "WITH o AS (UPDATE {s}.org SET status = $2, updated_at = $3 \
+        WHERE id = $1 AND status = $4 RETURNING {ORG}), {BUMP} \
+        SELECT {ORG}, (SELECT count(*) FROM bump) FROM o";
 
     /// $1 org, $2 now. Takes the org lock.
-    revoke_org = "UPDATE {s}.org SET status = 'revoked', updated_at = $2 \
-        WHERE id = $1 AND status <> 'revoked' RETURNING {ORG}";
+    revoke_org = "WITH o AS (UPDATE {s}.org SET status = 'revoked', updated_at = $2 \
+        WHERE id = $1 AND status <> 'revoked' RETURNING {ORG}), {BUMP} \
+        SELECT {ORG}, (SELECT count(*) FROM bump) FROM o";
     revoke_org_memberships = "UPDATE {s}.mem SET status = 'revoked', updated_at = $2 \
         WHERE org_id = $1 AND status IN ('active', 'suspended')";
     revoke_org_tuples = "DELETE FROM {s}.tup WHERE object_type = 'org' AND object_id = $1";
     revoke_org_invitations = "UPDATE {s}.inv SET status = 'revoked', terminal_at = $2 \
         WHERE org_id = $1 AND status = 'pending'";
 
-    /// $1 org. Locks the org row; returns its status and the isolation level.
-    lock_org = "SELECT status, current_setting('transaction_isolation') FROM {s}.org \
-        WHERE id = $1 FOR NO KEY UPDATE";
-    /// $1 membership. Locks the membership's org row.
-    lock_org_of_mem = "SELECT status, current_setting('transaction_isolation') FROM {s}.org \
-        WHERE id = (SELECT org_id FROM {s}.mem WHERE id = $1) FOR NO KEY UPDATE";
-    /// $1 invitation. Locks the invitation's org row.
-    lock_org_of_inv = "SELECT status, current_setting('transaction_isolation') FROM {s}.org \
-        WHERE id = (SELECT org_id FROM {s}.inv WHERE id = $1) FOR NO KEY UPDATE";
+    /// $1 org. Locks the org row and its lock row; returns the org's status.
+    lock_org = "WITH o AS (SELECT id, status FROM {s}.org WHERE id = $1{LOCK}), {BUMP} \
+        SELECT status, (SELECT count(*) FROM bump) FROM o";
+    /// $1 membership. Locks the membership's org row and its lock row.
+    lock_org_of_mem = "WITH o AS (SELECT id, status FROM {s}.org \
+        WHERE id = (SELECT org_id FROM {s}.mem WHERE id = $1){LOCK}), {BUMP} \
+        SELECT status, (SELECT count(*) FROM bump) FROM o";
+    /// $1 invitation. Locks the invitation's org row and its lock row.
+    lock_org_of_inv = "WITH o AS (SELECT id, status FROM {s}.org \
+        WHERE id = (SELECT org_id FROM {s}.inv WHERE id = $1){LOCK}), {BUMP} \
+        SELECT status, (SELECT count(*) FROM bump) FROM o";
 
     /// $1 membership: the row, its org's active-owner count, and whether its user has another
     /// active membership in the org.
@@ -150,7 +182,7 @@ statements! {
     /// $1 org, $2 usr, $3 invited_by (nullable), $4 role, $5 mem id, $6 tup id, $7 now.
     /// Inserts only when the org exists and is active and both users exist; a duplicate active
     /// membership fails on `mem_unique_active`. Reports what it found.
-    add_member = "WITH o AS (SELECT id, status FROM {s}.org WHERE id = $1 FOR NO KEY UPDATE), \
+    add_member = "WITH o AS (SELECT id, status FROM {s}.org WHERE id = $1{LOCK}), {BUMP}, \
         flags AS (SELECT (SELECT status FROM o) AS org_status, \
                          EXISTS (SELECT 1 FROM {s}.usr WHERE id = $2) AS usr_ok, \
                          ($3::uuid IS NULL OR EXISTS (SELECT 1 FROM {s}.usr WHERE id = $3)) AS inviter_ok), \
@@ -170,9 +202,9 @@ statements! {
     user_exists = "SELECT 1 FROM {s}.usr WHERE id = $1";
 
     /// $1 inv id, $2 org, $3 identifier, $4 role, $5 pre_tuples, $6 invited_by, $7 now,
-    /// $8 expires_at, $9 expiry valid?. Shares the org lock so a concurrent `revoke_org` is
+    /// $8 expires_at, $9 expiry valid?. Takes the org lock so a concurrent `revoke_org` is
     /// either fully before or fully after.
-    create_invitation = "WITH o AS (SELECT id, status FROM {s}.org WHERE id = $2 FOR SHARE), \
+    create_invitation = "WITH o AS (SELECT id, status FROM {s}.org WHERE id = $2{LOCK}), {BUMP}, \
         flags AS (SELECT (SELECT status FROM o) AS org_status, \
                          EXISTS (SELECT 1 FROM {s}.usr WHERE id = $6) AS inviter_ok), \
         i AS (INSERT INTO {s}.inv (id, org_id, identifier, role, status, pre_tuples, invited_by, created_at, expires_at) \

@@ -19,22 +19,22 @@ pub const DEFAULT_SCHEMA: &str = "public";
 ///
 /// # Errors
 ///
-/// `storage.backend` describing the rule, for any other name.
+/// `storage.invalid_schema` naming the rule, for any other name.
 pub(crate) fn check_schema(schema: &str) -> Result<(), TenancyError> {
-    let ok = (1..=63).contains(&schema.len())
-        && schema
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-        && !schema.as_bytes()[0].is_ascii_digit();
-    if ok {
-        Ok(())
-    } else {
-        Err(TenancyError::Backend {
-            source: Box::new(std::io::Error::other(
-                "schema names are 1 to 63 characters of [a-z0-9_], not starting with a digit",
-            )),
-        })
+    let invalid = |reason| Err(TenancyError::InvalidSchema { reason });
+    if schema.is_empty() || schema.len() > 63 {
+        return invalid("a schema name is 1 to 63 characters long");
     }
+    if !schema
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    {
+        return invalid("a schema name holds only a-z, 0-9 and _");
+    }
+    if schema.starts_with(|c: char| c.is_ascii_digit()) {
+        return invalid("a schema name does not start with a digit");
+    }
+    Ok(())
 }
 
 pub(crate) enum Source<'t, 'c> {
@@ -45,7 +45,8 @@ pub(crate) enum Source<'t, 'c> {
 /// The PostgreSQL tenancy store.
 ///
 /// Built either from a [`deadpool_postgres::Pool`] ([`PostgresTenancyStore::new`]: every call
-/// runs in its own transaction, retried a bounded number of times on transient conflicts), or
+/// runs in its own READ COMMITTED transaction, whatever the server's default, retried a bounded
+/// number of times on transient conflicts), or
 /// inside a transaction the caller owns ([`PostgresTenancyStore::in_transaction`]: every call
 /// nests its work in a savepoint named `ft_<method>_<8 hex>`, released on success and rolled
 /// back then released on failure, so the caller's transaction stays usable and commits or
@@ -114,10 +115,22 @@ impl<'t, 'c> PostgresTenancyStore<'t, 'c> {
     /// A store that works inside the caller's transaction `tx` (a tokio-postgres transaction,
     /// or a deadpool one through `&mut *tx`), with tables in `public` and the system clock.
     ///
-    /// The caller's transaction may run at READ COMMITTED or SERIALIZABLE; under REPEATABLE
-    /// READ a write would decide on a snapshot older than its lock, so writes refuse to run
-    /// (`storage.backend`). Errors are never retried here: a retryable error leaves the
-    /// caller's transaction usable (the savepoint was rolled back), and the caller decides.
+    /// The caller's transaction may run at any isolation level, and every invariant holds
+    /// against concurrent clients at any level of theirs (pool calls included):
+    ///
+    /// | caller's level | what a conflicting concurrent write does to a call |
+    /// | --- | --- |
+    /// | READ COMMITTED | the call waits for the org's lock, then decides on what is committed; a deadlock or timeout is `storage.retryable_conflict` with [`RetryScope::Call`]: the call may be made again in the same transaction |
+    /// | REPEATABLE READ, SERIALIZABLE | when a write to the org committed after the transaction's snapshot was taken, the call fails with `storage.retryable_conflict` and [`RetryScope::Transaction`]: roll the whole transaction back and run it again ([`TenancyError::needs_transaction_restart`]) |
+    ///
+    /// Errors are never retried here: the call's savepoint is rolled back, the caller's
+    /// transaction stays usable, and the caller decides. A transaction that was already aborted
+    /// gets `storage.transaction_aborted`, and a write in a read-only transaction
+    /// `storage.read_only_transaction`; neither does anything.
+    ///
+    /// [`RetryScope::Call`]: flametrench_tenancy_core::RetryScope::Call
+    /// [`RetryScope::Transaction`]: flametrench_tenancy_core::RetryScope::Transaction
+    /// [`TenancyError::needs_transaction_restart`]: flametrench_tenancy_core::TenancyError::needs_transaction_restart
     pub fn in_transaction(tx: &'t mut Transaction<'c>) -> Self {
         Self {
             source: Source::Nested(Mutex::new(tx)),
@@ -131,8 +144,8 @@ impl<'t, 'c> PostgresTenancyStore<'t, 'c> {
     ///
     /// # Errors
     ///
-    /// `storage.backend` when `schema` is not 1 to 63 characters of `[a-z0-9_]` (not starting
-    /// with a digit).
+    /// `storage.invalid_schema` when `schema` is not 1 to 63 characters of `[a-z0-9_]` (not
+    /// starting with a digit).
     pub fn with_schema(mut self, schema: &str) -> Result<Self, TenancyError> {
         check_schema(schema)?;
         self.sql = Arc::new(Sql::new(schema));
@@ -146,13 +159,15 @@ impl<'t, 'c> PostgresTenancyStore<'t, 'c> {
         self
     }
 
-    /// Test-only: the same store without its per-org row locks, so that race tests can show
-    /// they detect the violations the locks prevent. Never use it outside such a test.
+    /// The same store with weaker statements: only for tests that show what each protection
+    /// prevents (`testing::weakened`).
     #[cfg(feature = "testing")]
-    #[doc(hidden)]
-    #[must_use]
-    pub fn without_org_locks_for_tests(mut self, schema: &str) -> Self {
-        self.sql = Arc::new(Sql::without_org_locks(schema));
+    pub(crate) fn with_protection(
+        mut self,
+        schema: &str,
+        protection: crate::sql::Protection,
+    ) -> Self {
+        self.sql = Arc::new(Sql::with_protection(schema, protection));
         self
     }
 
@@ -269,10 +284,13 @@ macro_rules! transact {
                             $body
                         }
                         .await;
-                        if result.is_err() {
-                            tx.abort().await;
+                        match result {
+                            Ok(value) => Ok(value),
+                            Err(error) => {
+                                tx.abort().await;
+                                Err($crate::exec::scope_nested_conflict(guard.client(), error).await)
+                            }
                         }
-                        result
                     }
                 }
             },

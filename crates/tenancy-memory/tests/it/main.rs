@@ -37,13 +37,16 @@ async fn failed_calls_change_nothing() {
         .unwrap();
     let identifier = Identifier::new("bob@example.com").unwrap();
     let invitation = store
-        .create_invitation(CreateInvitation::new(
-            created.org.id,
-            identifier.clone(),
-            Role::Admin,
-            alice,
-            OffsetDateTime::now_utc() + Duration::days(1),
-        ))
+        .create_invitation(
+            CreateInvitation::new(
+                created.org.id,
+                identifier.clone(),
+                Role::Admin,
+                alice,
+                OffsetDateTime::now_utc() + Duration::days(1),
+            )
+            .expect("invitation input"),
+        )
         .await
         .unwrap();
     let before = store.snapshot();
@@ -161,13 +164,16 @@ async fn concurrent_tasks_on_one_org_keep_every_invariant() {
                     },
                     6 => {
                         let invitation = store
-                            .create_invitation(CreateInvitation::new(
-                                org,
-                                identifier.clone(),
-                                role,
-                                users[0],
-                                OffsetDateTime::now_utc() + Duration::days(1),
-                            ))
+                            .create_invitation(
+                                CreateInvitation::new(
+                                    org,
+                                    identifier.clone(),
+                                    role,
+                                    users[0],
+                                    OffsetDateTime::now_utc() + Duration::days(1),
+                                )
+                                .expect("invitation input"),
+                            )
                             .await;
                         match invitation {
                             Ok(invitation) => store

@@ -25,3 +25,28 @@ mod proxy;
 pub use cluster::{TestDatabase, TestPostgres, TestSupportError, pool_for, pool_with_queue};
 pub use invariants::{Checked, INVARIANT_QUERIES, InvariantChecker, violations};
 pub use proxy::{PgProxy, ProxyStats};
+
+/// Which protection a [`weakened`] store leaves out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Weakening {
+    /// Keeps the org row locks, without the lock-row versions that order snapshot-isolated
+    /// transactions: the statements as they were before lock rows existed.
+    LockOnly,
+    /// Neither org row locks nor lock-row versions.
+    Unlocked,
+}
+
+/// `store` with a protection left out, over the tables of `schema`: race tests use it to show
+/// that they catch the violations the protection prevents. Never use it outside such a test.
+pub fn weakened<'t, 'c>(
+    store: crate::PostgresTenancyStore<'t, 'c>,
+    schema: &str,
+    weakening: Weakening,
+) -> crate::PostgresTenancyStore<'t, 'c> {
+    let protection = match weakening {
+        Weakening::LockOnly => crate::sql::Protection::LockOnly,
+        Weakening::Unlocked => crate::sql::Protection::Unlocked,
+    };
+    store.with_protection(schema, protection)
+}

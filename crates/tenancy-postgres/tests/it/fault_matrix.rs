@@ -78,13 +78,16 @@ async fn setup<S: TenancyStore>(store: &S) -> Setup {
         .id;
     store.suspend_membership(dave).await.expect("suspend dave");
     let invitation = store
-        .create_invitation(CreateInvitation::new(
-            org,
-            identifier(),
-            Role::Member,
-            alice,
-            OffsetDateTime::now_utc() + Duration::days(1),
-        ))
+        .create_invitation(
+            CreateInvitation::new(
+                org,
+                identifier(),
+                Role::Member,
+                alice,
+                OffsetDateTime::now_utc() + Duration::days(1),
+            )
+            .expect("invitation input"),
+        )
         .await
         .expect("invitation")
         .id;
@@ -141,13 +144,10 @@ async fn run_op<S: TenancyStore>(store: &S, setup: &Setup, op: &str) -> Result<(
             .await
             .map(drop),
         "create_invitation" => store
-            .create_invitation(CreateInvitation::new(
-                setup.org,
-                identifier(),
-                Role::Guest,
-                setup.alice,
-                expires,
-            ))
+            .create_invitation(
+                CreateInvitation::new(setup.org, identifier(), Role::Guest, setup.alice, expires)
+                    .expect("invitation input"),
+            )
             .await
             .map(drop),
         "accept_invitation" => store

@@ -93,13 +93,16 @@ async fn case<S: TenancyStore>(store: &S, creator: UsrId, text: &str, other: &st
         seen.push(outcome(&identifier));
         if let Ok(identifier) = identifier {
             let invited = store
-                .create_invitation(CreateInvitation::new(
-                    created.org.id,
-                    identifier,
-                    Role::Member,
-                    creator,
-                    OffsetDateTime::now_utc() + Duration::days(1),
-                ))
+                .create_invitation(
+                    CreateInvitation::new(
+                        created.org.id,
+                        identifier,
+                        Role::Member,
+                        creator,
+                        OffsetDateTime::now_utc() + Duration::days(1),
+                    )
+                    .expect("invitation input"),
+                )
                 .await
                 .map(|invitation| invitation.identifier.as_str() == text);
             seen.push(format!("{:?}", invited.map_err(|e| e.code())));

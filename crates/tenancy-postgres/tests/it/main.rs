@@ -4,6 +4,7 @@
 mod fault_matrix;
 mod faults;
 mod hostile;
+mod isolation;
 mod migrate;
 mod nesting;
 mod plans;

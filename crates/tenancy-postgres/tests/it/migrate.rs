@@ -72,11 +72,84 @@ async fn migrate_creates_adopts_and_is_idempotent() {
         .expect("count")
         .get(0);
     assert_eq!(count, 1);
-    assert!(
-        PostgresTenancyStore::new(other.pool(1).expect("pool"))
-            .with_schema("Bad-Name")
-            .is_err()
+    for bad in [
+        "Bad-Name",
+        "",
+        "9lives",
+        &"x".repeat(64),
+        "a\"; DROP TABLE org; --",
+    ] {
+        let error = PostgresTenancyStore::new(other.pool(1).expect("pool"))
+            .with_schema(bad)
+            .expect_err("an invalid schema name");
+        assert_eq!(error.code(), "storage.invalid_schema", "{bad:?}");
+        let error = migrate(&mut client, bad)
+            .await
+            .expect_err("an invalid schema name");
+        assert_eq!(error.code(), "storage.invalid_schema", "{bad:?}");
+    }
+}
+
+/// The tables as another SDK (or version 1 of this crate) made them: without the lock table.
+fn tables_without_lock_table() -> String {
+    let cut = SCHEMA_SQL
+        .find("-- The SDK's per-org lock rows")
+        .expect("the lock table's section");
+    SCHEMA_SQL[..cut].to_owned()
+}
+
+async fn lock_table_exists(client: &tokio_postgres::Client) -> bool {
+    client
+        .query_one("SELECT to_regclass('public.ft_org_lock') IS NOT NULL", &[])
+        .await
+        .expect("regclass")
+        .get(0)
+}
+
+#[tokio::test]
+async fn migrate_adds_the_lock_table_when_adopting_or_upgrading() {
+    let server = server().await;
+    // Adopted from another SDK.
+    let adopted = server.empty_database().await.expect("adopted");
+    let mut client = adopted.connect().await.expect("client");
+    client
+        .batch_execute(&tables_without_lock_table())
+        .await
+        .expect("tables made elsewhere");
+    assert!(!lock_table_exists(&client).await);
+    assert_eq!(
+        migrate(&mut client, "public").await.expect("adopt"),
+        Migration::Adopted
     );
+    assert!(lock_table_exists(&client).await);
+
+    // Set up by version 1 of this crate.
+    let old = server.empty_database().await.expect("version 1");
+    let mut client = old.connect().await.expect("client");
+    client
+        .batch_execute(&format!(
+            "{} CREATE TABLE flametrench_tenancy_schema_version (version integer PRIMARY KEY, \
+             applied_at timestamptz NOT NULL DEFAULT now(), how text NOT NULL); \
+             INSERT INTO flametrench_tenancy_schema_version (version, how) VALUES (1, 'created');",
+            tables_without_lock_table()
+        ))
+        .await
+        .expect("a version 1 schema");
+    assert_eq!(
+        migrate(&mut client, "public").await.expect("upgrade"),
+        Migration::Upgraded
+    );
+    assert!(lock_table_exists(&client).await);
+    assert_eq!(
+        migrate(&mut client, "public").await.expect("again"),
+        Migration::UpToDate
+    );
+    let store = PostgresTenancyStore::new(old.pool(1).expect("pool"));
+    let alice = users(&store, 1).await[0];
+    store
+        .create_org(CreateOrg::new(alice))
+        .await
+        .expect("the upgraded schema works");
 }
 
 #[tokio::test]

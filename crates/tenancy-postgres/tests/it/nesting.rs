@@ -152,7 +152,12 @@ async fn deadpool_transaction_and_isolation_levels() {
     let db = database(&server).await;
     let pool = db.pool(2).expect("pool");
     let mut object = pool.get().await.expect("connection");
-    for level in [IsolationLevel::ReadCommitted, IsolationLevel::Serializable] {
+    // Every level is supported: the lock rows order snapshot-isolated transactions too.
+    for level in [
+        IsolationLevel::ReadCommitted,
+        IsolationLevel::RepeatableRead,
+        IsolationLevel::Serializable,
+    ] {
         let mut tx = object
             .build_transaction()
             .isolation_level(level)
@@ -173,33 +178,75 @@ async fn deadpool_transaction_and_isolation_levels() {
                 )
                 .await
                 .expect("a two-flight write");
+            store
+                .self_leave(created.owner_membership.id, None)
+                .await
+                .expect_err("the sole owner may not leave");
         }
         tx.commit().await.expect("commit");
     }
-    let mut tx = object
-        .build_transaction()
-        .isolation_level(IsolationLevel::RepeatableRead)
-        .start()
+}
+
+#[tokio::test]
+async fn misuse_of_the_caller_transaction_is_a_typed_error() {
+    let server = server().await;
+    let db = database(&server).await;
+    let mut client = db.connect().await.expect("client");
+    let alice = {
+        let store = PostgresTenancyStore::new(db.pool(1).expect("pool"));
+        users(&store, 1).await[0]
+    };
+
+    // A transaction an earlier statement of the caller's already aborted.
+    let mut tx = client.transaction().await.expect("begin");
+    tx.execute("SELECT 1/0", &[])
         .await
-        .expect("begin");
+        .expect_err("the caller's own failing statement");
     {
         let store = PostgresTenancyStore::in_transaction(&mut tx);
-        let alice = users(&store, 1).await[0];
-        let created = store
+        let error = store
             .create_org(CreateOrg::new(alice))
             .await
-            .expect("create");
-        let refused = store
-            .change_role(
-                created.owner_membership.id,
-                flametrench_tenancy_core::Role::Admin,
-            )
+            .expect_err("an aborted transaction");
+        assert_eq!(error.code(), "storage.transaction_aborted", "{error:?}");
+        let error = store
+            .get_org(flametrench_ids::OrgId::new())
             .await
-            .expect_err("repeatable read is refused for locked writes");
-        assert_eq!(refused.code(), "storage.backend");
+            .expect_err("reads too");
+        assert_eq!(error.code(), "storage.transaction_aborted", "{error:?}");
+    }
+    tx.rollback().await.expect("rollback");
+
+    // A read-only transaction: reads work, writes are refused and leave it usable.
+    let tx = client
+        .build_transaction()
+        .read_only(true)
+        .start()
+        .await
+        .expect("begin read only");
+    let mut tx = tx;
+    {
+        let store = PostgresTenancyStore::in_transaction(&mut tx);
+        let error = store
+            .create_org(CreateOrg::new(alice))
+            .await
+            .expect_err("a read-only transaction");
+        assert_eq!(error.code(), "storage.read_only_transaction", "{error:?}");
+        let error = store
+            .get_org(flametrench_ids::OrgId::new())
+            .await
+            .expect_err("not found");
+        assert_eq!(error.code(), "not_found");
     }
     tx.execute("SELECT 1", &[])
         .await
         .expect("transaction still usable");
     tx.rollback().await.expect("rollback");
+    // Nothing was written.
+    let orgs: i64 = client
+        .query_one("SELECT count(*) FROM org", &[])
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(orgs, 0);
 }

@@ -69,6 +69,7 @@ async fn round<S: TenancyStore>(store: &S) {
                 people[0],
                 OffsetDateTime::now_utc() + Duration::days(1),
             )
+            .expect("invitation input")
             .pre_tuples([grant])
             .expect("pre_tuples"),
         )

@@ -21,7 +21,8 @@ async fn the_store_needs_only_row_privileges() {
         .batch_execute(&format!(
             "CREATE ROLE {role} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE;
              GRANT USAGE ON SCHEMA public TO {role};
-             GRANT SELECT, INSERT, UPDATE, DELETE ON usr, org, mem, inv, tup TO {role};"
+             GRANT SELECT, INSERT, UPDATE, DELETE ON usr, org, mem, inv, tup TO {role};
+             GRANT SELECT, INSERT, UPDATE ON ft_org_lock TO {role};"
         ))
         .await
         .expect("role and grants");
@@ -64,13 +65,16 @@ async fn the_store_needs_only_row_privileges() {
         .expect("change_role");
     let identifier = Identifier::new("carol@example.com").expect("identifier");
     let invitation = store
-        .create_invitation(CreateInvitation::new(
-            created.org.id,
-            identifier.clone(),
-            Role::Guest,
-            alice,
-            OffsetDateTime::now_utc() + Duration::days(1),
-        ))
+        .create_invitation(
+            CreateInvitation::new(
+                created.org.id,
+                identifier.clone(),
+                Role::Guest,
+                alice,
+                OffsetDateTime::now_utc() + Duration::days(1),
+            )
+            .expect("invitation input"),
+        )
         .await
         .expect("create_invitation");
     store

@@ -14,7 +14,7 @@ use time::{Duration, OffsetDateTime};
 use tokio::sync::Barrier;
 
 use crate::support::{database, server, users};
-use flametrench_tenancy_postgres::testing::violations;
+use flametrench_tenancy_postgres::testing::{Weakening, violations, weakened};
 
 const ROUNDS: usize = 25;
 
@@ -172,13 +172,10 @@ async fn all_races(store: Arc<PostgresTenancyStore<'static, 'static>>, strict: b
         let ident = Identifier::new("x@example.com").expect("identifier");
         let expires = OffsetDateTime::now_utc() + Duration::days(1);
         let invitation = store
-            .create_invitation(CreateInvitation::new(
-                org.id,
-                ident.clone(),
-                Role::Member,
-                alice,
-                expires,
-            ))
+            .create_invitation(
+                CreateInvitation::new(org.id, ident.clone(), Role::Member, alice, expires)
+                    .expect("invitation input"),
+            )
             .await
             .expect("invite")
             .id;
@@ -199,24 +196,18 @@ async fn all_races(store: Arc<PostgresTenancyStore<'static, 'static>>, strict: b
 
         // Two invitations for one user accepted at once.
         let first = store
-            .create_invitation(CreateInvitation::new(
-                org.id,
-                ident.clone(),
-                Role::Member,
-                alice,
-                expires,
-            ))
+            .create_invitation(
+                CreateInvitation::new(org.id, ident.clone(), Role::Member, alice, expires)
+                    .expect("invitation input"),
+            )
             .await
             .expect("invite")
             .id;
         let other = store
-            .create_invitation(CreateInvitation::new(
-                org.id,
-                ident.clone(),
-                Role::Admin,
-                alice,
-                expires,
-            ))
+            .create_invitation(
+                CreateInvitation::new(org.id, ident.clone(), Role::Admin, alice, expires)
+                    .expect("invitation input"),
+            )
             .await
             .expect("invite")
             .id;
@@ -243,13 +234,10 @@ async fn all_races(store: Arc<PostgresTenancyStore<'static, 'static>>, strict: b
             unreachable!()
         };
         let contested = store
-            .create_invitation(CreateInvitation::new(
-                org.id,
-                ident.clone(),
-                Role::Member,
-                alice,
-                expires,
-            ))
+            .create_invitation(
+                CreateInvitation::new(org.id, ident.clone(), Role::Member, alice, expires)
+                    .expect("invitation input"),
+            )
             .await
             .expect("invite")
             .id;
@@ -271,13 +259,10 @@ async fn all_races(store: Arc<PostgresTenancyStore<'static, 'static>>, strict: b
         };
         let org = org_with(&*store, alice).await;
         let invitation = store
-            .create_invitation(CreateInvitation::new(
-                org.id,
-                ident.clone(),
-                Role::Member,
-                alice,
-                expires,
-            ))
+            .create_invitation(
+                CreateInvitation::new(org.id, ident.clone(), Role::Member, alice, expires)
+                    .expect("invitation input"),
+            )
             .await
             .expect("invite")
             .id;
@@ -320,9 +305,11 @@ async fn races_keep_every_invariant() {
 async fn without_org_locks_the_races_break_invariants() {
     let server = server().await;
     let db = database(&server).await;
-    let store = Arc::new(
-        PostgresTenancyStore::new(db.pool(8).expect("pool")).without_org_locks_for_tests("public"),
-    );
+    let store = Arc::new(weakened(
+        PostgresTenancyStore::new(db.pool(8).expect("pool")),
+        "public",
+        Weakening::Unlocked,
+    ));
     all_races(store, false).await;
     let client = db.connect().await.expect("checker");
     let found = violations(&client).await.expect("invariant queries");

@@ -60,6 +60,7 @@ async fn measure<S: TenancyStore>(store: &S, proxy: &PgProxy) -> Vec<(&'static s
         "create_invitation",
         store.create_invitation(
             CreateInvitation::new(org, identifier.clone(), Role::Member, alice, expires)
+                .expect("invitation input")
                 .pre_tuples([PreTuple::new(
                     "editor",
                     "proj",
@@ -99,13 +100,10 @@ async fn measure<S: TenancyStore>(store: &S, proxy: &PgProxy) -> Vec<(&'static s
         store.self_leave(moved.from_membership.id, None)
     );
     let declined = store
-        .create_invitation(CreateInvitation::new(
-            org,
-            identifier.clone(),
-            Role::Member,
-            alice,
-            expires,
-        ))
+        .create_invitation(
+            CreateInvitation::new(org, identifier.clone(), Role::Member, alice, expires)
+                .expect("invitation input"),
+        )
         .await
         .expect("invite");
     count!(
@@ -113,13 +111,10 @@ async fn measure<S: TenancyStore>(store: &S, proxy: &PgProxy) -> Vec<(&'static s
         store.decline_invitation(declined.id, None)
     );
     let revoked = store
-        .create_invitation(CreateInvitation::new(
-            org,
-            identifier,
-            Role::Member,
-            alice,
-            expires,
-        ))
+        .create_invitation(
+            CreateInvitation::new(org, identifier, Role::Member, alice, expires)
+                .expect("invitation input"),
+        )
         .await
         .expect("invite");
     count!(
