@@ -183,3 +183,54 @@ async fn pool_and_nested_round_trips_within_budget() {
         );
     }
 }
+
+/// Pool transactions name their isolation level instead of inheriting the server's default:
+/// here the database defaults to SERIALIZABLE, and every transaction the pool store opens says
+/// READ COMMITTED on the wire (the proxy logs each statement's text when it is parsed).
+#[tokio::test]
+async fn pool_transactions_choose_read_committed() {
+    let server = server().await;
+    let db = database(&server).await;
+    let admin = db.connect().await.expect("admin");
+    admin
+        .batch_execute(&format!(
+            "ALTER DATABASE \"{}\" SET default_transaction_isolation = 'serializable'",
+            db.name()
+        ))
+        .await
+        .expect("default isolation");
+    let proxy = PgProxy::start(&db.config()).await.expect("proxy");
+    let pool = flametrench_tenancy_postgres::testing::pool_for(proxy.config_for(&db.config()), 1)
+        .expect("pool");
+    let store = PostgresTenancyStore::new(pool);
+    let (alice, bob) = (UsrId::new(), UsrId::new());
+    store.ensure_user(alice).await.expect("alice");
+    store.ensure_user(bob).await.expect("bob");
+    let org = store
+        .create_org(CreateOrg::new(alice))
+        .await
+        .expect("org")
+        .org
+        .id;
+    let member = store
+        .add_member(AddMember::new(org, bob, Role::Member))
+        .await
+        .expect("add");
+    proxy.reset();
+    let member = store
+        .change_role(member.id, Role::Admin)
+        .await
+        .expect("change_role");
+    store.suspend_membership(member.id).await.expect("suspend");
+    store.revoke_org(org).await.expect("revoke_org");
+    let sql = proxy.stats().sql;
+    let begins: Vec<&String> = sql
+        .iter()
+        .filter(|text| text.trim_start().to_ascii_uppercase().starts_with("BEGIN"))
+        .collect();
+    // The proxy logs each statement's text when it is parsed, once per connection.
+    assert!(!begins.is_empty(), "{sql:?}");
+    for begin in begins {
+        assert_eq!(begin.trim(), "BEGIN ISOLATION LEVEL READ COMMITTED");
+    }
+}
