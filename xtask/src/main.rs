@@ -7,6 +7,7 @@ use std::process::{Command, ExitCode};
 use std::sync::Arc;
 
 mod bench;
+mod kill;
 mod stress;
 
 #[global_allocator]
@@ -61,6 +62,9 @@ enum Task {
         /// (throwaway cluster only).
         #[arg(long)]
         restart: bool,
+        /// Terminate a random client backend every this many milliseconds (0: never).
+        #[arg(long, default_value_t = 0)]
+        kill_backends_ms: u64,
     },
     /// Benchmark both stores: latency, throughput, round trips, ratios to a one-round-trip floor.
     Bench {
@@ -300,6 +304,7 @@ async fn stress_stores(
     seconds: u64,
     seed: u64,
     restart: bool,
+    kill_backends_ms: u64,
 ) -> bool {
     let mut clean = true;
     if matches!(store, Store::Memory | Store::All) {
@@ -329,7 +334,14 @@ async fn stress_stores(
             // its third query, while the clients keep working: the worst moment for the
             // checker, forced every time rather than left to timing.
             let restart_due = Arc::new(std::sync::atomic::AtomicBool::new(restart));
-            let tally = stress::run(store, clients, seconds, seed, || {
+            let killer = (kill_backends_ms > 0).then(|| {
+                tokio::spawn(kill::kill_backends(
+                    database.clone(),
+                    std::time::Duration::from_millis(kill_backends_ms),
+                    std::time::Instant::now() + std::time::Duration::from_secs(seconds),
+                ))
+            });
+            let mut tally = stress::run(store, clients, seconds, seed, || {
                 let checker = checker.clone();
                 let server = server.clone();
                 let restart_due = restart_due.clone();
@@ -357,8 +369,15 @@ async fn stress_stores(
                 }
             })
             .await;
+            if let Some(killer) = killer {
+                let killed = killer.await.map_err(|e| e.to_string())?;
+                println!("backends terminated: {killed}");
+            }
+            tally.missing = kill::missing_rows(&database, &tally.created).await?;
             tally.print("postgres (pool)");
-            Ok::<bool, String>(tally.violations.is_empty() && tally.untyped.is_empty())
+            Ok::<bool, String>(
+                tally.violations.is_empty() && tally.untyped.is_empty() && tally.missing.is_empty(),
+            )
         }
         .await;
         match outcome {
@@ -464,14 +483,20 @@ fn main() -> ExitCode {
             seconds,
             seed,
             restart,
+            kill_backends_ms,
         } => {
             match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
             {
-                Ok(runtime) => {
-                    runtime.block_on(stress_stores(store, clients, seconds, seed, restart))
-                }
+                Ok(runtime) => runtime.block_on(stress_stores(
+                    store,
+                    clients,
+                    seconds,
+                    seed,
+                    restart,
+                    kill_backends_ms,
+                )),
                 Err(error) => {
                     eprintln!("{error}");
                     false

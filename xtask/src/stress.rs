@@ -41,13 +41,29 @@ pub(crate) struct Tally {
     pub(crate) untyped: Vec<String>,
     pub(crate) violations: Vec<String>,
     pub(crate) checkpoints: u64,
+    /// Rows that successful calls said they created: (table, id), checked against the
+    /// database at the end.
+    pub(crate) created: Vec<(&'static str, uuid::Uuid)>,
+    /// Of `created`, the rows the database does not hold (filled in by the caller).
+    pub(crate) missing: Vec<String>,
+    /// Calls that ended with an unknown commit outcome, by operation.
+    pub(crate) unknown: BTreeMap<&'static str, u64>,
 }
 
 impl Tally {
-    fn record(&mut self, op: &'static str, result: Result<(), TenancyError>) {
+    fn record(
+        &mut self,
+        op: &'static str,
+        result: Result<(), TenancyError>,
+        made: Option<(&'static str, uuid::Uuid)>,
+    ) {
         *self.ops.entry(op).or_default() += 1;
+        self.created.extend(made);
         if let Err(error) = result {
             *self.errors.entry(error.code()).or_default() += 1;
+            if error.code() == "storage.commit_outcome_unknown" {
+                *self.unknown.entry(op).or_default() += 1;
+            }
             if error.code() == "storage.backend" {
                 self.untyped.push(format!("{op}: {error:?}"));
             }
@@ -67,6 +83,32 @@ impl Tally {
         println!("  invariant violations: {}", self.violations.len());
         for violation in self.violations.iter().take(10) {
             println!("    {violation}");
+        }
+        let writes: u64 = self
+            .ops
+            .iter()
+            .filter(|(op, _)| !matches!(**op, "list_orgs" | "get_membership"))
+            .map(|(_, count)| count)
+            .sum();
+        let unknown = self
+            .errors
+            .get("storage.commit_outcome_unknown")
+            .copied()
+            .unwrap_or(0);
+        println!(
+            "  commit outcome unknown: {unknown} of {writes} writes ({:.3} %)",
+            100.0 * unknown as f64 / writes.max(1) as f64
+        );
+        for (op, count) in &self.unknown {
+            println!("    {op:<28} {count}");
+        }
+        println!(
+            "  created rows checked against the database: {}, missing: {}",
+            self.created.len(),
+            self.missing.len()
+        );
+        for missing in self.missing.iter().take(10) {
+            println!("    {missing}");
         }
         println!("  untyped errors: {}", self.untyped.len());
         for error in self.untyped.iter().take(10) {
@@ -126,19 +168,24 @@ async fn step<S: TenancyStore>(store: &S, world: &World, rng: &mut Rng, tally: &
     let user = world.users[rng.below(world.users.len())];
     let role = Role::ALL[rng.below(Role::ALL.len())];
     let expires = OffsetDateTime::now_utc() + time::Duration::minutes(10);
+    // A row the call says it created.
+    let mut made: Option<(&'static str, uuid::Uuid)> = None;
     let (op, result): (&'static str, Result<(), TenancyError>) = match rng.below(20) {
         0 | 1 => (
             "add_member",
             store
                 .add_member(AddMember::new(org, user, role))
                 .await
-                .map(drop),
+                .map(|member| made = Some(("mem", member.id.as_uuid()))),
         ),
         2 | 3 => {
             let member = any_member(store, org, rng).await;
             (
                 "change_role",
-                store.change_role(member, role).await.map(drop),
+                store
+                    .change_role(member, role)
+                    .await
+                    .map(|member| made = Some(("mem", member.id.as_uuid()))),
             )
         }
         4 => (
@@ -200,7 +247,10 @@ async fn step<S: TenancyStore>(store: &S, world: &World, rng: &mut Rng, tally: &
             }
             (
                 "create_invitation",
-                store.create_invitation(input).await.map(drop),
+                store
+                    .create_invitation(input)
+                    .await
+                    .map(|invitation| made = Some(("inv", invitation.id.as_uuid()))),
             )
         }
         12 | 13 => {
@@ -212,7 +262,10 @@ async fn step<S: TenancyStore>(store: &S, world: &World, rng: &mut Rng, tally: &
             };
             (
                 "accept_invitation",
-                store.accept_invitation(accept).await.map(drop),
+                store
+                    .accept_invitation(accept)
+                    .await
+                    .map(|accepted| made = Some(("mem", accepted.membership.id.as_uuid()))),
             )
         }
         14 => (
@@ -281,7 +334,7 @@ async fn step<S: TenancyStore>(store: &S, world: &World, rng: &mut Rng, tally: &
     tally
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
-        .record(op, result);
+        .record(op, result, made);
 }
 
 /// Runs `clients` tasks for `seconds`, calling `check` at checkpoints and at the end.

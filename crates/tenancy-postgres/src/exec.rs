@@ -73,6 +73,29 @@ pub(crate) struct Tx<'c> {
     /// The pooled connection's statement cache: statements are prepared once per connection
     /// and then sent as Bind/Execute only. `None` sends unnamed statements (`query_typed`).
     cache: Option<&'c deadpool_postgres::ClientWrapper>,
+    /// The pool, with a pool: a lost commit is resolved on another of its connections.
+    pool: Option<&'c deadpool_postgres::Pool>,
+    /// Whether the opening flight asks for the transaction's id and backend (pool
+    /// transactions), so that a commit whose answer is lost can be resolved.
+    track_xact: bool,
+    /// The transaction's id (as text) and its backend's process id, once answered.
+    xact: Option<(String, i32)>,
+    /// The closing flight's answer was lost, and the transaction was found committed.
+    answer_lost: bool,
+}
+
+/// Asks for the transaction's id (assigning one) and the backend's process id.
+const XACT_SQL: &str = "SELECT pg_current_xact_id()::text, pg_backend_pid()";
+
+/// How long a lost commit is looked into before its outcome is reported unknown.
+const RESOLVE_BUDGET: Duration = Duration::from_secs(10);
+
+/// What became of a transaction whose `COMMIT` answer was lost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Resolution {
+    Committed,
+    Aborted,
+    Unknown,
 }
 
 impl Drop for Tx<'_> {
@@ -94,6 +117,7 @@ impl<'c> Tx<'c> {
         shape: Shape,
         discard: &'c AtomicBool,
         cache: Option<&'c deadpool_postgres::ClientWrapper>,
+        pool: &'c deadpool_postgres::Pool,
     ) -> Self {
         let (open, close, abort) = match shape {
             Shape::Read | Shape::Single => (None, None, None),
@@ -117,6 +141,10 @@ impl<'c> Tx<'c> {
             nested: false,
             discard: Some(discard),
             cache,
+            pool: Some(pool),
+            track_xact: shape == Shape::Transaction,
+            xact: None,
+            answer_lost: false,
         }
     }
 
@@ -135,7 +163,36 @@ impl<'c> Tx<'c> {
             nested: true,
             discard: None,
             cache: None,
+            pool: None,
+            track_xact: false,
+            xact: None,
+            answer_lost: false,
         }
+    }
+
+    /// Whether the closing flight's answer was lost after the transaction committed (found
+    /// out on another connection): its rows are then empty, and what they would have told
+    /// must be read again with [`reread`](Self::reread).
+    pub(crate) fn answer_lost(&self) -> bool {
+        self.answer_lost
+    }
+
+    /// Runs one read on a fresh pooled connection, after a lost answer.
+    pub(crate) async fn reread(&self, stmt: &Stmt<'_>) -> Result<Vec<Row>> {
+        let Some(pool) = self.pool else {
+            return Err(crate::error::corrupt("a re-read outside a pool"));
+        };
+        let Some(client) = side_connection(pool).await else {
+            return Err(TenancyError::CommitOutcomeUnknown {
+                source: Box::new(std::io::Error::other(
+                    "the commit was found but its result could not be read again",
+                )),
+            });
+        };
+        client
+            .query_typed(stmt.sql, &stmt.params)
+            .await
+            .map_err(|error| map_pg(error, Phase::BeforeCommit))
     }
 
     /// Whether a failure now must be followed by an abort statement.
@@ -169,6 +226,10 @@ impl<'c> Tx<'c> {
         let mut all: Vec<(&str, Params<'_>)> = Vec::with_capacity(stmts.len() + 2);
         if let (true, Some(sql)) = (send_open, self.open.as_deref()) {
             all.push((sql, &[]));
+        }
+        let send_xact = send_open && self.track_xact;
+        if send_xact {
+            all.push((XACT_SQL, &[]));
         }
         all.extend(stmts.iter().map(|stmt| (stmt.sql, stmt.params.as_slice())));
         if let (true, Some(sql)) = (send_close, self.close.as_deref()) {
@@ -214,12 +275,18 @@ impl<'c> Tx<'c> {
         };
         let mut rows = Vec::with_capacity(stmts.len());
         let mut first_error = None;
+        let xact_index = usize::from(send_open && self.open.is_some());
         for (index, result) in results.into_iter().enumerate() {
             match result {
                 Ok(found) => {
-                    let is_open = send_open && index == 0;
+                    let is_open = send_open && self.open.is_some() && index == 0;
+                    let is_xact = send_xact && index == xact_index;
                     let is_close = send_close && index == all.len() - 1;
-                    if !is_open && !is_close {
+                    if is_xact {
+                        self.xact = found.first().and_then(|row| {
+                            Some((row.try_get::<_, String>(0).ok()?, row.try_get(1).ok()?))
+                        });
+                    } else if !is_open && !is_close {
                         rows.push(found);
                     }
                 }
@@ -240,7 +307,32 @@ impl<'c> Tx<'c> {
                 if send_close && !self.nested && error.code().is_some() {
                     self.closed = true;
                 }
-                Err(map_pg(error, phase))
+                let error = map_pg(error, phase);
+                if !matches!(error, TenancyError::CommitOutcomeUnknown { .. }) {
+                    return Err(error);
+                }
+                // The connection broke while the COMMIT was in flight. The transaction's id
+                // came back in the first flight: ask another connection what became of it.
+                let (Some(pool), Some((xid, pid))) = (self.pool, self.xact.clone()) else {
+                    return Err(error);
+                };
+                match resolve(pool, &xid, pid).await {
+                    Resolution::Committed => {
+                        self.closed = true;
+                        self.answer_lost = true;
+                        tracing::debug!("a lost commit was found committed");
+                        Ok(stmts.iter().map(|_| Vec::new()).collect())
+                    }
+                    Resolution::Aborted => {
+                        self.closed = true;
+                        tracing::debug!("a lost commit was found rolled back");
+                        let TenancyError::CommitOutcomeUnknown { source } = error else {
+                            return Err(error);
+                        };
+                        Err(TenancyError::ConnectionLost { source })
+                    }
+                    Resolution::Unknown => Err(error),
+                }
             }
         }
     }
@@ -329,5 +421,81 @@ pub(crate) async fn scope_nested_conflict(client: &Client, error: TenancyError) 
         kind,
         scope,
         source,
+    }
+}
+
+/// A new connection made by `pool`'s manager, outside the pool: a call that lost its
+/// connection still holds that pool slot, and the pool may have no other.
+async fn side_connection(
+    pool: &deadpool_postgres::Pool,
+) -> Option<deadpool_postgres::ClientWrapper> {
+    deadpool::managed::Manager::create(pool.manager())
+        .await
+        .ok()
+}
+
+/// Finds out, on a new connection made by `pool`'s manager, whether the transaction `xid` (run by backend
+/// `pid`) committed: polls `pg_xact_status` through "in progress" until the transaction ends,
+/// within [`RESOLVE_BUDGET`]. No answer (NULL: the id is too old to know; an error: an id "in
+/// the future", from another server) is [`Resolution::Unknown`], as is a server that stays
+/// unreachable.
+pub(crate) async fn resolve(pool: &deadpool_postgres::Pool, xid: &str, pid: i32) -> Resolution {
+    let deadline = std::time::Instant::now() + RESOLVE_BUDGET;
+    loop {
+        if let Some(client) = side_connection(pool).await {
+            {
+                let asked = client
+                    .query_typed(
+                        "SELECT pg_xact_status($1::text::xid8), \
+                         EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $2)",
+                        &[(&xid, Type::TEXT), (&pid, Type::INT4)],
+                    )
+                    .await;
+                match asked {
+                    Ok(rows) => {
+                        let status: Option<String> =
+                            rows.first().and_then(|row| row.try_get(0).ok());
+                        match status.as_deref() {
+                            Some("committed") => return Resolution::Committed,
+                            Some("aborted") => return Resolution::Aborted,
+                            // The backend has not yet seen its connection go; wait for it.
+                            Some("in progress") => {}
+                            _ => return Resolution::Unknown,
+                        }
+                    }
+                    // The server answered with an error: it cannot tell.
+                    Err(error) if error.code().is_some() => return Resolution::Unknown,
+                    // This connection broke too: try another.
+                    Err(_) => {}
+                }
+            }
+        }
+        if std::time::Instant::now() >= deadline {
+            return Resolution::Unknown;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// After a write in autocommit lost its answer: whether the row it creates, found by the id
+/// the SDK chose, exists. `None` when no connection could tell.
+pub(crate) async fn created_row_exists(
+    pool: &deadpool_postgres::Pool,
+    sql: &str,
+    id: &uuid::Uuid,
+) -> Option<bool> {
+    let deadline = std::time::Instant::now() + RESOLVE_BUDGET;
+    loop {
+        if let Some(client) = side_connection(pool).await {
+            match client.query_typed(sql, &[(id, Type::UUID)]).await {
+                Ok(rows) => return Some(!rows.is_empty()),
+                Err(error) if error.code().is_some() => return None,
+                Err(_) => {}
+            }
+        }
+        if std::time::Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }

@@ -396,7 +396,9 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
         let now = self.now();
         let usr = usr_id.as_uuid();
         let sql = &self.sql;
-        transact!(self, "ensure_user", Shape::Single, usr_id, |tx| {
+        // Idempotent: a lost answer is resolved by finding the user.
+        let created = Some((sql.user_exists.as_str(), &usr, (|| ()) as fn()));
+        transact!(self, "ensure_user", Shape::Single, usr_id, created: created, |tx| {
             tx.finish(&[Stmt::new(&sql.ensure_user)
                 .bind(&usr, Type::UUID)
                 .bind(&now, Type::TIMESTAMPTZ)])
@@ -419,7 +421,8 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
         let name = input.name.as_ref().map(|name| name.as_str());
         let slug = input.slug.as_ref().map(|slug| slug.as_str());
         let sql = &self.sql;
-        transact!(self, "create_org", Shape::Single, input.creator, |tx| {
+        let created = Some((sql.org_exists.as_str(), &org, (|| ()) as fn()));
+        transact!(self, "create_org", Shape::Single, input.creator, created: created, |tx| {
             let rows = first(
                 tx.finish(&[Stmt::new(&sql.create_org)
                     .bind(&org, Type::UUID)
@@ -562,7 +565,8 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
         let invited_by = input.invited_by.map(|id| id.as_uuid());
         let role = role_text(input.role);
         let sql = &self.sql;
-        transact!(self, "add_member", Shape::Single, input.org_id, |tx| {
+        let created = Some((sql.mem_exists.as_str(), &mem, (|| ()) as fn()));
+        transact!(self, "add_member", Shape::Single, input.org_id, created: created, |tx| {
             let rows = first(
                 tx.finish(&[Stmt::new(&sql.add_member)
                     .bind(&org, Type::UUID)
@@ -850,11 +854,13 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
         // is reported by the rules below.
         let expiry_ok = input.expires_at > now;
         let sql = &self.sql;
+        let created = Some((sql.inv_exists.as_str(), &inv, (|| ()) as fn()));
         transact!(
             self,
             "create_invitation",
             Shape::Single,
             input.org_id,
+            created: created,
             |tx| {
                 let rows = first(
                     tx.finish(&[Stmt::new(&sql.create_invitation)
@@ -1041,11 +1047,30 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
                         .bind(&org, Type::UUID)])
                         .await?,
                 );
-                let row = rows
-                    .first()
-                    .ok_or_else(|| corrupt("accepted invitation row"))?;
-                let accepted = rows::invitation(row, 0)?;
-                let inserted: Vec<Uuid> = get(row, 12)?;
+                let (accepted, inserted) = if tx.answer_lost() {
+                    // The acceptance committed but its answer was lost: the invitation is as
+                    // written, and the pre-tuples it inserted are read again by their ids.
+                    let found = tx
+                        .reread(&Stmt::new(&sql.tuple_ids_among).bind(&pre_ids, Type::UUID_ARRAY))
+                        .await?;
+                    let inserted = found
+                        .iter()
+                        .map(|row| get::<Uuid>(row, 0))
+                        .collect::<Result<Vec<_>>>()?;
+                    let accepted = Invitation {
+                        status: InvitationStatus::Accepted,
+                        invited_user_id: Some(subject_id),
+                        terminal_at: Some(now),
+                        terminal_by: Some(subject_id),
+                        ..invitation.clone()
+                    };
+                    (accepted, inserted)
+                } else {
+                    let row = rows
+                        .first()
+                        .ok_or_else(|| corrupt("accepted invitation row"))?;
+                    (rows::invitation(row, 0)?, get::<Vec<Uuid>>(row, 12)?)
+                };
                 // The inserted pre-tuples, built from what was bound: every value is known.
                 let mut materialized_tuples = Vec::with_capacity(inserted.len());
                 for (pre, id) in invitation.pre_tuples.iter().zip(&pre_ids) {

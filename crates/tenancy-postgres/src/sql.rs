@@ -23,6 +23,7 @@ const ASCII_LOWER: &str = "'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuv
 /// Which protections the statements carry. Only [`Protection::Full`] is ever used outside
 /// tests; the others exist so that race tests can show what each protection prevents.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(not(feature = "testing"), allow(dead_code))]
 pub(crate) enum Protection {
     /// Org row locks and lock-row versions.
     Full,
@@ -199,6 +200,8 @@ statements! {
     list_memberships_for_user = "SELECT {MEM} FROM {s}.mem WHERE usr_id = $1 \
         AND id > coalesce($2::uuid, '00000000-0000-0000-0000-000000000000'::uuid) AND ($3::text IS NULL OR status = $3) ORDER BY id LIMIT $4";
     org_exists = "SELECT 1 FROM {s}.org WHERE id = $1";
+    mem_exists = "SELECT 1 FROM {s}.mem WHERE id = $1";
+    inv_exists = "SELECT 1 FROM {s}.inv WHERE id = $1";
     user_exists = "SELECT 1 FROM {s}.usr WHERE id = $1";
 
     /// $1 inv id, $2 org, $3 identifier, $4 role, $5 pre_tuples, $6 invited_by, $7 now,
@@ -253,6 +256,8 @@ statements! {
     end_invitation_context = "SELECT i.status, \
         ($2::uuid IS NULL OR EXISTS (SELECT 1 FROM {s}.usr WHERE id = $2)) FROM {s}.inv i WHERE i.id = $1";
 
+    /// $1 tuple ids: those of them that exist.
+    tuple_ids_among = "SELECT id FROM {s}.tup WHERE id = ANY($1)";
     tuples_for_subject = "SELECT {TUP} FROM {s}.tup WHERE subject_type = $1 AND subject_id = $2 ORDER BY id";
     tuples_for_object = "SELECT {TUP} FROM {s}.tup WHERE object_type = $1 AND object_id = $2 \
         AND ($3::text IS NULL OR relation = $3) ORDER BY id";

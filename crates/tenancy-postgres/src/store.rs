@@ -228,7 +228,10 @@ impl Drop for PooledConnection {
 /// using `$tx: &mut Tx` and returning `Result<T>`; it is evaluated again on each attempt, so it
 /// must only borrow its inputs.
 macro_rules! transact {
-    ($store:expr, $method:literal, $shape:expr, $id:expr, |$tx:ident| $body:expr) => {{
+    ($store:expr, $method:literal, $shape:expr, $id:expr, |$tx:ident| $body:expr) => {
+        $crate::store::transact!($store, $method, $shape, $id, created: None, |$tx| $body)
+    };
+    ($store:expr, $method:literal, $shape:expr, $id:expr, created: $created:expr, |$tx:ident| $body:expr) => {{
         let store = $store;
         // The span names the operation and its main id; never an invitation identifier.
         let span = tracing::debug_span!("flametrench.tenancy", op = $method, id = %$id);
@@ -236,6 +239,12 @@ macro_rules! transact {
             async {
                 match &store.source {
                     $crate::store::Source::Pool(pool) => {
+                        // For a write in autocommit that creates a row: the statement finding
+                        // that row by the id the SDK chose, and the id.
+                        // The third part makes the call's value when the row is found.
+                        let created: Option<(&str, &uuid::Uuid, fn() -> _)> = $created;
+                        // An earlier attempt's commit answer was lost.
+                        let mut lost_commit = false;
                         let mut attempt: u32 = 0;
                         loop {
                             let result = async {
@@ -251,6 +260,7 @@ macro_rules! transact {
                                     $shape,
                                     &connection.discard,
                                     cache,
+                                    pool,
                                 );
                                 // The body's `?` ends this inner block, so the abort below
                                 // always runs on failure.
@@ -265,6 +275,33 @@ macro_rules! transact {
                                 result
                             }
                             .await;
+                            // A lost answer of a write that creates a row: the row, found by
+                            // its id, tells whether it committed. When it is missing, the call
+                            // is made again with the same ids: should the lost attempt still
+                            // commit, one of the two fails on the row's key, and the row is
+                            // then found again (so the work is done exactly once).
+                            let result = match (result, created) {
+                                (Err(error), Some((probe, id, found)))
+                                    if lost_commit
+                                        || matches!(
+                                            error,
+                                            flametrench_tenancy_core::TenancyError::CommitOutcomeUnknown { .. }
+                                        ) =>
+                                {
+                                    match $crate::exec::created_row_exists(pool, probe, id).await {
+                                        Some(true) => Ok(found()),
+                                        Some(false) => match error {
+                                            flametrench_tenancy_core::TenancyError::CommitOutcomeUnknown { source } => {
+                                                lost_commit = true;
+                                                Err(flametrench_tenancy_core::TenancyError::ConnectionLost { source })
+                                            }
+                                            other => Err(other),
+                                        },
+                                        None => Err(error),
+                                    }
+                                }
+                                (other, _) => other,
+                            };
                             match result {
                                 Err(error) if $crate::exec::should_retry(&error, attempt) => {
                                     tracing::debug!(attempt, code = error.code(), "retrying");

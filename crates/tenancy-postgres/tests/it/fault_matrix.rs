@@ -1,7 +1,10 @@
 //! For every mutating operation, over a pool and inside a caller's transaction: the connection
 //! is cut after the k-th client message for every k the operation sends (learned from a dry
-//! run). Each time the call succeeds or returns a typed storage error, the database holds all of
-//! the operation's effect or none of it, the invariants hold, and the pool serves the next call.
+//! run). Over a pool, every cut of a write that creates a row or runs in a transaction ends in a
+//! definite outcome that matches the database (a lost commit is resolved on another connection,
+//! then returned or retried); the in-place updates done in autocommit may end in
+//! `storage.commit_outcome_unknown`. Each time the database holds all of the operation's effect
+//! or none of it, the invariants hold, and the pool serves the next call.
 
 use flametrench_ids::{InvId, MemId, OrgId, UsrId};
 use flametrench_tenancy_core::{
@@ -30,6 +33,16 @@ const OPS: [&str; 17] = [
     "transfer_ownership",
     "create_invitation",
     "accept_invitation",
+    "decline_invitation",
+    "revoke_invitation",
+];
+
+/// The writes whose lost commit stays unknown: in-place updates by one statement in
+/// autocommit, which write nothing that identifies them and cannot be repeated safely.
+const UNRESOLVABLE: [&str; 5] = [
+    "update_org",
+    "suspend_org",
+    "reinstate_org",
     "decline_invitation",
     "revoke_invitation",
 ];
@@ -250,6 +263,14 @@ async fn every_cut_is_all_or_nothing() {
             let result = run_op(&store, &setup, op).await;
             proxy.cut_after_client_messages(None);
             let now = signature(&observer, &setup).await;
+            // Every lost commit is resolved, except those of the in-place updates done by one
+            // statement in autocommit: nothing they write identifies them.
+            if !UNRESOLVABLE.contains(&op) {
+                assert!(
+                    result.is_ok(),
+                    "{op} cut at {k}: a resolvable cut ended in {result:?}"
+                );
+            }
             match &result {
                 Ok(()) => assert_eq!(
                     now, after,

@@ -1,0 +1,74 @@
+//! `cargo xtask stress --kill-backends-ms N`: terminates a random client backend of the test
+//! database every N ms from a side connection, and checks afterwards that every row a call
+//! reported created is in the database.
+
+use std::time::{Duration, Instant};
+
+use flametrench_tenancy_postgres::testing::TestDatabase;
+
+/// Terminates one random client backend of `database` (never its own) every `every` until
+/// `deadline`; returns how many it terminated. Its own connection is made again when it breaks.
+pub(crate) async fn kill_backends(
+    database: TestDatabase,
+    every: Duration,
+    deadline: Instant,
+) -> u64 {
+    let mut killed = 0;
+    let mut client = None;
+    while Instant::now() < deadline {
+        tokio::time::sleep(every).await;
+        if client
+            .as_ref()
+            .is_none_or(|client: &tokio_postgres::Client| client.is_closed())
+        {
+            client = database.connect().await.ok();
+        }
+        let Some(side) = &client else {
+            continue;
+        };
+        let terminated = side
+            .query_one(
+                "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE datname = current_database() AND pid <> pg_backend_pid() \
+                 AND backend_type = 'client backend' ORDER BY random() LIMIT 1) x",
+                &[],
+            )
+            .await;
+        match terminated {
+            Ok(row) => killed += row.get::<_, i64>(0) as u64,
+            Err(_) => client = None,
+        }
+    }
+    killed
+}
+
+/// Of the rows calls reported created, those `database` does not hold.
+pub(crate) async fn missing_rows(
+    database: &TestDatabase,
+    created: &[(&'static str, uuid::Uuid)],
+) -> Result<Vec<String>, String> {
+    let client = database.connect().await.map_err(|e| e.to_string())?;
+    let mut missing = Vec::new();
+    for table in ["mem", "inv"] {
+        let ids: Vec<uuid::Uuid> = created
+            .iter()
+            .filter(|(kind, _)| *kind == table)
+            .map(|(_, id)| *id)
+            .collect();
+        let rows = client
+            .query(
+                &format!("SELECT id FROM {table} WHERE id = ANY($1)"),
+                &[&ids],
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        let found: std::collections::HashSet<uuid::Uuid> =
+            rows.iter().map(|row| row.get(0)).collect();
+        missing.extend(
+            ids.iter()
+                .filter(|id| !found.contains(id))
+                .map(|id| format!("{table} {id} was reported created but is not there")),
+        );
+    }
+    Ok(missing)
+}
