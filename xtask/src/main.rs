@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 mod bench;
 mod kill;
+mod lock_cost;
 mod stress;
 
 #[global_allocator]
@@ -83,6 +84,15 @@ enum Task {
         /// Calls per operation counted under callgrind for instructions per call (0 skips).
         #[arg(long, default_value_t = 200)]
         instructions: usize,
+    },
+    /// What the per-org lock rows cost each PostgreSQL write, side by side in one run.
+    BenchLockCost {
+        /// Timed calls per operation, store and round.
+        #[arg(long, default_value_t = 100)]
+        iterations: usize,
+        /// Rounds per operation.
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
     },
     /// Internal: the memory store run that `bench` starts under callgrind.
     #[command(hide = true)]
@@ -474,6 +484,9 @@ fn main() -> ExitCode {
             memory_sizes,
             instructions,
         })),
+        Task::BenchLockCost { iterations, rounds } => {
+            bench_runtime(lock_cost::run(iterations, rounds))
+        }
         Task::BenchInstructionsChild { size, iterations } => {
             bench_runtime(bench::instructions_child(size, iterations))
         }
