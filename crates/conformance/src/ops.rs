@@ -125,37 +125,9 @@ fn tuples(
     done(result.map(|data| json!({ "data": data })))
 }
 
-/// Whether `op` names a store operation this harness can call.
+/// Whether `op` names a store operation this harness can call: any of the operation table.
 pub(crate) fn is_store_op(op: &str) -> bool {
-    matches!(
-        op,
-        "ensure_user"
-            | "create_org"
-            | "get_org"
-            | "update_org"
-            | "list_orgs"
-            | "suspend_org"
-            | "reinstate_org"
-            | "revoke_org"
-            | "add_member"
-            | "get_membership"
-            | "list_members"
-            | "list_memberships_for_user"
-            | "change_role"
-            | "suspend_membership"
-            | "reinstate_membership"
-            | "self_leave"
-            | "admin_remove"
-            | "transfer_ownership"
-            | "create_invitation"
-            | "get_invitation"
-            | "list_invitations"
-            | "accept_invitation"
-            | "decline_invitation"
-            | "revoke_invitation"
-            | "list_tuples_for_subject"
-            | "list_tuples_for_object"
-    )
+    flametrench_tenancy_core::Op::from_name(op).is_some()
 }
 
 /// Whether `op` returns a page.
@@ -256,196 +228,350 @@ pub(crate) fn advance_clock(
     Ok(())
 }
 
-/// Calls one store operation.
-pub(crate) async fn call<S: TenancyStore>(
-    store: &S,
-    clock: &ManualClock,
-    op: &str,
-    input: &Map<String, Value>,
-) -> Result<Called, HarnessError> {
-    let input = Input(input);
-    match op {
-        "ensure_user" => {
-            let usr: UsrId = tri!(input.id("usr_id"));
-            done(store.ensure_user(usr).await)
+/// The fixture form of each store operation: one function per operation of the table, named
+/// after its method, reading the step's input.
+mod fixture {
+    use super::*;
+
+    pub(super) async fn ensure_user<S: TenancyStore>(
+        store: &S,
+        _clock: &ManualClock,
+        input: &Input<'_>,
+    ) -> Result<Called, HarnessError> {
+        let usr: UsrId = tri!(input.id("usr_id"));
+        done(store.ensure_user(usr).await)
+    }
+
+    pub(super) async fn create_org<S: TenancyStore>(
+        store: &S,
+        _clock: &ManualClock,
+        input: &Input<'_>,
+    ) -> Result<Called, HarnessError> {
+        let creator: UsrId = tri!(input.id("creator"));
+        let mut create = CreateOrg::new(creator);
+        if let Some(name) = input.string("name")? {
+            create = create.name(check!(OrgName::new(name)));
         }
-        "create_org" => {
-            let creator: UsrId = tri!(input.id("creator"));
-            let mut create = CreateOrg::new(creator);
-            if let Some(name) = input.string("name")? {
-                create = create.name(check!(OrgName::new(name)));
-            }
-            if let Some(slug) = input.string("slug")? {
-                create = create.slug(check!(Slug::new(slug)));
-            }
-            done(store.create_org(create).await)
+        if let Some(slug) = input.string("slug")? {
+            create = create.slug(check!(Slug::new(slug)));
         }
-        "get_org" => done(store.get_org(tri!(input.id::<OrgId>("org_id"))).await),
-        "update_org" => {
-            let org: OrgId = tri!(input.id("org_id"));
-            let name = tri!(patch(&input, "name", |text| OrgName::new(text)));
-            let slug = tri!(patch(&input, "slug", |text| Slug::new(text)));
-            done(
-                store
-                    .update_org(UpdateOrg::new(org).name(name).slug(slug))
-                    .await,
-            )
+        done(store.create_org(create).await)
+    }
+
+    pub(super) async fn get_org<S: TenancyStore>(
+        store: &S,
+        _clock: &ManualClock,
+        input: &Input<'_>,
+    ) -> Result<Called, HarnessError> {
+        done(store.get_org(tri!(input.id::<OrgId>("org_id"))).await)
+    }
+
+    pub(super) async fn update_org<S: TenancyStore>(
+        store: &S,
+        _clock: &ManualClock,
+        input: &Input<'_>,
+    ) -> Result<Called, HarnessError> {
+        let org: OrgId = tri!(input.id("org_id"));
+        let name = tri!(patch(input, "name", |text| OrgName::new(text)));
+        let slug = tri!(patch(input, "slug", |text| Slug::new(text)));
+        done(
+            store
+                .update_org(UpdateOrg::new(org).name(name).slug(slug))
+                .await,
+        )
+    }
+
+    pub(super) async fn list_orgs<S: TenancyStore>(
+        store: &S,
+        _clock: &ManualClock,
+        input: &Input<'_>,
+    ) -> Result<Called, HarnessError> {
+        let mut list = ListOrgs::new().cursor(input.cursor()?);
+        if let Some(limit) = input.limit()? {
+            list = list.limit(limit);
         }
-        "list_orgs" => {
-            let mut list = ListOrgs::new().cursor(input.cursor()?);
-            if let Some(limit) = input.limit()? {
-                list = list.limit(limit);
-            }
-            if let Some(status) = tri!(input.opt_parsed("status")) {
-                list = list.status(status);
-            }
-            if let Some(query) = input.string("query")? {
-                list = list.query(check!(OrgQuery::new(query)));
-            }
-            done(store.list_orgs(list).await)
+        if let Some(status) = tri!(input.opt_parsed("status")) {
+            list = list.status(status);
         }
-        "suspend_org" => done(store.suspend_org(tri!(input.id::<OrgId>("org_id"))).await),
-        "reinstate_org" => done(store.reinstate_org(tri!(input.id::<OrgId>("org_id"))).await),
-        "revoke_org" => done(store.revoke_org(tri!(input.id::<OrgId>("org_id"))).await),
-        "add_member" => {
-            let org: OrgId = tri!(input.id("org_id"));
-            let usr: UsrId = tri!(input.id("usr_id"));
-            let role: Role = tri!(input.parsed("role"));
-            let mut add = AddMember::new(org, usr, role);
-            if let Some(inviter) = tri!(input.opt_id::<UsrId>("invited_by")) {
-                add = add.invited_by(inviter);
-            }
-            done(store.add_member(add).await)
+        if let Some(query) = input.string("query")? {
+            list = list.query(check!(OrgQuery::new(query)));
         }
-        "get_membership" => done(
+        done(store.list_orgs(list).await)
+    }
+
+    pub(super) async fn suspend_org<S: TenancyStore>(
+        store: &S,
+        _clock: &ManualClock,
+        input: &Input<'_>,
+    ) -> Result<Called, HarnessError> {
+        done(store.suspend_org(tri!(input.id::<OrgId>("org_id"))).await)
+    }
+
+    pub(super) async fn reinstate_org<S: TenancyStore>(
+        store: &S,
+        _clock: &ManualClock,
+        input: &Input<'_>,
+    ) -> Result<Called, HarnessError> {
+        done(store.reinstate_org(tri!(input.id::<OrgId>("org_id"))).await)
+    }
+
+    pub(super) async fn revoke_org<S: TenancyStore>(
+        store: &S,
+        _clock: &ManualClock,
+        input: &Input<'_>,
+    ) -> Result<Called, HarnessError> {
+        done(store.revoke_org(tri!(input.id::<OrgId>("org_id"))).await)
+    }
+
+    pub(super) async fn add_member<S: TenancyStore>(
+        store: &S,
+        _clock: &ManualClock,
+        input: &Input<'_>,
+    ) -> Result<Called, HarnessError> {
+        let org: OrgId = tri!(input.id("org_id"));
+        let usr: UsrId = tri!(input.id("usr_id"));
+        let role: Role = tri!(input.parsed("role"));
+        let mut add = AddMember::new(org, usr, role);
+        if let Some(inviter) = tri!(input.opt_id::<UsrId>("invited_by")) {
+            add = add.invited_by(inviter);
+        }
+        done(store.add_member(add).await)
+    }
+
+    pub(super) async fn get_membership<S: TenancyStore>(
+        store: &S,
+        _clock: &ManualClock,
+        input: &Input<'_>,
+    ) -> Result<Called, HarnessError> {
+        done(
             store
                 .get_membership(tri!(input.id::<MemId>("mem_id")))
                 .await,
-        ),
-        "list_members" | "list_memberships_for_user" | "list_invitations" => {
-            let cursor = input.cursor()?;
-            let limit = input.limit()?;
-            match op {
-                "list_members" => {
-                    let mut list = ListMembers::new(tri!(input.id("org_id"))).cursor(cursor);
-                    if let Some(limit) = limit {
-                        list = list.limit(limit);
-                    }
-                    if let Some(status) = tri!(input.opt_parsed("status")) {
-                        list = list.status(status);
-                    }
-                    done(store.list_members(list).await)
-                }
-                "list_memberships_for_user" => {
-                    let mut list =
-                        ListMembershipsForUser::new(tri!(input.id("usr_id"))).cursor(cursor);
-                    if let Some(limit) = limit {
-                        list = list.limit(limit);
-                    }
-                    if let Some(status) = tri!(input.opt_parsed("status")) {
-                        list = list.status(status);
-                    }
-                    done(store.list_memberships_for_user(list).await)
-                }
-                _ => {
-                    let mut list = ListInvitations::new(tri!(input.id("org_id"))).cursor(cursor);
-                    if let Some(limit) = limit {
-                        list = list.limit(limit);
-                    }
-                    if let Some(status) = tri!(input.opt_parsed("status")) {
-                        list = list.status(status);
-                    }
-                    done(store.list_invitations(list).await)
-                }
-            }
-        }
-        "change_role" => {
-            let mem: MemId = tri!(input.id("mem_id"));
-            let role: Role = tri!(input.parsed("new_role"));
-            done(store.change_role(mem, role).await)
-        }
-        "suspend_membership" => done(
+        )
+    }
+
+    pub(super) async fn change_role<S: TenancyStore>(
+        store: &S,
+        _clock: &ManualClock,
+        input: &Input<'_>,
+    ) -> Result<Called, HarnessError> {
+        let mem: MemId = tri!(input.id("mem_id"));
+        let role: Role = tri!(input.parsed("new_role"));
+        done(store.change_role(mem, role).await)
+    }
+
+    pub(super) async fn suspend_membership<S: TenancyStore>(
+        store: &S,
+        _clock: &ManualClock,
+        input: &Input<'_>,
+    ) -> Result<Called, HarnessError> {
+        done(
             store
                 .suspend_membership(tri!(input.id::<MemId>("mem_id")))
                 .await,
-        ),
-        "reinstate_membership" => done(
+        )
+    }
+
+    pub(super) async fn reinstate_membership<S: TenancyStore>(
+        store: &S,
+        _clock: &ManualClock,
+        input: &Input<'_>,
+    ) -> Result<Called, HarnessError> {
+        done(
             store
                 .reinstate_membership(tri!(input.id::<MemId>("mem_id")))
                 .await,
-        ),
-        "self_leave" => {
-            let mem: MemId = tri!(input.id("mem_id"));
-            let transfer_to = tri!(input.opt_id::<UsrId>("transfer_to"));
-            done(store.self_leave(mem, transfer_to).await)
-        }
-        "admin_remove" => {
-            let mem: MemId = tri!(input.id("mem_id"));
-            let admin: UsrId = tri!(input.id("admin_usr_id"));
-            done(store.admin_remove(mem, admin).await)
-        }
-        "transfer_ownership" => {
-            let org: OrgId = tri!(input.id("org_id"));
-            let from: MemId = tri!(input.id("from_mem_id"));
-            let to: MemId = tri!(input.id("to_mem_id"));
-            done(
-                store
-                    .transfer_ownership(TransferOwnership::new(org, from, to))
-                    .await,
-            )
-        }
-        "create_invitation" => {
-            let org: OrgId = tri!(input.id("org_id"));
-            let identifier = check!(Identifier::new(input.required("identifier")?));
-            let role: Role = tri!(input.parsed("role"));
-            let invited_by: UsrId = tri!(input.id("invited_by"));
-            let expires_at = expiry(&input, clock)?;
-            let pre = tri!(pre_tuples(&input));
-            let create = check!(
-                CreateInvitation::new(org, identifier, role, invited_by, expires_at)
-                    .and_then(|create| create.pre_tuples(pre))
-            );
-            done(store.create_invitation(create).await)
-        }
-        "get_invitation" => done(
+        )
+    }
+
+    pub(super) async fn self_leave<S: TenancyStore>(
+        store: &S,
+        _clock: &ManualClock,
+        input: &Input<'_>,
+    ) -> Result<Called, HarnessError> {
+        let mem: MemId = tri!(input.id("mem_id"));
+        let transfer_to = tri!(input.opt_id::<UsrId>("transfer_to"));
+        done(store.self_leave(mem, transfer_to).await)
+    }
+
+    pub(super) async fn admin_remove<S: TenancyStore>(
+        store: &S,
+        _clock: &ManualClock,
+        input: &Input<'_>,
+    ) -> Result<Called, HarnessError> {
+        let mem: MemId = tri!(input.id("mem_id"));
+        let admin: UsrId = tri!(input.id("admin_usr_id"));
+        done(store.admin_remove(mem, admin).await)
+    }
+
+    pub(super) async fn transfer_ownership<S: TenancyStore>(
+        store: &S,
+        _clock: &ManualClock,
+        input: &Input<'_>,
+    ) -> Result<Called, HarnessError> {
+        let org: OrgId = tri!(input.id("org_id"));
+        let from: MemId = tri!(input.id("from_mem_id"));
+        let to: MemId = tri!(input.id("to_mem_id"));
+        done(
+            store
+                .transfer_ownership(TransferOwnership::new(org, from, to))
+                .await,
+        )
+    }
+
+    pub(super) async fn create_invitation<S: TenancyStore>(
+        store: &S,
+        clock: &ManualClock,
+        input: &Input<'_>,
+    ) -> Result<Called, HarnessError> {
+        let org: OrgId = tri!(input.id("org_id"));
+        let identifier = check!(Identifier::new(input.required("identifier")?));
+        let role: Role = tri!(input.parsed("role"));
+        let invited_by: UsrId = tri!(input.id("invited_by"));
+        let expires_at = expiry(input, clock)?;
+        let pre = tri!(pre_tuples(input));
+        let create = check!(
+            CreateInvitation::new(org, identifier, role, invited_by, expires_at)
+                .and_then(|create| create.pre_tuples(pre))
+        );
+        done(store.create_invitation(create).await)
+    }
+
+    pub(super) async fn get_invitation<S: TenancyStore>(
+        store: &S,
+        _clock: &ManualClock,
+        input: &Input<'_>,
+    ) -> Result<Called, HarnessError> {
+        done(
             store
                 .get_invitation(tri!(input.id::<InvId>("inv_id")))
                 .await,
-        ),
-        "accept_invitation" => {
-            let inv: InvId = tri!(input.id("inv_id"));
-            let as_usr = tri!(input.opt_id::<UsrId>("as_usr_id"));
-            let identifier = match input.string("accepting_identifier")? {
-                None => None,
-                Some(text) => Some(check!(Identifier::new(text))),
-            };
-            done(
-                store
-                    .accept_invitation(AcceptInvitation::with_parts(inv, as_usr, identifier))
-                    .await,
-            )
+        )
+    }
+
+    pub(super) async fn accept_invitation<S: TenancyStore>(
+        store: &S,
+        _clock: &ManualClock,
+        input: &Input<'_>,
+    ) -> Result<Called, HarnessError> {
+        let inv: InvId = tri!(input.id("inv_id"));
+        let as_usr = tri!(input.opt_id::<UsrId>("as_usr_id"));
+        let identifier = match input.string("accepting_identifier")? {
+            None => None,
+            Some(text) => Some(check!(Identifier::new(text))),
+        };
+        done(
+            store
+                .accept_invitation(AcceptInvitation::with_parts(inv, as_usr, identifier))
+                .await,
+        )
+    }
+
+    pub(super) async fn decline_invitation<S: TenancyStore>(
+        store: &S,
+        _clock: &ManualClock,
+        input: &Input<'_>,
+    ) -> Result<Called, HarnessError> {
+        let inv: InvId = tri!(input.id("inv_id"));
+        let as_usr = tri!(input.opt_id::<UsrId>("as_usr_id"));
+        done(store.decline_invitation(inv, as_usr).await)
+    }
+
+    pub(super) async fn revoke_invitation<S: TenancyStore>(
+        store: &S,
+        _clock: &ManualClock,
+        input: &Input<'_>,
+    ) -> Result<Called, HarnessError> {
+        let inv: InvId = tri!(input.id("inv_id"));
+        let admin: UsrId = tri!(input.id("admin_usr_id"));
+        done(store.revoke_invitation(inv, admin).await)
+    }
+
+    pub(super) async fn list_tuples_for_subject<S: TenancyStore>(
+        store: &S,
+        _clock: &ManualClock,
+        input: &Input<'_>,
+    ) -> Result<Called, HarnessError> {
+        let kind: EntityType = tri!(input.parsed("subject_type"));
+        let id = check!(parse_object_id(input.required("subject_id")?));
+        tuples(store.list_tuples_for_subject(kind, id).await)
+    }
+
+    pub(super) async fn list_tuples_for_object<S: TenancyStore>(
+        store: &S,
+        _clock: &ManualClock,
+        input: &Input<'_>,
+    ) -> Result<Called, HarnessError> {
+        let kind: EntityType = tri!(input.parsed("object_type"));
+        let id = check!(parse_object_id(input.required("object_id")?));
+        let relation: Option<Relation> = tri!(input.opt_parsed("relation"));
+        tuples(store.list_tuples_for_object(kind, id, relation).await)
+    }
+
+    pub(super) async fn list_members<S: TenancyStore>(
+        store: &S,
+        _clock: &ManualClock,
+        input: &Input<'_>,
+    ) -> Result<Called, HarnessError> {
+        let mut list = ListMembers::new(tri!(input.id("org_id"))).cursor(input.cursor()?);
+        if let Some(limit) = input.limit()? {
+            list = list.limit(limit);
         }
-        "decline_invitation" => {
-            let inv: InvId = tri!(input.id("inv_id"));
-            let as_usr = tri!(input.opt_id::<UsrId>("as_usr_id"));
-            done(store.decline_invitation(inv, as_usr).await)
+        if let Some(status) = tri!(input.opt_parsed("status")) {
+            list = list.status(status);
         }
-        "revoke_invitation" => {
-            let inv: InvId = tri!(input.id("inv_id"));
-            let admin: UsrId = tri!(input.id("admin_usr_id"));
-            done(store.revoke_invitation(inv, admin).await)
+        done(store.list_members(list).await)
+    }
+
+    pub(super) async fn list_memberships_for_user<S: TenancyStore>(
+        store: &S,
+        _clock: &ManualClock,
+        input: &Input<'_>,
+    ) -> Result<Called, HarnessError> {
+        let mut list =
+            ListMembershipsForUser::new(tri!(input.id("usr_id"))).cursor(input.cursor()?);
+        if let Some(limit) = input.limit()? {
+            list = list.limit(limit);
         }
-        "list_tuples_for_subject" => {
-            let kind: EntityType = tri!(input.parsed("subject_type"));
-            let id = check!(parse_object_id(input.required("subject_id")?));
-            tuples(store.list_tuples_for_subject(kind, id).await)
+        if let Some(status) = tri!(input.opt_parsed("status")) {
+            list = list.status(status);
         }
-        "list_tuples_for_object" => {
-            let kind: EntityType = tri!(input.parsed("object_type"));
-            let id = check!(parse_object_id(input.required("object_id")?));
-            let relation: Option<Relation> = tri!(input.opt_parsed("relation"));
-            tuples(store.list_tuples_for_object(kind, id, relation).await)
+        done(store.list_memberships_for_user(list).await)
+    }
+
+    pub(super) async fn list_invitations<S: TenancyStore>(
+        store: &S,
+        _clock: &ManualClock,
+        input: &Input<'_>,
+    ) -> Result<Called, HarnessError> {
+        let mut list = ListInvitations::new(tri!(input.id("org_id"))).cursor(input.cursor()?);
+        if let Some(limit) = input.limit()? {
+            list = list.limit(limit);
         }
-        other => Err(HarnessError(format!("unknown op `{other}`"))),
+        if let Some(status) = tri!(input.opt_parsed("status")) {
+            list = list.status(status);
+        }
+        done(store.list_invitations(list).await)
     }
 }
+
+macro_rules! dispatch {
+    ($($(#[$doc:meta])* $kind:ident $variant:ident $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty;)*) => {
+        /// Calls one store operation; the dispatch comes from the operation table, so an
+        /// operation without its fixture function here does not compile.
+        pub(crate) async fn call<S: TenancyStore>(
+            store: &S,
+            clock: &ManualClock,
+            op: &str,
+            input: &Map<String, Value>,
+        ) -> Result<Called, HarnessError> {
+            let input = Input(input);
+            match op {
+                $(stringify!($name) => fixture::$name(store, clock, &input).await,)*
+                other => Err(HarnessError(format!("unknown op `{other}`"))),
+            }
+        }
+    };
+}
+
+flametrench_tenancy_core::tenancy_operations!(dispatch);

@@ -27,6 +27,7 @@ pub mod dynamic;
 pub mod error;
 pub mod input;
 pub mod model;
+pub mod operations;
 pub mod rules;
 pub mod snapshot;
 pub mod store;
@@ -50,6 +51,9 @@ pub use model::{
     MembershipStatus, OrgStatus, Organization, Page, PreTuple, Role, TransferOwnershipResult,
     Tuple, parse_object_id,
 };
+pub use operations::Op;
 pub use snapshot::Snapshot;
 pub use store::TenancyStore;
 pub use text::{EntityType, Identifier, OrgName, OrgQuery, Relation, Slug};
+pub use time;
+pub use uuid;

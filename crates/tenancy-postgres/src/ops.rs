@@ -11,6 +11,7 @@
 //! may take one more, to classify the failure or to roll back.
 
 use flametrench_ids::{InvId, MemId, OrgId, TupId, UsrId};
+use flametrench_tenancy_core::Op;
 use flametrench_tenancy_core::rules::{self, LeavePlan, OrgTransition};
 use flametrench_tenancy_core::{
     AcceptInvitation, AcceptInvitationResult, AddMember, CreateInvitation, CreateOrg,
@@ -212,16 +213,16 @@ impl PostgresTenancyStore<'_, '_> {
         org_id: OrgId,
         transition: OrgTransition,
     ) -> Result<Organization> {
-        let (target, required) = match transition {
-            OrgTransition::Suspend => (OrgStatus::Suspended, OrgStatus::Active),
-            OrgTransition::Reinstate => (OrgStatus::Active, OrgStatus::Suspended),
+        let (op, target, required) = match transition {
+            OrgTransition::Suspend => (Op::SuspendOrg, OrgStatus::Suspended, OrgStatus::Active),
+            OrgTransition::Reinstate => (Op::ReinstateOrg, OrgStatus::Active, OrgStatus::Suspended),
             OrgTransition::Revoke => return self.revoke_org_inner(org_id).await,
         };
         let now = self.now();
         let org = org_id.as_uuid();
         let (target, required) = (target.as_str(), required.as_str());
         let sql = &self.sql;
-        transact!(self, "transition_org", Shape::Single, org_id, |tx| {
+        transact!(self, op, Shape::Single, org_id, |tx| {
             let flights = tx
                 .finish(&[
                     Stmt::new(&sql.set_org_status)
@@ -257,7 +258,7 @@ impl PostgresTenancyStore<'_, '_> {
         let now = self.now();
         let org = org_id.as_uuid();
         let sql = &self.sql;
-        transact!(self, "revoke_org", Shape::Transaction, org_id, |tx| {
+        transact!(self, Op::RevokeOrg, Shape::Transaction, org_id, |tx| {
             let locked = first(
                 tx.run(&[Stmt::new(&sql.revoke_org)
                     .bind(&org, Type::UUID)
@@ -297,6 +298,7 @@ impl PostgresTenancyStore<'_, '_> {
 
     async fn list_memberships(&self, listing: MembershipListing<'_>) -> Result<Page<Membership>> {
         let MembershipListing {
+            op,
             method_sql,
             owner,
             owner_check,
@@ -306,7 +308,7 @@ impl PostgresTenancyStore<'_, '_> {
             limit,
         } = listing;
         let fetch = (limit + 1) as i64;
-        transact!(self, "list_members", Shape::Read, owner, |tx| {
+        transact!(self, op, Shape::Read, owner, |tx| {
             let flights = tx
                 .finish(&[
                     Stmt::new(owner_check).bind(&owner, Type::UUID),
@@ -337,12 +339,12 @@ impl PostgresTenancyStore<'_, '_> {
         let now = self.now();
         let inv = inv_id.as_uuid();
         let actor = actor.map(|id| id.as_uuid());
-        let status = match method {
-            InvitationEnd::Decline => InvitationStatus::Declined.as_str(),
-            InvitationEnd::Revoke => InvitationStatus::Revoked.as_str(),
+        let (op, status) = match method {
+            InvitationEnd::Decline => (Op::DeclineInvitation, InvitationStatus::Declined.as_str()),
+            InvitationEnd::Revoke => (Op::RevokeInvitation, InvitationStatus::Revoked.as_str()),
         };
         let sql = &self.sql;
-        transact!(self, "end_invitation", Shape::Single, inv_id, |tx| {
+        transact!(self, op, Shape::Single, inv_id, |tx| {
             let flights = tx
                 .finish(&[
                     Stmt::new(&sql.end_invitation)
@@ -372,6 +374,7 @@ impl PostgresTenancyStore<'_, '_> {
 
 /// One page of memberships of an org or of a user.
 struct MembershipListing<'a> {
+    op: Op,
     method_sql: &'a str,
     owner: Uuid,
     owner_check: &'a str,
@@ -398,7 +401,7 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
         let sql = &self.sql;
         // Idempotent: a lost answer is resolved by finding the user.
         let created = Some((sql.user_exists.as_str(), &usr, (|| ()) as fn()));
-        transact!(self, "ensure_user", Shape::Single, usr_id, created: created, |tx| {
+        transact!(self, Op::EnsureUser, Shape::Single, usr_id, created: created, |tx| {
             tx.finish(&[Stmt::new(&sql.ensure_user)
                 .bind(&usr, Type::UUID)
                 .bind(&now, Type::TIMESTAMPTZ)])
@@ -422,7 +425,7 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
         let slug = input.slug.as_ref().map(|slug| slug.as_str());
         let sql = &self.sql;
         let created = Some((sql.org_exists.as_str(), &org, (|| ()) as fn()));
-        transact!(self, "create_org", Shape::Single, input.creator, created: created, |tx| {
+        transact!(self, Op::CreateOrg, Shape::Single, input.creator, created: created, |tx| {
             let rows = first(
                 tx.finish(&[Stmt::new(&sql.create_org)
                     .bind(&org, Type::UUID)
@@ -467,7 +470,7 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
     async fn get_org(&self, org_id: OrgId) -> Result<Organization> {
         let org = org_id.as_uuid();
         let sql = &self.sql;
-        transact!(self, "get_org", Shape::Read, org_id, |tx| {
+        transact!(self, Op::GetOrg, Shape::Read, org_id, |tx| {
             let rows = first(
                 tx.finish(&[Stmt::new(&sql.get_org).bind(&org, Type::UUID)])
                     .await?,
@@ -492,7 +495,7 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
             Patch::Set(slug) => (true, Some(slug.as_str())),
         };
         let sql = &self.sql;
-        transact!(self, "update_org", Shape::Single, input.org_id, |tx| {
+        transact!(self, Op::UpdateOrg, Shape::Single, input.org_id, |tx| {
             let flights = tx
                 .finish(&[
                     Stmt::new(&sql.update_org)
@@ -524,7 +527,7 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
         let query = input.query.as_ref().map(|query| query.folded());
         let fetch = (limit + 1) as i64;
         let sql = &self.sql;
-        transact!(self, "list_orgs", Shape::Read, "all", |tx| {
+        transact!(self, Op::ListOrgs, Shape::Read, "all", |tx| {
             let rows = first(
                 tx.finish(&[Stmt::new(&sql.list_orgs)
                     .bind(&after, Type::UUID)
@@ -566,7 +569,7 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
         let role = role_text(input.role);
         let sql = &self.sql;
         let created = Some((sql.mem_exists.as_str(), &mem, (|| ()) as fn()));
-        transact!(self, "add_member", Shape::Single, input.org_id, created: created, |tx| {
+        transact!(self, Op::AddMember, Shape::Single, input.org_id, created: created, |tx| {
             let rows = first(
                 tx.finish(&[Stmt::new(&sql.add_member)
                     .bind(&org, Type::UUID)
@@ -609,7 +612,7 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
     async fn get_membership(&self, mem_id: MemId) -> Result<Membership> {
         let mem = mem_id.as_uuid();
         let sql = &self.sql;
-        transact!(self, "get_membership", Shape::Read, mem_id, |tx| {
+        transact!(self, Op::GetMembership, Shape::Read, mem_id, |tx| {
             let rows = first(
                 tx.finish(&[Stmt::new(&sql.get_membership).bind(&mem, Type::UUID)])
                     .await?,
@@ -625,6 +628,7 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
         let after = rules::cursor_position::<MemId>(input.cursor.as_ref())?.map(|id| id.as_uuid());
         let status = status_text(input.status, MembershipStatus::as_str);
         self.list_memberships(MembershipListing {
+            op: Op::ListMembers,
             method_sql: &self.sql.list_members,
             owner: input.org_id.as_uuid(),
             owner_check: &self.sql.org_exists,
@@ -644,6 +648,7 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
         let after = rules::cursor_position::<MemId>(input.cursor.as_ref())?.map(|id| id.as_uuid());
         let status = status_text(input.status, MembershipStatus::as_str);
         self.list_memberships(MembershipListing {
+            op: Op::ListMembershipsForUser,
             method_sql: &self.sql.list_memberships_for_user,
             owner: input.usr_id.as_uuid(),
             owner_check: &self.sql.user_exists,
@@ -658,7 +663,7 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
     async fn change_role(&self, mem_id: MemId, new_role: Role) -> Result<Membership> {
         let mem = mem_id.as_uuid();
         let sql = &self.sql;
-        transact!(self, "change_role", Shape::Transaction, mem_id, |tx| {
+        transact!(self, Op::ChangeRole, Shape::Transaction, mem_id, |tx| {
             let (_, membership, owners, _, _) = lock_membership(tx, sql, &mem, None).await?;
             // Stamp rows with the time the org lock was granted, so rows of one org are
             // stamped in the order they are written.
@@ -675,7 +680,7 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
         let sql = &self.sql;
         transact!(
             self,
-            "suspend_membership",
+            Op::SuspendMembership,
             Shape::Transaction,
             mem_id,
             |tx| {
@@ -696,7 +701,7 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
         let sql = &self.sql;
         transact!(
             self,
-            "reinstate_membership",
+            Op::ReinstateMembership,
             Shape::Transaction,
             mem_id,
             |tx| {
@@ -726,7 +731,7 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
         let mem = mem_id.as_uuid();
         let successor_uuid = transfer_to.map(|id| id.as_uuid());
         let sql = &self.sql;
-        transact!(self, "self_leave", Shape::Transaction, mem_id, |tx| {
+        transact!(self, Op::SelfLeave, Shape::Transaction, mem_id, |tx| {
             let extra = successor_uuid.as_ref().map(|successor| {
                 Stmt::new(&sql.active_membership_beside)
                     .bind(&mem, Type::UUID)
@@ -761,7 +766,7 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
         let mem = mem_id.as_uuid();
         let admin = admin_usr_id.as_uuid();
         let sql = &self.sql;
-        transact!(self, "admin_remove", Shape::Transaction, mem_id, |tx| {
+        transact!(self, Op::AdminRemove, Shape::Transaction, mem_id, |tx| {
             let extra = Stmt::new(&sql.active_membership_beside)
                 .bind(&mem, Type::UUID)
                 .bind(&admin, Type::UUID);
@@ -794,7 +799,7 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
         let sql = &self.sql;
         transact!(
             self,
-            "transfer_ownership",
+            Op::TransferOwnership,
             Shape::Transaction,
             input.org_id,
             |tx| {
@@ -857,7 +862,7 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
         let created = Some((sql.inv_exists.as_str(), &inv, (|| ()) as fn()));
         transact!(
             self,
-            "create_invitation",
+            Op::CreateInvitation,
             Shape::Single,
             input.org_id,
             created: created,
@@ -915,7 +920,7 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
     async fn get_invitation(&self, inv_id: InvId) -> Result<Invitation> {
         let inv = inv_id.as_uuid();
         let sql = &self.sql;
-        transact!(self, "get_invitation", Shape::Read, inv_id, |tx| {
+        transact!(self, Op::GetInvitation, Shape::Read, inv_id, |tx| {
             let rows = first(
                 tx.finish(&[Stmt::new(&sql.get_invitation).bind(&inv, Type::UUID)])
                     .await?,
@@ -933,7 +938,7 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
         let org = input.org_id.as_uuid();
         let fetch = (limit + 1) as i64;
         let sql = &self.sql;
-        transact!(self, "list_invitations", Shape::Read, input.org_id, |tx| {
+        transact!(self, Op::ListInvitations, Shape::Read, input.org_id, |tx| {
             let flights = tx
                 .finish(&[
                     Stmt::new(&sql.org_exists).bind(&org, Type::UUID),
@@ -961,7 +966,7 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
         let sql = &self.sql;
         transact!(
             self,
-            "accept_invitation",
+            Op::AcceptInvitation,
             Shape::Transaction,
             input.inv_id,
             |tx| {
@@ -1128,7 +1133,7 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
         let sql = &self.sql;
         transact!(
             self,
-            "list_tuples_for_subject",
+            Op::ListTuplesForSubject,
             Shape::Read,
             subject_id,
             |tx| {
@@ -1156,7 +1161,7 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
         let sql = &self.sql;
         transact!(
             self,
-            "list_tuples_for_object",
+            Op::ListTuplesForObject,
             Shape::Read,
             object_id,
             |tx| {

@@ -224,17 +224,19 @@ impl Drop for PooledConnection {
 
 /// Runs an operation body with retries (pool) or inside a savepoint (caller's transaction).
 ///
-/// `$id` is the operation's main id, recorded on its tracing span. `$body` is an expression
+/// `$op` is the [`Op`](flametrench_tenancy_core::Op), which names the span and the savepoint
+/// (`ft_<method>_<8 hex>`). `$id` is the operation's main id, recorded on its tracing span. `$body` is an expression
 /// using `$tx: &mut Tx` and returning `Result<T>`; it is evaluated again on each attempt, so it
 /// must only borrow its inputs.
 macro_rules! transact {
-    ($store:expr, $method:literal, $shape:expr, $id:expr, |$tx:ident| $body:expr) => {
-        $crate::store::transact!($store, $method, $shape, $id, created: None, |$tx| $body)
+    ($store:expr, $op:expr, $shape:expr, $id:expr, |$tx:ident| $body:expr) => {
+        $crate::store::transact!($store, $op, $shape, $id, created: None, |$tx| $body)
     };
-    ($store:expr, $method:literal, $shape:expr, $id:expr, created: $created:expr, |$tx:ident| $body:expr) => {{
+    ($store:expr, $op:expr, $shape:expr, $id:expr, created: $created:expr, |$tx:ident| $body:expr) => {{
         let store = $store;
         // The span names the operation and its main id; never an invitation identifier.
-        let span = tracing::debug_span!("flametrench.tenancy", op = $method, id = %$id);
+        let op: flametrench_tenancy_core::Op = $op;
+        let span = tracing::debug_span!("flametrench.tenancy", op = op.name(), id = %$id);
         tracing::Instrument::instrument(
             async {
                 match &store.source {
@@ -314,7 +316,7 @@ macro_rules! transact {
                     }
                     $crate::store::Source::Nested(mutex) => {
                         let guard = mutex.lock().await;
-                        let name = $crate::exec::savepoint_name($method);
+                        let name = $crate::exec::savepoint_name(op.name());
                         let mut tx = $crate::exec::Tx::nested(guard.client(), &name);
                         let result = async {
                             let $tx = &mut tx;

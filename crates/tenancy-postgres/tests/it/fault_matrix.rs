@@ -8,34 +8,14 @@
 
 use flametrench_ids::{InvId, MemId, OrgId, UsrId};
 use flametrench_tenancy_core::{
-    AcceptInvitation, AddMember, CreateInvitation, CreateOrg, Identifier, OrgName, Patch, Result,
-    Role, TenancyStore, TransferOwnership, UpdateOrg,
+    AcceptInvitation, AddMember, CreateInvitation, CreateOrg, Identifier, Op, OrgName, Patch,
+    Result, Role, TenancyStore, TransferOwnership, UpdateOrg,
 };
 use flametrench_tenancy_postgres::PostgresTenancyStore;
 use flametrench_tenancy_postgres::testing::{PgProxy, TestDatabase, violations};
 use time::{Duration, OffsetDateTime};
 
 use crate::support::server;
-
-const OPS: [&str; 17] = [
-    "ensure_user",
-    "create_org",
-    "update_org",
-    "suspend_org",
-    "reinstate_org",
-    "revoke_org",
-    "add_member",
-    "change_role",
-    "suspend_membership",
-    "reinstate_membership",
-    "self_leave",
-    "admin_remove",
-    "transfer_ownership",
-    "create_invitation",
-    "accept_invitation",
-    "decline_invitation",
-    "revoke_invitation",
-];
 
 /// The writes whose lost commit stays unknown: in-place updates by one statement in
 /// autocommit, which write nothing that identifies them and cannot be repeated safely.
@@ -240,7 +220,12 @@ async fn every_cut_is_all_or_nothing() {
     let observer = db.connect().await.expect("observer");
     let direct = PostgresTenancyStore::new(db.pool(1).expect("pool"));
     let proxy = PgProxy::start(&db.config()).await.expect("proxy");
-    for op in OPS {
+    // Every write of the operation table.
+    for op in Op::ALL
+        .iter()
+        .filter(|op| op.is_write())
+        .map(|op| op.name())
+    {
         // Dry run, over a pool: the messages the operation sends and the state it leaves.
         let (setup, _) = prepared(&direct, &observer).await;
         let pool = proxied_pool(&proxy, &db);

@@ -5,8 +5,8 @@
 use flametrench_ids::UsrId;
 use flametrench_tenancy_core::{
     AcceptInvitation, AddMember, CreateInvitation, CreateOrg, Cursor, EntityType, Identifier,
-    ListMembers, ListOrgs, OrgName, Patch, PreTuple, Role, TenancyStore, TransferOwnership,
-    UpdateOrg,
+    ListInvitations, ListMembers, ListMembershipsForUser, ListOrgs, Op, OrgName, Patch, PreTuple,
+    Role, TenancyStore, TransferOwnership, UpdateOrg,
 };
 use flametrench_tenancy_postgres::PostgresTenancyStore;
 use flametrench_tenancy_postgres::testing::PgProxy;
@@ -14,14 +14,26 @@ use time::{Duration, OffsetDateTime};
 
 use crate::support::{database, server};
 
-/// Runs every operation once, recording the round trips of each.
-async fn measure<S: TenancyStore>(store: &S, proxy: &PgProxy) -> Vec<(&'static str, u64)> {
+/// One operation's call as the proxy saw it.
+struct Seen {
+    op: &'static str,
+    round_trips: u64,
+    sql: Vec<String>,
+}
+
+/// Runs every operation once, recording the round trips and statements of each.
+async fn measure<S: TenancyStore>(store: &S, proxy: &PgProxy) -> Vec<Seen> {
     let mut seen = Vec::new();
     macro_rules! count {
         ($name:literal, $call:expr) => {{
             proxy.reset();
             let value = $call.await.expect($name);
-            seen.push(($name, proxy.stats().round_trips));
+            let stats = proxy.stats();
+            seen.push(Seen {
+                op: $name,
+                round_trips: stats.round_trips,
+                sql: stats.sql,
+            });
             value
         }};
     }
@@ -42,6 +54,10 @@ async fn measure<S: TenancyStore>(store: &S, proxy: &PgProxy) -> Vec<(&'static s
         store.add_member(AddMember::new(org, bob, Role::Member))
     );
     count!("get_membership", store.get_membership(bob_mem.id));
+    count!(
+        "list_memberships_for_user",
+        store.list_memberships_for_user(ListMembershipsForUser::new(bob))
+    );
     count!(
         "list_members",
         store.list_members(
@@ -71,6 +87,10 @@ async fn measure<S: TenancyStore>(store: &S, proxy: &PgProxy) -> Vec<(&'static s
         )
     );
     count!("get_invitation", store.get_invitation(invitation.id));
+    count!(
+        "list_invitations",
+        store.list_invitations(ListInvitations::new(org))
+    );
     let accepted = count!(
         "accept_invitation",
         store.accept_invitation(AcceptInvitation::as_user(
@@ -82,6 +102,10 @@ async fn measure<S: TenancyStore>(store: &S, proxy: &PgProxy) -> Vec<(&'static s
     count!(
         "list_tuples_for_subject",
         store.list_tuples_for_subject(EntityType::usr(), carol.as_uuid())
+    );
+    count!(
+        "list_tuples_for_object",
+        store.list_tuples_for_object(EntityType::org(), org.as_uuid(), None)
     );
     count!(
         "admin_remove",
@@ -135,6 +159,9 @@ fn budget(op: &str) -> u64 {
         "list_members",
         "get_invitation",
         "list_tuples_for_subject",
+        "list_tuples_for_object",
+        "list_memberships_for_user",
+        "list_invitations",
     ];
     if reads.contains(&op) { 1 } else { 2 }
 }
@@ -151,15 +178,32 @@ async fn pool_and_nested_round_trips_within_budget() {
     // The first pass prepares each statement once on the connection (one extra round trip per
     // flight the first time an operation runs on it); the budget holds from then on.
     let cold = measure(&store, &proxy).await;
-    for (op, trips) in &cold {
+    // Every operation of the table is measured.
+    let mut measured: Vec<&str> = cold.iter().map(|seen| seen.op).collect();
+    measured.sort_unstable();
+    let mut all: Vec<&str> = Op::ALL.iter().map(|op| op.name()).collect();
+    all.sort_unstable();
+    assert_eq!(measured, all);
+    for Seen {
+        op,
+        round_trips: trips,
+        ..
+    } in &cold
+    {
         assert!(
             *trips <= 2 * budget(op),
             "{op} took {trips} round trips on a cold connection"
         );
     }
     let pooled = measure(&store, &proxy).await;
-    println!("pool round trips: {pooled:?}");
-    for (op, trips) in &pooled {
+    let summary: Vec<(&str, u64)> = pooled.iter().map(|s| (s.op, s.round_trips)).collect();
+    println!("pool round trips: {summary:?}");
+    for Seen {
+        op,
+        round_trips: trips,
+        ..
+    } in &pooled
+    {
         assert!(
             *trips <= budget(op),
             "{op} took {trips} round trips with a pool"
@@ -175,11 +219,39 @@ async fn pool_and_nested_round_trips_within_budget() {
         measure(&store, &proxy).await
     };
     tx.rollback().await.expect("rollback");
-    println!("nested round trips: {nested:?}");
-    for (op, trips) in &nested {
+    let summary: Vec<(&str, u64)> = nested.iter().map(|s| (s.op, s.round_trips)).collect();
+    println!("nested round trips: {summary:?}");
+    for Seen {
+        op,
+        round_trips: trips,
+        sql,
+    } in &nested
+    {
         assert!(
             *trips <= budget(op),
             "{op} took {trips} round trips inside a transaction"
+        );
+        // Each call nests in one savepoint named after its method: `ft_<method>_<8 hex>`.
+        let savepoints: Vec<&String> = sql
+            .iter()
+            .filter(|text| text.starts_with("SAVEPOINT "))
+            .collect();
+        assert_eq!(savepoints.len(), 1, "{op}: {sql:?}");
+        let name = savepoints[0].trim_start_matches("SAVEPOINT ");
+        let hex = name
+            .strip_prefix(&format!("ft_{op}_"))
+            .unwrap_or_else(|| panic!("{op} ran in savepoint {name}"));
+        assert!(
+            hex.len() == 8
+                && hex
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+            "{op} ran in savepoint {name}"
+        );
+        assert!(
+            sql.iter()
+                .any(|text| text == &format!("RELEASE SAVEPOINT {name}")),
+            "{op}: {sql:?}"
         );
     }
 }

@@ -1,0 +1,282 @@
+//! The operation table: every tenancy operation, written once.
+//!
+//! [`tenancy_operations!`](crate::tenancy_operations) hands the table to a macro of the
+//! caller's, which generates what each operation needs: this crate generates
+//! [`TenancyStore`](crate::TenancyStore), [`DynTenancyStore`](crate::DynTenancyStore) with its
+//! impls, and [`Op`]; the PostgreSQL store takes its savepoint and span labels from [`Op`], and
+//! the conformance runner its dispatch from the table. Adding an operation means adding it here
+//! and implementing it in each store.
+
+/// Calls `$callback!` with every tenancy operation, in the order of the spec's operation list.
+///
+/// Each entry is the method's documentation, then `read` or `write`, the [`Op`] variant, the
+/// method name, its arguments after `&self`, and what it returns on success:
+///
+/// ```text
+/// /// Reads an org. …
+/// read GetOrg get_org(org_id: $crate::ids::OrgId) -> $crate::Organization;
+/// ```
+///
+/// Types are written with `$crate::` paths so that the callback may expand anywhere.
+#[macro_export]
+macro_rules! tenancy_operations {
+    ($callback:path) => {
+        $callback! {
+            /// Registers a user id so that memberships, invitations and tuples may reference it.
+            /// Idempotent. References to unregistered users fail with `not_found` (user).
+            ///
+            /// # Errors
+            ///
+            /// Storage errors only.
+            write EnsureUser ensure_user(usr_id: $crate::ids::UsrId) -> ();
+            /// Creates an active org with the creator as its first owner.
+            ///
+            /// # Errors
+            ///
+            /// `not_found` (unknown creator); `conflict.org_slug` when another org, of any status,
+            /// holds the slug.
+            write CreateOrg create_org(input: $crate::CreateOrg) -> $crate::CreateOrgResult;
+            /// Reads an org.
+            ///
+            /// # Errors
+            ///
+            /// `not_found`.
+            read GetOrg get_org(org_id: $crate::ids::OrgId) -> $crate::Organization;
+            /// Sets or clears an org's name and slug; always bumps `updated_at`.
+            ///
+            /// # Errors
+            ///
+            /// `not_found`; `already_terminal` for a revoked org; `conflict.org_slug`.
+            write UpdateOrg update_org(input: $crate::UpdateOrg) -> $crate::Organization;
+            /// Lists every org of the install (an admin-only read: the store does no authorization).
+            ///
+            /// # Errors
+            ///
+            /// `precondition.invalid_cursor`.
+            read ListOrgs list_orgs(input: $crate::ListOrgs) -> $crate::Page<$crate::Organization>;
+            /// Suspends an active org; memberships and tuples are kept.
+            ///
+            /// # Errors
+            ///
+            /// `not_found`; `already_terminal` when revoked; `precondition.invalid_transition` when
+            /// already suspended.
+            write SuspendOrg suspend_org(org_id: $crate::ids::OrgId) -> $crate::Organization;
+            /// Reinstates a suspended org.
+            ///
+            /// # Errors
+            ///
+            /// `not_found`; `already_terminal` when revoked; `precondition.invalid_transition` when
+            /// active.
+            write ReinstateOrg reinstate_org(org_id: $crate::ids::OrgId) -> $crate::Organization;
+            /// Revokes an org: every active or suspended membership is revoked, every tuple on the org
+            /// deleted and every pending invitation revoked, in one step.
+            ///
+            /// # Errors
+            ///
+            /// `not_found`; `already_terminal` when already revoked.
+            write RevokeOrg revoke_org(org_id: $crate::ids::OrgId) -> $crate::Organization;
+            /// Adds an active membership and its tuple.
+            ///
+            /// # Errors
+            ///
+            /// `not_found` (org, user, or `invited_by`); `precondition.org_not_active`;
+            /// `conflict.duplicate_membership`.
+            write AddMember add_member(input: $crate::AddMember) -> $crate::Membership;
+            /// Reads a membership.
+            ///
+            /// # Errors
+            ///
+            /// `not_found`.
+            read GetMembership get_membership(mem_id: $crate::ids::MemId) -> $crate::Membership;
+            /// Lists an org's memberships of every status (history included), in id order.
+            ///
+            /// # Errors
+            ///
+            /// `not_found` (org); `precondition.invalid_cursor`.
+            read ListMembers list_members(input: $crate::ListMembers) -> $crate::Page<$crate::Membership>;
+            /// Lists a user's memberships across orgs (history included), in id order.
+            ///
+            /// # Errors
+            ///
+            /// `not_found` (user); `precondition.invalid_cursor`.
+            read ListMembershipsForUser list_memberships_for_user(input: $crate::ListMembershipsForUser) -> $crate::Page<$crate::Membership>;
+            /// Changes a member's role by revoke-and-re-add; returns the new row.
+            ///
+            /// # Errors
+            ///
+            /// `not_found`; `precondition.mem_not_active`; `forbidden.sole_owner`.
+            write ChangeRole change_role(mem_id: $crate::ids::MemId, new_role: $crate::Role) -> $crate::Membership;
+            /// Suspends an active membership in place and deletes its tuple.
+            ///
+            /// # Errors
+            ///
+            /// `not_found`; `precondition.mem_not_active`; `forbidden.sole_owner`.
+            write SuspendMembership suspend_membership(mem_id: $crate::ids::MemId) -> $crate::Membership;
+            /// Reinstates a suspended membership in place and restores its tuple.
+            ///
+            /// # Errors
+            ///
+            /// `not_found`; `precondition.invalid_transition`; `precondition.org_not_active`;
+            /// `conflict.duplicate_membership`.
+            write ReinstateMembership reinstate_membership(mem_id: $crate::ids::MemId) -> $crate::Membership;
+            /// The member leaves (`removed_by` stays null). The last owner must name a successor by
+            /// user id in `transfer_to`, who is promoted to owner in the same step.
+            ///
+            /// # Errors
+            ///
+            /// `not_found`; `precondition.mem_not_active`; `precondition.self_transfer`;
+            /// `forbidden.sole_owner`; `not_found` when `transfer_to` has no active membership.
+            write SelfLeave self_leave(mem_id: $crate::ids::MemId, transfer_to: Option<$crate::ids::UsrId>) -> $crate::Membership;
+            /// An owner or admin removes a member (`removed_by` = the admin).
+            ///
+            /// # Errors
+            ///
+            /// `not_found`; `precondition.mem_not_active`; `forbidden`; `forbidden.role_hierarchy`;
+            /// `precondition.scope_mismatch`.
+            write AdminRemove admin_remove(mem_id: $crate::ids::MemId, admin_usr_id: $crate::ids::UsrId) -> $crate::Membership;
+            /// Makes `to` an owner and `from` a member, both by revoke-and-re-add, in one step.
+            ///
+            /// # Errors
+            ///
+            /// `not_found` (org, from, to); `precondition.from_not_active`, `to_not_active`,
+            /// `org_mismatch`, `from_not_owner`, `self_transfer`.
+            write TransferOwnership transfer_ownership(input: $crate::TransferOwnership) -> $crate::TransferOwnershipResult;
+            /// Creates a pending invitation. Its `expires_at` is written and returned exactly as the
+            /// input holds it, already normalized by [`CreateInvitation::new`](crate::CreateInvitation::new) (whose own error is
+            /// `precondition.timestamp_out_of_range`).
+            ///
+            /// # Errors
+            ///
+            /// `not_found` (org, `invited_by`); `precondition.org_not_active`;
+            /// `precondition.past_expiration`.
+            write CreateInvitation create_invitation(input: $crate::CreateInvitation) -> $crate::Invitation;
+            /// Reads an invitation (an expired one still reads `pending`).
+            ///
+            /// # Errors
+            ///
+            /// `not_found`.
+            read GetInvitation get_invitation(inv_id: $crate::ids::InvId) -> $crate::Invitation;
+            /// Lists an org's invitations in id order.
+            ///
+            /// # Errors
+            ///
+            /// `not_found` (org); `precondition.invalid_cursor`.
+            read ListInvitations list_invitations(input: $crate::ListInvitations) -> $crate::Page<$crate::Invitation>;
+            /// Accepts an invitation atomically: membership, its tuple, every pre-tuple, and the
+            /// invitation's transition, or nothing. Without `as_usr_id` a new user is registered.
+            ///
+            /// # Errors
+            ///
+            /// `not_found` (invitation, user); `conflict.invitation_not_pending`;
+            /// `conflict.invitation_expired`; `precondition.identifier_binding_required`;
+            /// `precondition.identifier_mismatch`; `precondition.org_not_active`;
+            /// `conflict.duplicate_membership`.
+            write AcceptInvitation accept_invitation(input: $crate::AcceptInvitation) -> $crate::AcceptInvitationResult;
+            /// Declines a pending invitation, optionally recording who declined.
+            ///
+            /// # Errors
+            ///
+            /// `not_found` (invitation, user); `conflict.invitation_not_pending`.
+            write DeclineInvitation decline_invitation(inv_id: $crate::ids::InvId, as_usr_id: Option<$crate::ids::UsrId>) -> $crate::Invitation;
+            /// Revokes a pending invitation on behalf of an admin. The store does not check that the
+            /// user administers the org; callers must.
+            ///
+            /// # Errors
+            ///
+            /// `not_found` (invitation, user); `conflict.invitation_not_pending`.
+            write RevokeInvitation revoke_invitation(inv_id: $crate::ids::InvId, admin_usr_id: $crate::ids::UsrId) -> $crate::Invitation;
+            /// Every tuple of a subject, across all orgs and objects, in id order.
+            ///
+            /// # Errors
+            ///
+            /// Storage errors only.
+            read ListTuplesForSubject list_tuples_for_subject(subject_type: $crate::EntityType, subject_id: $crate::uuid::Uuid) -> Vec<$crate::Tuple>;
+            /// Every tuple on an object, optionally only one relation, in id order.
+            ///
+            /// # Errors
+            ///
+            /// Storage errors only.
+            read ListTuplesForObject list_tuples_for_object(object_type: $crate::EntityType, object_id: $crate::uuid::Uuid, relation: Option<$crate::Relation>) -> Vec<$crate::Tuple>;
+        }
+    };
+}
+
+macro_rules! op_is_write {
+    (read) => {
+        false
+    };
+    (write) => {
+        true
+    };
+}
+
+macro_rules! define_op {
+    ($($(#[$doc:meta])* $kind:ident $variant:ident $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty;)*) => {
+        /// Every tenancy operation, by the name of its [`TenancyStore`](crate::TenancyStore)
+        /// method: the labels of savepoints, spans and conformance fixtures.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[non_exhaustive]
+        pub enum Op {
+            $(
+                #[doc = concat!("`", stringify!($name), "`.")]
+                $variant,
+            )*
+        }
+
+        impl Op {
+            /// Every operation, in the table's order.
+            pub const ALL: &'static [Op] = &[$(Op::$variant),*];
+
+            /// The operation's method name, such as `suspend_org`.
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $(Op::$variant => stringify!($name),)*
+                }
+            }
+
+            /// Whether the operation writes (a read never changes a row).
+            pub const fn is_write(self) -> bool {
+                match self {
+                    $(Op::$variant => op_is_write!($kind),)*
+                }
+            }
+
+            /// The operation of a method name.
+            pub fn from_name(name: &str) -> Option<Op> {
+                Op::ALL.iter().copied().find(|op| op.name() == name)
+            }
+        }
+
+        impl std::fmt::Display for Op {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+    };
+}
+
+crate::tenancy_operations!(define_op);
+
+#[cfg(test)]
+mod tests {
+    use super::Op;
+
+    #[test]
+    fn the_table_names_every_operation_once() {
+        assert_eq!(Op::ALL.len(), 26);
+        let mut names: Vec<&str> = Op::ALL.iter().map(|op| op.name()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), Op::ALL.len());
+        for op in Op::ALL {
+            assert_eq!(Op::from_name(op.name()), Some(*op));
+            assert_eq!(op.to_string(), op.name());
+        }
+        assert_eq!(Op::from_name("transition_org"), None);
+        assert_eq!(Op::SuspendOrg.name(), "suspend_org");
+        assert!(Op::AcceptInvitation.is_write());
+        assert!(!Op::ListTuplesForObject.is_write());
+        let writes = Op::ALL.iter().filter(|op| op.is_write()).count();
+        assert_eq!(writes, 17);
+    }
+}
