@@ -889,6 +889,8 @@ pub(crate) struct Settings {
     pub(crate) memory_sizes: Vec<usize>,
     /// Calls per operation under callgrind (0 skips the instruction counts).
     pub(crate) instructions: usize,
+    /// Also measure through a proxy that adds this round-trip time (0 skips it).
+    pub(crate) rtt_us: u64,
 }
 
 pub(crate) async fn run(settings: Settings) -> Result<(), String> {
@@ -899,6 +901,7 @@ pub(crate) async fn run(settings: Settings) -> Result<(), String> {
         big,
         memory_sizes,
         instructions: counted,
+        rtt_us,
     } = settings;
     println!(
         "machine: {} cores; iterations per operation: {iterations}",
@@ -911,7 +914,7 @@ pub(crate) async fn run(settings: Settings) -> Result<(), String> {
         memory_part(iterations, &memory_sizes, counted).await?;
     }
     if with_postgres {
-        postgres_part(iterations, big).await?;
+        postgres_part(iterations, big, rtt_us).await?;
     }
     Ok(())
 }
@@ -969,8 +972,70 @@ async fn memory_part(
     Ok(())
 }
 
+/// Every operation at two distances from the server, in one run: through the test proxy as
+/// it is, and through a proxy that delivers each chunk `rtt_us / 2` after it arrived in each
+/// direction, with the floor timed through the same proxy each time. The growth table compares
+/// each operation's p50 growth with the floor's: a one-flight call grows like the floor.
+async fn distance(
+    database: &flametrench_tenancy_postgres::testing::TestDatabase,
+    big_org: OrgId,
+    iterations: usize,
+    rtt_us: u64,
+) -> Result<(), String> {
+    use flametrench_tenancy_postgres::testing::{PgProxy, pool_for};
+    let mut runs = Vec::new();
+    for one_way in [Duration::ZERO, Duration::from_micros(rtt_us / 2)] {
+        let proxy = PgProxy::start_with_latency(&database.config(), one_way)
+            .await
+            .map_err(|e| e.to_string())?;
+        let config = proxy.config_for(&database.config());
+        let store =
+            PostgresTenancyStore::new(pool_for(config.clone(), 2).map_err(|e| e.to_string())?);
+        let (client, connection) = config
+            .connect(tokio_postgres::NoTls)
+            .await
+            .map_err(pg_error)?;
+        tokio::spawn(connection);
+        let floor = Floor::new(client).await?;
+        let samples = single_client(&store, iterations, big_org, Timing::with_floor(&floor)).await;
+        print_samples(
+            &format!(
+                "postgres with a pool through the proxy, {} µs added per round trip, 1 client",
+                2 * one_way.as_micros()
+            ),
+            &samples,
+            &[],
+        );
+        runs.push(samples);
+    }
+    let (near, far) = (&runs[0], &runs[1]);
+    println!(
+        "\ngrowth from 0 to {rtt_us} µs added per round trip: each p50's growth over the floor's \
+         (one flight grows like the floor: 1.0)"
+    );
+    println!(
+        "  {:<30} {:>12} {:>12} {:>10}",
+        "operation", "p50 growth", "floor growth", "ratio"
+    );
+    for (a, b) in near.iter().zip(far.iter()) {
+        let grown = micros(b.percentile(0.5)) - micros(a.percentile(0.5));
+        let floor_grown = match (median(&a.floor), median(&b.floor)) {
+            (Some(x), Some(y)) => micros(y) - micros(x),
+            _ => f64::NAN,
+        };
+        println!(
+            "  {:<30} {:>10.1}µs {:>10.1}µs {:>10.2}",
+            a.op,
+            grown,
+            floor_grown,
+            grown / floor_grown
+        );
+    }
+    Ok(())
+}
+
 /// The PostgreSQL store: round trips, the floor, latencies against a big org, 8 clients.
-async fn postgres_part(iterations: usize, big: usize) -> Result<(), String> {
+async fn postgres_part(iterations: usize, big: usize, rtt_us: u64) -> Result<(), String> {
     let server = TestPostgres::start().await.map_err(|e| e.to_string())?;
     // Counted on a single-threaded runtime, where a flight's requests are written together: on
     // a multi-threaded one the connection task may flush a pipelined flight in pieces, which
@@ -1016,6 +1081,9 @@ async fn postgres_part(iterations: usize, big: usize) -> Result<(), String> {
         &samples,
         &trips,
     );
+    if rtt_us > 0 {
+        distance(&database, big_org, iterations, rtt_us).await?;
+    }
     print_concurrent(
         &format!(
             "postgres with a pool of 9, 8 concurrent clients (each on its own orgs; big org: {big} members)"

@@ -84,6 +84,10 @@ enum Task {
         /// Calls per operation counted under callgrind for instructions per call (0 skips).
         #[arg(long, default_value_t = 200)]
         instructions: usize,
+        /// Also measure every PostgreSQL operation through a proxy adding this round-trip time,
+        /// in microseconds, beside the same proxy adding none (0 skips it).
+        #[arg(long, default_value_t = 0)]
+        rtt_us: u64,
     },
     /// What the per-org lock rows cost each PostgreSQL write, side by side in one run.
     BenchLockCost {
@@ -476,6 +480,7 @@ fn main() -> ExitCode {
             big,
             memory_sizes,
             instructions,
+            rtt_us,
         } => bench_runtime(bench::run(bench::Settings {
             memory: store != Store::Postgres,
             postgres: store != Store::Memory,
@@ -483,6 +488,7 @@ fn main() -> ExitCode {
             big,
             memory_sizes,
             instructions,
+            rtt_us,
         })),
         Task::BenchLockCost { iterations, rounds } => {
             bench_runtime(lock_cost::run(iterations, rounds))

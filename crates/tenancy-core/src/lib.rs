@@ -39,7 +39,8 @@ pub use clock::{
 };
 pub use dynamic::DynTenancyStore;
 pub use error::{
-    BoxError, ConflictKind, Entity, PreconditionReason, Result, RetryScope, TenancyError,
+    BoxError, ConflictKind, Entity, ErrorBody, ErrorDetails, ErrorKind, PreconditionReason, Result,
+    RetryScope, TenancyError,
 };
 pub use flametrench_ids as ids;
 pub use input::{

@@ -1,10 +1,12 @@
 //! A loopback TCP proxy between a client and the test server that understands the PostgreSQL
-//! wire framing: it counts round trips and statements, logs the SQL the client sends, and can
-//! cut a connection after the k-th client message.
+//! wire framing: it counts round trips and statements, logs the SQL the client sends, can
+//! cut a connection after the k-th client message, and can add latency: each chunk is delivered
+//! a fixed time after it arrived, in both directions, without chunks waiting behind each other.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UnixStream};
@@ -37,6 +39,8 @@ struct Shared {
     /// Messages still allowed before the proxy cuts the connection; `u64::MAX` = no limit.
     allowance: AtomicU64,
     cut: AtomicBool,
+    /// Added to every chunk's delivery, in each direction.
+    one_way: Duration,
 }
 
 impl std::fmt::Debug for Shared {
@@ -67,6 +71,21 @@ impl PgProxy {
     ///
     /// When no local port can be bound or `config` names no host.
     pub async fn start(config: &Config) -> Result<Self, TestSupportError> {
+        Self::start_with_latency(config, Duration::ZERO).await
+    }
+
+    /// [`start`](Self::start), delivering every chunk `one_way` after it arrived, in both
+    /// directions: a round trip through the proxy takes `2 × one_way` longer. Chunks do not
+    /// wait behind each other (each is due at its own arrival time plus the delay), as on a
+    /// network link.
+    ///
+    /// # Errors
+    ///
+    /// As [`start`](Self::start).
+    pub async fn start_with_latency(
+        config: &Config,
+        one_way: Duration,
+    ) -> Result<Self, TestSupportError> {
         let port = config.get_ports().first().copied().unwrap_or(5432);
         let upstream = match config.get_hosts().first() {
             Some(Host::Unix(dir)) => Upstream::Unix(dir.join(format!(".s.PGSQL.{port}"))),
@@ -79,7 +98,10 @@ impl PgProxy {
         let local = listener
             .local_addr()
             .map_err(|error| TestSupportError(format!("proxy address: {error}")))?;
-        let shared = Arc::new(Shared::default());
+        let shared = Arc::new(Shared {
+            one_way,
+            ..Shared::default()
+        });
         shared.allowance.store(u64::MAX, Ordering::SeqCst);
         let (stop, mut stopped) = watch::channel(false);
         let accept_shared = shared.clone();
@@ -171,6 +193,9 @@ impl Drop for PgProxy {
 }
 
 async fn serve(client: TcpStream, upstream: Upstream, shared: Arc<Shared>) -> std::io::Result<()> {
+    // Small writes go out at once, as the driver's own socket does: Nagle's algorithm would
+    // hold a flight's later messages back until the earlier ones are acknowledged.
+    client.set_nodelay(true)?;
     let (client_read, client_write) = client.into_split();
     // Requests (Query or Sync) the server has not yet answered with ReadyForQuery.
     let ready = Arc::new(AtomicI64::new(0));
@@ -190,6 +215,7 @@ async fn serve(client: TcpStream, upstream: Upstream, shared: Arc<Shared>) -> st
         }
         Upstream::Tcp(address) => {
             let server = TcpStream::connect(address).await?;
+            server.set_nodelay(true)?;
             let (server_read, server_write) = server.into_split();
             pump(
                 client_read,
@@ -206,14 +232,20 @@ async fn serve(client: TcpStream, upstream: Upstream, shared: Arc<Shared>) -> st
 
 async fn pump(
     client_read: impl AsyncRead + Unpin,
-    client_write: impl AsyncWrite + Unpin,
+    client_write: impl AsyncWrite + Unpin + Send + 'static,
     server_read: impl AsyncRead + Unpin,
-    server_write: impl AsyncWrite + Unpin,
+    server_write: impl AsyncWrite + Unpin + Send + 'static,
     shared: Arc<Shared>,
     ready: Arc<AtomicI64>,
 ) -> std::io::Result<()> {
-    let upward = frontend(client_read, server_write, shared.clone(), ready.clone());
-    let downward = backend(server_read, client_write, ready);
+    let one_way = shared.one_way;
+    let upward = frontend(
+        client_read,
+        Outlet::new(server_write, one_way),
+        shared.clone(),
+        ready.clone(),
+    );
+    let downward = backend(server_read, Outlet::new(client_write, one_way), ready);
     // Either side ending ends the connection.
     tokio::select! {
         result = upward => result,
@@ -233,9 +265,9 @@ async fn read_exact_or_eof(
 }
 
 /// Client to server: startup packets, then typed messages.
-async fn frontend(
+async fn frontend<W: AsyncWrite + Unpin + Send + 'static>(
     mut reader: impl AsyncRead + Unpin,
-    mut writer: impl AsyncWrite + Unpin,
+    mut writer: Outlet<W>,
     shared: Arc<Shared>,
     ready: Arc<AtomicI64>,
 ) -> std::io::Result<()> {
@@ -250,9 +282,7 @@ async fn frontend(
         if !read_exact_or_eof(&mut reader, &mut body).await? {
             return Ok(());
         }
-        writer.write_all(&length).await?;
-        writer.write_all(&body).await?;
-        writer.flush().await?;
+        writer.put(&[&length[..], &body[..]]).await?;
         let code = body
             .get(..4)
             .map(|code| u32::from_be_bytes([code[0], code[1], code[2], code[3]]));
@@ -325,18 +355,16 @@ async fn frontend(
                 _ => {}
             }
         }
-        writer.write_all(&header).await?;
-        writer.write_all(&body).await?;
-        writer.flush().await?;
+        writer.put(&[&header[..], &body[..]]).await?;
     }
 }
 
 /// Server to client: typed messages (plus the one-byte answer to an SSL request). Each
 /// ReadyForQuery is counted before it is forwarded, so the client cannot send its next flight
 /// before the proxy knows the previous one was answered.
-async fn backend(
+async fn backend<W: AsyncWrite + Unpin + Send + 'static>(
     mut reader: impl AsyncRead + Unpin,
-    mut writer: impl AsyncWrite + Unpin,
+    mut writer: Outlet<W>,
     ready: Arc<AtomicI64>,
 ) -> std::io::Result<()> {
     let mut buffer = vec![0_u8; 64 * 1024];
@@ -350,8 +378,7 @@ async fn backend(
         }
         pending.extend_from_slice(&buffer[..read]);
         if first && pending.len() == 1 && matches!(pending[0], b'N' | b'S') {
-            writer.write_all(&pending).await?;
-            writer.flush().await?;
+            writer.put(&[&pending[..]]).await?;
             pending.clear();
             continue;
         }
@@ -376,8 +403,61 @@ async fn backend(
             }
             offset += 1 + size;
         }
-        writer.write_all(&pending[..offset]).await?;
-        writer.flush().await?;
+        writer.put(&[&pending[..offset]]).await?;
         pending.drain(..offset);
+    }
+}
+
+/// Where one direction of the proxy writes: straight through, or through a delay line.
+enum Outlet<W> {
+    Direct(W),
+    /// Chunks with the time each is due, written by a thread of their own: tokio's timers
+    /// count whole milliseconds, a thread's sleep is good to tens of microseconds.
+    Delayed {
+        line: std::sync::mpsc::Sender<(std::time::Instant, Vec<u8>)>,
+        one_way: Duration,
+    },
+}
+
+impl<W: AsyncWrite + Unpin + Send + 'static> Outlet<W> {
+    fn new(writer: W, one_way: Duration) -> Self {
+        if one_way.is_zero() {
+            return Self::Direct(writer);
+        }
+        let (line, due) = std::sync::mpsc::channel::<(std::time::Instant, Vec<u8>)>();
+        let runtime = tokio::runtime::Handle::current();
+        std::thread::spawn(move || {
+            let mut writer = writer;
+            while let Ok((at, chunk)) = due.recv() {
+                let now = std::time::Instant::now();
+                if at > now {
+                    std::thread::sleep(at - now);
+                }
+                let written = runtime.block_on(async {
+                    writer.write_all(&chunk).await?;
+                    writer.flush().await
+                });
+                if written.is_err() {
+                    break;
+                }
+            }
+            let _ = runtime.block_on(writer.shutdown());
+        });
+        Self::Delayed { line, one_way }
+    }
+
+    /// Writes `parts` as one chunk, now or when its delay has passed.
+    async fn put(&mut self, parts: &[&[u8]]) -> std::io::Result<()> {
+        match self {
+            Self::Direct(writer) => {
+                for part in parts {
+                    writer.write_all(part).await?;
+                }
+                writer.flush().await
+            }
+            Self::Delayed { line, one_way } => line
+                .send((std::time::Instant::now() + *one_way, parts.concat()))
+                .map_err(|_| std::io::Error::other("the proxy's delay line closed")),
+        }
     }
 }
