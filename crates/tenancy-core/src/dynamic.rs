@@ -1,12 +1,17 @@
 //! An object-safe form of [`TenancyStore`], so an application can hold any store as
 //! `Arc<dyn DynTenancyStore>` (one boxed future per call).
 //!
+//! Most applications want the [`Tenancy`](crate::Tenancy) handle instead: it wraps the trait
+//! object and offers every operation as an inherent method, so importing both traits never
+//! makes a call ambiguous.
+//!
 //! ```
 //! use std::sync::Arc;
-//! use flametrench_tenancy_core::{DynTenancyStore, TenancyStore};
+//! use flametrench_tenancy_core::{DynTenancyStore, Tenancy, TenancyStore};
 //!
-//! fn into_state<S: TenancyStore + 'static>(store: S) -> Arc<dyn DynTenancyStore> {
-//!     Arc::new(store)
+//! fn into_state<S: TenancyStore + 'static>(store: S) -> Tenancy<'static> {
+//!     let shared: Arc<dyn DynTenancyStore> = Arc::new(store);
+//!     Tenancy::from(shared)
 //! }
 //! ```
 //!

@@ -25,6 +25,7 @@
 pub mod clock;
 pub mod dynamic;
 pub mod error;
+pub mod handle;
 pub mod input;
 pub mod model;
 pub mod operations;
@@ -43,6 +44,7 @@ pub use error::{
     RetryScope, TenancyError,
 };
 pub use flametrench_ids as ids;
+pub use handle::Tenancy;
 pub use input::{
     AcceptInvitation, AddMember, CreateInvitation, CreateOrg, ListInvitations, ListMembers,
     ListMembershipsForUser, ListOrgs, Patch, TransferOwnership, UpdateOrg,

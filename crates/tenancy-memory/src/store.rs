@@ -548,3 +548,9 @@ impl TenancyStore for InMemoryTenancyStore {
             .tuples_for_object(&object_type, object_id, relation.as_ref()))
     }
 }
+
+impl From<InMemoryTenancyStore> for flametrench_tenancy_core::Tenancy<'static> {
+    fn from(store: InMemoryTenancyStore) -> Self {
+        Self::new(store)
+    }
+}

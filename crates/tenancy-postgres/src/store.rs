@@ -340,3 +340,11 @@ macro_rules! transact {
 }
 
 pub(crate) use transact;
+
+impl<'a, 't: 'a, 'c: 'a> From<PostgresTenancyStore<'t, 'c>>
+    for flametrench_tenancy_core::Tenancy<'a>
+{
+    fn from(store: PostgresTenancyStore<'t, 'c>) -> Self {
+        Self::new(store)
+    }
+}
