@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use flametrench_ids::{MemId, OrgId, UsrId};
 use flametrench_tenancy_core::{
     AcceptInvitation, AddMember, CreateInvitation, CreateOrg, EntityType, Identifier, ListMembers,
-    ListOrgs, OrgName, OrgQuery, PreTuple, Role, TenancyStore, TransferOwnership,
+    ListOrgs, OrgName, OrgQuery, PreTuple, Relation, Role, TenancyStore, TransferOwnership,
 };
 use flametrench_tenancy_memory::InMemoryTenancyStore;
 use flametrench_tenancy_postgres::PostgresTenancyStore;
@@ -428,6 +428,60 @@ async fn single_client<S: TenancyStore>(
             |_| async {},
             |()| async move {
                 let _ = store.get_org(org).await;
+            },
+        )
+        .await,
+    );
+    // The authorization reads beside the plain read they are held to (at most 1.1x).
+    let (read_org, owner_mem, _) = org_with_members(store, 1).await;
+    let owner = match store.get_membership(owner_mem).await {
+        Ok(membership) => membership.usr_id,
+        Err(_) => alice,
+    };
+    samples.push(
+        time_op(
+            timing,
+            "get_membership",
+            iterations,
+            |_| async {},
+            |()| async move {
+                let _ = store.get_membership(owner_mem).await;
+            },
+        )
+        .await,
+    );
+    samples.push(
+        time_op(
+            timing,
+            "active_membership",
+            iterations,
+            |_| async {},
+            |()| async move {
+                let _ = store.active_membership(read_org, owner).await;
+            },
+        )
+        .await,
+    );
+    let wanted: Vec<Relation> = ["owner", "admin"]
+        .into_iter()
+        .filter_map(|name| Relation::new(name).ok())
+        .collect();
+    samples.push(
+        time_op(
+            timing,
+            "check_any (owner, admin)",
+            iterations,
+            |_| async { wanted.clone() },
+            |relations| async move {
+                let _ = store
+                    .check_any(
+                        EntityType::usr(),
+                        owner.as_uuid(),
+                        relations,
+                        EntityType::org(),
+                        read_org.as_uuid(),
+                    )
+                    .await;
             },
         )
         .await,

@@ -497,6 +497,47 @@ mod fixture {
         tuples(store.list_tuples_for_subject(kind, id).await)
     }
 
+    pub(super) async fn active_membership<S: TenancyStore>(
+        store: &S,
+        _clock: &ManualClock,
+        input: &Input<'_>,
+    ) -> Result<Called, HarnessError> {
+        let org: OrgId = tri!(input.id("org_id"));
+        let usr: UsrId = tri!(input.id("usr_id"));
+        done(store.active_membership(org, usr).await)
+    }
+
+    /// `relations` is a JSON array of relation names.
+    pub(super) async fn check_any<S: TenancyStore>(
+        store: &S,
+        _clock: &ManualClock,
+        input: &Input<'_>,
+    ) -> Result<Called, HarnessError> {
+        let subject_type: EntityType = tri!(input.parsed("subject_type"));
+        let subject_id = check!(parse_object_id(input.required("subject_id")?));
+        let object_type: EntityType = tri!(input.parsed("object_type"));
+        let object_id = check!(parse_object_id(input.required("object_id")?));
+        let Some(Value::Array(names)) = input.raw("relations") else {
+            return Err(HarnessError(
+                "`relations` must be an array of strings".into(),
+            ));
+        };
+        let mut relations = Vec::with_capacity(names.len());
+        for name in names {
+            let Value::String(name) = name else {
+                return Err(HarnessError(
+                    "`relations` must be an array of strings".into(),
+                ));
+            };
+            relations.push(check!(Relation::new(name)));
+        }
+        done(
+            store
+                .check_any(subject_type, subject_id, relations, object_type, object_id)
+                .await,
+        )
+    }
+
     pub(super) async fn list_tuples_for_object<S: TenancyStore>(
         store: &S,
         _clock: &ManualClock,
@@ -519,6 +560,9 @@ mod fixture {
         }
         if let Some(status) = tri!(input.opt_parsed("status")) {
             list = list.status(status);
+        }
+        if let Some(role) = tri!(input.opt_parsed::<Role>("role")) {
+            list = list.role(role);
         }
         done(store.list_members(list).await)
     }

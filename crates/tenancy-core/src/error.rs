@@ -127,6 +127,10 @@ reasons! {
     IdentifierBindingRequired => "identifier_binding_required",
     /// The accepting identifier differs from the invitation's.
     IdentifierMismatch => "identifier_mismatch",
+    /// A `check_any` was given no relation to look for.
+    EmptyRelationSet => "empty_relation_set",
+    /// A `check_any` was given more relations than the documented limit.
+    TooManyRelations => "too_many_relations",
 }
 
 impl fmt::Display for PreconditionReason {
@@ -154,7 +158,9 @@ impl PreconditionReason {
             | Self::InvalidQuery
             | Self::InvalidCursor
             | Self::InvalidRole
-            | Self::InvalidStatus => ErrorKind::InvalidInput,
+            | Self::InvalidStatus
+            | Self::EmptyRelationSet
+            | Self::TooManyRelations => ErrorKind::InvalidInput,
             // A grant that would forge a membership tuple is refused for its shape alone, whatever
             // the org holds, so it is bad input rather than a missing permission.
             Self::InvalidPreTuple => ErrorKind::InvalidInput,
@@ -890,6 +896,8 @@ mod tests {
                 "precondition.identifier_binding_required",
             ),
             (IdentifierMismatch, "precondition.identifier_mismatch"),
+            (EmptyRelationSet, "precondition.empty_relation_set"),
+            (TooManyRelations, "precondition.too_many_relations"),
         ];
         assert_eq!(table.len(), PreconditionReason::ALL.len());
         for ((reason, code), declared) in table.iter().zip(PreconditionReason::ALL) {
@@ -1024,6 +1032,8 @@ mod tests {
             InvalidStatus => ErrorKind::InvalidInput,
             IdentifierBindingRequired => ErrorKind::InvalidState,
             IdentifierMismatch => ErrorKind::InvalidState,
+            EmptyRelationSet => ErrorKind::InvalidInput,
+            TooManyRelations => ErrorKind::InvalidInput,
         }
     }
 

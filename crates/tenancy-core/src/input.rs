@@ -195,6 +195,9 @@ pub struct ListMembers {
     pub limit: Option<u32>,
     /// Only memberships with this status.
     pub status: Option<MembershipStatus>,
+    /// Only memberships with exactly this role (history included; with `status`, both must
+    /// match).
+    pub role: Option<Role>,
 }
 
 impl ListMembers {
@@ -205,7 +208,15 @@ impl ListMembers {
             cursor: None,
             limit: None,
             status: None,
+            role: None,
         }
+    }
+
+    /// Only memberships with exactly `role`.
+    #[must_use]
+    pub fn role(mut self, role: Role) -> Self {
+        self.role = Some(role);
+        self
     }
 }
 

@@ -197,6 +197,24 @@ macro_rules! tenancy_operations {
             ///
             /// Storage errors only.
             read ListTuplesForObject list_tuples_for_object(object_type: $crate::EntityType, object_id: $crate::uuid::Uuid, relation: Option<$crate::Relation>) -> Vec<$crate::Tuple>;
+            /// The user's active membership in the org, if any: the role question every
+            /// request asks, in one indexed lookup. An unknown org or user has none.
+            ///
+            /// # Errors
+            ///
+            /// Storage errors only.
+            read ActiveMembership active_membership(org_id: $crate::ids::OrgId, usr_id: $crate::ids::UsrId) -> Option<$crate::Membership>;
+            /// Whether the subject holds any of `relations` on the object: the set form of the
+            /// spec's `check`, over the tuples (membership tuples and pre-tuple grants alike),
+            /// one lookup per relation on the tuples' natural key. Tuples outlive
+            /// `suspend_org`: where a suspended org must refuse access, check its status too.
+            ///
+            /// # Errors
+            ///
+            /// `precondition.empty_relation_set` for no relations;
+            /// `precondition.too_many_relations` for more than
+            /// [`MAX_CHECK_RELATIONS`](crate::rules::MAX_CHECK_RELATIONS).
+            read CheckAny check_any(subject_type: $crate::EntityType, subject_id: $crate::uuid::Uuid, relations: Vec<$crate::Relation>, object_type: $crate::EntityType, object_id: $crate::uuid::Uuid) -> bool;
         }
     };
 }
@@ -263,7 +281,7 @@ mod tests {
 
     #[test]
     fn the_table_names_every_operation_once() {
-        assert_eq!(Op::ALL.len(), 26);
+        assert_eq!(Op::ALL.len(), 28);
         let mut names: Vec<&str> = Op::ALL.iter().map(|op| op.name()).collect();
         names.sort_unstable();
         names.dedup();

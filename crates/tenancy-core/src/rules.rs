@@ -11,7 +11,7 @@ use crate::error::{Entity, PreconditionReason, Result, TenancyError};
 use crate::model::{
     Cursor, Invitation, InvitationStatus, Membership, MembershipStatus, OrgStatus, Page, Role,
 };
-use crate::text::Identifier;
+use crate::text::{Identifier, Relation};
 
 /// Default page size of every listing.
 pub const DEFAULT_PAGE_LIMIT: u32 = 50;
@@ -357,6 +357,31 @@ pub fn paginate<T, I: TypedId>(mut rows: Vec<T>, limit: usize, id_of: impl Fn(&T
     }
 }
 
+/// The most relations one `check_any` may ask about.
+pub const MAX_CHECK_RELATIONS: usize = 32;
+
+/// Checks the relations of a `check_any`: at least one, at most [`MAX_CHECK_RELATIONS`];
+/// returns them without repeats, in a stable order.
+///
+/// # Errors
+///
+/// `precondition.empty_relation_set`; `precondition.too_many_relations`.
+pub fn check_relations(mut relations: Vec<Relation>) -> Result<Vec<Relation>> {
+    if relations.is_empty() {
+        return Err(TenancyError::precondition(
+            PreconditionReason::EmptyRelationSet,
+        ));
+    }
+    if relations.len() > MAX_CHECK_RELATIONS {
+        return Err(TenancyError::precondition(
+            PreconditionReason::TooManyRelations,
+        ));
+    }
+    relations.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    relations.dedup();
+    Ok(relations)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -484,3 +509,4 @@ mod tests {
         );
     }
 }
+

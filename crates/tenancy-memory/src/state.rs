@@ -304,6 +304,7 @@ impl State {
         owner: Option<Ix>,
         after: Option<MemId>,
         status: Option<MembershipStatus>,
+        role: Option<Role>,
         limit: usize,
     ) -> Vec<Membership> {
         let Some(owner) = owner else {
@@ -318,6 +319,7 @@ impl State {
             .take_while(|(key, _)| key.owner == owner)
             .filter_map(|(_, ix)| self.row(*ix))
             .filter(|row| status.is_none_or(|wanted| row.status == wanted))
+            .filter(|row| role.is_none_or(|wanted| row.role == wanted))
             .take(limit.saturating_add(1))
             .filter_map(|row| self.materialize(row))
             .collect()
@@ -329,9 +331,17 @@ impl State {
         org: OrgId,
         after: Option<MemId>,
         status: Option<MembershipStatus>,
+        role: Option<Role>,
         limit: usize,
     ) -> Vec<Membership> {
-        self.page(&self.by_org, self.org_ix.get(&org), after, status, limit)
+        self.page(
+            &self.by_org,
+            self.org_ix.get(&org),
+            after,
+            status,
+            role,
+            limit,
+        )
     }
 
     /// A page (plus one row) of a user's memberships.
@@ -342,7 +352,14 @@ impl State {
         status: Option<MembershipStatus>,
         limit: usize,
     ) -> Vec<Membership> {
-        self.page(&self.by_user, self.users.get(&usr), after, status, limit)
+        self.page(
+            &self.by_user,
+            self.users.get(&usr),
+            after,
+            status,
+            None,
+            limit,
+        )
     }
 
     fn rows_of<'a>(
@@ -534,6 +551,11 @@ impl State {
         self.active_ix(usr, org)
             .and_then(|ix| self.row(ix))
             .is_some_and(|row| row.role.as_str() == relation.as_str())
+    }
+
+    /// Whether a tuple with this natural key exists (explicit, or mirroring a membership).
+    pub(crate) fn has_tuple(&self, key: &TupleKey) -> bool {
+        self.mirrors_membership(key) || self.tuple_keys.contains_key(key)
     }
 
     /// Stores an explicit tuple; returns false if its natural key already exists (explicit or

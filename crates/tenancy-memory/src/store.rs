@@ -288,7 +288,7 @@ impl TenancyStore for InMemoryTenancyStore {
         let after = rules::cursor_position::<MemId>(input.cursor.as_ref())?;
         let state = self.lock();
         org_of(&state, input.org_id)?;
-        let rows = state.org_memberships(input.org_id, after, input.status, limit);
+        let rows = state.org_memberships(input.org_id, after, input.status, input.role, limit);
         Ok(rules::paginate(rows, limit, |row| row.id))
     }
 
@@ -535,6 +535,36 @@ impl TenancyStore for InMemoryTenancyStore {
         subject_id: Uuid,
     ) -> Result<Vec<Tuple>> {
         Ok(self.lock().tuples_for_subject(&subject_type, subject_id))
+    }
+
+    async fn active_membership(&self, org_id: OrgId, usr_id: UsrId) -> Result<Option<Membership>> {
+        Ok(self.lock().active_membership(usr_id, org_id))
+    }
+
+    async fn check_any(
+        &self,
+        subject_type: EntityType,
+        subject_id: Uuid,
+        relations: Vec<Relation>,
+        object_type: EntityType,
+        object_id: Uuid,
+    ) -> Result<bool> {
+        let relations = rules::check_relations(relations)?;
+        let state = self.lock();
+        let mut key = (
+            subject_type,
+            subject_id,
+            relations[0].clone(),
+            object_type,
+            object_id,
+        );
+        for relation in relations {
+            key.2 = relation;
+            if state.has_tuple(&key) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     async fn list_tuples_for_object(

@@ -305,6 +305,7 @@ impl PostgresTenancyStore<'_, '_> {
             owner_entity,
             cursor,
             status,
+            role,
             limit,
         } = listing;
         let fetch = (limit + 1) as i64;
@@ -316,7 +317,8 @@ impl PostgresTenancyStore<'_, '_> {
                         .bind(&owner, Type::UUID)
                         .bind(&cursor, Type::UUID)
                         .bind(&status, Type::TEXT)
-                        .bind(&fetch, Type::INT8),
+                        .bind(&fetch, Type::INT8)
+                        .bind(&role, Type::TEXT),
                 ])
                 .await?;
             if flights[0].is_empty() {
@@ -381,6 +383,7 @@ struct MembershipListing<'a> {
     owner_entity: Entity,
     cursor: Option<Uuid>,
     status: Option<&'static str>,
+    role: Option<&'static &'static str>,
     limit: usize,
 }
 
@@ -635,6 +638,7 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
             owner_entity: Entity::Org,
             cursor: after,
             status,
+            role: input.role.map(role_text),
             limit,
         })
         .await
@@ -655,6 +659,7 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
             owner_entity: Entity::User,
             cursor: after,
             status,
+            role: None,
             limit,
         })
         .await
@@ -1148,6 +1153,48 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
                     .collect::<Result<Vec<Tuple>>>()
             }
         )
+    }
+
+    async fn active_membership(&self, org_id: OrgId, usr_id: UsrId) -> Result<Option<Membership>> {
+        let (org, usr) = (org_id.as_uuid(), usr_id.as_uuid());
+        let sql = &self.sql;
+        transact!(self, Op::ActiveMembership, Shape::Read, org_id, |tx| {
+            let rows = first(
+                tx.finish(&[Stmt::new(&sql.active_membership)
+                    .bind(&org, Type::UUID)
+                    .bind(&usr, Type::UUID)])
+                    .await?,
+            );
+            rows.first().map(|row| rows::membership(row, 0)).transpose()
+        })
+    }
+
+    async fn check_any(
+        &self,
+        subject_type: EntityType,
+        subject_id: Uuid,
+        relations: Vec<Relation>,
+        object_type: EntityType,
+        object_id: Uuid,
+    ) -> Result<bool> {
+        let relations = rules::check_relations(relations)?;
+        let names: Vec<&str> = relations.iter().map(Relation::as_str).collect();
+        let (subject_kind, object_kind) = (subject_type.as_str(), object_type.as_str());
+        let sql = &self.sql;
+        transact!(self, Op::CheckAny, Shape::Read, object_id, |tx| {
+            let rows = first(
+                tx.finish(&[Stmt::new(&sql.check_any)
+                    .bind(&subject_kind, Type::TEXT)
+                    .bind(&subject_id, Type::UUID)
+                    .bind(&names, Type::TEXT_ARRAY)
+                    .bind(&object_kind, Type::TEXT)
+                    .bind(&object_id, Type::UUID)])
+                    .await?,
+            );
+            rows.first()
+                .map(|row| get::<bool>(row, 0))
+                .unwrap_or(Ok(false))
+        })
     }
 
     async fn list_tuples_for_object(

@@ -195,10 +195,20 @@ statements! {
               ON CONFLICT DO NOTHING RETURNING id) \
         SELECT org_status, usr_ok, inviter_ok, (SELECT count(*) FROM m) FROM flags";
 
+    /// $1 org, $2 after, $3 status, $4 limit, $5 role.
     list_members = "SELECT {MEM} FROM {s}.mem WHERE org_id = $1 \
-        AND id > coalesce($2::uuid, '00000000-0000-0000-0000-000000000000'::uuid) AND ($3::text IS NULL OR status = $3) ORDER BY id LIMIT $4";
+        AND id > coalesce($2::uuid, '00000000-0000-0000-0000-000000000000'::uuid) AND ($3::text IS NULL OR status = $3) \
+        AND ($5::text IS NULL OR role = $5) ORDER BY id LIMIT $4";
+    /// $1 user, $2 after, $3 status, $4 limit, $5 role.
     list_memberships_for_user = "SELECT {MEM} FROM {s}.mem WHERE usr_id = $1 \
-        AND id > coalesce($2::uuid, '00000000-0000-0000-0000-000000000000'::uuid) AND ($3::text IS NULL OR status = $3) ORDER BY id LIMIT $4";
+        AND id > coalesce($2::uuid, '00000000-0000-0000-0000-000000000000'::uuid) AND ($3::text IS NULL OR status = $3) \
+        AND ($5::text IS NULL OR role = $5) ORDER BY id LIMIT $4";
+    /// $1 org, $2 user: the user's active membership there (`mem_unique_active`).
+    active_membership = "SELECT {MEM} FROM {s}.mem WHERE usr_id = $2 AND org_id = $1 AND status = 'active'";
+    /// $1 subject type, $2 subject id, $3 relations, $4 object type, $5 object id: whether any
+    /// of those tuples exists (the natural-key unique index, one probe per relation).
+    check_any = "SELECT EXISTS (SELECT 1 FROM {s}.tup WHERE subject_type = $1 AND subject_id = $2 \
+        AND relation = ANY($3) AND object_type = $4 AND object_id = $5)";
     org_exists = "SELECT 1 FROM {s}.org WHERE id = $1";
     mem_exists = "SELECT 1 FROM {s}.mem WHERE id = $1";
     inv_exists = "SELECT 1 FROM {s}.inv WHERE id = $1";

@@ -6,7 +6,7 @@ use flametrench_ids::UsrId;
 use flametrench_tenancy_core::{
     AcceptInvitation, AddMember, CreateInvitation, CreateOrg, Cursor, EntityType, Identifier,
     ListInvitations, ListMembers, ListMembershipsForUser, ListOrgs, Op, OrgName, Patch, PreTuple,
-    Role, TenancyStore, TransferOwnership, UpdateOrg,
+    Relation, Role, TenancyStore, TransferOwnership, UpdateOrg,
 };
 use flametrench_tenancy_postgres::PostgresTenancyStore;
 use flametrench_tenancy_postgres::testing::PgProxy;
@@ -54,6 +54,20 @@ async fn measure<S: TenancyStore>(store: &S, proxy: &PgProxy) -> Vec<Seen> {
         store.add_member(AddMember::new(org, bob, Role::Member))
     );
     count!("get_membership", store.get_membership(bob_mem.id));
+    count!("active_membership", store.active_membership(org, bob));
+    count!(
+        "check_any",
+        store.check_any(
+            EntityType::usr(),
+            bob.as_uuid(),
+            vec![
+                Relation::new("owner").expect("relation"),
+                Relation::new("member").expect("relation"),
+            ],
+            EntityType::org(),
+            org.as_uuid(),
+        )
+    );
     count!(
         "list_memberships_for_user",
         store.list_memberships_for_user(ListMembershipsForUser::new(bob))
@@ -162,6 +176,8 @@ fn budget(op: &str) -> u64 {
         "list_tuples_for_object",
         "list_memberships_for_user",
         "list_invitations",
+        "active_membership",
+        "check_any",
     ];
     if reads.contains(&op) { 1 } else { 2 }
 }
