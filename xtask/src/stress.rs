@@ -141,6 +141,19 @@ async fn active_members<S: TenancyStore>(store: &S, org: OrgId) -> Vec<(MemId, U
         .unwrap_or_default()
 }
 
+async fn owner_of<S: TenancyStore>(store: &S, org: OrgId) -> Option<UsrId> {
+    store
+        .list_members(
+            ListMembers::new(org)
+                .status(MembershipStatus::Active)
+                .role(Role::Owner)
+                .limit(1),
+        )
+        .await
+        .ok()
+        .and_then(|page| page.data.first().map(|m| m.usr_id))
+}
+
 async fn any_member<S: TenancyStore>(store: &S, org: OrgId, rng: &mut Rng) -> MemId {
     let page = store.list_members(ListMembers::new(org).limit(200)).await;
     match page {
@@ -232,7 +245,12 @@ async fn step<S: TenancyStore>(store: &S, world: &World, rng: &mut Rng, tally: &
             )
         }
         10 | 11 => {
-            let mut input = CreateInvitation::new(org, identifier(), role, world.users[0], expires)
+            // Invitations need an owner or admin of the org: usually its owner, sometimes anyone.
+            let inviter = match owner_of(store, org).await {
+                Some(owner) if rng.chance(90) => owner,
+                _ => user,
+            };
+            let mut input = CreateInvitation::new(org, identifier(), role, inviter, expires)
                 .unwrap_or_else(|_| unreachable!("ten minutes from now is in range"));
             if rng.chance(50) {
                 if let Ok(grant) = PreTuple::new(

@@ -158,6 +158,41 @@ macro_rules! typed_id {
                 text.parse().map_err(serde::de::Error::custom)
             }
         }
+
+        /// Binds as a PostgreSQL `uuid` (feature `postgres`).
+        #[cfg(feature = "postgres")]
+        impl postgres_types::ToSql for $name {
+            fn to_sql(
+                &self,
+                ty: &postgres_types::Type,
+                out: &mut bytes::BytesMut,
+            ) -> Result<postgres_types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+                self.0.to_sql(ty, out)
+            }
+
+            fn accepts(ty: &postgres_types::Type) -> bool {
+                <Uuid as postgres_types::ToSql>::accepts(ty)
+            }
+
+            postgres_types::to_sql_checked!();
+        }
+
+        /// Reads a PostgreSQL `uuid`; a nil, max or unversioned uuid is an error, never a
+        /// panic (feature `postgres`).
+        #[cfg(feature = "postgres")]
+        impl<'a> postgres_types::FromSql<'a> for $name {
+            fn from_sql(
+                ty: &postgres_types::Type,
+                raw: &'a [u8],
+            ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+                let uuid = <Uuid as postgres_types::FromSql>::from_sql(ty, raw)?;
+                Ok(Self::try_from_uuid(uuid)?)
+            }
+
+            fn accepts(ty: &postgres_types::Type) -> bool {
+                <Uuid as postgres_types::FromSql>::accepts(ty)
+            }
+        }
     };
 }
 

@@ -421,6 +421,13 @@ pub enum TenancyError {
     /// `storage.read_only_transaction`.
     #[error("the caller's transaction is read-only")]
     ReadOnlyTransaction,
+    /// The call is not available on this kind of store (for example `begin` on a store that
+    /// already works inside a transaction); nothing was done. Code `storage.not_supported`.
+    #[error("not supported by this store: {what}")]
+    NotSupported {
+        /// What was asked.
+        what: &'static str,
+    },
     /// A schema name given to the store or to the migration is not valid. Code
     /// `storage.invalid_schema`.
     #[error("invalid schema name: {reason}")]
@@ -457,6 +464,7 @@ impl TenancyError {
         "storage.not_migrated",
         "storage.transaction_aborted",
         "storage.read_only_transaction",
+        "storage.not_supported",
         "storage.invalid_schema",
         "storage.backend",
     ];
@@ -481,6 +489,7 @@ impl TenancyError {
             Self::NotMigrated { .. } => "storage.not_migrated",
             Self::TransactionAborted => "storage.transaction_aborted",
             Self::ReadOnlyTransaction => "storage.read_only_transaction",
+            Self::NotSupported { .. } => "storage.not_supported",
             Self::InvalidSchema { .. } => "storage.invalid_schema",
             Self::Backend { .. } => "storage.backend",
         }
@@ -522,6 +531,7 @@ impl TenancyError {
             | Self::NotMigrated { .. }
             | Self::TransactionAborted
             | Self::ReadOnlyTransaction
+            | Self::NotSupported { .. }
             | Self::InvalidSchema { .. }
             | Self::Backend { .. } => ErrorKind::Internal,
         }
@@ -566,6 +576,7 @@ impl TenancyError {
             | Self::CommitOutcomeUnknown { .. }
             | Self::TransactionAborted
             | Self::ReadOnlyTransaction
+            | Self::NotSupported { .. }
             | Self::InvalidSchema { .. }
             | Self::Backend { .. } => self.to_string(),
         };
@@ -599,6 +610,7 @@ impl TenancyError {
             | Self::NotMigrated { .. }
             | Self::TransactionAborted
             | Self::ReadOnlyTransaction
+            | Self::NotSupported { .. }
             | Self::InvalidSchema { .. }
             | Self::Backend { .. } => ErrorDetails::default(),
         };
@@ -645,6 +657,7 @@ impl TenancyError {
                 | Self::NotMigrated { .. }
                 | Self::TransactionAborted
                 | Self::ReadOnlyTransaction
+                | Self::NotSupported { .. }
                 | Self::InvalidSchema { .. }
                 | Self::Backend { .. }
         )
@@ -843,6 +856,10 @@ mod tests {
                 "storage.read_only_transaction",
             ),
             (
+                TenancyError::NotSupported { what: "begin" },
+                "storage.not_supported",
+            ),
+            (
                 TenancyError::InvalidSchema { reason: "empty" },
                 "storage.invalid_schema",
             ),
@@ -970,6 +987,7 @@ mod tests {
             },
             TenancyError::TransactionAborted,
             TenancyError::ReadOnlyTransaction,
+            TenancyError::NotSupported { what: "begin" },
             TenancyError::InvalidSchema { reason: "empty" },
             TenancyError::Backend {
                 source: secret_source(),
@@ -998,6 +1016,7 @@ mod tests {
             TenancyError::NotMigrated { .. } => ErrorKind::Internal,
             TenancyError::TransactionAborted => ErrorKind::Internal,
             TenancyError::ReadOnlyTransaction => ErrorKind::Internal,
+            TenancyError::NotSupported { .. } => ErrorKind::Internal,
             TenancyError::InvalidSchema { .. } => ErrorKind::Internal,
             TenancyError::Backend { .. } => ErrorKind::Internal,
         }
@@ -1111,6 +1130,7 @@ mod tests {
             ("storage.not_migrated", 500),
             ("storage.transaction_aborted", 500),
             ("storage.read_only_transaction", 500),
+            ("storage.not_supported", 500),
             ("storage.invalid_schema", 500),
             ("storage.backend", 500),
             ("precondition.org_slug_format", 400),
@@ -1138,6 +1158,8 @@ mod tests {
             ("precondition.invalid_status", 400),
             ("precondition.identifier_binding_required", 409),
             ("precondition.identifier_mismatch", 409),
+            ("precondition.empty_relation_set", 400),
+            ("precondition.too_many_relations", 400),
         ];
         let actual: Vec<(&str, u16)> = every_error()
             .iter()

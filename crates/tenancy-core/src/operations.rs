@@ -44,6 +44,8 @@ macro_rules! tenancy_operations {
             read GetOrg get_org(org_id: $crate::ids::OrgId) -> $crate::Organization;
             /// Sets or clears an org's name and slug; always bumps `updated_at`.
             ///
+            /// Authorization: none. The store does not check who asks; the caller decides who may rename an org.
+            ///
             /// # Errors
             ///
             /// `not_found`; `already_terminal` for a revoked org; `conflict.org_slug`.
@@ -56,12 +58,16 @@ macro_rules! tenancy_operations {
             read ListOrgs list_orgs(input: $crate::ListOrgs) -> $crate::Page<$crate::Organization>;
             /// Suspends an active org; memberships and tuples are kept.
             ///
+            /// Authorization: none. The store does not check who asks; the caller decides who may suspend an org.
+            ///
             /// # Errors
             ///
             /// `not_found`; `already_terminal` when revoked; `precondition.invalid_transition` when
             /// already suspended.
             write SuspendOrg suspend_org(org_id: $crate::ids::OrgId) -> $crate::Organization;
             /// Reinstates a suspended org.
+            ///
+            /// Authorization: none. The store does not check who asks; the caller decides who may reinstate an org.
             ///
             /// # Errors
             ///
@@ -71,11 +77,16 @@ macro_rules! tenancy_operations {
             /// Revokes an org: every active or suspended membership is revoked, every tuple on the org
             /// deleted and every pending invitation revoked, in one step.
             ///
+            /// Authorization: none. The store does not check who asks; the caller decides who may revoke an org.
+            ///
             /// # Errors
             ///
             /// `not_found`; `already_terminal` when already revoked.
             write RevokeOrg revoke_org(org_id: $crate::ids::OrgId) -> $crate::Organization;
             /// Adds an active membership and its tuple.
+            ///
+            /// Authorization: none. `invited_by` is recorded, not checked; the caller decides who may add
+            /// members and with which role.
             ///
             /// # Errors
             ///
@@ -102,17 +113,23 @@ macro_rules! tenancy_operations {
             read ListMembershipsForUser list_memberships_for_user(input: $crate::ListMembershipsForUser) -> $crate::Page<$crate::Membership>;
             /// Changes a member's role by revoke-and-re-add; returns the new row.
             ///
+            /// Authorization: none. The store does not check who asks; the caller decides who may change a role.
+            ///
             /// # Errors
             ///
             /// `not_found`; `precondition.mem_not_active`; `forbidden.sole_owner`.
             write ChangeRole change_role(mem_id: $crate::ids::MemId, new_role: $crate::Role) -> $crate::Membership;
             /// Suspends an active membership in place and deletes its tuple.
             ///
+            /// Authorization: none. The store does not check who asks; the caller decides who may suspend a member.
+            ///
             /// # Errors
             ///
             /// `not_found`; `precondition.mem_not_active`; `forbidden.sole_owner`.
             write SuspendMembership suspend_membership(mem_id: $crate::ids::MemId) -> $crate::Membership;
             /// Reinstates a suspended membership in place and restores its tuple.
+            ///
+            /// Authorization: none. The store does not check who asks; the caller decides who may reinstate a member.
             ///
             /// # Errors
             ///
@@ -121,6 +138,8 @@ macro_rules! tenancy_operations {
             write ReinstateMembership reinstate_membership(mem_id: $crate::ids::MemId) -> $crate::Membership;
             /// The member leaves (`removed_by` stays null). The last owner must name a successor by
             /// user id in `transfer_to`, who is promoted to owner in the same step.
+            ///
+            /// Authorization: none. The caller must make sure the one asking is the member.
             ///
             /// # Errors
             ///
@@ -136,6 +155,8 @@ macro_rules! tenancy_operations {
             write AdminRemove admin_remove(mem_id: $crate::ids::MemId, admin_usr_id: $crate::ids::UsrId) -> $crate::Membership;
             /// Makes `to` an owner and `from` a member, both by revoke-and-re-add, in one step.
             ///
+            /// Authorization: none. The store does not check who asks; the caller decides who may transfer ownership (the spec gives it to the current owner).
+            ///
             /// # Errors
             ///
             /// `not_found` (org, from, to); `precondition.from_not_active`, `to_not_active`,
@@ -145,10 +166,14 @@ macro_rules! tenancy_operations {
             /// input holds it, already normalized by [`CreateInvitation::new`](crate::CreateInvitation::new) (whose own error is
             /// `precondition.timestamp_out_of_range`).
             ///
+            /// Authorization: `invited_by` must be an active owner or admin of the org, read under
+            /// the org's lock, and only an owner may invite an owner
+            /// (`spec/decisions/0012-invitation-authority.md`).
+            ///
             /// # Errors
             ///
             /// `not_found` (org, `invited_by`); `precondition.org_not_active`;
-            /// `precondition.past_expiration`.
+            /// `precondition.past_expiration`; `forbidden`; `forbidden.role_hierarchy`.
             write CreateInvitation create_invitation(input: $crate::CreateInvitation) -> $crate::Invitation;
             /// Reads an invitation (an expired one still reads `pending`).
             ///
@@ -165,6 +190,9 @@ macro_rules! tenancy_operations {
             /// Accepts an invitation atomically: membership, its tuple, every pre-tuple, and the
             /// invitation's transition, or nothing. Without `as_usr_id` a new user is registered.
             ///
+            /// Authorization: the identifier binding only. `accepting_identifier` must come from the
+            /// authenticated session, never from a request body.
+            ///
             /// # Errors
             ///
             /// `not_found` (invitation, user); `conflict.invitation_not_pending`;
@@ -174,16 +202,22 @@ macro_rules! tenancy_operations {
             write AcceptInvitation accept_invitation(input: $crate::AcceptInvitation) -> $crate::AcceptInvitationResult;
             /// Declines a pending invitation, optionally recording who declined.
             ///
+            /// Authorization: none. The caller decides who may decline (usually the invitee).
+            ///
             /// # Errors
             ///
             /// `not_found` (invitation, user); `conflict.invitation_not_pending`.
             write DeclineInvitation decline_invitation(inv_id: $crate::ids::InvId, as_usr_id: Option<$crate::ids::UsrId>) -> $crate::Invitation;
-            /// Revokes a pending invitation on behalf of an admin. The store does not check that the
-            /// user administers the org; callers must.
+            /// Revokes a pending invitation on behalf of an admin.
+            ///
+            /// Authorization: `admin_usr_id` must be an active owner or admin of the invitation's
+            /// org, read under the org's lock. The checks run in order: the invitation exists, the
+            /// actor exists, the invitation is pending, the actor holds that authority
+            /// (`spec/decisions/0012-invitation-authority.md`).
             ///
             /// # Errors
             ///
-            /// `not_found` (invitation, user); `conflict.invitation_not_pending`.
+            /// `not_found` (invitation, user); `conflict.invitation_not_pending`; `forbidden`.
             write RevokeInvitation revoke_invitation(inv_id: $crate::ids::InvId, admin_usr_id: $crate::ids::UsrId) -> $crate::Invitation;
             /// Every tuple of a subject, across all orgs and objects, in id order.
             ///

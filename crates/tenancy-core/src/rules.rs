@@ -279,6 +279,50 @@ pub fn check_create_invitation(
     Ok(())
 }
 
+/// Invitation authority on an org: the actor's active role there (`None` without an active
+/// membership) must be `owner` or `admin` (`spec/decisions/0012-invitation-authority.md`).
+///
+/// # Errors
+///
+/// `forbidden`.
+pub fn require_invitation_authority(actor_role: Option<Role>) -> Result<()> {
+    match actor_role {
+        Some(Role::Owner | Role::Admin) => Ok(()),
+        _ => Err(TenancyError::Forbidden),
+    }
+}
+
+/// What `create_invitation` requires of `invited_by`, after the checks of
+/// [`check_create_invitation`]: invitation authority on the org, and, to invite an owner, being
+/// an owner (an admin cannot hand out more than it holds).
+///
+/// # Errors
+///
+/// `forbidden`; `forbidden.role_hierarchy`.
+pub fn check_inviter(inviter_role: Option<Role>, invited_role: Role) -> Result<()> {
+    require_invitation_authority(inviter_role)?;
+    if invited_role == Role::Owner && inviter_role != Some(Role::Owner) {
+        return Err(TenancyError::RoleHierarchy);
+    }
+    Ok(())
+}
+
+/// `revoke_invitation`, once the invitation and the actor were found: the invitation must be
+/// pending, then the actor must hold invitation authority on its org.
+///
+/// # Errors
+///
+/// `conflict.invitation_not_pending`; `forbidden`.
+pub fn check_revoke_invitation(
+    invitation_status: InvitationStatus,
+    actor_role: Option<Role>,
+) -> Result<()> {
+    if invitation_status != InvitationStatus::Pending {
+        return Err(TenancyError::InvitationNotPending);
+    }
+    require_invitation_authority(actor_role)
+}
+
 /// Whether an invitation has expired at `now` (strictly after `expires_at`).
 pub fn is_expired(invitation: &Invitation, now: OffsetDateTime) -> bool {
     now > invitation.expires_at
@@ -509,4 +553,3 @@ mod tests {
         );
     }
 }
-

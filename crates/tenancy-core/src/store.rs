@@ -28,3 +28,19 @@ macro_rules! define_store_trait {
 }
 
 crate::tenancy_operations!(define_store_trait);
+
+macro_rules! define_ref_store {
+    ($($(#[$doc:meta])* $kind:ident $variant:ident $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty;)*) => {
+        /// A borrowed store is a store: `Tenancy::new(&store)` keeps the store where it is (a
+        /// transaction to commit afterwards, say).
+        impl<S: TenancyStore + ?Sized> TenancyStore for &S {
+            $(
+                fn $name(&self, $($arg: $ty),*) -> impl Future<Output = Result<$ret>> + Send {
+                    S::$name(*self, $($arg),*)
+                }
+            )*
+        }
+    };
+}
+
+crate::tenancy_operations!(define_ref_store);

@@ -127,7 +127,15 @@ impl InMemoryTenancyStore {
         if let Some(actor) = actor {
             user_known(&state, actor)?;
         }
-        rules::require_pending(invitation)?;
+        if status == InvitationStatus::Revoked {
+            // Revoking is an admin's act on the org.
+            let actor_role = actor
+                .and_then(|actor| state.active_membership(actor, invitation.org_id))
+                .map(|membership| membership.role);
+            rules::check_revoke_invitation(invitation.status, actor_role)?;
+        } else {
+            rules::require_pending(invitation)?;
+        }
         let invitation = state
             .invitations
             .get_mut(&inv_id)
@@ -400,6 +408,10 @@ impl TenancyStore for InMemoryTenancyStore {
         let status = org_of(&state, input.org_id)?.status;
         user_known(&state, input.invited_by)?;
         rules::check_create_invitation(status, input.expires_at, now)?;
+        let inviter_role = state
+            .active_membership(input.invited_by, input.org_id)
+            .map(|membership| membership.role);
+        rules::check_inviter(inviter_role, input.role)?;
         let invitation = Invitation {
             id: InvId::new(),
             org_id: input.org_id,

@@ -376,7 +376,7 @@ impl<'c> Tx<'c> {
 /// Polls a driver future once so that its request is written to the connection's queue,
 /// then drops it: tokio-postgres sends a request on first poll and discards answers nobody
 /// waits for.
-fn send_without_waiting(future: impl Future) {
+pub(crate) fn send_without_waiting(future: impl Future) {
     let mut future = pin!(future);
     let mut context = Context::from_waker(Waker::noop());
     let _ = matches!(future.as_mut().poll(&mut context), Poll::Ready(_));

@@ -42,8 +42,16 @@ mod rows;
 mod sql;
 mod store;
 
+/// The pool crate whose [`Pool`](deadpool_postgres::Pool) the store takes, re-exported so that
+/// an adopter builds it with the same version.
+pub use deadpool_postgres;
 pub use migrate::{Migration, SCHEMA_SQL, SCHEMA_VERSION, VERSION_TABLE, migrate};
-pub use store::{DEFAULT_SCHEMA, PooledTenancyStore, PostgresTenancyStore};
+pub use store::{
+    CallerClient, DEFAULT_SCHEMA, PooledTenancyStore, PostgresTenancyStore, StoreTransaction,
+};
+/// The driver crate whose [`Transaction`](tokio_postgres::Transaction) the store nests in,
+/// re-exported so that an adopter uses the same version.
+pub use tokio_postgres;
 
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -345,32 +345,86 @@ impl PostgresTenancyStore<'_, '_> {
             InvitationEnd::Decline => (Op::DeclineInvitation, InvitationStatus::Declined.as_str()),
             InvitationEnd::Revoke => (Op::RevokeInvitation, InvitationStatus::Revoked.as_str()),
         };
+        // Revoking is an admin's act, decided under the org's lock (org, then invitation, as
+        // an acceptance locks them): one flight, `BEGIN` … `COMMIT` with a pool. Declining
+        // needs no authority and stays one statement in autocommit.
+        let revoke = matches!(method, InvitationEnd::Revoke);
+        let shape = if revoke {
+            Shape::Transaction
+        } else {
+            Shape::Single
+        };
         let sql = &self.sql;
-        transact!(self, op, Shape::Single, inv_id, |tx| {
-            let flights = tx
-                .finish(&[
-                    Stmt::new(&sql.end_invitation)
-                        .bind(&inv, Type::UUID)
-                        .bind(&status, Type::TEXT)
-                        .bind(&now, Type::TIMESTAMPTZ)
-                        .bind(&actor, Type::UUID),
-                    Stmt::new(&sql.end_invitation_context)
-                        .bind(&inv, Type::UUID)
-                        .bind(&actor, Type::UUID),
-                ])
-                .await?;
-            if let Some(row) = flights[0].first() {
+        transact!(self, op, shape, inv_id, |tx| {
+            let mut stmts = Vec::with_capacity(3);
+            if revoke {
+                stmts.push(Stmt::new(&sql.lock_org_of_inv).bind(&inv, Type::UUID));
+            }
+            stmts.push(
+                Stmt::new(&sql.end_invitation)
+                    .bind(&inv, Type::UUID)
+                    .bind(&status, Type::TEXT)
+                    .bind(&now, Type::TIMESTAMPTZ)
+                    .bind(&actor, Type::UUID)
+                    .bind(&revoke, Type::BOOL),
+            );
+            stmts.push(
+                Stmt::new(&sql.end_invitation_context)
+                    .bind(&inv, Type::UUID)
+                    .bind(&actor, Type::UUID),
+            );
+            let flights = tx.finish(&stmts).await?;
+            if tx.answer_lost() {
+                // Committed, answer lost: the row as written.
+                let found = tx
+                    .reread(&Stmt::new(&sql.get_invitation).bind(&inv, Type::UUID))
+                    .await?;
+                return found
+                    .first()
+                    .map(|row| rows::invitation(row, 0))
+                    .unwrap_or(Err(TenancyError::not_found(Entity::Invitation)));
+            }
+            let at = usize::from(revoke);
+            if let Some(row) = flights.get(at).and_then(|rows| rows.first()) {
                 return rows::invitation(row, 0);
             }
-            let Some(row) = flights[1].first() else {
+            let Some(row) = flights.get(at + 1).and_then(|rows| rows.first()) else {
                 return Err(TenancyError::not_found(Entity::Invitation));
             };
             let actor_ok: bool = get(row, 1)?;
             if !actor_ok {
                 return Err(TenancyError::not_found(Entity::User));
             }
-            Err(TenancyError::InvitationNotPending)
+            let found: &str = get(row, 0)?;
+            let found: InvitationStatus =
+                found.parse().map_err(|_| corrupt("an invitation status"))?;
+            let decided = if revoke {
+                let role: Option<&str> = get(row, 2)?;
+                let role = role
+                    .map(|role| role.parse::<Role>().map_err(|_| corrupt("a role")))
+                    .transpose()?;
+                rules::check_revoke_invitation(found, role)
+            } else if found == InvitationStatus::Pending {
+                Ok(())
+            } else {
+                Err(TenancyError::InvitationNotPending)
+            };
+            // The guard refused; the rule says why. Should they disagree, the rows changed
+            // between the statements: a conflict, never a success.
+            Err(decided.err().unwrap_or_else(|| guard_disagreed(op)))
         })
+    }
+}
+
+/// The error when a statement's guard refused but the rule, asked about what the same flight
+/// read, would allow: the call is retried (with a pool) or left to the caller.
+fn guard_disagreed(op: Op) -> TenancyError {
+    TenancyError::RetryableConflict {
+        kind: flametrench_tenancy_core::ConflictKind::SerializationFailure,
+        scope: flametrench_tenancy_core::RetryScope::Call,
+        source: Box::new(std::io::Error::other(format!(
+            "{op}: the statement's guard and the rule disagree"
+        ))),
     }
 }
 
@@ -865,28 +919,36 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
         let expiry_ok = input.expires_at > now;
         let sql = &self.sql;
         let created = Some((sql.inv_exists.as_str(), &inv, (|| ()) as fn()));
+        // The org's lock first, then the insert in its own statement (a fresh snapshot, so the
+        // inviter's authority is read under the lock): one flight, `BEGIN` … `COMMIT`.
         transact!(
             self,
             Op::CreateInvitation,
-            Shape::Single,
+            Shape::Transaction,
             input.org_id,
             created: created,
             |tx| {
-                let rows = first(
-                    tx.finish(&[Stmt::new(&sql.create_invitation)
-                        .bind(&inv, Type::UUID)
-                        .bind(&org, Type::UUID)
-                        .bind(&identifier, Type::TEXT)
-                        .bind(role, Type::TEXT)
-                        .bind(&pre_tuples, Type::JSONB)
-                        .bind(&invited_by, Type::UUID)
-                        .bind(&now, Type::TIMESTAMPTZ)
-                        .bind(&input.expires_at, Type::TIMESTAMPTZ)
-                        .bind(&expiry_ok, Type::BOOL)])
-                        .await?,
-                );
-                let row = rows
-                    .first()
+                let flights = tx
+                    .finish(&[
+                        Stmt::new(&sql.lock_org).bind(&org, Type::UUID),
+                        Stmt::new(&sql.create_invitation)
+                            .bind(&inv, Type::UUID)
+                            .bind(&org, Type::UUID)
+                            .bind(&identifier, Type::TEXT)
+                            .bind(role, Type::TEXT)
+                            .bind(&pre_tuples, Type::JSONB)
+                            .bind(&invited_by, Type::UUID)
+                            .bind(&now, Type::TIMESTAMPTZ)
+                            .bind(&input.expires_at, Type::TIMESTAMPTZ)
+                            .bind(&expiry_ok, Type::BOOL),
+                    ])
+                    .await?;
+                if tx.answer_lost() {
+                    return Ok(());
+                }
+                let row = flights
+                    .get(1)
+                    .and_then(|rows| rows.first())
                     .ok_or_else(|| corrupt("create_invitation flags"))?;
                 let org_status: Option<&str> = get(row, 0)?;
                 let inviter_ok: bool = get(row, 1)?;
@@ -899,9 +961,14 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
                 let org_status: OrgStatus =
                     org_status.parse().map_err(|_| corrupt("an org status"))?;
                 rules::check_create_invitation(org_status, input.expires_at, now)?;
-                let inserted: i64 = get(row, 2)?;
+                let inviter_role: Option<&str> = get(row, 2)?;
+                let inviter_role = inviter_role
+                    .map(|role| role.parse::<Role>().map_err(|_| corrupt("a role")))
+                    .transpose()?;
+                rules::check_inviter(inviter_role, input.role)?;
+                let inserted: i64 = get(row, 3)?;
                 if inserted != 1 {
-                    return Err(corrupt("create_invitation inserted nothing"));
+                    return Err(guard_disagreed(Op::CreateInvitation));
                 }
                 Ok(())
             }

@@ -215,15 +215,18 @@ statements! {
     user_exists = "SELECT 1 FROM {s}.usr WHERE id = $1";
 
     /// $1 inv id, $2 org, $3 identifier, $4 role, $5 pre_tuples, $6 invited_by, $7 now,
-    /// $8 expires_at, $9 expiry valid?. Takes the org lock so a concurrent `revoke_org` is
-    /// either fully before or fully after.
-    create_invitation = "WITH o AS (SELECT id, status FROM {s}.org WHERE id = $2{LOCK}), {BUMP}, \
-        flags AS (SELECT (SELECT status FROM o) AS org_status, \
-                         EXISTS (SELECT 1 FROM {s}.usr WHERE id = $6) AS inviter_ok), \
+    /// $8 expires_at, $9 expiry valid?. Runs after `lock_org` in the same transaction, so its
+    /// reads are fresh: inserts only when the org is active, the inviter exists and holds
+    /// invitation authority on the org (the guard of `rules::check_inviter`), and reports what
+    /// it found.
+    create_invitation = "WITH flags AS (SELECT (SELECT status FROM {s}.org WHERE id = $2) AS org_status, \
+                         EXISTS (SELECT 1 FROM {s}.usr WHERE id = $6) AS inviter_ok, \
+                         (SELECT role FROM {s}.mem WHERE org_id = $2 AND usr_id = $6 AND status = 'active') AS inviter_role), \
         i AS (INSERT INTO {s}.inv (id, org_id, identifier, role, status, pre_tuples, invited_by, created_at, expires_at) \
               SELECT $1, $2, $3, $4, 'pending', $5, $6, $7, $8 FROM flags \
-              WHERE org_status = 'active' AND inviter_ok AND $9 RETURNING id) \
-        SELECT org_status, inviter_ok, (SELECT count(*) FROM i) FROM flags";
+              WHERE org_status = 'active' AND inviter_ok AND $9 \
+              AND inviter_role IN ('owner', 'admin') AND ($4 <> 'owner' OR inviter_role = 'owner') RETURNING id) \
+        SELECT org_status, inviter_ok, inviter_role, (SELECT count(*) FROM i) FROM flags";
     get_invitation = "SELECT {INV} FROM {s}.inv WHERE id = $1";
     list_invitations = "SELECT {INV} FROM {s}.inv WHERE org_id = $1 \
         AND id > coalesce($2::uuid, '00000000-0000-0000-0000-000000000000'::uuid) AND ($3::text IS NULL OR status = $3) ORDER BY id LIMIT $4";
@@ -258,13 +261,18 @@ statements! {
         a AS (UPDATE {s}.inv SET status = 'accepted', invited_user_id = $2, terminal_by = $2, terminal_at = $3 \
               WHERE id = $1 AND status = 'pending' AND (SELECT count(*) FROM m) = 1 RETURNING *) \
         SELECT {INV}, ARRAY(SELECT id FROM p) FROM a";
-    /// $1 inv, $2 new status, $3 now, $4 actor (nullable).
-    end_invitation = "UPDATE {s}.inv SET status = $2, terminal_at = $3, terminal_by = $4 \
-        WHERE id = $1 AND status = 'pending' \
-        AND ($4::uuid IS NULL OR EXISTS (SELECT 1 FROM {s}.usr WHERE id = $4)) RETURNING {INV}";
+    /// $1 inv, $2 new status, $3 now, $4 actor (nullable), $5 whether the actor needs
+    /// invitation authority on the org (the guard of `rules::check_revoke_invitation`).
+    end_invitation = "UPDATE {s}.inv AS i SET status = $2, terminal_at = $3, terminal_by = $4 \
+        WHERE i.id = $1 AND i.status = 'pending' \
+        AND ($4::uuid IS NULL OR EXISTS (SELECT 1 FROM {s}.usr WHERE id = $4)) \
+        AND (NOT $5 OR EXISTS (SELECT 1 FROM {s}.mem m WHERE m.org_id = i.org_id AND m.usr_id = $4 \
+             AND m.status = 'active' AND m.role IN ('owner', 'admin'))) RETURNING {INV}";
     /// $1 inv, $2 actor (nullable): what an unsuccessful `end_invitation` found.
     end_invitation_context = "SELECT i.status, \
-        ($2::uuid IS NULL OR EXISTS (SELECT 1 FROM {s}.usr WHERE id = $2)) FROM {s}.inv i WHERE i.id = $1";
+        ($2::uuid IS NULL OR EXISTS (SELECT 1 FROM {s}.usr WHERE id = $2)), \
+        (SELECT m.role FROM {s}.mem m WHERE m.org_id = i.org_id AND m.usr_id = $2 AND m.status = 'active') \
+        FROM {s}.inv i WHERE i.id = $1";
 
     /// $1 tuple ids: those of them that exist.
     tuple_ids_among = "SELECT id FROM {s}.tup WHERE id = ANY($1)";

@@ -40,6 +40,57 @@ pub(crate) fn check_schema(schema: &str) -> Result<(), TenancyError> {
 pub(crate) enum Source<'t, 'c> {
     Pool(Pool),
     Nested(Mutex<&'t mut Transaction<'c>>),
+    /// A pooled connection with a transaction [`PostgresTenancyStore::begin`] opened (boxed:
+    /// a pooled object is large beside the other sources).
+    Owned(Box<Mutex<Object>>),
+}
+
+/// Exclusive access to the connection of a store that works inside a transaction: the
+/// caller's own statements run on it, inside that transaction, between SDK calls. SDK calls
+/// on the same store wait while it is held, so drop it before the next call.
+pub struct CallerClient<'g, 't, 'c> {
+    guard: CallerGuard<'g, 't, 'c>,
+}
+
+enum CallerGuard<'g, 't, 'c> {
+    Borrowed(tokio::sync::MutexGuard<'g, &'t mut Transaction<'c>>),
+    Owned(tokio::sync::MutexGuard<'g, Object>),
+}
+
+impl CallerClient<'_, '_, '_> {
+    /// The connection, inside the transaction.
+    pub fn client(&self) -> &Client {
+        match &self.guard {
+            CallerGuard::Borrowed(tx) => tx.client(),
+            CallerGuard::Owned(object) => object,
+        }
+    }
+}
+
+impl std::ops::Deref for CallerClient<'_, '_, '_> {
+    type Target = Client;
+
+    fn deref(&self) -> &Client {
+        self.client()
+    }
+}
+
+impl std::fmt::Debug for CallerClient<'_, '_, '_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CallerClient")
+    }
+}
+
+/// The connection under a nested call: the caller's transaction, or an owned one.
+pub(crate) struct NestedGuard<'g, 't, 'c>(CallerGuard<'g, 't, 'c>);
+
+impl NestedGuard<'_, '_, '_> {
+    pub(crate) fn client(&self) -> &Client {
+        match &self.0 {
+            CallerGuard::Borrowed(tx) => tx.client(),
+            CallerGuard::Owned(object) => object,
+        }
+    }
 }
 
 /// The PostgreSQL tenancy store.
@@ -88,6 +139,7 @@ impl std::fmt::Debug for PostgresTenancyStore<'_, '_> {
         let mode = match self.source {
             Source::Pool(_) => "pool",
             Source::Nested(_) => "caller transaction",
+            Source::Owned(_) => "owned transaction",
         };
         f.debug_struct("PostgresTenancyStore")
             .field("mode", &mode)
@@ -180,9 +232,47 @@ impl<'t, 'c> PostgresTenancyStore<'t, 'c> {
         self
     }
 
-    /// Whether this store works inside a caller's transaction.
+    /// Whether this store works inside a transaction (the caller's, or one from
+    /// [`begin`](Self::begin)) rather than over a pool.
     pub fn is_nested(&self) -> bool {
-        matches!(self.source, Source::Nested(_))
+        !matches!(self.source, Source::Pool(_))
+    }
+
+    /// The transaction's connection, for the caller's own statements between SDK calls (they
+    /// commit or roll back with the SDK's work); `None` over a pool, which has no transaction
+    /// of its own. SDK calls on this store wait while the returned guard is held: drop it
+    /// before the next call.
+    ///
+    /// ```no_run
+    /// # async fn demo(tx: &mut tokio_postgres::Transaction<'_>) -> Result<(), Box<dyn std::error::Error>> {
+    /// use flametrench_tenancy_core::{CreateOrg, Tenancy};
+    /// use flametrench_tenancy_postgres::PostgresTenancyStore;
+    /// # let alice = flametrench_ids::UsrId::new();
+    /// let store = PostgresTenancyStore::in_transaction(tx);
+    /// if let Some(client) = store.caller_client().await {
+    ///     client.execute("INSERT INTO audit (what) VALUES ('org created')", &[]).await?;
+    /// }
+    /// Tenancy::new(&store).create_org(CreateOrg::new(alice)).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn caller_client(&self) -> Option<CallerClient<'_, 't, 'c>> {
+        let guard = match &self.source {
+            Source::Pool(_) => return None,
+            Source::Nested(mutex) => CallerGuard::Borrowed(mutex.lock().await),
+            Source::Owned(mutex) => CallerGuard::Owned(mutex.lock().await),
+        };
+        Some(CallerClient { guard })
+    }
+
+    /// The connection of a nested call (caller's or owned transaction).
+    pub(crate) async fn nested_guard(&self) -> Option<NestedGuard<'_, 't, 'c>> {
+        match &self.source {
+            Source::Pool(_) => None,
+            Source::Nested(mutex) => {
+                Some(NestedGuard(CallerGuard::Borrowed(mutex.lock().await)))
+            }
+            Source::Owned(mutex) => Some(NestedGuard(CallerGuard::Owned(mutex.lock().await))),
+        }
     }
 }
 
@@ -314,8 +404,10 @@ macro_rules! transact {
                             }
                         }
                     }
-                    $crate::store::Source::Nested(mutex) => {
-                        let guard = mutex.lock().await;
+                    $crate::store::Source::Nested(_) | $crate::store::Source::Owned(_) => {
+                        let Some(guard) = store.nested_guard().await else {
+                            return Err($crate::error::corrupt("a nested call without a transaction"));
+                        };
                         let name = $crate::exec::savepoint_name(op.name());
                         let mut tx = $crate::exec::Tx::nested(guard.client(), &name);
                         let result = async {
@@ -346,5 +438,152 @@ impl<'a, 't: 'a, 'c: 'a> From<PostgresTenancyStore<'t, 'c>>
 {
     fn from(store: PostgresTenancyStore<'t, 'c>) -> Self {
         Self::new(store)
+    }
+}
+
+impl PostgresTenancyStore<'static, 'static> {
+    /// Opens a transaction on one of the pool's connections (`BEGIN ISOLATION LEVEL READ
+    /// COMMITTED`) and returns it as a store: its calls nest in savepoints as inside a
+    /// caller's transaction, [`caller_client`](Self::caller_client) runs the caller's own
+    /// statements inside it, and [`StoreTransaction::commit`] or
+    /// [`StoreTransaction::rollback`] ends it. Dropped without either, it is rolled back.
+    ///
+    /// ```no_run
+    /// # async fn demo(pool: deadpool_postgres::Pool) -> Result<(), Box<dyn std::error::Error>> {
+    /// use flametrench_tenancy_core::{CreateOrg, Tenancy};
+    /// use flametrench_tenancy_postgres::PostgresTenancyStore;
+    /// # let alice = flametrench_ids::UsrId::new();
+    /// let store = PostgresTenancyStore::new(pool);
+    /// let tx = store.begin().await?;
+    /// let created = Tenancy::new(&*tx).create_org(CreateOrg::new(alice)).await?;
+    /// if let Some(client) = tx.caller_client().await {
+    ///     client
+    ///         .execute("INSERT INTO audit (org) VALUES ($1)", &[&created.org.id.as_uuid()])
+    ///         .await?;
+    /// }
+    /// tx.commit().await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// `storage.not_supported` on a store that already works inside a transaction; a storage
+    /// error when no connection could be had or `BEGIN` failed.
+    pub async fn begin(&self) -> Result<StoreTransaction, TenancyError> {
+        let Source::Pool(pool) = &self.source else {
+            return Err(TenancyError::NotSupported {
+                what: "begin on a store that already works inside a transaction",
+            });
+        };
+        let object = pool.get().await.map_err(map_pool)?;
+        if let Err(error) = object
+            .batch_execute("BEGIN ISOLATION LEVEL READ COMMITTED")
+            .await
+        {
+            // The connection's state is unknown: do not return it to the pool.
+            drop(Object::take(object));
+            return Err(crate::error::map_pg(error, crate::error::Phase::BeforeCommit));
+        }
+        Ok(StoreTransaction {
+            store: Self {
+                source: Source::Owned(Box::new(Mutex::new(object))),
+                sql: self.sql.clone(),
+                clock: self.clock.clone(),
+                prepared: self.prepared,
+            },
+            finished: false,
+        })
+    }
+}
+
+/// A transaction opened by [`PostgresTenancyStore::begin`]: a store (through `Deref`) whose
+/// calls nest in savepoints, with [`caller_client`](PostgresTenancyStore::caller_client) for
+/// the caller's own statements. Ends with [`commit`](Self::commit) or
+/// [`rollback`](Self::rollback); dropped without either, it is rolled back (the `ROLLBACK` is
+/// queued on the connection before it goes back to the pool).
+pub struct StoreTransaction {
+    store: PostgresTenancyStore<'static, 'static>,
+    finished: bool,
+}
+
+impl std::fmt::Debug for StoreTransaction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreTransaction")
+            .field("finished", &self.finished)
+            .finish()
+    }
+}
+
+impl std::ops::Deref for StoreTransaction {
+    type Target = PostgresTenancyStore<'static, 'static>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.store
+    }
+}
+
+impl StoreTransaction {
+    fn object(&mut self) -> Option<&mut Object> {
+        match &mut self.store.source {
+            Source::Owned(mutex) => Some(mutex.get_mut()),
+            _ => None,
+        }
+    }
+
+    /// Commits the SDK's work and the caller's own statements together.
+    ///
+    /// # Errors
+    ///
+    /// `storage.transaction_aborted` when a statement of the transaction failed (it is rolled
+    /// back instead; the server would turn the `COMMIT` into a `ROLLBACK` without an error);
+    /// `storage.commit_outcome_unknown` when the connection broke while the `COMMIT` was in
+    /// flight; another storage error from the server.
+    pub async fn commit(mut self) -> Result<(), TenancyError> {
+        self.finished = true;
+        let Some(object) = self.object() else {
+            return Err(crate::error::corrupt("an owned transaction without its connection"));
+        };
+        // A probe in the same flight: it fails when the transaction is aborted, and then the
+        // COMMIT that follows it is a rollback.
+        let (probe, commit) = tokio::join!(
+            object.query_typed("SELECT 1", &[]),
+            object.batch_execute("COMMIT")
+        );
+        if let Err(error) = probe {
+            if error.code() == Some(&tokio_postgres::error::SqlState::IN_FAILED_SQL_TRANSACTION) {
+                return Err(TenancyError::TransactionAborted);
+            }
+            return Err(crate::error::map_pg(error, crate::error::Phase::Commit));
+        }
+        commit.map_err(|error| crate::error::map_pg(error, crate::error::Phase::Commit))
+    }
+
+    /// Rolls back the SDK's work and the caller's own statements.
+    ///
+    /// # Errors
+    ///
+    /// A storage error when the connection could not run `ROLLBACK` (the server rolls back a
+    /// transaction whose connection is gone).
+    pub async fn rollback(mut self) -> Result<(), TenancyError> {
+        self.finished = true;
+        let Some(object) = self.object() else {
+            return Err(crate::error::corrupt("an owned transaction without its connection"));
+        };
+        object
+            .batch_execute("ROLLBACK")
+            .await
+            .map_err(|error| crate::error::map_pg(error, crate::error::Phase::BeforeCommit))
+    }
+}
+
+impl Drop for StoreTransaction {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        if let Some(object) = self.object() {
+            // Queued before anything the connection's next user sends.
+            crate::exec::send_without_waiting(object.batch_execute("ROLLBACK"));
+        }
     }
 }

@@ -102,3 +102,31 @@ fn errors_say_what_is_wrong() {
             .is_invalid_type()
     );
 }
+
+/// Feature `postgres`: the typed ids bind and read as PostgreSQL `uuid`, and a uuid that is
+/// not a valid id reads as an error, never a panic.
+#[test]
+fn postgres_types_round_trip() {
+    use postgres_types::{FromSql, ToSql, Type};
+
+    let id = flametrench_ids::OrgId::new();
+    let mut buf = bytes::BytesMut::new();
+    id.to_sql_checked(&Type::UUID, &mut buf).expect("to_sql");
+    assert_eq!(
+        flametrench_ids::OrgId::from_sql(&Type::UUID, &buf).expect("from_sql"),
+        id
+    );
+    assert_eq!(
+        uuid::Uuid::from_sql(&Type::UUID, &buf).expect("a uuid"),
+        id.as_uuid()
+    );
+    assert!(id.to_sql_checked(&Type::TEXT, &mut buf).is_err());
+    assert!(<flametrench_ids::OrgId as FromSql>::accepts(&Type::UUID));
+    assert!(!<flametrench_ids::OrgId as FromSql>::accepts(&Type::TEXT));
+    let mut nil = bytes::BytesMut::new();
+    uuid::Uuid::nil()
+        .to_sql_checked(&Type::UUID, &mut nil)
+        .expect("nil to_sql");
+    assert!(flametrench_ids::UsrId::from_sql(&Type::UUID, &nil).is_err());
+    assert!(flametrench_ids::UsrId::from_sql(&Type::UUID, &[1, 2, 3]).is_err());
+}

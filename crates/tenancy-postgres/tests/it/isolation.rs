@@ -519,7 +519,7 @@ async fn lock_rows_leave_the_org_row_and_its_triggers_alone() {
                 org,
                 identifier(),
                 Role::Member,
-                alice,
+                bob,
                 OffsetDateTime::now_utc() + Duration::days(1),
             )
             .expect("invitation input"),

@@ -250,3 +250,136 @@ async fn misuse_of_the_caller_transaction_is_a_typed_error() {
         .get(0);
     assert_eq!(orgs, 0);
 }
+
+/// One handler, written once against the handle and the transaction's connection: own insert,
+/// SDK call, own insert, SDK call. The caller commits (or not) afterwards.
+async fn audited_handler(
+    store: &PostgresTenancyStore<'_, '_>,
+    alice: flametrench_ids::UsrId,
+    bob: flametrench_ids::UsrId,
+) -> Result<flametrench_ids::OrgId, Box<dyn std::error::Error>> {
+    let tenancy = flametrench_tenancy_core::Tenancy::new(store);
+    {
+        let client = store.caller_client().await.ok_or("no transaction")?;
+        client
+            .execute("INSERT INTO audit (what) VALUES ('creating')", &[])
+            .await?;
+    }
+    let org = tenancy.create_org(CreateOrg::new(alice)).await?.org.id;
+    {
+        let client = store.caller_client().await.ok_or("no transaction")?;
+        client
+            .execute(
+                "INSERT INTO audit (what, org) VALUES ('created', $1)",
+                &[&org.as_uuid()],
+            )
+            .await?;
+    }
+    tenancy
+        .add_member(flametrench_tenancy_core::AddMember::new(
+            org,
+            bob,
+            flametrench_tenancy_core::Role::Member,
+        ))
+        .await?;
+    Ok(org)
+}
+
+async fn audit_rows(client: &tokio_postgres::Client) -> i64 {
+    client
+        .query_one("SELECT count(*) FROM audit", &[])
+        .await
+        .expect("audit count")
+        .get(0)
+}
+
+async fn members_of(client: &tokio_postgres::Client, org: flametrench_ids::OrgId) -> i64 {
+    client
+        .query_one(
+            "SELECT count(*) FROM mem WHERE org_id = $1 AND status = 'active'",
+            &[&org.as_uuid()],
+        )
+        .await
+        .expect("member count")
+        .get(0)
+}
+
+#[tokio::test]
+async fn begin_and_the_callers_own_transaction_run_the_same_handler() {
+    let server = server().await;
+    let db = database(&server).await;
+    let observer = db.connect().await.expect("observer");
+    observer
+        .batch_execute("CREATE TABLE audit (what text NOT NULL, org uuid)")
+        .await
+        .expect("the adopter's own table");
+    // One connection: a transaction left open would block everything after it.
+    let store = PostgresTenancyStore::new(db.pool(1).expect("pool"));
+    let [alice, bob] = users(&store, 2).await[..] else {
+        unreachable!()
+    };
+
+    // A transaction from begin(), committed: both own inserts and both SDK calls land.
+    let tx = store.begin().await.expect("begin");
+    let org = audited_handler(&tx, alice, bob).await.expect("handler");
+    tx.commit().await.expect("commit");
+    assert_eq!(audit_rows(&observer).await, 2);
+    assert_eq!(members_of(&observer, org).await, 2);
+
+    // Rolled back: nothing lands.
+    let tx = store.begin().await.expect("begin");
+    let org = audited_handler(&tx, alice, bob).await.expect("handler");
+    tx.rollback().await.expect("rollback");
+    assert_eq!(audit_rows(&observer).await, 2);
+    assert_eq!(members_of(&observer, org).await, 0);
+
+    // Dropped without either: rolled back, and the pooled connection serves the next call.
+    let tx = store.begin().await.expect("begin");
+    let org = audited_handler(&tx, alice, bob).await.expect("handler");
+    drop(tx);
+    assert_eq!(members_of(&observer, org).await, 0);
+    store
+        .create_org(CreateOrg::new(alice))
+        .await
+        .expect("the connection went back clean");
+    assert_eq!(audit_rows(&observer).await, 2);
+
+    // A transaction does not open another (a caller's transaction cannot even ask: `begin` is
+    // only on stores that borrow nothing).
+    let tx = store.begin().await.expect("begin");
+    let error = tx.begin().await.expect_err("begin inside a transaction");
+    assert_eq!(error.code(), "storage.not_supported");
+    drop(tx);
+
+    // A failed own statement aborts the transaction: commit says so and writes nothing.
+    let tx = store.begin().await.expect("begin");
+    let org = audited_handler(&tx, alice, bob).await.expect("handler");
+    {
+        let client = tx.caller_client().await.expect("a transaction");
+        client
+            .execute("INSERT INTO audit (what) VALUES (NULL)", &[])
+            .await
+            .expect_err("the adopter's own failing statement");
+    }
+    let error = tx.commit().await.expect_err("an aborted transaction");
+    assert_eq!(error.code(), "storage.transaction_aborted");
+    assert_eq!(members_of(&observer, org).await, 0);
+    assert_eq!(audit_rows(&observer).await, 2);
+
+    // The adopter's own transaction, same handler.
+    let mut client = db.connect().await.expect("client");
+    let mut own = client.transaction().await.expect("begin");
+    let org = {
+        let nested = PostgresTenancyStore::in_transaction(&mut own);
+        audited_handler(&nested, alice, bob).await.expect("handler")
+    };
+    own.commit().await.expect("commit");
+    assert_eq!(audit_rows(&observer).await, 4);
+    assert_eq!(members_of(&observer, org).await, 2);
+    assert!(store.caller_client().await.is_none(), "a pool store has no transaction");
+    let checked = flametrench_tenancy_postgres::testing::InvariantChecker::new(db)
+        .check()
+        .await
+        .expect("invariant check");
+    assert_eq!(checked.violations, Vec::<String>::new());
+}

@@ -1,6 +1,7 @@
 //! Races on one org: each round releases two calls together; afterwards every invariant holds
 //! (checked with plain SQL, independently of the store) and every error is a typed SDK error.
-//! With the org locks switched off, the same rounds do break invariants — so the tests can fail.
+//! Without the org locks, calls interleaved in open transactions break invariants, in a fixed
+//! order rather than by luck, so the tests can fail.
 
 use std::sync::Arc;
 
@@ -301,20 +302,114 @@ async fn races_keep_every_invariant() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn without_org_locks_the_races_break_invariants() {
-    let server = server().await;
-    let db = database(&server).await;
-    let store = Arc::new(weakened(
-        PostgresTenancyStore::new(db.pool(8).expect("pool")),
-        "public",
-        Weakening::Unlocked,
-    ));
-    all_races(store, false).await;
+/// Two calls interleaved in two open READ COMMITTED transactions: the first call's work is
+/// written but not committed when the second call decides. With the org locks, the second
+/// call waits for the first transaction to end and then decides on what it committed; without
+/// them nothing orders the two, and the invariant breaks. No timing is involved: the order is
+/// fixed by when each transaction commits.
+fn wrap<'t, 'c>(
+    store: PostgresTenancyStore<'t, 'c>,
+    weakening: Option<Weakening>,
+) -> PostgresTenancyStore<'t, 'c> {
+    match weakening {
+        Some(weakening) => weakened(store, "public", weakening),
+        None => store,
+    }
+}
+
+async fn interleaved(
+    db: &flametrench_tenancy_postgres::testing::TestDatabase,
+    weakening: Option<Weakening>,
+    scenario: usize,
+) -> (Vec<String>, Result<()>) {
+    let setup = PostgresTenancyStore::new(db.pool(1).expect("pool"));
+    let [alice, bob, carol, dave] = users(&setup, 4).await[..] else {
+        unreachable!()
+    };
+    let org = org_with(&setup, alice).await;
+    let second = setup
+        .add_member(AddMember::new(org.id, bob, Role::Owner))
+        .await
+        .expect("add")
+        .id;
+    setup
+        .add_member(AddMember::new(org.id, carol, Role::Member))
+        .await
+        .expect("add");
+    let mut first_client = db.connect().await.expect("client");
+    let mut second_client = db.connect().await.expect("client");
+    let mut first = first_client.transaction().await.expect("begin");
+    let mut later = second_client.transaction().await.expect("begin");
+    {
+        let store = wrap(PostgresTenancyStore::in_transaction(&mut first), weakening);
+        match scenario {
+            // Two owners leave at once.
+            0 => store.self_leave(org.owner, None).await.map(drop),
+            // The org is revoked while a member is added.
+            _ => store.revoke_org(org.id).await.map(drop),
+        }
+        .expect("the first call");
+    }
+    let second_call = async {
+        let store = wrap(PostgresTenancyStore::in_transaction(&mut later), weakening);
+        match scenario {
+            0 => store.self_leave(second, None).await.map(drop),
+            _ => store
+                .add_member(AddMember::new(org.id, dave, Role::Member))
+                .await
+                .map(drop),
+        }
+    };
+    // The second call runs while the first transaction is open. Without locks nothing makes it
+    // wait, so it finishes first, and then the first commits. With them it waits for the first
+    // transaction, which commits a moment later; whenever the second call gets there, it sees
+    // that commit, so the moment does not matter.
+    let result = if weakening == Some(Weakening::Unlocked) {
+        let result = second_call.await;
+        first.commit().await.expect("commit the first");
+        result
+    } else {
+        let commit_first = async {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            first.commit().await.expect("commit the first");
+        };
+        tokio::join!(second_call, commit_first).0
+    };
+    if result.is_ok() {
+        later.commit().await.expect("commit the second");
+    } else {
+        later.rollback().await.expect("rollback the second");
+    }
     let client = db.connect().await.expect("checker");
-    let found = violations(&client).await.expect("invariant queries");
-    assert!(
-        !found.is_empty(),
-        "the race tests should catch violations when the org locks are off"
-    );
+    (
+        violations(&client).await.expect("invariant queries"),
+        result,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interleaved_calls_keep_invariants_only_with_the_org_locks() {
+    let server = server().await;
+    for scenario in [0, 1] {
+        // Without the org locks: the second call decides on a view without the first
+        // transaction's writes, and both commit.
+        let db = database(&server).await;
+        let (found, result) = interleaved(&db, Some(Weakening::Unlocked), scenario).await;
+        assert!(result.is_ok(), "scenario {scenario}: {result:?}");
+        assert!(
+            !found.is_empty(),
+            "scenario {scenario}: without the org locks an invariant should break"
+        );
+        // With them: the second call waits, sees the first commit, and is refused.
+        let db = database(&server).await;
+        let (found, result) = interleaved(&db, None, scenario).await;
+        assert_eq!(found, Vec::<String>::new(), "scenario {scenario}");
+        let error = result.expect_err("the second call is refused");
+        let expected = if scenario == 0 {
+            "forbidden.sole_owner"
+        } else {
+            "precondition.org_not_active"
+        };
+        assert_eq!(error.code(), expected, "scenario {scenario}: {error:?}");
+    }
 }

@@ -137,9 +137,10 @@ async fn measure<S: TenancyStore>(store: &S, proxy: &PgProxy) -> Vec<Seen> {
         "self_leave",
         store.self_leave(moved.from_membership.id, None)
     );
+    // After the transfer, bob owns the org and holds invitation authority.
     let declined = store
         .create_invitation(
-            CreateInvitation::new(org, identifier.clone(), Role::Member, alice, expires)
+            CreateInvitation::new(org, identifier.clone(), Role::Member, bob, expires)
                 .expect("invitation input"),
         )
         .await
@@ -150,14 +151,14 @@ async fn measure<S: TenancyStore>(store: &S, proxy: &PgProxy) -> Vec<Seen> {
     );
     let revoked = store
         .create_invitation(
-            CreateInvitation::new(org, identifier, Role::Member, alice, expires)
+            CreateInvitation::new(org, identifier, Role::Member, bob, expires)
                 .expect("invitation input"),
         )
         .await
         .expect("invite");
     count!(
         "revoke_invitation",
-        store.revoke_invitation(revoked.id, alice)
+        store.revoke_invitation(revoked.id, bob)
     );
     count!("suspend_org", store.suspend_org(org));
     count!("reinstate_org", store.reinstate_org(org));
