@@ -268,9 +268,7 @@ impl<'t, 'c> PostgresTenancyStore<'t, 'c> {
     pub(crate) async fn nested_guard(&self) -> Option<NestedGuard<'_, 't, 'c>> {
         match &self.source {
             Source::Pool(_) => None,
-            Source::Nested(mutex) => {
-                Some(NestedGuard(CallerGuard::Borrowed(mutex.lock().await)))
-            }
+            Source::Nested(mutex) => Some(NestedGuard(CallerGuard::Borrowed(mutex.lock().await))),
             Source::Owned(mutex) => Some(NestedGuard(CallerGuard::Owned(mutex.lock().await))),
         }
     }
@@ -482,7 +480,10 @@ impl PostgresTenancyStore<'static, 'static> {
         {
             // The connection's state is unknown: do not return it to the pool.
             drop(Object::take(object));
-            return Err(crate::error::map_pg(error, crate::error::Phase::BeforeCommit));
+            return Err(crate::error::map_pg(
+                error,
+                crate::error::Phase::BeforeCommit,
+            ));
         }
         Ok(StoreTransaction {
             store: Self {
@@ -541,7 +542,9 @@ impl StoreTransaction {
     pub async fn commit(mut self) -> Result<(), TenancyError> {
         self.finished = true;
         let Some(object) = self.object() else {
-            return Err(crate::error::corrupt("an owned transaction without its connection"));
+            return Err(crate::error::corrupt(
+                "an owned transaction without its connection",
+            ));
         };
         // A probe in the same flight: it fails when the transaction is aborted, and then the
         // COMMIT that follows it is a rollback.
@@ -567,7 +570,9 @@ impl StoreTransaction {
     pub async fn rollback(mut self) -> Result<(), TenancyError> {
         self.finished = true;
         let Some(object) = self.object() else {
-            return Err(crate::error::corrupt("an owned transaction without its connection"));
+            return Err(crate::error::corrupt(
+                "an owned transaction without its connection",
+            ));
         };
         object
             .batch_execute("ROLLBACK")
