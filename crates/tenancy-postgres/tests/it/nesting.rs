@@ -376,7 +376,10 @@ async fn begin_and_the_callers_own_transaction_run_the_same_handler() {
     own.commit().await.expect("commit");
     assert_eq!(audit_rows(&observer).await, 4);
     assert_eq!(members_of(&observer, org).await, 2);
-    assert!(store.caller_client().await.is_none(), "a pool store has no transaction");
+    assert!(
+        store.caller_client().await.is_none(),
+        "a pool store has no transaction"
+    );
     let checked = flametrench_tenancy_postgres::testing::InvariantChecker::new(db)
         .check()
         .await
