@@ -1,9 +1,12 @@
 //! The fixture file model and corpus loading.
 
-use std::path::{Path, PathBuf};
+use std::collections::HashSet;
+use std::path::{Component, Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+
+use crate::report::Drift;
 
 /// A failure to load a corpus or one of its files.
 #[derive(Debug)]
@@ -104,11 +107,17 @@ pub struct FixtureFile {
 impl FixtureFile {
     /// The file name without directory and extension.
     pub fn stem(&self) -> String {
-        Path::new(&self.path)
-            .file_stem()
-            .map(|stem| stem.to_string_lossy().into_owned())
-            .unwrap_or_default()
+        file_stem(&self.path)
     }
+}
+
+/// The file name of `path` without directory and extension: the part of a trial name that
+/// says which file a case comes from.
+pub(crate) fn file_stem(path: &str) -> String {
+    Path::new(path)
+        .file_stem()
+        .map(|stem| stem.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 /// A loaded corpus: the ids and tenancy fixture files under one root.
@@ -118,12 +127,17 @@ pub struct Corpus {
     pub name: String,
     /// The root directory.
     pub root: PathBuf,
+    /// The spec version its `index.json` declares (none without an index).
+    pub spec_version: Option<String>,
     /// The files, in manifest (or path) order.
     pub files: Vec<FixtureFile>,
 }
 
+/// A corpus's `index.json`.
 #[derive(Deserialize)]
-struct Manifest {
+struct Index {
+    #[serde(default)]
+    spec_version: Option<String>,
     fixtures: Vec<ManifestEntry>,
 }
 
@@ -162,11 +176,13 @@ impl Corpus {
         if !root.is_dir() {
             return Err(error(root, "corpus directory not found"));
         }
-        let manifest = root.join("index.json");
+        let index = root.join("index.json");
         let mut entries: Vec<(String, bool)> = Vec::new();
-        if manifest.is_file() {
-            let manifest: Manifest = read_json(&manifest)?;
-            for entry in manifest.fixtures {
+        let mut spec_version = None;
+        if index.is_file() {
+            let index: Index = read_json(&index)?;
+            spec_version = index.spec_version;
+            for entry in index.fixtures {
                 if CAPABILITIES.contains(&entry.capability.as_str())
                     && root.join(&entry.path).is_file()
                 {
@@ -196,6 +212,7 @@ impl Corpus {
         Ok(Self {
             name: root.display().to_string(),
             root: root.to_path_buf(),
+            spec_version,
             files,
         })
     }
@@ -227,39 +244,598 @@ fn collect_json(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// Finds the corpora for a workspace: the upstream corpus (`FLAMETRENCH_SPEC_CONFORMANCE`, or
-/// `<workspace>/../shared/flametrench-spec/conformance`) and the project's `<workspace>/conformance`.
+/// The environment variable that names the upstream corpus directory (the `conformance/`
+/// directory of a clone of <https://github.com/flametrench/spec>).
+pub const UPSTREAM_ENV: &str = "FLAMETRENCH_SPEC_CONFORMANCE";
+
+/// The case manifest of the upstream corpus, relative to the workspace root.
+pub const UPSTREAM_MANIFEST: &str = "conformance/upstream-manifest.json";
+
+/// The command that rewrites [`UPSTREAM_MANIFEST`] from the upstream corpus found the usual
+/// way (see [`CorpusLookup::from_env`]).
+pub const REGENERATE_MANIFEST: &str =
+    "cargo test -p flametrench-conformance --lib -- --ignored regenerate_upstream_manifest";
+
+/// The report and trial name of the upstream corpus.
+pub(crate) const UPSTREAM: &str = "upstream";
+
+const UPSTREAM_SOURCE: &str = "https://github.com/flametrench/spec";
+
+/// Where the upstream corpus sits relative to the workspace when the variable is unset.
+const DEFAULT_UPSTREAM: &str = "../shared/flametrench-spec/conformance";
+
+/// One fixture file of a [`CaseManifest`]: where it is and the ids of its cases.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PinnedFile {
+    /// Path relative to the corpus root.
+    pub path: String,
+    /// The case ids, in file order.
+    pub cases: Vec<String>,
+}
+
+/// The case ids of a corpus, pinned in the project so that a run without the corpus still
+/// names every case it did not run, and a run with it notices when the corpus changed.
 ///
-/// When the upstream corpus is missing, a notice saying where to get it goes to stderr, and the
-/// call fails if the `CI` environment variable is set.
+/// It records facts only: the spec version the corpus declares, and per fixture file its path
+/// and case ids. No input, expectation or description is copied.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaseManifest {
+    /// What the file is for and how to regenerate it; informational.
+    pub about: String,
+    /// The spec version the corpus's `index.json` declares.
+    pub spec_version: Option<String>,
+    /// The number of cases the files list, kept as a check on hand edits.
+    pub case_count: usize,
+    /// The fixture files in corpus order.
+    pub files: Vec<PinnedFile>,
+}
+
+impl CaseManifest {
+    /// The manifest of `corpus`: its declared spec version and each file's case ids.
+    pub fn of(corpus: &Corpus) -> Self {
+        let files: Vec<PinnedFile> = corpus
+            .files
+            .iter()
+            .map(|file| PinnedFile {
+                path: file.path.clone(),
+                cases: file.tests.iter().map(|case| case.id.clone()).collect(),
+            })
+            .collect();
+        Self {
+            about: format!(
+                "The ids of the upstream conformance cases ({UPSTREAM_SOURCE}, conformance/), \
+                 pinned so that a run without that corpus lists each of them as ignored and a \
+                 run with it fails when the two differ. Regenerate with `{REGENERATE_MANIFEST}`."
+            ),
+            spec_version: corpus.spec_version.clone(),
+            case_count: files.iter().map(|file| file.cases.len()).sum(),
+            files,
+        }
+    }
+
+    /// Reads a manifest and checks that it is consistent: its case count adds up, and no path
+    /// or case id within a file appears twice.
+    ///
+    /// # Errors
+    ///
+    /// A [`CorpusError`] naming the file when it cannot be read or parsed, or is inconsistent.
+    pub fn load(path: &Path) -> Result<Self, CorpusError> {
+        let manifest: Self = read_json(path)?;
+        let listed: usize = manifest.files.iter().map(|file| file.cases.len()).sum();
+        if listed != manifest.case_count {
+            return Err(error(
+                path,
+                format!(
+                    "case_count is {} but the files list {listed} cases",
+                    manifest.case_count
+                ),
+            ));
+        }
+        let mut paths = HashSet::new();
+        for file in &manifest.files {
+            if !paths.insert(file.path.as_str()) {
+                return Err(error(path, format!("{} is listed twice", file.path)));
+            }
+            let mut ids = HashSet::new();
+            if let Some(id) = file.cases.iter().find(|id| !ids.insert(id.as_str())) {
+                return Err(error(
+                    path,
+                    format!("{}: case `{id}` is listed twice", file.path),
+                ));
+            }
+        }
+        Ok(manifest)
+    }
+
+    /// Writes the manifest as pretty JSON with a final newline.
+    ///
+    /// # Errors
+    ///
+    /// A [`CorpusError`] naming the file when it cannot be written.
+    pub fn write(&self, path: &Path) -> Result<(), CorpusError> {
+        let mut text =
+            serde_json::to_string_pretty(self).map_err(|e| error(path, e.to_string()))?;
+        text.push('\n');
+        std::fs::write(path, text).map_err(|e| error(path, e.to_string()))
+    }
+
+    /// How `corpus` differs from this manifest: the spec version, the pinned cases the corpus
+    /// lacks and the corpus's cases the manifest lacks. The order of files and cases does not
+    /// count.
+    pub fn drift(&self, corpus: &Corpus) -> Drift {
+        let found = Self::of(corpus);
+        Drift {
+            pinned_spec_version: self.spec_version.clone(),
+            corpus_spec_version: found.spec_version.clone(),
+            missing: difference(&self.files, &found.files),
+            unpinned: difference(&found.files, &self.files),
+        }
+    }
+}
+
+/// The cases of `from` that `without` lacks, grouped by file.
+fn difference(from: &[PinnedFile], without: &[PinnedFile]) -> Vec<PinnedFile> {
+    from.iter()
+        .filter_map(|file| {
+            let other: HashSet<&str> = without
+                .iter()
+                .find(|other| other.path == file.path)
+                .map(|other| other.cases.iter().map(String::as_str).collect())
+                .unwrap_or_default();
+            let cases: Vec<String> = file
+                .cases
+                .iter()
+                .filter(|id| !other.contains(id.as_str()))
+                .cloned()
+                .collect();
+            (!cases.is_empty()).then(|| PinnedFile {
+                path: file.path.clone(),
+                cases,
+            })
+        })
+        .collect()
+}
+
+/// Where to look for the corpora of a workspace, and what a missing upstream corpus means.
+#[derive(Debug, Clone)]
+pub struct CorpusLookup {
+    /// The workspace root: the project corpus is its `conformance/` directory and the upstream
+    /// case manifest its [`UPSTREAM_MANIFEST`].
+    pub workspace: PathBuf,
+    /// Where the upstream corpus should be.
+    pub upstream: PathBuf,
+    /// Whether a missing upstream corpus is an error (as under CI) rather than ignored cases.
+    pub require_upstream: bool,
+}
+
+impl CorpusLookup {
+    /// The lookup the environment asks for: the upstream corpus at `FLAMETRENCH_SPEC_CONFORMANCE`
+    /// when set and not empty, else at `<workspace>/../shared/flametrench-spec/conformance`;
+    /// required when the `CI` variable is set.
+    pub fn from_env(workspace: &Path) -> Self {
+        let workspace = normalize(workspace);
+        let upstream = std::env::var_os(UPSTREAM_ENV)
+            .filter(|value| !value.is_empty())
+            .map(PathBuf::from)
+            .unwrap_or_else(|| workspace.join(DEFAULT_UPSTREAM));
+        Self {
+            upstream: normalize(&upstream),
+            workspace,
+            require_upstream: std::env::var_os("CI").is_some(),
+        }
+    }
+
+    /// The path of the upstream case manifest.
+    pub fn manifest_path(&self) -> PathBuf {
+        normalize(&self.workspace.join(UPSTREAM_MANIFEST))
+    }
+
+    /// Rewrites the upstream case manifest from the upstream corpus and returns it. This is
+    /// what [`REGENERATE_MANIFEST`] runs.
+    ///
+    /// # Errors
+    ///
+    /// A [`CorpusError`] when the corpus cannot be loaded or holds no case (a wrong directory
+    /// must not empty the manifest), or the manifest cannot be written.
+    pub fn regenerate_manifest(&self) -> Result<CaseManifest, CorpusError> {
+        let upstream = normalize(&self.upstream);
+        let corpus = Corpus::load(&upstream)?;
+        if corpus.case_count() == 0 {
+            return Err(error(
+                &upstream,
+                "no ids or tenancy case found; is this the conformance/ directory of a clone of \
+                 the spec?",
+            ));
+        }
+        let manifest = CaseManifest::of(&corpus);
+        manifest.write(&self.manifest_path())?;
+        Ok(manifest)
+    }
+}
+
+/// The upstream corpus when it was looked for and not found: its pinned cases did not run.
+#[derive(Debug, Clone)]
+pub struct MissingUpstream {
+    /// Where it was looked for, normalized.
+    pub path: PathBuf,
+    /// The cases it would have held.
+    pub manifest: CaseManifest,
+}
+
+impl MissingUpstream {
+    /// Why the pinned cases did not run: the message each ignored trial carries.
+    pub fn reason(&self) -> String {
+        format!(
+            "upstream corpus not found at {}: set {UPSTREAM_ENV} to …/conformance of a clone of \
+             {UPSTREAM_SOURCE}",
+            self.path.display()
+        )
+    }
+}
+
+/// The corpora of a workspace: those found and loaded, and the upstream corpus's pinned cases
+/// when it is missing.
+#[derive(Debug, Clone)]
+pub struct Corpora {
+    /// The loaded corpora: upstream first when found, then the project's `conformance/`.
+    pub loaded: Vec<Corpus>,
+    /// The upstream corpus when it was not found (and not required).
+    pub missing_upstream: Option<MissingUpstream>,
+}
+
+impl Corpora {
+    /// Finds and loads the corpora `lookup` describes.
+    ///
+    /// When the upstream corpus is found it must match the case manifest, so that a changed
+    /// corpus (cases added, removed or renamed, or a new spec version) fails the run, with the
+    /// differences and [`REGENERATE_MANIFEST`] in the message, whether or not under CI: a
+    /// silent drift would hide cases that never run. When it is missing, a notice goes to
+    /// stderr; that is an error when `lookup.require_upstream` is set, and otherwise the
+    /// manifest's cases are kept in [`Corpora::missing_upstream`] so that every one of them is
+    /// reported as ignored.
+    ///
+    /// # Errors
+    ///
+    /// A [`CorpusError`] when a corpus or the manifest cannot be loaded, the upstream corpus
+    /// differs from the manifest, or it is missing and required.
+    pub fn locate(lookup: &CorpusLookup) -> Result<Self, CorpusError> {
+        let workspace = normalize(&lookup.workspace);
+        let upstream = normalize(&lookup.upstream);
+        let manifest_path = lookup.manifest_path();
+        let mut loaded = Vec::new();
+        let mut missing_upstream = None;
+        if upstream.is_dir() {
+            let corpus = Corpus::load(&upstream)?.named(UPSTREAM);
+            let manifest = CaseManifest::load(&manifest_path).map_err(|failure| {
+                error(
+                    &failure.path,
+                    format!(
+                        "{}; with the upstream corpus at {}, write it with `{REGENERATE_MANIFEST}`",
+                        failure.message,
+                        upstream.display()
+                    ),
+                )
+            })?;
+            let drift = manifest.drift(&corpus);
+            if !drift.is_empty() {
+                return Err(error(
+                    &manifest_path,
+                    format!(
+                        "the upstream corpus at {} does not match the pinned case ids:\n{drift}\
+                         If that corpus is the revision to test against, regenerate the manifest \
+                         with `{REGENERATE_MANIFEST}` and commit it; otherwise point {UPSTREAM_ENV} \
+                         at the right checkout",
+                        upstream.display()
+                    ),
+                ));
+            }
+            loaded.push(corpus);
+        } else if lookup.require_upstream {
+            eprintln!(
+                "\n*** the upstream Flametrench conformance corpus was not found at {} ***\n\
+                 *** clone {UPSTREAM_SOURCE} and set {UPSTREAM_ENV} to its conformance/ \
+                 directory ***\n",
+                upstream.display()
+            );
+            return Err(error(
+                &upstream,
+                "upstream conformance corpus not found (required when CI is set)",
+            ));
+        } else {
+            let manifest = CaseManifest::load(&manifest_path)?;
+            eprintln!(
+                "\n*** the upstream Flametrench conformance corpus was not found at {} ***\n\
+                 *** its {} cases (pinned in {UPSTREAM_MANIFEST}) do not run; test targets list \
+                 them as ignored ***\n\
+                 *** clone {UPSTREAM_SOURCE} and set {UPSTREAM_ENV} to its conformance/ \
+                 directory ***\n",
+                upstream.display(),
+                manifest.case_count
+            );
+            missing_upstream = Some(MissingUpstream {
+                path: upstream,
+                manifest,
+            });
+        }
+        let project = workspace.join("conformance");
+        if project.is_dir() {
+            loaded.push(Corpus::load(&project)?.named("project"));
+        }
+        Ok(Self {
+            loaded,
+            missing_upstream,
+        })
+    }
+}
+
+/// Finds the corpora for a workspace as [`Corpora::locate`] does with
+/// [`CorpusLookup::from_env`], and returns those it loaded: the upstream corpus
+/// (`FLAMETRENCH_SPEC_CONFORMANCE`, or `<workspace>/../shared/flametrench-spec/conformance`)
+/// and the project's `<workspace>/conformance`.
 ///
 /// # Errors
 ///
-/// A [`CorpusError`] when a corpus cannot be loaded, or upstream is missing under CI.
+/// As [`Corpora::locate`].
 pub fn locate_corpora(workspace: &Path) -> Result<Vec<Corpus>, CorpusError> {
-    let upstream = std::env::var_os("FLAMETRENCH_SPEC_CONFORMANCE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace.join("../shared/flametrench-spec/conformance"));
-    let mut corpora = Vec::new();
-    if upstream.is_dir() {
-        corpora.push(Corpus::load(&upstream)?.named("upstream"));
-    } else {
-        eprintln!(
-            "\n*** the upstream Flametrench conformance corpus was not found at {} ***\n\
-             *** get it from https://github.com/flametrench/spec (its conformance/ directory) \
-             and set FLAMETRENCH_SPEC_CONFORMANCE to that directory ***\n",
-            upstream.display()
-        );
-        if std::env::var_os("CI").is_some() {
-            return Err(error(
-                &upstream,
-                "upstream conformance corpus missing (required under CI)",
-            ));
+    Corpora::locate(&CorpusLookup::from_env(workspace)).map(|corpora| corpora.loaded)
+}
+
+/// `path` made absolute and free of `.` and `..`, for messages and roots: canonical where it
+/// exists; otherwise its longest existing ancestor canonicalized, and the rest cleaned
+/// lexically (there is no symlink left to resolve in a part that does not exist).
+pub(crate) fn normalize(path: &Path) -> PathBuf {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let components: Vec<Component<'_>> = absolute.components().collect();
+    for split in (1..=components.len()).rev() {
+        let head: PathBuf = components[..split].iter().collect();
+        if let Ok(mut out) = head.canonicalize() {
+            push_lexically(&mut out, &components[split..]);
+            return out;
         }
     }
-    let project = workspace.join("conformance");
-    if project.is_dir() {
-        corpora.push(Corpus::load(&project)?.named("project"));
+    let mut out = PathBuf::new();
+    push_lexically(&mut out, &components);
+    out
+}
+
+fn push_lexically(out: &mut PathBuf, components: &[Component<'_>]) {
+    for component in components {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
     }
-    Ok(corpora)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn workspace() -> PathBuf {
+        normalize(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
+    }
+
+    /// A fresh directory under the system temp dir, unique to this test and process.
+    fn scratch(label: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "ft-corpus-{label}-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|time| time.as_nanos())
+                .unwrap_or_default()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    /// A small corpus of our own: one tenancy file whose cases have the given ids.
+    fn write_corpus(root: &Path, spec_version: &str, ids: &[&str]) {
+        std::fs::create_dir_all(root.join("fixtures/tenancy")).unwrap();
+        let index = serde_json::json!({
+            "spec_version": spec_version,
+            "fixtures": [{"path": "fixtures/tenancy/sample.json", "capability": "tenancy"}],
+        });
+        std::fs::write(root.join("index.json"), index.to_string()).unwrap();
+        let tests: Vec<Value> = ids
+            .iter()
+            .map(|id| serde_json::json!({"id": id, "description": "a sample", "steps": []}))
+            .collect();
+        let file = serde_json::json!({
+            "spec_version": spec_version,
+            "capability": "tenancy",
+            "operation": "create_org",
+            "conformance_level": "MUST",
+            "description": "samples",
+            "tests": tests,
+        });
+        std::fs::write(root.join("fixtures/tenancy/sample.json"), file.to_string()).unwrap();
+    }
+
+    /// Rewrites `conformance/upstream-manifest.json` from the upstream corpus; run it with
+    /// [`REGENERATE_MANIFEST`] after the corpus changed, and review the diff.
+    #[test]
+    #[ignore = "rewrites conformance/upstream-manifest.json from the upstream corpus"]
+    fn regenerate_upstream_manifest() {
+        let lookup = CorpusLookup::from_env(&workspace());
+        let manifest = lookup
+            .regenerate_manifest()
+            .unwrap_or_else(|error| panic!("{error} (set {UPSTREAM_ENV})"));
+        eprintln!(
+            "wrote {} ({} cases in {} files, spec {})",
+            lookup.manifest_path().display(),
+            manifest.case_count,
+            manifest.files.len(),
+            manifest.spec_version.as_deref().unwrap_or("none")
+        );
+    }
+
+    #[test]
+    fn the_upstream_manifest_loads_and_matches_the_corpus_when_present() {
+        let lookup = CorpusLookup::from_env(&workspace());
+        let manifest = CaseManifest::load(&lookup.manifest_path()).unwrap();
+        assert!(manifest.case_count > 0);
+        assert!(manifest.files.iter().all(|file| !file.cases.is_empty()));
+        if !lookup.upstream.is_dir() {
+            eprintln!(
+                "upstream corpus not found at {}: checked the manifest alone",
+                lookup.upstream.display()
+            );
+            return;
+        }
+        let corpus = Corpus::load(&lookup.upstream).unwrap();
+        let drift = manifest.drift(&corpus);
+        assert!(
+            drift.is_empty(),
+            "regenerate with `{REGENERATE_MANIFEST}`:\n{drift}"
+        );
+        assert_eq!(manifest.case_count, corpus.case_count());
+        // Regenerating from an unchanged corpus rewrites the same file.
+        assert_eq!(CaseManifest::of(&corpus), manifest);
+    }
+
+    #[test]
+    fn a_missing_upstream_keeps_the_manifest_cases_with_a_reason() {
+        let dir = scratch("absent");
+        let absent = dir.join("spec/./sub/../conformance");
+        let lookup = CorpusLookup {
+            workspace: workspace(),
+            upstream: absent,
+            require_upstream: false,
+        };
+        let corpora = Corpora::locate(&lookup).unwrap();
+        let missing = corpora.missing_upstream.expect("the upstream is missing");
+        let pinned = CaseManifest::load(&lookup.manifest_path()).unwrap();
+        assert_eq!(missing.manifest, pinned);
+        assert!(corpora.loaded.iter().all(|corpus| corpus.name != UPSTREAM));
+        // The path is reported normalized: the existing part canonical, no `.` or `..`.
+        let expected = dir.canonicalize().unwrap().join("spec/conformance");
+        assert_eq!(missing.path, expected);
+        let reason = missing.reason();
+        assert!(
+            reason.starts_with("upstream corpus not found at "),
+            "{reason}"
+        );
+        assert!(reason.contains(&expected.display().to_string()), "{reason}");
+        assert!(reason.contains(UPSTREAM_ENV), "{reason}");
+        assert!(!reason.contains(".."), "{reason}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_missing_upstream_is_an_error_when_required() {
+        let lookup = CorpusLookup {
+            workspace: workspace(),
+            upstream: PathBuf::from("/nonexistent/flametrench-spec/conformance"),
+            require_upstream: true,
+        };
+        let error = Corpora::locate(&lookup).unwrap_err();
+        assert!(error.message.contains("CI"), "{error}");
+        assert!(!lookup.upstream.exists());
+    }
+
+    #[test]
+    fn drift_fails_the_lookup_and_says_how_to_regenerate() {
+        let workspace = scratch("drift");
+        let upstream = workspace.join("upstream");
+        write_corpus(&upstream, "0.4.0", &["kept", "removed"]);
+        std::fs::create_dir_all(workspace.join("conformance")).unwrap();
+        let lookup = CorpusLookup {
+            workspace: workspace.clone(),
+            upstream: upstream.clone(),
+            require_upstream: false,
+        };
+        // Without a manifest, the message says how to write one.
+        let error = Corpora::locate(&lookup).unwrap_err();
+        assert!(error.message.contains(REGENERATE_MANIFEST), "{error}");
+
+        let written = lookup.regenerate_manifest().unwrap();
+        assert_eq!(written.case_count, 2);
+        let corpora = Corpora::locate(&lookup).unwrap();
+        assert!(corpora.missing_upstream.is_none());
+        assert_eq!(corpora.loaded[0].name, UPSTREAM);
+
+        write_corpus(&upstream, "0.5.0", &["kept", "added"]);
+        let error = Corpora::locate(&lookup).unwrap_err();
+        for needle in [
+            "spec_version: pinned 0.4.0, the corpus declares 0.5.0",
+            "pinned but not in the corpus: fixtures/tenancy/sample.json: removed (1 case)",
+            "in the corpus but not pinned: fixtures/tenancy/sample.json: added (1 case)",
+            REGENERATE_MANIFEST,
+        ] {
+            assert!(error.message.contains(needle), "`{needle}` in {error}");
+        }
+        let drift = written.drift(&Corpus::load(&upstream).unwrap());
+        assert_eq!(drift.missing[0].cases, ["removed"]);
+        assert_eq!(drift.unpinned[0].cases, ["added"]);
+
+        // Reordering the cases is no drift.
+        write_corpus(&upstream, "0.4.0", &["removed", "kept"]);
+        assert!(written.drift(&Corpus::load(&upstream).unwrap()).is_empty());
+        let _ = std::fs::remove_dir_all(&workspace);
+    }
+
+    #[test]
+    fn an_inconsistent_manifest_is_rejected() {
+        let dir = scratch("inconsistent");
+        let path = dir.join("manifest.json");
+        let mut manifest = CaseManifest {
+            about: String::new(),
+            spec_version: None,
+            case_count: 3,
+            files: vec![PinnedFile {
+                path: "fixtures/tenancy/a.json".into(),
+                cases: vec!["one".into(), "two".into()],
+            }],
+        };
+        manifest.write(&path).unwrap();
+        assert!(CaseManifest::load(&path).is_err());
+        manifest.case_count = 2;
+        manifest.files[0].cases[1] = "one".into();
+        manifest.write(&path).unwrap();
+        assert!(CaseManifest::load(&path).is_err());
+        manifest.files[0].cases[1] = "two".into();
+        manifest.write(&path).unwrap();
+        assert_eq!(CaseManifest::load(&path).unwrap(), manifest);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn an_empty_corpus_never_empties_the_manifest() {
+        let workspace = scratch("empty");
+        std::fs::create_dir_all(workspace.join("conformance")).unwrap();
+        let lookup = CorpusLookup {
+            upstream: workspace.clone(),
+            workspace: workspace.clone(),
+            require_upstream: false,
+        };
+        assert!(lookup.regenerate_manifest().is_err());
+        assert!(!lookup.manifest_path().exists());
+        let _ = std::fs::remove_dir_all(&workspace);
+    }
+
+    #[test]
+    fn normalize_resolves_dots_lexically_past_what_exists() {
+        let base = scratch("normalize");
+        std::fs::create_dir_all(base.join("real")).unwrap();
+        let canonical = base.canonicalize().unwrap();
+        assert_eq!(
+            normalize(&base.join("real/../real/.")),
+            canonical.join("real")
+        );
+        assert_eq!(
+            normalize(&base.join("real/../missing/./a/../b")),
+            canonical.join("missing/b")
+        );
+        assert_eq!(
+            normalize(Path::new("/nonexistent/x/../conformance")),
+            PathBuf::from("/nonexistent/conformance")
+        );
+        let _ = std::fs::remove_dir_all(&base);
+    }
 }

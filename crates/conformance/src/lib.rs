@@ -6,6 +6,12 @@
 //! cases against a fresh store, clock and users each. The runner never names a backend; each
 //! backend owns a small test target that builds its factory and calls [`trials`].
 //!
+//! The upstream corpus is not part of the project; [`Corpora::locate`] finds it (see
+//! [`CorpusLookup::from_env`]). Its case ids are pinned in [`UPSTREAM_MANIFEST`]: without the
+//! corpus every pinned case is an ignored trial carrying the reason, and under CI the run fails;
+//! with it, a corpus that no longer matches the pins fails the run until the manifest is
+//! regenerated ([`REGENERATE_MANIFEST`]).
+//!
 //! One input goes beyond the upstream format: `create_invitation` takes, instead of the
 //! relative `ttl_seconds`, an absolute `expires_at` string (RFC 3339, or ISO 8601 with an
 //! expanded year such as `-009999-01-01T00:00:00Z`), so fixtures can give nanoseconds, offsets
@@ -23,6 +29,10 @@ mod ops;
 mod report;
 mod runner;
 
-pub use corpus::{Corpus, CorpusError, Expected, FixtureFile, Step, TestCase, locate_corpora};
-pub use report::{CaseReport, CorpusReport, FileReport};
+pub use corpus::{
+    CaseManifest, Corpora, Corpus, CorpusError, CorpusLookup, Expected, FixtureFile,
+    MissingUpstream, PinnedFile, REGENERATE_MANIFEST, Step, TestCase, UPSTREAM_ENV,
+    UPSTREAM_MANIFEST, locate_corpora,
+};
+pub use report::{CaseReport, CorpusReport, Drift, FileReport};
 pub use runner::{BoxFuture, CaseOutcome, StoreFactory, TestBody, run_case, run_corpus, trials};

@@ -1,7 +1,11 @@
-//! Results of running corpora: per case, per file, printable and serializable.
+//! Results of running corpora (per case, per file) and of checking a corpus against its case
+//! manifest: printable and serializable.
+
+use std::fmt;
 
 use serde::Serialize;
 
+use crate::corpus::PinnedFile;
 use crate::runner::CaseOutcome;
 
 /// One case's result.
@@ -105,5 +109,58 @@ impl CorpusReport {
             }
         }
         out
+    }
+}
+
+/// How a corpus differs from the case manifest pinned for it ([`crate::CaseManifest::drift`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Drift {
+    /// The spec version the manifest pins.
+    pub pinned_spec_version: Option<String>,
+    /// The spec version the corpus declares.
+    pub corpus_spec_version: Option<String>,
+    /// Pinned cases the corpus lacks, by file.
+    pub missing: Vec<PinnedFile>,
+    /// Cases of the corpus the manifest lacks, by file.
+    pub unpinned: Vec<PinnedFile>,
+}
+
+impl Drift {
+    /// Whether the corpus matches the manifest.
+    pub fn is_empty(&self) -> bool {
+        self.pinned_spec_version == self.corpus_spec_version
+            && self.missing.is_empty()
+            && self.unpinned.is_empty()
+    }
+}
+
+/// One line per difference, each indented and ending in a newline; nothing when there is none.
+impl fmt::Display for Drift {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let version = |version: &Option<String>| version.as_deref().unwrap_or("none").to_owned();
+        if self.pinned_spec_version != self.corpus_spec_version {
+            writeln!(
+                f,
+                "  spec_version: pinned {}, the corpus declares {}",
+                version(&self.pinned_spec_version),
+                version(&self.corpus_spec_version)
+            )?;
+        }
+        for (what, files) in [
+            ("pinned but not in the corpus", &self.missing),
+            ("in the corpus but not pinned", &self.unpinned),
+        ] {
+            for file in files {
+                writeln!(
+                    f,
+                    "  {what}: {}: {} ({} case{})",
+                    file.path,
+                    file.cases.join(", "),
+                    file.cases.len(),
+                    if file.cases.len() == 1 { "" } else { "s" }
+                )?;
+            }
+        }
+        Ok(())
     }
 }

@@ -14,7 +14,9 @@ use flametrench_tenancy_core::{
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::corpus::{Corpus, Expected, FixtureFile, Step, TestCase};
+use crate::corpus::{
+    Corpora, Corpus, Expected, FixtureFile, MissingUpstream, Step, TestCase, UPSTREAM, file_stem,
+};
 use crate::ops::{self, Called, HarnessError};
 use crate::report::{CaseReport, CorpusReport, FileReport};
 
@@ -145,24 +147,27 @@ pub async fn run_corpus<F: StoreFactory>(factory: &F, corpora: &[Corpus]) -> Cor
     }
 }
 
-/// One libtest-mimic trial per case, named `<store>::<corpus>::<file>::<case id>`.
+/// One libtest-mimic trial per case, named `<store>::<corpus>::<file stem>::<case id>`.
+///
+/// When the upstream corpus is missing, each case of its manifest is still a trial of that
+/// name, ignored with [`MissingUpstream::reason`] as its message, so the summary counts every
+/// case that did not run.
 pub fn trials<F: StoreFactory>(
     factory: Arc<F>,
-    corpora: &[Corpus],
+    corpora: &Corpora,
     runtime: Arc<tokio::runtime::Runtime>,
 ) -> Vec<libtest_mimic::Trial> {
-    let mut out = Vec::new();
-    for corpus in corpora {
+    let store = factory.name();
+    let mut out = corpora
+        .missing_upstream
+        .as_ref()
+        .map(|missing| missing_trials(&store, missing))
+        .unwrap_or_default();
+    for corpus in &corpora.loaded {
         for file in &corpus.files {
             let file = Arc::new(file.clone());
             for case in &file.tests {
-                let name = format!(
-                    "{}::{}::{}::{}",
-                    factory.name(),
-                    corpus.name,
-                    file.stem(),
-                    case.id
-                );
+                let name = trial_name(&store, &corpus.name, &file.path, &case.id);
                 let (factory, runtime, file, case) =
                     (factory.clone(), runtime.clone(), file.clone(), case.clone());
                 out.push(libtest_mimic::Trial::test(name, move || {
@@ -172,6 +177,28 @@ pub fn trials<F: StoreFactory>(
                     }
                 }));
             }
+        }
+    }
+    out
+}
+
+/// The name of the trial of case `id` of the file at `path` in `corpus`, run against `store`.
+fn trial_name(store: &str, corpus: &str, path: &str, id: &str) -> String {
+    format!("{store}::{corpus}::{}::{id}", file_stem(path))
+}
+
+/// One trial per pinned case of the missing upstream corpus, each ignored when it runs, with
+/// the reason (a trial ignored by its flag would show no message).
+fn missing_trials(store: &str, missing: &MissingUpstream) -> Vec<libtest_mimic::Trial> {
+    let reason = missing.reason();
+    let mut out = Vec::new();
+    for file in &missing.manifest.files {
+        for id in &file.cases {
+            let reason = reason.clone();
+            out.push(libtest_mimic::Trial::ignorable_test(
+                trial_name(store, UPSTREAM, &file.path, id),
+                move || Ok(libtest_mimic::Completion::ignored_with(reason)),
+            ));
         }
     }
     out
@@ -643,8 +670,109 @@ async fn run_step<S: TenancyStore>(
 
 #[cfg(test)]
 mod tests {
+    use std::path::{Path, PathBuf};
+
     use super::*;
+    use crate::corpus::{CaseManifest, CorpusLookup};
     use serde_json::json;
+
+    /// A factory that never builds a store: the trials under test must not need one.
+    struct NoStore;
+
+    impl StoreFactory for NoStore {
+        fn name(&self) -> String {
+            "nostore".into()
+        }
+
+        fn with_store<'a, B: TestBody>(
+            &'a self,
+            _clock: SharedClock,
+            _body: B,
+        ) -> BoxFuture<'a, Result<CaseOutcome, String>> {
+            Box::pin(async { Err("no store here".to_owned()) })
+        }
+    }
+
+    #[test]
+    fn a_missing_upstream_gives_one_ignored_trial_per_pinned_case() {
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let lookup = CorpusLookup {
+            workspace,
+            upstream: PathBuf::from("/nonexistent/flametrench-spec/conformance"),
+            require_upstream: false,
+        };
+        let corpora = Corpora::locate(&lookup).unwrap();
+        let manifest = CaseManifest::load(&lookup.manifest_path()).unwrap();
+        let runtime = Arc::new(
+            tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap(),
+        );
+        let all = trials(Arc::new(NoStore), &corpora, runtime);
+        let expected: Vec<String> = manifest
+            .files
+            .iter()
+            .flat_map(|file| {
+                file.cases
+                    .iter()
+                    .map(|id| trial_name("nostore", UPSTREAM, &file.path, id))
+            })
+            .collect();
+        let upstream: Vec<&str> = all
+            .iter()
+            .map(libtest_mimic::Trial::name)
+            .filter(|name| name.starts_with("nostore::upstream::"))
+            .collect();
+        assert_eq!(upstream, expected);
+        assert_eq!(upstream.len(), manifest.case_count);
+        // Named as the real trial would be: `<store>::upstream::<file stem>::<case id>`.
+        let first = &manifest.files[0];
+        let stem = first
+            .path
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .trim_end_matches(".json");
+        assert_eq!(
+            upstream[0],
+            format!("nostore::upstream::{stem}::{}", first.cases[0])
+        );
+
+        // Run only those trials, logging to a file: each is ignored with the reason, none
+        // passes or fails.
+        let log =
+            std::env::temp_dir().join(format!("ft-missing-trials-{}.log", std::process::id()));
+        let arguments = libtest_mimic::Arguments {
+            filter: Some("nostore::upstream::".into()),
+            test_threads: Some(1),
+            color: Some(libtest_mimic::ColorSetting::Never),
+            logfile: Some(log.display().to_string()),
+            ..libtest_mimic::Arguments::default()
+        };
+        let conclusion = libtest_mimic::run(&arguments, all);
+        assert_eq!(conclusion.num_ignored, manifest.case_count as u64);
+        assert_eq!((conclusion.num_passed, conclusion.num_failed), (0, 0));
+        let reason = corpora.missing_upstream.unwrap().reason();
+        assert!(
+            reason.contains("/nonexistent/flametrench-spec/conformance"),
+            "{reason}"
+        );
+        let text = std::fs::read_to_string(&log).unwrap();
+        let _ = std::fs::remove_file(&log);
+        let ignored: Vec<&str> = text
+            .lines()
+            .filter(|line| line.ends_with(&format!("... ignored ({reason})")))
+            .collect();
+        assert_eq!(ignored.len(), manifest.case_count, "{text}");
+        for name in &expected {
+            assert!(
+                ignored
+                    .iter()
+                    .any(|line| line.starts_with(&format!("test {name} "))),
+                "{name} in {text}"
+            );
+        }
+    }
 
     #[test]
     fn substitution_is_whole_string_and_recursive() {

@@ -211,10 +211,17 @@ impl Membership {
         }
     }
 
+    /// The creation time of a row that replaces this one: `now`, but never earlier than this
+    /// row's own creation, so `created_at` never decreases along a `replaces` chain even if
+    /// clocks step back or concurrent calls read the clock in one order and write in another.
+    pub fn successor_time(&self, now: OffsetDateTime) -> OffsetDateTime {
+        now.max(self.created_at)
+    }
+
     /// The active row `id` that replaces this one with `role` (revoke-and-re-add): same user,
     /// org and inviter, created at `at` but never earlier than this row.
     pub fn successor(&self, id: MemId, role: Role, at: OffsetDateTime) -> Self {
-        let at = crate::rules::successor_time(self, at);
+        let at = self.successor_time(at);
         Self {
             replaces: Some(self.id),
             ..Self::joined(id, self.usr_id, self.org_id, role, self.invited_by, at)

@@ -118,11 +118,9 @@ pub fn check_change_role(
     Ok(())
 }
 
-/// The creation time of a row that replaces `old`: `now`, but never earlier than `old`'s own
-/// creation, so `created_at` never decreases along a `replaces` chain even if clocks step back
-/// or concurrent calls read the clock in one order and write in another.
+/// The creation time of a row that replaces `old` ([`Membership::successor_time`]).
 pub fn successor_time(old: &Membership, now: OffsetDateTime) -> OffsetDateTime {
-    now.max(old.created_at)
+    old.successor_time(now)
 }
 
 /// `suspend_membership` preconditions.

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use flametrench_conformance::{
-    BoxFuture, CaseOutcome, StoreFactory, TestBody, locate_corpora, trials,
+    BoxFuture, CaseOutcome, Corpora, CorpusLookup, StoreFactory, TestBody, trials,
 };
 use flametrench_tenancy_core::{DynTenancyStore, SharedClock};
 use flametrench_tenancy_memory::InMemoryTenancyStore;
@@ -50,7 +50,7 @@ impl StoreFactory for MemoryFactory {
 fn main() {
     let arguments = libtest_mimic::Arguments::from_args();
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let corpora = match locate_corpora(&workspace) {
+    let corpora = match Corpora::locate(&CorpusLookup::from_env(&workspace)) {
         Ok(corpora) => corpora,
         Err(error) => {
             eprintln!("{error}");

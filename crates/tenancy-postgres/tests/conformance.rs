@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use flametrench_conformance::{
-    BoxFuture, CaseOutcome, StoreFactory, TestBody, locate_corpora, trials,
+    BoxFuture, CaseOutcome, Corpora, CorpusLookup, StoreFactory, TestBody, trials,
 };
 use flametrench_tenancy_core::SharedClock;
 use flametrench_tenancy_postgres::PostgresTenancyStore;
@@ -85,7 +85,7 @@ async fn run_nested<B: TestBody>(
 fn main() {
     let arguments = libtest_mimic::Arguments::from_args();
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let corpora = locate_corpora(&workspace).unwrap_or_else(|error| {
+    let corpora = Corpora::locate(&CorpusLookup::from_env(&workspace)).unwrap_or_else(|error| {
         eprintln!("{error}");
         std::process::exit(1)
     });
