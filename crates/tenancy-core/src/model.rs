@@ -230,7 +230,12 @@ impl Membership {
 }
 
 /// A grant declared on an invitation and materialized as a tuple on acceptance.
+///
+/// Deserializing goes through [`PreTuple::new`], so JSON can never carry a grant the
+/// constructor refuses (such as an `owner` relation on an `org`: a forged membership), and
+/// `object_id` may be written in any of the accepted forms.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "PreTupleWire")]
 pub struct PreTuple {
     /// The relation granted.
     pub relation: Relation,
@@ -279,7 +284,24 @@ impl PreTuple {
     }
 }
 
-/// Parses a tuple object id: a canonical hyphenated UUID (either case) or `prefix_<32 hex>`.
+/// A pre-tuple as JSON carries it, before [`PreTuple::new`] checks it.
+#[derive(Deserialize)]
+struct PreTupleWire {
+    relation: String,
+    object_type: String,
+    object_id: String,
+}
+
+impl TryFrom<PreTupleWire> for PreTuple {
+    type Error = TenancyError;
+
+    fn try_from(wire: PreTupleWire) -> Result<Self, Self::Error> {
+        PreTuple::new(&wire.relation, &wire.object_type, &wire.object_id)
+    }
+}
+
+/// Parses a tuple object id: a canonical hyphenated UUID (either case), 32 hex digits without
+/// hyphens (the bare form the spec allows since v0.2.0-rc.4), or `prefix_<32 hex>`.
 ///
 /// # Errors
 ///
@@ -296,7 +318,8 @@ pub fn parse_object_id(text: &str) -> Result<Uuid, TenancyError> {
             8 | 13 | 18 | 23 => byte == b'-',
             _ => byte.is_ascii_hexdigit(),
         });
-    if !canonical {
+    let bare = text.len() == 32 && text.bytes().all(|byte| byte.is_ascii_hexdigit());
+    if !canonical && !bare {
         return Err(invalid());
     }
     Uuid::try_parse(text).map_err(|_| invalid())
@@ -415,6 +438,11 @@ impl Cursor {
         self.0
             .parse::<I>()
             .map_err(|_| TenancyError::precondition(PreconditionReason::InvalidCursor))
+    }
+
+    /// Whether the cursor is empty: a query string's `cursor=` reads as the first page.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 }
 

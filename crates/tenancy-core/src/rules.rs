@@ -380,7 +380,11 @@ pub fn page_limit(limit: Option<u32>) -> usize {
 ///
 /// `precondition.invalid_cursor` when the cursor is not a well-formed id of type `I`.
 pub fn cursor_position<I: TypedId>(cursor: Option<&Cursor>) -> Result<Option<I>> {
-    cursor.map(Cursor::position::<I>).transpose()
+    // An empty cursor (`?cursor=`) is the first page, as no cursor is.
+    cursor
+        .filter(|cursor| !cursor.is_empty())
+        .map(Cursor::position::<I>)
+        .transpose()
 }
 
 /// Builds a page from up to `limit + 1` rows in id order: a row beyond `limit` means another

@@ -130,3 +130,53 @@ fn wrong_shapes_are_refused() {
     });
     assert!(serde_json::from_value::<Organization>(bad_status).is_err());
 }
+
+/// Deserializing a pre-tuple goes through its constructor: a forged membership grant is
+/// refused, and every object-id form the constructor takes is taken.
+#[test]
+fn pre_tuples_deserialize_through_their_constructor() {
+    use flametrench_tenancy_core::PreTuple;
+
+    let forged = serde_json::from_str::<PreTuple>(
+        r#"{"relation":"owner","object_type":"org","object_id":"0190f2a8-1b3c-7abc-8123-aaaaaaaaaaaa"}"#,
+    );
+    let message = forged.expect_err("a forged owner grant").to_string();
+    assert!(message.contains("invalid_pre_tuple"), "{message}");
+    for bad in [
+        r#"{"relation":"Edit","object_type":"proj","object_id":"0190f2a8-1b3c-7abc-8123-aaaaaaaaaaaa"}"#,
+        r#"{"relation":"editor","object_type":"proj","object_id":"not-an-id"}"#,
+        r#"{"relation":"editor","object_type":"proj"}"#,
+    ] {
+        assert!(serde_json::from_str::<PreTuple>(bad).is_err(), "{bad}");
+    }
+    let expected =
+        PreTuple::new("editor", "proj", "0190f2a8-1b3c-7abc-8123-aaaaaaaaaaaa").expect("valid");
+    for object_id in [
+        "0190f2a8-1b3c-7abc-8123-aaaaaaaaaaaa",
+        "0190F2A8-1B3C-7ABC-8123-AAAAAAAAAAAA",
+        "0190f2a81b3c7abc8123aaaaaaaaaaaa",
+        "proj_0190f2a81b3c7abc8123aaaaaaaaaaaa",
+    ] {
+        let text =
+            format!(r#"{{"relation":"editor","object_type":"proj","object_id":"{object_id}"}}"#);
+        assert_eq!(
+            serde_json::from_str::<PreTuple>(&text).expect(object_id),
+            expected,
+            "{object_id}"
+        );
+    }
+    // What serializes reads back.
+    let round: PreTuple =
+        serde_json::from_value(serde_json::to_value(&expected).expect("serialize")).expect("read");
+    assert_eq!(round, expected);
+}
+
+#[test]
+fn an_empty_cursor_is_the_first_page() {
+    use flametrench_tenancy_core::{Cursor, rules};
+    assert_eq!(
+        rules::cursor_position::<flametrench_ids::MemId>(Some(&Cursor::new(""))).expect("empty"),
+        None
+    );
+    assert!(rules::cursor_position::<flametrench_ids::MemId>(Some(&Cursor::new(" "))).is_err());
+}
