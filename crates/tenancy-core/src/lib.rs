@@ -1,5 +1,11 @@
 //! The Flametrench tenancy model, independent of storage.
 //!
+//! To store it, pick a store crate: `flametrench-tenancy-memory` (`InMemoryTenancyStore`: tests
+//! and single-process services) or `flametrench-tenancy-postgres` (`PostgresTenancyStore`, over
+//! a pool or inside your own transaction). Hold either as a [`Tenancy`] handle in application
+//! state. The workspace README's quick start runs the whole walk-through on the memory store:
+//! `cargo run --example quickstart`.
+//!
 //! This crate defines the entities of the tenancy layer (organizations, memberships,
 //! invitations and the authorization tuples that mirror memberships), the validated inputs of
 //! every operation, the [`TenancyStore`] trait each backend implements, the one error type

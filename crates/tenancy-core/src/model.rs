@@ -524,10 +524,17 @@ mod tests {
         assert_eq!(bare, prefixed);
         let user = UsrId::new();
         assert_eq!(parse_object_id(&user.to_string()).unwrap(), user.as_uuid());
+        // The bare 32-hex form is accepted (spec v0.2.0-rc.4).
+        assert_eq!(
+            PreTuple::new("editor", "proj", "0190f2a81b3c7abc8123aaaaaaaaaaaa").unwrap(),
+            prefixed
+        );
         for bad in [
             "",
             "nope",
-            "0190f2a81b3c7abc8123aaaaaaaaaaaa",
+            "0190f2a81b3c7abc8123aaaaaaaaaaa",
+            "0190f2a81b3c7abc8123aaaaaaaaaaaaa",
+            "0190f2a81b3c7abc8123aaaaaaaaaaag",
             "{0190f2a8-1b3c-7abc-8123-aaaaaaaaaaaa}",
         ] {
             assert_eq!(
