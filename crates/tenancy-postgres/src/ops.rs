@@ -375,14 +375,28 @@ impl PostgresTenancyStore<'_, '_> {
             );
             let flights = tx.finish(&stmts).await?;
             if tx.answer_lost() {
-                // Committed, answer lost: the row as written.
+                // Committed, answer lost; but the guard may have refused the update. The row
+                // ended by this call carries its marks: the status, the actor and this call's
+                // time. Anything else means nothing but the lock row was written, and the call
+                // is made again to learn why.
                 let found = tx
                     .reread(&Stmt::new(&sql.get_invitation).bind(&inv, Type::UUID))
                     .await?;
-                return found
-                    .first()
-                    .map(|row| rows::invitation(row, 0))
-                    .unwrap_or(Err(TenancyError::not_found(Entity::Invitation)));
+                let row = found.first().map(|row| rows::invitation(row, 0)).transpose()?;
+                return match row {
+                    Some(row)
+                        if row.status.as_str() == status
+                            && row.terminal_at == Some(now)
+                            && row.terminal_by.map(|id| id.as_uuid()) == actor =>
+                    {
+                        Ok(row)
+                    }
+                    _ => Err(TenancyError::ConnectionLost {
+                        source: Box::new(std::io::Error::other(
+                            "a lost commit ended no invitation; asking again",
+                        )),
+                    }),
+                };
             }
             let at = usize::from(revoke);
             if let Some(row) = flights.get(at).and_then(|rows| rows.first()) {
@@ -944,7 +958,21 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
                     ])
                     .await?;
                 if tx.answer_lost() {
-                    return Ok(());
+                    // The transaction committed, but its guard may have refused the insert:
+                    // the row tells. Without it nothing but the lock row was written, and the
+                    // call is made again (same ids) to learn why.
+                    let found = tx
+                        .reread(&Stmt::new(&sql.inv_exists).bind(&inv, Type::UUID))
+                        .await?;
+                    return if found.is_empty() {
+                        Err(TenancyError::ConnectionLost {
+                            source: Box::new(std::io::Error::other(
+                                "a lost commit wrote no invitation; asking again",
+                            )),
+                        })
+                    } else {
+                        Ok(())
+                    };
                 }
                 let row = flights
                     .get(1)
