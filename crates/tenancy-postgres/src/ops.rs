@@ -382,7 +382,10 @@ impl PostgresTenancyStore<'_, '_> {
                 let found = tx
                     .reread(&Stmt::new(&sql.get_invitation).bind(&inv, Type::UUID))
                     .await?;
-                let row = found.first().map(|row| rows::invitation(row, 0)).transpose()?;
+                let row = found
+                    .first()
+                    .map(|row| rows::invitation(row, 0))
+                    .transpose()?;
                 return match row {
                     Some(row)
                         if row.status.as_str() == status
