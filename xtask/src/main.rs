@@ -108,7 +108,8 @@ enum Task {
     },
     /// Package every crate and build each packaged crate on its own.
     Package,
-    /// Run the CI gates: fmt, clippy, tests, docs, conformance, packaging.
+    /// Run CI: format, clippy, docs, the README's test command, conformance, the stress runs,
+    /// the examples and packaging (`.ci/run` calls this after installing what is missing).
     Ci,
 }
 
@@ -266,46 +267,117 @@ async fn conformance(store: Store, extra: &[PathBuf], json: Option<&Path>) -> Re
     Ok(must_failed == 0)
 }
 
-/// A command line to run, with an optional environment variable.
-type Gate = (
+/// The CI steps, in order: the one definition of CI (`.ci/run` installs what is missing, then
+/// runs `cargo xtask ci`). The tests step is the README's test command.
+/// One CI step: what it is, cargo's arguments, and an environment variable to set.
+type Step = (
     &'static str,
     &'static [&'static str],
     Option<(&'static str, &'static str)>,
 );
 
+const CI_STEPS: &[Step] = &[
+    ("format", &["fmt", "--all", "--", "--check"], None),
+    (
+        "clippy",
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
+        None,
+    ),
+    (
+        "docs",
+        &["doc", "--workspace", "--no-deps"],
+        Some(("RUSTDOCFLAGS", "-D warnings")),
+    ),
+    (
+        "tests (the README's test command)",
+        &["test", "--workspace"],
+        None,
+    ),
+    (
+        "conformance",
+        &["xtask", "conformance", "--store", "all"],
+        None,
+    ),
+    (
+        "stress, the server restarted in the middle of a checkpoint",
+        &[
+            "xtask",
+            "stress",
+            "--store",
+            "all",
+            "--clients",
+            "8",
+            "--seconds",
+            "10",
+            "--seed",
+            "1",
+            "--restart",
+        ],
+        None,
+    ),
+    (
+        "stress, a backend killed every 50 ms",
+        &[
+            "xtask",
+            "stress",
+            "--store",
+            "postgres",
+            "--clients",
+            "8",
+            "--seconds",
+            "10",
+            "--seed",
+            "2",
+            "--kill-backends-ms",
+            "50",
+        ],
+        None,
+    ),
+    ("examples", &["run", "--example", "quickstart"], None),
+    (
+        "examples",
+        &[
+            "run",
+            "-p",
+            "flametrench-tenancy-postgres",
+            "--example",
+            "postgres",
+        ],
+        None,
+    ),
+    (
+        "examples",
+        &[
+            "run",
+            "-p",
+            "flametrench-tenancy-postgres",
+            "--example",
+            "bootstrap",
+        ],
+        None,
+    ),
+    ("packaging", &["xtask", "package"], None),
+];
+
 fn ci() -> bool {
-    let steps: [Gate; 6] = [
-        ("cargo", &["fmt", "--all", "--", "--check"], None),
-        (
-            "cargo",
-            &[
-                "clippy",
-                "--workspace",
-                "--all-targets",
-                "--",
-                "-D",
-                "warnings",
-            ],
-            None,
-        ),
-        ("cargo", &["test", "--workspace"], None),
-        (
-            "cargo",
-            &["doc", "--workspace", "--no-deps"],
-            Some(("RUSTDOCFLAGS", "-D warnings")),
-        ),
-        ("cargo", &["xtask", "conformance", "--store", "all"], None),
-        ("cargo", &["xtask", "package"], None),
-    ];
-    for (program, args, env) in steps {
-        println!("== {program} {}", args.join(" "));
-        let mut command = Command::new(program);
-        command.args(args).current_dir(workspace());
+    // The cargo that runs xtask, so every step uses the same toolchain.
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    for (what, args, env) in CI_STEPS {
+        println!("== {what}: cargo {}", args.join(" "));
+        let mut command = Command::new(&cargo);
+        command.args(*args).current_dir(workspace());
         if let Some((key, value)) = env {
             command.env(key, value);
         }
         if !command.status().is_ok_and(|status| status.success()) {
-            println!("failed: {program} {}", args.join(" "));
+            println!("failed: {what}: cargo {}", args.join(" "));
             return false;
         }
     }

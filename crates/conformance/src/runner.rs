@@ -20,8 +20,8 @@ use crate::corpus::{
 use crate::ops::{self, Called, HarnessError};
 use crate::report::{CaseReport, CorpusReport, FileReport};
 
-/// A boxed, sendable future.
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+/// A boxed, sendable future: the one the store traits use.
+pub use flametrench_tenancy_core::dynamic::BoxFuture;
 
 /// The body of a test: given any store, runs the steps. It owns everything but the store, so
 /// a factory may lend it a store that borrows the factory's locals (a caller's transaction).
