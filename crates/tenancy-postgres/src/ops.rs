@@ -39,12 +39,8 @@ fn first(mut flights: Vec<Vec<Row>>) -> Vec<Row> {
     }
 }
 
-/// Reads the answer of a lock statement: `None` when the org (or the row leading to it) does
-/// not exist.
-fn locked_org_status(rows: &[Row]) -> Result<Option<OrgStatus>> {
-    org_status_of(rows)
-}
-
+/// Reads the org status a lock or status statement returned: `None` when the org (or the row
+/// leading to it) does not exist.
 fn org_status_of(rows: &[Row]) -> Result<Option<OrgStatus>> {
     rows.first()
         .map(|row| {
@@ -197,7 +193,7 @@ async fn lock_membership(
     } else {
         Vec::new()
     };
-    let org_status = locked_org_status(&flights[0])?;
+    let org_status = org_status_of(&flights[0])?;
     let (membership, owners, other_active) = membership_context(&flights[1])?;
     Ok((org_status, membership, owners, other_active, extra_rows))
 }
@@ -241,13 +237,7 @@ impl PostgresTenancyStore<'_, '_> {
                         Err(error) => Err(error),
                         // The status changed between the two statements; report it as a
                         // transient conflict so that the pool retries.
-                        Ok(_) => Err(TenancyError::RetryableConflict {
-                            kind: flametrench_tenancy_core::ConflictKind::SerializationFailure,
-                            scope: flametrench_tenancy_core::RetryScope::Call,
-                            source: Box::new(std::io::Error::other(
-                                "org status changed concurrently",
-                            )),
-                        }),
+                        Ok(_) => Err(guard_disagreed(op)),
                     },
                 },
             }
@@ -888,7 +878,7 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
                 // Stamp rows with the time the org lock was granted, so rows of one org are
                 // stamped in the order they are written.
                 let now = self.now();
-                if locked_org_status(&flights[0])?.is_none() {
+                if org_status_of(&flights[0])?.is_none() {
                     return Err(TenancyError::not_found(Entity::Org));
                 }
                 let found = flights[1]
@@ -1084,7 +1074,7 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
                 // Stamp rows with the time the org lock was granted, so rows of one org are
                 // stamped in the order they are written.
                 let now = self.now();
-                locked_org_status(&flights[0])?;
+                org_status_of(&flights[0])?;
                 let row = flights[1]
                     .first()
                     .ok_or(TenancyError::not_found(Entity::Invitation))?;

@@ -44,7 +44,7 @@ async fn org_with<S: TenancyStore>(store: &S, owner: UsrId) -> Org {
     }
 }
 
-async fn race<S, A, B, FA, FB, TA, TB>(strict: bool, store: Arc<S>, a: A, b: B)
+async fn race<S, A, B, FA, FB, TA, TB>(store: Arc<S>, a: A, b: B)
 where
     S: TenancyStore + 'static,
     A: FnOnce(Arc<S>) -> FA + Send + 'static,
@@ -66,14 +66,12 @@ where
         b(store_b).await
     });
     let (left, right) = (left.await.expect("task"), right.await.expect("task"));
-    if strict {
-        typed(&left);
-        typed(&right);
-    }
+    typed(&left);
+    typed(&right);
 }
 
 /// Runs every race scenario `ROUNDS` times against `store`.
-async fn all_races(store: Arc<PostgresTenancyStore<'static, 'static>>, strict: bool) {
+async fn all_races(store: Arc<PostgresTenancyStore<'static, 'static>>) {
     for _ in 0..ROUNDS {
         let [alice, bob, carol] = users(&*store, 3).await[..] else {
             unreachable!()
@@ -91,7 +89,6 @@ async fn all_races(store: Arc<PostgresTenancyStore<'static, 'static>>, strict: b
         // Two owners leave at once.
         let owner = org.owner;
         race(
-            strict,
             store.clone(),
             move |s| async move { s.self_leave(owner, None).await },
             move |s| async move { s.self_leave(second, None).await },
@@ -114,7 +111,6 @@ async fn all_races(store: Arc<PostgresTenancyStore<'static, 'static>>, strict: b
         // Two owners demote themselves at once.
         let owner = org.owner;
         race(
-            strict,
             store.clone(),
             move |s| async move { s.change_role(owner, Role::Member).await },
             move |s| async move { s.change_role(second, Role::Admin).await },
@@ -133,7 +129,6 @@ async fn all_races(store: Arc<PostgresTenancyStore<'static, 'static>>, strict: b
         // One owner suspended while the other leaves.
         let owner = org.owner;
         race(
-            strict,
             store.clone(),
             move |s| async move { s.suspend_membership(owner).await },
             move |s| async move { s.self_leave(second, None).await },
@@ -152,7 +147,6 @@ async fn all_races(store: Arc<PostgresTenancyStore<'static, 'static>>, strict: b
             .id;
         let (id, owner) = (org.id, org.owner);
         race(
-            strict,
             store.clone(),
             move |s| async move {
                 s.transfer_ownership(TransferOwnership::new(id, owner, second))
@@ -182,7 +176,6 @@ async fn all_races(store: Arc<PostgresTenancyStore<'static, 'static>>, strict: b
             .id;
         let (ia, ib) = (ident.clone(), ident.clone());
         race(
-            strict,
             store.clone(),
             move |s| async move {
                 s.accept_invitation(AcceptInvitation::as_user(invitation, bob, ia))
@@ -217,7 +210,6 @@ async fn all_races(store: Arc<PostgresTenancyStore<'static, 'static>>, strict: b
         };
         let (ia, ib) = (ident.clone(), ident.clone());
         race(
-            strict,
             store.clone(),
             move |s| async move {
                 s.accept_invitation(AcceptInvitation::as_user(first, dave, ia))
@@ -244,7 +236,6 @@ async fn all_races(store: Arc<PostgresTenancyStore<'static, 'static>>, strict: b
             .id;
         let ia = ident.clone();
         race(
-            strict,
             store.clone(),
             move |s| async move {
                 s.accept_invitation(AcceptInvitation::as_user(contested, erin, ia))
@@ -269,7 +260,6 @@ async fn all_races(store: Arc<PostgresTenancyStore<'static, 'static>>, strict: b
             .id;
         let id = org.id;
         race(
-            strict,
             store.clone(),
             move |s| async move { s.add_member(AddMember::new(id, bob, Role::Member)).await },
             move |s| async move { s.revoke_org(id).await },
@@ -277,7 +267,6 @@ async fn all_races(store: Arc<PostgresTenancyStore<'static, 'static>>, strict: b
         .await;
         let ia = ident.clone();
         race(
-            strict,
             store.clone(),
             move |s| async move {
                 s.accept_invitation(AcceptInvitation::as_user(invitation, carol, ia))
@@ -294,7 +283,7 @@ async fn races_keep_every_invariant() {
     let server = server().await;
     let db = database(&server).await;
     let store = Arc::new(PostgresTenancyStore::new(db.pool(8).expect("pool")));
-    all_races(store, true).await;
+    all_races(store).await;
     let client = db.connect().await.expect("checker");
     assert_eq!(
         violations(&client).await.expect("invariant queries"),
