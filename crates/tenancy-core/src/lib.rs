@@ -29,6 +29,7 @@
 //! ```
 
 pub mod clock;
+pub mod decide;
 pub mod dynamic;
 pub mod error;
 pub mod handle;

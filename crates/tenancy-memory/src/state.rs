@@ -504,18 +504,12 @@ impl State {
         }
     }
 
-    /// Revoke-and-re-add: revokes `old` and inserts an active row with `new_role` replacing it.
-    pub(crate) fn rotate(
-        &mut self,
-        old: &Membership,
-        new_role: Role,
-        now: OffsetDateTime,
-    ) -> Membership {
+    /// Revoke-and-re-add: revokes `old` at `at` and inserts `new`, the active row replacing it.
+    pub(crate) fn rotate(&mut self, old: &Membership, new: &Membership, at: OffsetDateTime) {
         let old_ix = self.mem_ix.get(&old.id).copied();
         if let Some(ix) = old_ix {
-            self.set_status(ix, MembershipStatus::Revoked, None, now);
+            self.set_status(ix, MembershipStatus::Revoked, None, at);
         }
-        let new = old.successor(MemId::new(), new_role, now);
         // The successor has the old row's user, org and inviter, so its links are the old
         // row's indexes (and the old row itself); only a row that is not stored (which callers
         // never pass) needs its ids looked up.
@@ -528,10 +522,9 @@ impl State {
                 removed_by: NONE,
                 tuple_by: NONE,
             },
-            None => self.links(&new, None),
+            None => self.links(new, None),
         };
-        self.push_row(&new, links);
-        new
+        self.push_row(new, links);
     }
 
     // --- tuples ----------------------------------------------------------------------------

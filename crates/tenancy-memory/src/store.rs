@@ -1,19 +1,24 @@
 //! `InMemoryTenancyStore`: every operation as one critical section over [`State`].
 //!
-//! Each operation checks everything first (through the shared rules) and only then writes, so a
-//! rejected call changes nothing.
+//! Each write gathers its facts, asks `flametrench_tenancy_core::decide` for the plan, and only
+//! then writes it, so a rejected call changes nothing.
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use flametrench_ids::{InvId, MemId, OrgId, TupId, UsrId};
-use flametrench_tenancy_core::rules::{self, LeavePlan, OrgTransition};
+use flametrench_tenancy_core::decide::{
+    self, AcceptFacts, AddMemberFacts, EndInvitationFacts, InvitationEnd, InviteFacts,
+    MembershipFacts, MembershipWrite, Plan, TransferFacts,
+};
+use flametrench_tenancy_core::rules::{self, OrgTransition};
 use flametrench_tenancy_core::{
     AcceptInvitation, AcceptInvitationResult, AddMember, CreateInvitation, CreateOrg,
     CreateOrgResult, Entity, EntityType, Invitation, InvitationStatus, ListInvitations,
-    ListMembers, ListMembershipsForUser, ListOrgs, Membership, MembershipStatus, OrgStatus,
-    Organization, Page, Relation, Result, Role, SharedClock, Snapshot, TenancyError, TenancyStore,
-    TransferOwnership, TransferOwnershipResult, Tuple, UpdateOrg, system_clock,
+    ListMembers, ListMembershipsForUser, ListOrgs, Membership, OrgStatus, Organization, Page,
+    Relation, Result, Role, SharedClock, Snapshot, TenancyError, TenancyStore, TransferOwnership,
+    TransferOwnershipResult, Tuple, UpdateOrg, system_clock,
 };
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::state::State;
@@ -81,8 +86,8 @@ impl InMemoryTenancyStore {
         let mut state = self.lock();
         // Read under the lock, so rows are stamped in the order they are written.
         let now = self.clock.now();
-        let status = org_of(&state, org_id)?.status;
-        let next = rules::org_transition(status, transition)?;
+        let status = state.orgs.get(&org_id).map(|org| org.status);
+        let next = decide::org_transition(status, transition)?;
         if next == OrgStatus::Revoked {
             state.revoke_org_memberships(org_id, now);
             state.remove_tuples_on(&EntityType::org(), org_id.as_uuid());
@@ -114,7 +119,7 @@ impl InMemoryTenancyStore {
     fn end_invitation(
         &self,
         inv_id: InvId,
-        status: InvitationStatus,
+        end: InvitationEnd,
         actor: Option<UsrId>,
     ) -> Result<Invitation> {
         let mut state = self.lock();
@@ -124,26 +129,66 @@ impl InMemoryTenancyStore {
             .invitations
             .get(&inv_id)
             .ok_or(TenancyError::not_found(Entity::Invitation))?;
-        if let Some(actor) = actor {
-            user_known(&state, actor)?;
-        }
-        if status == InvitationStatus::Revoked {
-            // Revoking is an admin's act on the org.
-            let actor_role = actor
+        let facts = EndInvitationFacts {
+            status: invitation.status,
+            actor_exists: actor.is_none_or(|actor| state.has_user(actor)),
+            actor_role: actor
                 .and_then(|actor| state.active_membership(actor, invitation.org_id))
-                .map(|membership| membership.role);
-            rules::check_revoke_invitation(invitation.status, actor_role)?;
-        } else {
-            rules::require_pending(invitation)?;
+                .map(|membership| membership.role),
+        };
+        decide::end_invitation(&facts, end)?;
+        let ended = decide::ended_invitation(invitation, end, actor, now);
+        state.invitations.insert(inv_id, ended.clone());
+        Ok(ended)
+    }
+
+    /// The facts of a membership write on `mem_id`; `named` is the other user the operation
+    /// names, whose active membership in the same org is looked up.
+    fn membership_facts(
+        state: &State,
+        mem_id: MemId,
+        named: Option<UsrId>,
+    ) -> Result<MembershipFacts> {
+        let target = membership_of(state, mem_id)?;
+        let org = target.org_id;
+        Ok(MembershipFacts {
+            org_status: org_of(state, org)?.status,
+            active_owners: state.active_owners(org),
+            other_active: state
+                .active_id(target.usr_id, org)
+                .is_some_and(|id| id != mem_id),
+            named: named.and_then(|usr| state.active_membership(usr, org)),
+            target,
+        })
+    }
+
+    /// Runs a membership write: gathers its facts under the lock, asks `decide`, applies the
+    /// plan.
+    fn membership_write<R>(
+        &self,
+        mem_id: MemId,
+        named: Option<UsrId>,
+        decide: impl FnOnce(&MembershipFacts, OffsetDateTime) -> Result<Plan<R>>,
+    ) -> Result<R> {
+        let mut state = self.lock();
+        // Read under the lock, so rows are stamped in the order they are written.
+        let now = self.clock.now();
+        let facts = Self::membership_facts(&state, mem_id, named)?;
+        let plan = decide(&facts, now)?;
+        apply(&mut state, &plan.writes);
+        Ok(plan.result)
+    }
+}
+
+/// Writes a plan's rows, in order.
+fn apply(state: &mut State, writes: &[MembershipWrite]) {
+    for write in writes {
+        match write {
+            MembershipWrite::Rotate { old, new, at } => state.rotate(old, new, *at),
+            MembershipWrite::End(row) | MembershipWrite::Reactivate(row) => {
+                state.set_membership_status(row.id, row.status, row.removed_by, row.updated_at);
+            }
         }
-        let invitation = state
-            .invitations
-            .get_mut(&inv_id)
-            .ok_or(TenancyError::not_found(Entity::Invitation))?;
-        invitation.status = status;
-        invitation.terminal_at = Some(now);
-        invitation.terminal_by = actor;
-        Ok(invitation.clone())
     }
 }
 
@@ -191,8 +236,9 @@ impl TenancyStore for InMemoryTenancyStore {
         let mut state = self.lock();
         // Read under the lock, so rows are stamped in the order they are written.
         let now = self.clock.now();
+        let status = state.orgs.get(&input.org_id).map(|org| org.status);
+        decide::update_org(status)?;
         let current = org_of(&state, input.org_id)?.clone();
-        rules::check_update_org(current.status)?;
         let slug = input.slug.apply(current.slug.clone());
         if let Some(slug) = &slug {
             if state
@@ -266,23 +312,13 @@ impl TenancyStore for InMemoryTenancyStore {
         let mut state = self.lock();
         // Read under the lock, so rows are stamped in the order they are written.
         let now = self.clock.now();
-        let status = org_of(&state, input.org_id)?.status;
-        user_known(&state, input.usr_id)?;
-        if let Some(inviter) = input.invited_by {
-            user_known(&state, inviter)?;
-        }
-        rules::require_org_active(status)?;
-        if state.active_id(input.usr_id, input.org_id).is_some() {
-            return Err(TenancyError::DuplicateMembership);
-        }
-        let membership = Membership::joined(
-            MemId::new(),
-            input.usr_id,
-            input.org_id,
-            input.role,
-            input.invited_by,
-            now,
-        );
+        let facts = AddMemberFacts {
+            org_status: state.orgs.get(&input.org_id).map(|org| org.status),
+            user_exists: state.has_user(input.usr_id),
+            inviter_exists: input.invited_by.is_none_or(|usr| state.has_user(usr)),
+            already_member: state.active_id(input.usr_id, input.org_id).is_some(),
+        };
+        let membership = decide::add_member(&facts, &input, MemId::new(), now)?;
         state.insert_membership(membership.clone(), input.invited_by);
         Ok(membership)
     }
@@ -313,71 +349,29 @@ impl TenancyStore for InMemoryTenancyStore {
     }
 
     async fn change_role(&self, mem_id: MemId, new_role: Role) -> Result<Membership> {
-        let mut state = self.lock();
-        // Read under the lock, so rows are stamped in the order they are written.
-        let now = self.clock.now();
-        let membership = membership_of(&state, mem_id)?;
-        let owners = state.active_owners(membership.org_id);
-        rules::check_change_role(&membership, new_role, owners)?;
-        Ok(state.rotate(&membership, new_role, now))
+        self.membership_write(mem_id, None, |facts, now| {
+            decide::change_role(facts, new_role, MemId::new(), now)
+        })
     }
 
     async fn suspend_membership(&self, mem_id: MemId) -> Result<Membership> {
-        let mut state = self.lock();
-        // Read under the lock, so rows are stamped in the order they are written.
-        let now = self.clock.now();
-        let membership = membership_of(&state, mem_id)?;
-        rules::check_suspend_membership(&membership, state.active_owners(membership.org_id))?;
-        state
-            .set_membership_status(mem_id, MembershipStatus::Suspended, None, now)
-            .ok_or(TenancyError::not_found(Entity::Membership))
+        self.membership_write(mem_id, None, decide::suspend_membership)
     }
 
     async fn reinstate_membership(&self, mem_id: MemId) -> Result<Membership> {
-        let mut state = self.lock();
-        // Read under the lock, so rows are stamped in the order they are written.
-        let now = self.clock.now();
-        let membership = membership_of(&state, mem_id)?;
-        let org_status = org_of(&state, membership.org_id)?.status;
-        let other_active = state
-            .active_id(membership.usr_id, membership.org_id)
-            .is_some_and(|id| id != mem_id);
-        rules::check_reinstate_membership(&membership, org_status, other_active)?;
-        state
-            .set_membership_status(mem_id, MembershipStatus::Active, None, now)
-            .ok_or(TenancyError::not_found(Entity::Membership))
+        self.membership_write(mem_id, None, decide::reinstate_membership)
     }
 
     async fn self_leave(&self, mem_id: MemId, transfer_to: Option<UsrId>) -> Result<Membership> {
-        let mut state = self.lock();
-        // Read under the lock, so rows are stamped in the order they are written.
-        let now = self.clock.now();
-        let leaver = membership_of(&state, mem_id)?;
-        let successor = transfer_to.and_then(|usr| state.active_membership(usr, leaver.org_id));
-        let plan = rules::plan_self_leave(
-            &leaver,
-            transfer_to,
-            state.active_owners(leaver.org_id),
-            successor.as_ref(),
-        )?;
-        if let LeavePlan::PromoteThenLeave(heir) = plan {
-            state.rotate(&heir, Role::Owner, now);
-        }
-        state
-            .set_membership_status(mem_id, MembershipStatus::Revoked, None, now)
-            .ok_or(TenancyError::not_found(Entity::Membership))
+        self.membership_write(mem_id, transfer_to, |facts, now| {
+            decide::self_leave(facts, transfer_to, MemId::new(), now)
+        })
     }
 
     async fn admin_remove(&self, mem_id: MemId, admin_usr_id: UsrId) -> Result<Membership> {
-        let mut state = self.lock();
-        // Read under the lock, so rows are stamped in the order they are written.
-        let now = self.clock.now();
-        let target = membership_of(&state, mem_id)?;
-        let actor = state.active_membership(admin_usr_id, target.org_id);
-        rules::check_admin_remove(&target, actor.as_ref())?;
-        state
-            .set_membership_status(mem_id, MembershipStatus::Revoked, Some(admin_usr_id), now)
-            .ok_or(TenancyError::not_found(Entity::Membership))
+        self.membership_write(mem_id, Some(admin_usr_id), |facts, now| {
+            decide::admin_remove(facts, admin_usr_id, now)
+        })
     }
 
     async fn transfer_ownership(
@@ -387,16 +381,14 @@ impl TenancyStore for InMemoryTenancyStore {
         let mut state = self.lock();
         // Read under the lock, so rows are stamped in the order they are written.
         let now = self.clock.now();
-        org_of(&state, input.org_id)?;
-        let from = membership_of(&state, input.from_mem_id)?;
-        let to = membership_of(&state, input.to_mem_id)?;
-        rules::check_transfer(input.org_id, &from, &to)?;
-        let to_membership = state.rotate(&to, Role::Owner, now);
-        let from_membership = state.rotate(&from, Role::Member, now);
-        Ok(TransferOwnershipResult {
-            from_membership,
-            to_membership,
-        })
+        let facts = TransferFacts {
+            org_exists: state.orgs.contains_key(&input.org_id),
+            from: state.membership(input.from_mem_id),
+            to: state.membership(input.to_mem_id),
+        };
+        let plan = decide::transfer_ownership(&facts, &input, (MemId::new(), MemId::new()), now)?;
+        apply(&mut state, &plan.writes);
+        Ok(plan.result)
     }
 
     async fn create_invitation(&self, mut input: CreateInvitation) -> Result<Invitation> {
@@ -405,27 +397,14 @@ impl TenancyStore for InMemoryTenancyStore {
         let mut state = self.lock();
         // Read under the lock, so rows are stamped in the order they are written.
         let now = self.clock.now();
-        let status = org_of(&state, input.org_id)?.status;
-        user_known(&state, input.invited_by)?;
-        rules::check_create_invitation(status, input.expires_at, now)?;
-        let inviter_role = state
-            .active_membership(input.invited_by, input.org_id)
-            .map(|membership| membership.role);
-        rules::check_inviter(inviter_role, input.role)?;
-        let invitation = Invitation {
-            id: InvId::new(),
-            org_id: input.org_id,
-            identifier: input.identifier,
-            role: input.role,
-            status: InvitationStatus::Pending,
-            pre_tuples: input.pre_tuples,
-            invited_by: input.invited_by,
-            invited_user_id: None,
-            created_at: now,
-            expires_at: input.expires_at,
-            terminal_at: None,
-            terminal_by: None,
+        let facts = InviteFacts {
+            org_status: state.orgs.get(&input.org_id).map(|org| org.status),
+            inviter_exists: state.has_user(input.invited_by),
+            inviter_role: state
+                .active_membership(input.invited_by, input.org_id)
+                .map(|membership| membership.role),
         };
+        let invitation = decide::create_invitation(&facts, &input, InvId::new(), now)?;
         state
             .org_invitations
             .insert((invitation.org_id, invitation.id));
@@ -468,63 +447,35 @@ impl TenancyStore for InMemoryTenancyStore {
             .invitations
             .get(&input.inv_id)
             .ok_or(TenancyError::not_found(Entity::Invitation))?;
-        if let Some(usr) = input.as_usr_id {
-            user_known(&state, usr)?;
-        }
-        rules::check_accept(
-            invitation,
+        let org = invitation.org_id;
+        let facts = AcceptFacts {
+            org_status: org_of(&state, org)?.status,
+            user_exists: input.as_usr_id.is_none_or(|usr| state.has_user(usr)),
+            already_member: input
+                .as_usr_id
+                .is_some_and(|usr| state.active_id(usr, org).is_some()),
+            invitation: invitation.clone(),
+        };
+        let plan = decide::accept_invitation(
+            &facts,
+            &input,
+            (UsrId::new(), MemId::new()),
+            TupId::new,
             now,
-            input.as_usr_id,
-            input.accepting_identifier.as_ref(),
         )?;
-        rules::require_org_active(org_of(&state, invitation.org_id)?.status)?;
-        if let Some(usr) = input.as_usr_id {
-            if state.active_id(usr, invitation.org_id).is_some() {
-                return Err(TenancyError::DuplicateMembership);
-            }
-        }
-        // Every check passed: write. The invitation is read in place rather than cloned; the
-        // tuples are built from its pre-tuples now, while it is borrowed, and get their ids
-        // below, after the membership's, so ids are drawn in the same order as ever.
-        let (org_id, role, invited_by) =
-            (invitation.org_id, invitation.role, invitation.invited_by);
-        let subject = input.as_usr_id.unwrap_or_else(UsrId::new);
-        let tuples: Vec<Tuple> = invitation
-            .pre_tuples
-            .iter()
-            .map(|pre| Tuple {
-                id: TupId::MIN,
-                subject_type: EntityType::usr(),
-                subject_id: subject.as_uuid(),
-                relation: pre.relation.clone(),
-                object_type: pre.object_type.clone(),
-                object_id: pre.object_id,
-                created_at: now,
-                created_by: Some(invited_by),
-            })
+        state.add_user(plan.subject);
+        state.insert_membership(plan.membership.clone(), Some(facts.invitation.invited_by));
+        let materialized_tuples = plan
+            .tuples
+            .into_iter()
+            .filter(|tuple| state.insert_tuple(tuple.clone()))
             .collect();
-        state.add_user(subject);
-        let membership =
-            Membership::joined(MemId::new(), subject, org_id, role, Some(invited_by), now);
-        state.insert_membership(membership.clone(), Some(invited_by));
-        let mut materialized_tuples = Vec::with_capacity(tuples.len());
-        for mut tuple in tuples {
-            tuple.id = TupId::new();
-            if state.insert_tuple(tuple.clone()) {
-                materialized_tuples.push(tuple);
-            }
-        }
-        let stored = state
+        state
             .invitations
-            .get_mut(&input.inv_id)
-            .ok_or(TenancyError::not_found(Entity::Invitation))?;
-        stored.status = InvitationStatus::Accepted;
-        stored.invited_user_id = Some(subject);
-        stored.terminal_at = Some(now);
-        stored.terminal_by = Some(subject);
+            .insert(plan.invitation.id, plan.invitation.clone());
         Ok(AcceptInvitationResult {
-            invitation: stored.clone(),
-            membership,
+            invitation: plan.invitation,
+            membership: plan.membership,
             materialized_tuples,
         })
     }
@@ -534,11 +485,11 @@ impl TenancyStore for InMemoryTenancyStore {
         inv_id: InvId,
         as_usr_id: Option<UsrId>,
     ) -> Result<Invitation> {
-        self.end_invitation(inv_id, InvitationStatus::Declined, as_usr_id)
+        self.end_invitation(inv_id, InvitationEnd::Decline, as_usr_id)
     }
 
     async fn revoke_invitation(&self, inv_id: InvId, admin_usr_id: UsrId) -> Result<Invitation> {
-        self.end_invitation(inv_id, InvitationStatus::Revoked, Some(admin_usr_id))
+        self.end_invitation(inv_id, InvitationEnd::Revoke, Some(admin_usr_id))
     }
 
     async fn list_tuples_for_subject(
