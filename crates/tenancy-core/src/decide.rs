@@ -8,19 +8,63 @@
 //! that the guard and the function agree). Entities are built here, once.
 //!
 //! Fresh ids and the time are inputs: a store draws them before it reads, so that it can bind
-//! them in the same flight as the reads.
+//! them in the same flight as the reads. The time is therefore read before the org lock is
+//! granted, and rows of one org are not stamped in the order they are written. What stays
+//! ordered: a row written over an existing membership row (its revocation, suspension,
+//! reactivation, or the row replacing it) is stamped at the later of the time and that row's
+//! `created_at` ([`Membership::successor_time`]), so a `replaces` chain never goes back in
+//! time and no row is updated before it was created.
 
-use flametrench_ids::{InvId, MemId, TupId, UsrId};
+use flametrench_ids::{InvId, MemId, OrgId, TupId, UsrId};
 use time::OffsetDateTime;
 
 use crate::error::{Entity, Result, TenancyError};
-use crate::input::{AcceptInvitation, AddMember, CreateInvitation, TransferOwnership};
+use crate::input::{AcceptInvitation, AddMember, CreateInvitation, CreateOrg, TransferOwnership};
 use crate::model::{
-    Invitation, InvitationStatus, Membership, MembershipStatus, OrgStatus, Role,
-    TransferOwnershipResult, Tuple,
+    CreateOrgResult, Invitation, InvitationStatus, Membership, MembershipStatus, OrgStatus,
+    Organization, Role, TransferOwnershipResult, Tuple,
 };
 use crate::rules::{self, LeavePlan, OrgTransition};
 use crate::text::EntityType;
+
+/// What `create_org` depends on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CreateOrgFacts {
+    /// Whether the creator exists.
+    pub creator_exists: bool,
+    /// Whether another org holds the slug.
+    pub slug_taken: bool,
+}
+
+/// `create_org`: the org `org_id`, active, and its creator's owner membership `mem_id`.
+///
+/// # Errors
+///
+/// `not_found` (user) for an unknown creator; `conflict.org_slug`.
+pub fn create_org(
+    facts: &CreateOrgFacts,
+    input: &CreateOrg,
+    (org_id, mem_id): (OrgId, MemId),
+    now: OffsetDateTime,
+) -> Result<CreateOrgResult> {
+    if !facts.creator_exists {
+        return Err(TenancyError::not_found(Entity::User));
+    }
+    if facts.slug_taken {
+        return Err(TenancyError::OrgSlugConflict);
+    }
+    Ok(CreateOrgResult {
+        org: Organization {
+            id: org_id,
+            name: input.name.clone(),
+            slug: input.slug.clone(),
+            status: OrgStatus::Active,
+            created_at: now,
+            updated_at: now,
+        },
+        owner_membership: Membership::joined(mem_id, input.creator, org_id, Role::Owner, None, now),
+    })
+}
 
 /// What a membership write depends on, read under the org lock.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,7 +120,7 @@ fn ended(
     Membership {
         status,
         removed_by,
-        updated_at: now,
+        updated_at: membership.successor_time(now),
         ..membership.clone()
     }
 }
@@ -92,7 +136,7 @@ fn rotation(
     let write = MembershipWrite::Rotate {
         old: old.clone(),
         new: new.clone(),
-        at: now,
+        at: old.successor_time(now),
     };
     (new, write)
 }
@@ -145,7 +189,7 @@ pub fn reinstate_membership(
     rules::check_reinstate_membership(&facts.target, facts.org_status, facts.other_active)?;
     let row = Membership {
         status: MembershipStatus::Active,
-        updated_at: now,
+        updated_at: facts.target.successor_time(now),
         ..facts.target.clone()
     };
     Ok(Plan {

@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use flametrench_ids::{InvId, MemId, OrgId, TupId, UsrId};
 use flametrench_tenancy_core::decide::{
-    self, AcceptFacts, AddMemberFacts, EndInvitationFacts, InvitationEnd, InviteFacts,
-    MembershipFacts, MembershipWrite, Plan, TransferFacts,
+    self, AcceptFacts, AddMemberFacts, CreateOrgFacts, EndInvitationFacts, InvitationEnd,
+    InviteFacts, MembershipFacts, MembershipWrite, Plan, TransferFacts,
 };
 use flametrench_tenancy_core::rules::{self, OrgTransition};
 use flametrench_tenancy_core::{
@@ -202,30 +202,21 @@ impl TenancyStore for InMemoryTenancyStore {
         let mut state = self.lock();
         // Read under the lock, so rows are stamped in the order they are written.
         let now = self.clock.now();
-        user_known(&state, input.creator)?;
-        if let Some(slug) = &input.slug {
-            if state.slugs.contains_key(slug) {
-                return Err(TenancyError::OrgSlugConflict);
-            }
-        }
-        let org = Organization {
-            id: OrgId::new(),
-            name: input.name,
-            slug: input.slug,
-            status: OrgStatus::Active,
-            created_at: now,
-            updated_at: now,
+        let facts = CreateOrgFacts {
+            creator_exists: state.has_user(input.creator),
+            slug_taken: input
+                .slug
+                .as_ref()
+                .is_some_and(|slug| state.slugs.contains_key(slug)),
         };
-        let owner = Membership::joined(MemId::new(), input.creator, org.id, Role::Owner, None, now);
+        let created = decide::create_org(&facts, &input, (OrgId::new(), MemId::new()), now)?;
+        let org = &created.org;
         if let Some(slug) = &org.slug {
             state.slugs.insert(slug.clone(), org.id);
         }
         state.orgs.insert(org.id, org.clone());
-        state.insert_membership(owner.clone(), Some(input.creator));
-        Ok(CreateOrgResult {
-            org,
-            owner_membership: owner,
-        })
+        state.insert_membership(created.owner_membership.clone(), Some(input.creator));
+        Ok(created)
     }
 
     async fn get_org(&self, org_id: OrgId) -> Result<Organization> {

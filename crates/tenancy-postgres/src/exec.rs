@@ -15,6 +15,7 @@ use tokio_postgres::{Client, Row};
 use crate::error::{Phase, map_pg};
 
 /// One statement with its typed parameters.
+#[derive(Clone)]
 pub(crate) struct Stmt<'a> {
     pub(crate) sql: &'a str,
     pub(crate) params: Vec<(&'a (dyn ToSql + Sync), Type)>,
@@ -198,11 +199,6 @@ impl<'c> Tx<'c> {
     /// Whether a failure now must be followed by an abort statement.
     pub(crate) fn needs_abort(&self) -> bool {
         self.opened && !self.closed && self.abort.is_some()
-    }
-
-    /// Runs `stmts` in one round trip, preceded by the opening statement if not yet sent.
-    pub(crate) async fn run(&mut self, stmts: &[Stmt<'_>]) -> Result<Vec<Vec<Row>>> {
-        self.flight(stmts, false).await
     }
 
     /// Runs the last `stmts` in one round trip, followed by the closing statement.
@@ -477,18 +473,15 @@ pub(crate) async fn resolve(pool: &deadpool_postgres::Pool, xid: &str, pid: i32)
     }
 }
 
-/// After a write in autocommit lost its answer: whether the row it creates, found by the id
-/// the SDK chose, exists. `None` when no connection could tell.
-pub(crate) async fn created_row_exists(
-    pool: &deadpool_postgres::Pool,
-    sql: &str,
-    id: &uuid::Uuid,
-) -> Option<bool> {
+/// After a write lost its answer without its transaction's id: the rows of `probe`, the read
+/// of the marks the write leaves (its new rows by the ids the SDK chose, or the status, actor
+/// and time it stamped). `None` when no connection could tell.
+pub(crate) async fn probe(pool: &deadpool_postgres::Pool, probe: &Stmt<'_>) -> Option<Vec<Row>> {
     let deadline = std::time::Instant::now() + RESOLVE_BUDGET;
     loop {
         if let Some(client) = side_connection(pool).await {
-            match client.query_typed(sql, &[(id, Type::UUID)]).await {
-                Ok(rows) => return Some(!rows.is_empty()),
+            match client.query_typed(probe.sql, &probe.params).await {
+                Ok(rows) => return Some(rows),
                 Err(error) if error.code().is_some() => return None,
                 Err(_) => {}
             }

@@ -26,6 +26,12 @@ pub(crate) const INV_COLUMNS: &str = "id, org_id, identifier, role, status, pre_
 pub(crate) const TUP_COLUMNS: &str =
     "id, subject_type, subject_id, relation, object_type, object_id, created_at, created_by";
 
+/// Reads the column named `column`: the facts a statement returns are read by name.
+pub(crate) fn named<'r, T: FromSql<'r>>(row: &'r Row, column: &str) -> Result<T> {
+    row.try_get(column)
+        .map_err(|_| corrupt("a column missing or of an unexpected type"))
+}
+
 pub(crate) fn get<'r, T: FromSql<'r>>(row: &'r Row, index: usize) -> Result<T> {
     row.try_get(index)
         .map_err(|_| corrupt("a column of an unexpected type"))

@@ -31,11 +31,74 @@ pub(crate) enum Protection {
     LockOnly,
     /// Neither.
     Unlocked,
+    /// Full protection, but every write's guard refuses (`{REFUSE}`): for the test that a
+    /// refused flight writes nothing.
+    GuardsRefuse,
 }
 
 /// The lock-row upsert, as a CTE named `bump` reading the locked org from a CTE named `o`.
 const BUMP: &str = "bump AS (INSERT INTO {s}.ft_org_lock AS l (org_id, version) SELECT id, 1 FROM o \
     ON CONFLICT (org_id) DO UPDATE SET version = l.version + 1 RETURNING 1)";
+
+/// What a membership write's guard reads, as a CTE `g` over membership `$1`: the row, its
+/// org's status, the org's active-owner count, and whether the row's user holds another active
+/// membership in the org. The same facts `membership_context` returns to the rules.
+const GUARD_FACTS: &str = "g AS (SELECT m.id, m.usr_id, m.org_id, m.role, m.status, \
+    (SELECT o.status FROM {s}.org o WHERE o.id = m.org_id) AS org_status, \
+    (SELECT count(*) FROM {s}.mem x WHERE x.org_id = m.org_id AND x.status = 'active' AND x.role = 'owner') AS owners, \
+    EXISTS (SELECT 1 FROM {s}.mem x WHERE x.org_id = m.org_id AND x.usr_id = m.usr_id \
+            AND x.status = 'active' AND x.id <> m.id) AS other_active \
+    FROM {s}.mem m WHERE m.id = $1)";
+
+/// Revoke-and-re-add of the row whose id the CTE `source` holds (none: nothing is written),
+/// as CTEs `{name}_old` (the revoked row), `{name}_gone` (its tuple deleted), `{name}_new` (the
+/// replacing row, `new_id` with `role`) and `{name}_tup` (its tuple, `tup_id`). `$2` is the
+/// time; a row is never stamped before the row it replaces was created. The new row's insert
+/// reads the update's `RETURNING`, so the old row has left `mem_unique_active` first; the new
+/// tuple's insert waits on the old tuple's delete (a one-time filter on its count), so a
+/// rotation that keeps the role replaces its tuple instead of colliding with it. Tuples are
+/// found by equalities on their natural key from one-row subqueries, never by a join.
+fn rotation(name: &str, source: &str, new_id: &str, role: &str, tup_id: &str) -> String {
+    format!(
+        "{name}_old AS (UPDATE {{s}}.mem SET status = 'revoked', \
+              updated_at = greatest($2, created_at), removed_by = NULL \
+              WHERE id = (SELECT id FROM {source}) \
+              RETURNING id, usr_id, org_id, role, invited_by, created_at), \
+         {name}_gone AS (DELETE FROM {{s}}.tup WHERE subject_type = 'usr' \
+              AND subject_id = (SELECT usr_id FROM {name}_old) AND relation = (SELECT role FROM {name}_old) \
+              AND object_type = 'org' AND object_id = (SELECT org_id FROM {name}_old) RETURNING 1), \
+         {name}_new AS (INSERT INTO {{s}}.mem \
+              (id, usr_id, org_id, role, status, replaces, invited_by, removed_by, created_at, updated_at) \
+              SELECT {new_id}, usr_id, org_id, {role}, 'active', id, invited_by, NULL, \
+                     greatest($2, created_at), greatest($2, created_at) FROM {name}_old \
+              RETURNING usr_id, org_id, role, created_at), \
+         {name}_tup AS (INSERT INTO {{s}}.tup \
+              (id, subject_type, subject_id, relation, object_type, object_id, created_at, created_by) \
+              SELECT {tup_id}, 'usr', usr_id, role, 'org', org_id, created_at, NULL FROM {name}_new \
+              WHERE (SELECT count(*) FROM {name}_gone) >= 0 ON CONFLICT DO NOTHING RETURNING 1)"
+    )
+}
+
+/// Ends the row whose id the CTE `source` holds (none: nothing is written) with `status` and
+/// `removed_by`, as CTEs `{name}_end` and `{name}_gone` (its tuple deleted). `$2` is the time.
+fn ending(name: &str, source: &str, status: &str, removed_by: &str) -> String {
+    format!(
+        "{name}_end AS (UPDATE {{s}}.mem SET status = {status}, \
+              updated_at = greatest($2, created_at), removed_by = {removed_by} \
+              WHERE id = (SELECT id FROM {source}) RETURNING usr_id, org_id, role), \
+         {name}_gone AS (DELETE FROM {{s}}.tup WHERE subject_type = 'usr' \
+              AND subject_id = (SELECT usr_id FROM {name}_end) AND relation = (SELECT role FROM {name}_end) \
+              AND object_type = 'org' AND object_id = (SELECT org_id FROM {name}_end) RETURNING 1)"
+    )
+}
+
+/// The rank of a role column, as `Role::rank`: `NULL` for the unranked roles.
+fn rank(column: &str) -> String {
+    format!(
+        "(CASE {column} WHEN 'owner' THEN 4 WHEN 'admin' THEN 3 WHEN 'member' THEN 2 \
+         WHEN 'guest' THEN 1 END)"
+    )
+}
 
 macro_rules! statements {
     ($($(#[$doc:meta])* $name:ident = $template:expr;)*) => {
@@ -52,13 +115,16 @@ macro_rules! statements {
 
             pub(crate) fn with_protection(schema: &str, protection: Protection) -> Self {
                 let quoted = format!("\"{schema}\"");
+                let refuse = if protection == Protection::GuardsRefuse { " AND false" } else { "" };
                 let (lock, bump) = match protection {
-                    Protection::Full => (" FOR NO KEY UPDATE", BUMP),
+                    Protection::Full | Protection::GuardsRefuse => (" FOR NO KEY UPDATE", BUMP),
                     Protection::LockOnly => (" FOR NO KEY UPDATE", "bump AS (SELECT 1 FROM o)"),
                     Protection::Unlocked => ("", "bump AS (SELECT 1 FROM o)"),
                 };
                 let fill = |template: &str| {
                     template
+                        .replace("{GFACTS}", GUARD_FACTS)
+                        .replace("{REFUSE}", refuse)
                         .replace("{BUMP}", bump)
                         .replace("{LOCK}", lock)
                         .replace("{s}", &quoted)
@@ -68,7 +134,7 @@ macro_rules! statements {
                         .replace("{TUP}", TUP_COLUMNS)
                         .replace("{LOWER}", ASCII_LOWER)
                 };
-                Self { $($name: fill(&$template),)* }
+                Self { $($name: fill(AsRef::<str>::as_ref(&$template)),)* }
             }
         }
     };
@@ -79,7 +145,7 @@ statements! {
         VALUES ($1, 'active', $2, $2) ON CONFLICT (id) DO NOTHING";
 
     /// $1 org id, $2 name, $3 slug, $4 now, $5 creator, $6 mem id, $7 tup id.
-    create_org = "WITH creator AS (SELECT id FROM {s}.usr WHERE id = $5), \
+    create_org = "WITH creator AS (SELECT id FROM {s}.usr WHERE id = $5{REFUSE}), \
         o AS (INSERT INTO {s}.org (id, status, name, slug, created_at, updated_at) \
               SELECT $1, 'active', $2, $3, $4, $4 FROM creator RETURNING id), \
         m AS (INSERT INTO {s}.mem (id, usr_id, org_id, role, status, created_at, updated_at) \
@@ -96,7 +162,7 @@ statements! {
         name = CASE WHEN $2 THEN $3 ELSE name END, \
         slug = CASE WHEN $4 THEN $5 ELSE slug END, \
         updated_at = $6 \
-        WHERE id = $1 AND status <> 'revoked' RETURNING {ORG}), {BUMP} \
+        WHERE id = $1 AND status <> 'revoked'{REFUSE} RETURNING {ORG}), {BUMP} \
         SELECT {ORG}, (SELECT count(*) FROM bump) FROM o";
 
     /// $1 after, $2 status, $3 folded query, $4 limit.
@@ -108,18 +174,21 @@ statements! {
 
     /// $1 org, $2 new status, $3 now, $4 required current status.
     set_org_status = "WITH o AS (UPDATE {s}.org SET status = $2, updated_at = $3 \
-        WHERE id = $1 AND status = $4 RETURNING {ORG}), {BUMP} \
+        WHERE id = $1 AND status = $4{REFUSE} RETURNING {ORG}), {BUMP} \
         SELECT {ORG}, (SELECT count(*) FROM bump) FROM o";
 
-    /// $1 org, $2 now. Takes the org lock.
+    /// $1 org, $2 now. Runs after `lock_org`, in its own statement, so that its snapshot
+    /// holds every membership committed before the lock was granted. Revokes the org and,
+    /// gated on that update, its memberships, its tuples and its pending invitations.
     revoke_org = "WITH o AS (UPDATE {s}.org SET status = 'revoked', updated_at = $2 \
-        WHERE id = $1 AND status <> 'revoked' RETURNING {ORG}), {BUMP} \
-        SELECT {ORG}, (SELECT count(*) FROM bump) FROM o";
-    revoke_org_memberships = "UPDATE {s}.mem SET status = 'revoked', updated_at = $2 \
-        WHERE org_id = $1 AND status IN ('active', 'suspended')";
-    revoke_org_tuples = "DELETE FROM {s}.tup WHERE object_type = 'org' AND object_id = $1";
-    revoke_org_invitations = "UPDATE {s}.inv SET status = 'revoked', terminal_at = $2 \
-        WHERE org_id = $1 AND status = 'pending'";
+              WHERE id = $1 AND status <> 'revoked'{REFUSE} RETURNING {ORG}), \
+        ms AS (UPDATE {s}.mem SET status = 'revoked', updated_at = greatest($2, created_at) \
+              WHERE org_id = $1 AND status IN ('active', 'suspended') AND EXISTS (SELECT 1 FROM o) RETURNING 1), \
+        ts AS (DELETE FROM {s}.tup WHERE object_type = 'org' AND object_id = $1 \
+              AND EXISTS (SELECT 1 FROM o) RETURNING 1), \
+        iv AS (UPDATE {s}.inv SET status = 'revoked', terminal_at = $2 \
+              WHERE org_id = $1 AND status = 'pending' AND EXISTS (SELECT 1 FROM o) RETURNING 1) \
+        SELECT {ORG} FROM o";
 
     /// $1 org. Locks the org row and its lock row; returns the org's status.
     lock_org = "WITH o AS (SELECT id, status FROM {s}.org WHERE id = $1{LOCK}), {BUMP} \
@@ -133,12 +202,14 @@ statements! {
         WHERE id = (SELECT org_id FROM {s}.inv WHERE id = $1){LOCK}), {BUMP} \
         SELECT status, (SELECT count(*) FROM bump) FROM o";
 
-    /// $1 membership: the row, its org's active-owner count, and whether its user has another
-    /// active membership in the org.
+    /// $1 membership: the row, then `org_status`, `owners` (the org's active-owner count) and
+    /// `other_active` (whether its user has another active membership in the org): the facts
+    /// of `GUARD_FACTS`, for the rules.
     membership_context = "SELECT {MEM}, \
-        (SELECT count(*) FROM {s}.mem o WHERE o.org_id = m.org_id AND o.status = 'active' AND o.role = 'owner'), \
-        EXISTS (SELECT 1 FROM {s}.mem o WHERE o.org_id = m.org_id AND o.usr_id = m.usr_id \
-                AND o.status = 'active' AND o.id <> m.id) \
+        (SELECT o.status FROM {s}.org o WHERE o.id = m.org_id) AS org_status, \
+        (SELECT count(*) FROM {s}.mem x WHERE x.org_id = m.org_id AND x.status = 'active' AND x.role = 'owner') AS owners, \
+        EXISTS (SELECT 1 FROM {s}.mem x WHERE x.org_id = m.org_id AND x.usr_id = m.usr_id \
+                AND x.status = 'active' AND x.id <> m.id) AS other_active \
         FROM {s}.mem m WHERE m.id = $1";
     /// $1 membership, $2 user: that user's active membership in the membership's org.
     active_membership_beside = "SELECT {MEM} FROM {s}.mem WHERE usr_id = $2 AND status = 'active' \
@@ -146,39 +217,62 @@ statements! {
     get_membership = "SELECT {MEM} FROM {s}.mem WHERE id = $1";
     memberships_by_ids = "SELECT {MEM} FROM {s}.mem WHERE id = ANY($1)";
 
-    /// $1 membership, $2 now, $3 removed_by, $4 new status (`suspended` or `revoked`), $5 its
-    /// user, $6 its org, $7 its role: ends an active membership and deletes the tuple that
-    /// mirrors it, in one statement. The tuple is found by an equality on its natural key from
-    /// bound values, never by a join, whose generic plan could scan a table that was small when
-    /// the statement was prepared.
-    end_membership = "WITH ended AS (UPDATE {s}.mem SET status = $4, updated_at = $2, removed_by = $3 \
-              WHERE id = $1) \
-        DELETE FROM {s}.tup WHERE subject_type = 'usr' AND subject_id = $5 \
-        AND relation = $7 AND object_type = 'org' AND object_id = $6";
-    /// $1 old membership, $2 now, $3 new id, $4 new role, $5 the new row's time, $6 tup id,
-    /// $7 user, $8 org, $9 old role: revoke-and-re-add in one statement. The new row's insert
-    /// reads the update's `RETURNING`, so the old row has left `mem_unique_active` before the
-    /// new active row enters it; the new tuple's insert waits on the old tuple's delete (a
-    /// one-time filter on its count), so a rotation that keeps the role (a co-owner promoted to
-    /// owner) replaces its tuple instead of colliding with it. As in `end_membership`, the old
-    /// tuple is found from bound values.
-    rotate_membership = "WITH old AS (UPDATE {s}.mem SET status = 'revoked', updated_at = $2, removed_by = NULL \
-              WHERE id = $1 RETURNING id, usr_id, org_id, invited_by), \
-        gone AS (DELETE FROM {s}.tup WHERE subject_type = 'usr' AND subject_id = $7 \
-              AND relation = $9 AND object_type = 'org' AND object_id = $8 RETURNING 1), \
-        new AS (INSERT INTO {s}.mem \
-              (id, usr_id, org_id, role, status, replaces, invited_by, removed_by, created_at, updated_at) \
-              SELECT $3, usr_id, org_id, $4, 'active', id, invited_by, NULL, $5, $5 FROM old \
-              RETURNING usr_id, org_id) \
-        INSERT INTO {s}.tup (id, subject_type, subject_id, relation, object_type, object_id, created_at, created_by) \
-        SELECT $6, 'usr', usr_id, $4, 'org', org_id, $5, NULL FROM new WHERE (SELECT count(*) FROM gone) >= 0 \
-        ON CONFLICT DO NOTHING";
-    /// $1 membership, $2 now, $3 tup id: reactivates a suspended membership and writes the tuple
-    /// that mirrors it, in one statement.
-    reactivate_membership = "WITH back AS (UPDATE {s}.mem SET status = 'active', updated_at = $2 \
-              WHERE id = $1 RETURNING usr_id, org_id, role) \
-        INSERT INTO {s}.tup (id, subject_type, subject_id, relation, object_type, object_id, created_at, created_by) \
-        SELECT $3, 'usr', usr_id, role, 'org', org_id, $2, NULL FROM back ON CONFLICT DO NOTHING";
+    // The guarded membership writes. Each runs after the org lock and the fact reads of its
+    // flight, reads its own facts (`GUARD_FACTS`), writes only when its guard (the conditions
+    // of its `decide` function) holds, and returns `written`: the membership rows it wrote.
+    // Every write of a statement is gated on its guard or on an earlier write's effect, so a
+    // refused guard writes nothing. $1 is the membership, $2 the time.
+
+    /// $3 new id, $4 new role, $5 tuple id.
+    change_role = format!("WITH {{GFACTS}}, \
+        go AS (SELECT id FROM g WHERE status = 'active' \
+              AND ($4 = 'owner' OR role <> 'owner' OR owners > 1){{REFUSE}}), {} \
+        SELECT (SELECT count(*) FROM r_old) + (SELECT count(*) FROM r_new) AS written",
+        rotation("r", "go", "$3", "$4", "$5"));
+    suspend_membership = format!("WITH {{GFACTS}}, \
+        go AS (SELECT id FROM g WHERE status = 'active' AND (role <> 'owner' OR owners > 1){{REFUSE}}), {} \
+        SELECT (SELECT count(*) FROM e_end) AS written",
+        ending("e", "go", "'suspended'", "NULL"));
+    /// $3 tuple id.
+    reinstate_membership = "WITH {GFACTS}, \
+        go AS (SELECT id FROM g WHERE status = 'suspended' AND org_status = 'active' \
+              AND NOT other_active{REFUSE}), \
+        b AS (UPDATE {s}.mem SET status = 'active', updated_at = greatest($2, created_at) \
+              WHERE id = (SELECT id FROM go) RETURNING usr_id, org_id, role, updated_at), \
+        bt AS (INSERT INTO {s}.tup (id, subject_type, subject_id, relation, object_type, object_id, created_at, created_by) \
+              SELECT $3, 'usr', usr_id, role, 'org', org_id, updated_at, NULL FROM b ON CONFLICT DO NOTHING RETURNING 1) \
+        SELECT (SELECT count(*) FROM b) AS written";
+    /// $3 the admin.
+    admin_remove = format!("WITH {{GFACTS}}, \
+        a AS (SELECT g.id, g.role AS target_role, (SELECT x.role FROM {{s}}.mem x WHERE x.org_id = g.org_id \
+              AND x.usr_id = $3 AND x.status = 'active') AS actor_role FROM g WHERE g.status = 'active'), \
+        go AS (SELECT id FROM a WHERE actor_role IN ('owner', 'admin') AND target_role <> 'owner' \
+              AND {} >= {}{{REFUSE}}), {} \
+        SELECT (SELECT count(*) FROM e_end) AS written",
+        rank("actor_role"), rank("target_role"), ending("e", "go", "'revoked'", "$3"));
+    /// $3 transfer_to (nullable), $4 the heir's new id, $5 its tuple id.
+    self_leave = format!("WITH {{GFACTS}}, \
+        l AS (SELECT g.id, (g.role = 'owner' AND g.owners <= 1) AS last_owner, \
+              (SELECT x.id FROM {{s}}.mem x WHERE x.org_id = g.org_id AND x.usr_id = $3 \
+               AND x.status = 'active') AS heir_id \
+              FROM g WHERE g.status = 'active' AND ($3::uuid IS NULL OR $3 <> g.usr_id)), \
+        go AS (SELECT id FROM l WHERE (NOT last_owner OR heir_id IS NOT NULL){{REFUSE}}), \
+        h AS (SELECT heir_id AS id FROM l WHERE last_owner AND EXISTS (SELECT 1 FROM go)), {}, {} \
+        SELECT (SELECT count(*) FROM r_old) + (SELECT count(*) FROM r_new) \
+        + (SELECT count(*) FROM e_end) AS written",
+        rotation("r", "h", "$4", "'owner'", "$5"), ending("e", "go", "'revoked'", "NULL"));
+    /// $1 org, $2 now, $3 from, $4 to, $5 to's new id, $6 its tuple, $7 from's new id, $8 its
+    /// tuple: promotes `to` to owner, then demotes `from` to member.
+    transfer_ownership = format!("WITH f AS (SELECT id, usr_id, org_id, role, status FROM {{s}}.mem WHERE id = $3), \
+        t AS (SELECT id, usr_id, org_id, role, status FROM {{s}}.mem WHERE id = $4), \
+        go AS (SELECT 1 FROM f, t WHERE EXISTS (SELECT 1 FROM {{s}}.org WHERE id = $1) \
+              AND f.status = 'active' AND t.status = 'active' AND f.org_id = $1 AND t.org_id = $1 \
+              AND f.role = 'owner' AND f.usr_id <> t.usr_id{{REFUSE}}), \
+        pt AS (SELECT id FROM t WHERE EXISTS (SELECT 1 FROM go)), \
+        pf AS (SELECT id FROM f WHERE EXISTS (SELECT 1 FROM go)), {}, {} \
+        SELECT (SELECT count(*) FROM p_old) + (SELECT count(*) FROM p_new) \
+        + (SELECT count(*) FROM d_old) + (SELECT count(*) FROM d_new) AS written",
+        rotation("p", "pt", "$5", "'owner'", "$6"), rotation("d", "pf", "$7", "'member'", "$8"));
 
     /// $1 org, $2 usr, $3 invited_by (nullable), $4 role, $5 mem id, $6 tup id, $7 now.
     /// Inserts only when the org exists and is active and both users exist; a duplicate active
@@ -187,13 +281,13 @@ statements! {
         flags AS (SELECT (SELECT status FROM o) AS org_status, \
                          EXISTS (SELECT 1 FROM {s}.usr WHERE id = $2) AS usr_ok, \
                          ($3::uuid IS NULL OR EXISTS (SELECT 1 FROM {s}.usr WHERE id = $3)) AS inviter_ok), \
-        go AS (SELECT 1 FROM flags WHERE org_status = 'active' AND usr_ok AND inviter_ok), \
+        go AS (SELECT 1 FROM flags WHERE org_status = 'active' AND usr_ok AND inviter_ok{REFUSE}), \
         m AS (INSERT INTO {s}.mem (id, usr_id, org_id, role, status, invited_by, created_at, updated_at) \
               SELECT $5, $2, $1, $4, 'active', $3, $7, $7 FROM go RETURNING id), \
         t AS (INSERT INTO {s}.tup (id, subject_type, subject_id, relation, object_type, object_id, created_at, created_by) \
               SELECT $6, 'usr', $2, $4, 'org', $1, $7, $3 FROM go \
               ON CONFLICT DO NOTHING RETURNING id) \
-        SELECT org_status, usr_ok, inviter_ok, (SELECT count(*) FROM m) FROM flags";
+        SELECT org_status, usr_ok, inviter_ok, (SELECT count(*) FROM m) AS written FROM flags";
 
     /// $1 org, $2 after, $3 status, $4 limit, $5 role.
     list_members = "SELECT {MEM} FROM {s}.mem WHERE org_id = $1 \
@@ -225,8 +319,8 @@ statements! {
         i AS (INSERT INTO {s}.inv (id, org_id, identifier, role, status, pre_tuples, invited_by, created_at, expires_at) \
               SELECT $1, $2, $3, $4, 'pending', $5, $6, $7, $8 FROM flags \
               WHERE org_status = 'active' AND inviter_ok AND $9 \
-              AND inviter_role IN ('owner', 'admin') AND ($4 <> 'owner' OR inviter_role = 'owner') RETURNING id) \
-        SELECT org_status, inviter_ok, inviter_role, (SELECT count(*) FROM i) FROM flags";
+              AND inviter_role IN ('owner', 'admin') AND ($4 <> 'owner' OR inviter_role = 'owner'){REFUSE} RETURNING id) \
+        SELECT org_status, inviter_ok, inviter_role, (SELECT count(*) FROM i) AS written FROM flags";
     get_invitation = "SELECT {INV} FROM {s}.inv WHERE id = $1";
     list_invitations = "SELECT {INV} FROM {s}.inv WHERE org_id = $1 \
         AND id > coalesce($2::uuid, '00000000-0000-0000-0000-000000000000'::uuid) AND ($3::text IS NULL OR status = $3) ORDER BY id LIMIT $4";
@@ -235,47 +329,63 @@ statements! {
     /// concurrent decline or revoke waits), its org's status, whether the user exists and
     /// whether the user already has an active membership in the org.
     accept_context = "SELECT {INV}, \
-        (SELECT status FROM {s}.org WHERE id = i.org_id), \
-        ($2::uuid IS NULL OR EXISTS (SELECT 1 FROM {s}.usr WHERE id = $2)), \
+        (SELECT status FROM {s}.org WHERE id = i.org_id) AS org_status, \
+        ($2::uuid IS NULL OR EXISTS (SELECT 1 FROM {s}.usr WHERE id = $2)) AS user_exists, \
         ($2::uuid IS NOT NULL AND EXISTS (SELECT 1 FROM {s}.mem m WHERE m.org_id = i.org_id \
-             AND m.usr_id = $2 AND m.status = 'active')) \
+             AND m.usr_id = $2 AND m.status = 'active')) AS already_member \
         FROM {s}.inv i WHERE i.id = $1 FOR UPDATE OF i";
-    /// The writes of an acceptance, in one statement. $1 inv, $2 subject, $3 now, $4 create the
-    /// subject user?, $5 mem id, $6 role, $7 inviter, $8 membership tuple id, then the
-    /// pre-tuples: $9 ids, $10 relations, $11 object types, $12 object ids; $13 the org.
-    /// Returns the accepted invitation and the ids of the pre-tuples it inserted (one already
-    /// present is kept and not reported). The membership's tuple is written before the pre-tuples (their insert
-    /// waits on its count), so a pre-tuple equal to it is the one skipped.
-    accept_writes = "WITH u AS (INSERT INTO {s}.usr (id, status, created_at, updated_at) \
-              SELECT $2, 'active', $3, $3 WHERE $4 ON CONFLICT (id) DO NOTHING), \
+    /// An acceptance, guarded, in one statement. $1 inv, $2 subject, $3 now, $4 create the
+    /// subject user?, $5 mem id, $6 membership tuple id, $7 and $8 the pre-tuples' ids (the
+    /// first 24 characters of a fresh tuple id, and a start for its last 48 bits: the n-th
+    /// pre-tuple's id ends with `$8 + n` in hex), $9 accepting as an existing user?, $10 the
+    /// accepting identifier. The guard is `decide::accept_invitation`'s. Writes the user (when
+    /// minted), the membership and its tuple, the pre-tuples, and the invitation's acceptance;
+    /// returns the accepted invitation and the pre-tuples it inserted (one already present is
+    /// kept and not reported). The membership's tuple is written before the pre-tuples (their
+    /// insert waits on its count), so a pre-tuple equal to it is the one skipped.
+    accept_invitation = "WITH i AS (SELECT id, org_id, role, invited_by, pre_tuples FROM {s}.inv \
+              WHERE id = $1 AND status = 'pending' AND $3 <= expires_at \
+              AND (NOT $9 OR ($10::text IS NOT NULL AND $10 = identifier))), \
+        go AS (SELECT i.* FROM i WHERE (SELECT o.status FROM {s}.org o WHERE o.id = i.org_id) = 'active' \
+              AND (NOT $9 OR EXISTS (SELECT 1 FROM {s}.usr WHERE id = $2)) \
+              AND NOT EXISTS (SELECT 1 FROM {s}.mem m WHERE m.org_id = i.org_id AND m.usr_id = $2 \
+                              AND m.status = 'active'){REFUSE}), \
+        u AS (INSERT INTO {s}.usr (id, status, created_at, updated_at) \
+              SELECT $2, 'active', $3, $3 FROM go WHERE $4 ON CONFLICT (id) DO NOTHING), \
         m AS (INSERT INTO {s}.mem \
               (id, usr_id, org_id, role, status, replaces, invited_by, removed_by, created_at, updated_at) \
-              VALUES ($5, $2, $13, $6, 'active', NULL, $7, NULL, $3, $3) RETURNING org_id), \
+              SELECT $5, $2, org_id, role, 'active', NULL, invited_by, NULL, $3, $3 FROM go \
+              RETURNING org_id, role, invited_by), \
         t AS (INSERT INTO {s}.tup (id, subject_type, subject_id, relation, object_type, object_id, created_at, created_by) \
-              SELECT $8, 'usr', $2, $6, 'org', org_id, $3, $7 FROM m ON CONFLICT DO NOTHING RETURNING id), \
+              SELECT $6, 'usr', $2, role, 'org', org_id, $3, invited_by FROM m ON CONFLICT DO NOTHING RETURNING id), \
+        x AS (SELECT ($7::text || lpad(to_hex($8::bigint + e.n), 12, '0'))::uuid AS id, \
+              e.v->>'relation' AS relation, e.v->>'object_type' AS object_type, \
+              regexp_replace(e.v->>'object_id', '^[a-z]+_', '')::uuid AS object_id \
+              FROM m, go, jsonb_array_elements(go.pre_tuples) WITH ORDINALITY AS e(v, n)), \
         p AS (INSERT INTO {s}.tup (id, subject_type, subject_id, relation, object_type, object_id, created_at, created_by) \
-              SELECT x.id, 'usr', $2, x.relation, x.object_type, x.object_id, $3, $7 \
-              FROM unnest($9::uuid[], $10::text[], $11::text[], $12::uuid[]) AS x(id, relation, object_type, object_id) \
-              WHERE (SELECT count(*) FROM t) >= 0 \
+              SELECT x.id, 'usr', $2, x.relation, x.object_type, x.object_id, $3, (SELECT invited_by FROM m) \
+              FROM x WHERE (SELECT count(*) FROM t) >= 0 \
               ON CONFLICT DO NOTHING RETURNING id), \
         a AS (UPDATE {s}.inv SET status = 'accepted', invited_user_id = $2, terminal_by = $2, terminal_at = $3 \
-              WHERE id = $1 AND status = 'pending' AND (SELECT count(*) FROM m) = 1 RETURNING *) \
-        SELECT {INV}, ARRAY(SELECT id FROM p) FROM a";
+              WHERE id = (SELECT id FROM go) AND (SELECT count(*) FROM m) = 1 RETURNING *) \
+        SELECT {INV}, ARRAY(SELECT id FROM p) AS inserted FROM a";
+    /// $1 inv, $2 and $3 the bounds of an acceptance's pre-tuple ids: the invitation, and the
+    /// ids of the tuples in that range (read after an acceptance lost its answer).
+    accept_probe = "SELECT {INV}, ARRAY(SELECT t.id FROM {s}.tup t WHERE t.id > $2 AND t.id <= $3 \
+        ORDER BY t.id) AS inserted FROM {s}.inv WHERE id = $1";
     /// $1 inv, $2 new status, $3 now, $4 actor (nullable), $5 whether the actor needs
     /// invitation authority on the org (the guard of `rules::check_revoke_invitation`).
     end_invitation = "UPDATE {s}.inv AS i SET status = $2, terminal_at = $3, terminal_by = $4 \
         WHERE i.id = $1 AND i.status = 'pending' \
         AND ($4::uuid IS NULL OR EXISTS (SELECT 1 FROM {s}.usr WHERE id = $4)) \
         AND (NOT $5 OR EXISTS (SELECT 1 FROM {s}.mem m WHERE m.org_id = i.org_id AND m.usr_id = $4 \
-             AND m.status = 'active' AND m.role IN ('owner', 'admin'))) RETURNING {INV}";
+             AND m.status = 'active' AND m.role IN ('owner', 'admin'))){REFUSE} RETURNING {INV}";
     /// $1 inv, $2 actor (nullable): what an unsuccessful `end_invitation` found.
     end_invitation_context = "SELECT i.status, \
-        ($2::uuid IS NULL OR EXISTS (SELECT 1 FROM {s}.usr WHERE id = $2)), \
-        (SELECT m.role FROM {s}.mem m WHERE m.org_id = i.org_id AND m.usr_id = $2 AND m.status = 'active') \
+        ($2::uuid IS NULL OR EXISTS (SELECT 1 FROM {s}.usr WHERE id = $2)) AS actor_exists, \
+        (SELECT m.role FROM {s}.mem m WHERE m.org_id = i.org_id AND m.usr_id = $2 AND m.status = 'active') AS actor_role \
         FROM {s}.inv i WHERE i.id = $1";
 
-    /// $1 tuple ids: those of them that exist.
-    tuple_ids_among = "SELECT id FROM {s}.tup WHERE id = ANY($1)";
     tuples_for_subject = "SELECT {TUP} FROM {s}.tup WHERE subject_type = $1 AND subject_id = $2 ORDER BY id";
     tuples_for_object = "SELECT {TUP} FROM {s}.tup WHERE object_type = $1 AND object_id = $2 \
         AND ($3::text IS NULL OR relation = $3) ORDER BY id";

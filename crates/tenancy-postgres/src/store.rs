@@ -316,11 +316,18 @@ impl Drop for PooledConnection {
 /// (`ft_<method>_<8 hex>`). `$id` is the operation's main id, recorded on its tracing span. `$body` is an expression
 /// using `$tx: &mut Tx` and returning `Result<T>`; it is evaluated again on each attempt, so it
 /// must only borrow its inputs.
+/// The read of a write's marks after a lost answer, and what its rows say: the call's value
+/// when they carry the call's marks, `None` when they do not.
+pub(crate) type Probe<'p, 's, T> = Option<(
+    crate::exec::Stmt<'s>,
+    &'p (dyn Fn(&[tokio_postgres::Row]) -> flametrench_tenancy_core::Result<Option<T>> + Sync),
+)>;
+
 macro_rules! transact {
     ($store:expr, $op:expr, $shape:expr, $id:expr, |$tx:ident| $body:expr) => {
-        $crate::store::transact!($store, $op, $shape, $id, created: None, |$tx| $body)
+        $crate::store::transact!($store, $op, $shape, $id, probe: None, |$tx| $body)
     };
-    ($store:expr, $op:expr, $shape:expr, $id:expr, created: $created:expr, |$tx:ident| $body:expr) => {{
+    ($store:expr, $op:expr, $shape:expr, $id:expr, probe: $probe:expr, |$tx:ident| $body:expr) => {{
         let store = $store;
         // The span names the operation and its main id; never an invitation identifier.
         let op: flametrench_tenancy_core::Op = $op;
@@ -329,10 +336,10 @@ macro_rules! transact {
             async {
                 match &store.source {
                     $crate::store::Source::Pool(pool) => {
-                        // For a write in autocommit that creates a row: the statement finding
-                        // that row by the id the SDK chose, and the id.
-                        // The third part makes the call's value when the row is found.
-                        let created: Option<(&str, &uuid::Uuid, fn() -> _)> = $created;
+                        // For a write whose answer can be lost without its transaction's id:
+                        // the read of the marks it leaves, and what those rows say (the call's
+                        // value when they carry its marks, `None` when they do not).
+                        let probe: $crate::store::Probe<'_, '_, _> = $probe;
                         // An earlier attempt's commit answer was lost.
                         let mut lost_commit = false;
                         let mut attempt: u32 = 0;
@@ -365,28 +372,30 @@ macro_rules! transact {
                                 result
                             }
                             .await;
-                            // A lost answer of a write that creates a row: the row, found by
-                            // its id, tells whether it committed. When it is missing, the call
-                            // is made again with the same ids: should the lost attempt still
-                            // commit, one of the two fails on the row's key, and the row is
-                            // then found again (so the work is done exactly once).
-                            let result = match (result, created) {
-                                (Err(error), Some((probe, id, found)))
+                            // A lost answer without the transaction's id: the marks the
+                            // write leaves tell whether it committed. Without them the call is
+                            // made again with the same ids and time: should the lost attempt
+                            // still commit, the guard of one of the two refuses (or its insert
+                            // fails on the row's key), and the marks are then found (so the
+                            // work is done exactly once).
+                            let result = match (result, probe.as_ref()) {
+                                (Err(error), Some((stmt, read)))
                                     if lost_commit
                                         || matches!(
                                             error,
                                             flametrench_tenancy_core::TenancyError::CommitOutcomeUnknown { .. }
                                         ) =>
                                 {
-                                    match $crate::exec::created_row_exists(pool, probe, id).await {
-                                        Some(true) => Ok(found()),
-                                        Some(false) => match error {
+                                    match $crate::exec::probe(pool, stmt).await.map(|rows| read(&rows)) {
+                                        Some(Ok(Some(value))) => Ok(value),
+                                        Some(Ok(None)) => match error {
                                             flametrench_tenancy_core::TenancyError::CommitOutcomeUnknown { source } => {
                                                 lost_commit = true;
                                                 Err(flametrench_tenancy_core::TenancyError::ConnectionLost { source })
                                             }
                                             other => Err(other),
                                         },
+                                        Some(Err(read_error)) => Err(read_error),
                                         None => Err(error),
                                     }
                                 }

@@ -1,6 +1,6 @@
-//! Round trips per operation, counted by the proxy: at most 2 per single-org write and 1 per
-//! read with a pool once the connection has prepared its statements, and no more inside a
-//! caller's transaction.
+//! Round trips per operation, counted by the proxy: one per operation with a pool once the
+//! connection has prepared its statements, on success and on a precondition failure, and no
+//! more inside a caller's transaction when the call succeeds.
 
 use flametrench_ids::UsrId;
 use flametrench_tenancy_core::{
@@ -166,21 +166,137 @@ async fn measure<S: TenancyStore>(store: &S, proxy: &PgProxy) -> Vec<Seen> {
     seen
 }
 
-fn budget(op: &str) -> u64 {
-    let reads = [
-        "get_org",
-        "list_orgs",
-        "get_membership",
-        "list_members",
-        "get_invitation",
-        "list_tuples_for_subject",
-        "list_tuples_for_object",
-        "list_memberships_for_user",
-        "list_invitations",
-        "active_membership",
-        "check_any",
-    ];
-    if reads.contains(&op) { 1 } else { 2 }
+/// Every operation is one flight with a pool.
+fn budget(_op: &str) -> u64 {
+    1
+}
+
+/// Runs each single-org write once where a precondition refuses it, recording the round
+/// trips of each refusal.
+async fn measure_refusals<S: TenancyStore>(store: &S, proxy: &PgProxy) -> Vec<(&'static str, u64)> {
+    let mut seen = Vec::new();
+    macro_rules! refused {
+        ($name:literal, $code:literal, $call:expr) => {{
+            proxy.reset();
+            let error = $call.await.expect_err($name);
+            assert_eq!(error.code(), $code, "{}: {error:?}", $name);
+            seen.push(($name, proxy.stats().round_trips));
+        }};
+    }
+    let (alice, bob, stranger) = (UsrId::new(), UsrId::new(), UsrId::new());
+    store.ensure_user(alice).await.expect("alice");
+    store.ensure_user(bob).await.expect("bob");
+    let created = store.create_org(CreateOrg::new(alice)).await.expect("org");
+    let (org, owner) = (created.org.id, created.owner_membership.id);
+    let bob_mem = store
+        .add_member(AddMember::new(org, bob, Role::Member))
+        .await
+        .expect("bob");
+    refused!(
+        "create_org",
+        "not_found",
+        store.create_org(CreateOrg::new(stranger))
+    );
+    refused!(
+        "change_role",
+        "forbidden.sole_owner",
+        store.change_role(owner, Role::Member)
+    );
+    refused!(
+        "suspend_membership",
+        "forbidden.sole_owner",
+        store.suspend_membership(owner)
+    );
+    refused!(
+        "reinstate_membership",
+        "precondition.invalid_transition",
+        store.reinstate_membership(bob_mem.id)
+    );
+    refused!(
+        "self_leave",
+        "forbidden.sole_owner",
+        store.self_leave(owner, None)
+    );
+    refused!("admin_remove", "forbidden", store.admin_remove(owner, bob));
+    refused!(
+        "transfer_ownership",
+        "precondition.from_not_owner",
+        store.transfer_ownership(TransferOwnership::new(org, bob_mem.id, owner))
+    );
+    refused!(
+        "create_invitation",
+        "forbidden",
+        store.create_invitation(
+            CreateInvitation::new(
+                org,
+                Identifier::new("x@example.com").expect("identifier"),
+                Role::Member,
+                bob,
+                OffsetDateTime::now_utc() + Duration::days(1),
+            )
+            .expect("invitation")
+        )
+    );
+    let invitation = store
+        .create_invitation(
+            CreateInvitation::new(
+                org,
+                Identifier::new("y@example.com").expect("identifier"),
+                Role::Member,
+                alice,
+                OffsetDateTime::now_utc() + Duration::days(1),
+            )
+            .expect("invitation"),
+        )
+        .await
+        .expect("invite");
+    refused!(
+        "revoke_invitation",
+        "forbidden",
+        store.revoke_invitation(invitation.id, bob)
+    );
+    refused!(
+        "accept_invitation",
+        "precondition.identifier_mismatch",
+        store.accept_invitation(AcceptInvitation::as_user(
+            invitation.id,
+            bob,
+            Identifier::new("z@example.com").expect("identifier"),
+        ))
+    );
+    store
+        .decline_invitation(invitation.id, None)
+        .await
+        .expect("decline");
+    refused!(
+        "decline_invitation",
+        "conflict.invitation_not_pending",
+        store.decline_invitation(invitation.id, None)
+    );
+    store.suspend_org(org).await.expect("suspend org");
+    refused!(
+        "suspend_org",
+        "precondition.invalid_transition",
+        store.suspend_org(org)
+    );
+    refused!(
+        "add_member",
+        "precondition.org_not_active",
+        store.add_member(AddMember::new(org, alice, Role::Member))
+    );
+    store.revoke_org(org).await.expect("revoke org");
+    refused!(
+        "reinstate_org",
+        "already_terminal",
+        store.reinstate_org(org)
+    );
+    refused!("revoke_org", "already_terminal", store.revoke_org(org));
+    refused!(
+        "update_org",
+        "already_terminal",
+        store.update_org(UpdateOrg::new(org).name(Patch::Clear))
+    );
+    seen
 }
 
 #[tokio::test]
@@ -226,6 +342,17 @@ async fn pool_and_nested_round_trips_within_budget() {
             "{op} took {trips} round trips with a pool"
         );
         assert!(*trips >= 1, "{op} was not counted");
+    }
+    // A precondition failure costs the same single flight: its guard refused, and the facts
+    // read in that flight say why. The first pass prepares the statements it has not met.
+    measure_refusals(&store, &proxy).await;
+    let refusals = measure_refusals(&store, &proxy).await;
+    println!("pool round trips of refusals: {refusals:?}");
+    for (op, trips) in &refusals {
+        assert_eq!(
+            *trips, 1,
+            "{op} took {trips} round trips to refuse with a pool"
+        );
     }
 
     let (mut client, connection) = config.connect(tokio_postgres::NoTls).await.expect("client");

@@ -1,0 +1,472 @@
+//! Invitations: create, read, list, accept, decline and revoke.
+
+use flametrench_ids::{InvId, MemId, TupId, UsrId};
+use flametrench_tenancy_core::decide::{
+    self, AcceptFacts, EndInvitationFacts, InvitationEnd, InviteFacts,
+};
+use flametrench_tenancy_core::rules;
+use flametrench_tenancy_core::{
+    AcceptInvitation, AcceptInvitationResult, CreateInvitation, Entity, Invitation,
+    InvitationStatus, ListInvitations, Op, Page, Result, TenancyError,
+};
+use time::OffsetDateTime;
+use tokio_postgres::Row;
+use tokio_postgres::types::Type;
+use uuid::Uuid;
+
+use super::{ask_again, first, org_status_of, parse_role, refused, role_text, rows_at, settle};
+use crate::error::corrupt;
+use crate::exec::{Shape, Stmt};
+use crate::rows::{self, named};
+use crate::store::{PostgresTenancyStore, transact};
+
+pub(super) async fn create(
+    store: &PostgresTenancyStore<'_, '_>,
+    mut input: CreateInvitation,
+) -> Result<Invitation> {
+    // `expires_at` is a public field: a value set on it directly is normalized here too, so it
+    // never reaches the driver out of range.
+    input.expires_at = flametrench_tenancy_core::normalize_timestamp(input.expires_at)?;
+    let now = store.clock.now();
+    let inv_id = InvId::new();
+    let (inv, org, invited_by) = (
+        inv_id.as_uuid(),
+        input.org_id.as_uuid(),
+        input.invited_by.as_uuid(),
+    );
+    let identifier = input.identifier.as_str();
+    let role = role_text(input.role);
+    let pre_tuples = rows::pre_tuples_json(&input.pre_tuples);
+    // The row's CHECK needs expires_at > created_at; an earlier expiry inserts nothing and is
+    // explained by the rule.
+    let expiry_ok = input.expires_at > now;
+    let sql = &store.sql;
+    let probe = Stmt::new(&sql.inv_exists).bind(&inv, Type::UUID);
+    let found = |rows: &[Row]| Ok((!rows.is_empty()).then_some(None));
+    // The org's lock first, then the insert in its own statement (a fresh snapshot, so the
+    // inviter's authority is read under the lock): one flight, `BEGIN` … `COMMIT`.
+    let outcome = transact!(store, Op::CreateInvitation, Shape::Transaction, input.org_id, probe: Some((probe, &found)), |tx| {
+        let flights = tx
+            .finish(&[
+                Stmt::new(&sql.lock_org).bind(&org, Type::UUID),
+                Stmt::new(&sql.create_invitation)
+                    .bind(&inv, Type::UUID)
+                    .bind(&org, Type::UUID)
+                    .bind(&identifier, Type::TEXT)
+                    .bind(role, Type::TEXT)
+                    .bind(&pre_tuples, Type::JSONB)
+                    .bind(&invited_by, Type::UUID)
+                    .bind(&now, Type::TIMESTAMPTZ)
+                    .bind(&input.expires_at, Type::TIMESTAMPTZ)
+                    .bind(&expiry_ok, Type::BOOL),
+            ])
+            .await?;
+        if tx.answer_lost() {
+            // The transaction committed, but its guard may have refused the insert: the row
+            // tells. Without it nothing but the lock row was written, and the call is made
+            // again (same ids) to learn why.
+            let found = tx
+                .reread(&Stmt::new(&sql.inv_exists).bind(&inv, Type::UUID))
+                .await?;
+            return if found.is_empty() {
+                Err(ask_again("wrote no invitation"))
+            } else {
+                Ok(None)
+            };
+        }
+        let row = rows_at(&flights, 1)
+            .first()
+            .ok_or_else(|| corrupt("create_invitation flags"))?;
+        let org_status: Option<&str> = named(row, "org_status")?;
+        let inviter_role: Option<&str> = named(row, "inviter_role")?;
+        let facts = InviteFacts {
+            org_status: org_status
+                .map(|status| status.parse().map_err(|_| corrupt("an org status")))
+                .transpose()?,
+            inviter_exists: named(row, "inviter_ok")?,
+            inviter_role: parse_role(inviter_role)?,
+        };
+        let written: i64 = named(row, "written")?;
+        Ok(Some((facts, written == 1)))
+    })?;
+    match outcome {
+        Some((facts, written)) => settle(
+            Op::CreateInvitation,
+            decide::create_invitation(&facts, &input, inv_id, now),
+            written,
+        ),
+        // A lost answer, and the row was found: the invitation as it was written.
+        None => {
+            let facts = InviteFacts {
+                org_status: Some(flametrench_tenancy_core::OrgStatus::Active),
+                inviter_exists: true,
+                inviter_role: Some(flametrench_tenancy_core::Role::Owner),
+            };
+            decide::create_invitation(&facts, &input, inv_id, now)
+        }
+    }
+}
+
+pub(super) async fn get(store: &PostgresTenancyStore<'_, '_>, inv_id: InvId) -> Result<Invitation> {
+    let inv = inv_id.as_uuid();
+    let sql = &store.sql;
+    transact!(store, Op::GetInvitation, Shape::Read, inv_id, |tx| {
+        let rows = first(
+            tx.finish(&[Stmt::new(&sql.get_invitation).bind(&inv, Type::UUID)])
+                .await?,
+        );
+        rows.first()
+            .map(|row| rows::invitation(row, 0))
+            .unwrap_or(Err(TenancyError::not_found(Entity::Invitation)))
+    })
+}
+
+pub(super) async fn list(
+    store: &PostgresTenancyStore<'_, '_>,
+    input: ListInvitations,
+) -> Result<Page<Invitation>> {
+    let limit = rules::page_limit(input.limit);
+    let after = rules::cursor_position::<InvId>(input.cursor.as_ref())?.map(|id| id.as_uuid());
+    let status = input.status.map(InvitationStatus::as_str);
+    let org = input.org_id.as_uuid();
+    let fetch = (limit + 1) as i64;
+    let sql = &store.sql;
+    transact!(
+        store,
+        Op::ListInvitations,
+        Shape::Read,
+        input.org_id,
+        |tx| {
+            let flights = tx
+                .finish(&[
+                    Stmt::new(&sql.org_exists).bind(&org, Type::UUID),
+                    Stmt::new(&sql.list_invitations)
+                        .bind(&org, Type::UUID)
+                        .bind(&after, Type::UUID)
+                        .bind(&status, Type::TEXT)
+                        .bind(&fetch, Type::INT8),
+                ])
+                .await?;
+            if rows_at(&flights, 0).is_empty() {
+                return Err(TenancyError::not_found(Entity::Org));
+            }
+            let rows = rows_at(&flights, 1)
+                .iter()
+                .map(|row| rows::invitation(row, 0))
+                .collect::<Result<Vec<_>>>()?;
+            Ok(rules::paginate(rows, limit, |row| row.id))
+        }
+    )
+}
+
+/// The ids of an acceptance's pre-tuples: the n-th (from 1) is `prefix` followed by
+/// `start + n` as 12 hex digits, exactly as the statement computes it. `prefix` is the first
+/// 24 characters of a fresh tuple id (its time, version and variant), `start` the id's last
+/// 47 bits, so that every id is a UUIDv7 and adding up to a few thousand never carries.
+struct PreTupleIds {
+    prefix: String,
+    start: i64,
+}
+
+impl PreTupleIds {
+    fn new() -> Self {
+        let fresh = TupId::new().as_uuid();
+        let text = fresh.hyphenated().to_string();
+        let low = (fresh.as_u128() & ((1 << 47) - 1)) as i64;
+        Self {
+            prefix: text.get(..24).unwrap_or_default().to_owned(),
+            start: low,
+        }
+    }
+
+    /// The bounds of the range every id falls in: just before the first, and the last
+    /// possible.
+    fn bounds(&self) -> Result<(Uuid, Uuid)> {
+        let parse = |tail: String| {
+            Uuid::parse_str(&format!("{}{tail}", self.prefix))
+                .map_err(|_| corrupt("a pre-tuple id"))
+        };
+        Ok((
+            parse(format!("{:012x}", self.start))?,
+            parse("ffffffffffff".to_owned())?,
+        ))
+    }
+
+    /// The n-th id, from 1.
+    fn nth(&self, n: u32) -> Result<TupId> {
+        let text = format!("{}{:012x}", self.prefix, self.start + i64::from(n));
+        let uuid = Uuid::parse_str(&text).map_err(|_| corrupt("a pre-tuple id"))?;
+        TupId::try_from_uuid(uuid).map_err(|_| corrupt("a pre-tuple id"))
+    }
+}
+
+/// Reads the `accept_context` row.
+fn accept_facts(rows: &[Row]) -> Result<Option<AcceptFacts>> {
+    let Some(row) = rows.first() else {
+        return Ok(None);
+    };
+    let org_status: &str = named(row, "org_status")?;
+    Ok(Some(AcceptFacts {
+        invitation: rows::invitation(row, 0)?,
+        org_status: org_status.parse().map_err(|_| corrupt("an org status"))?,
+        user_exists: named(row, "user_exists")?,
+        already_member: named(row, "already_member")?,
+    }))
+}
+
+/// The plan of an acceptance, with its pre-tuple ids drawn from `ids`.
+fn accept_plan(
+    facts: &AcceptFacts,
+    input: &AcceptInvitation,
+    fresh: (UsrId, MemId),
+    ids: &PreTupleIds,
+    now: OffsetDateTime,
+) -> Result<decide::AcceptPlan> {
+    let mut n = 0;
+    let mut bad_id = None;
+    let plan = decide::accept_invitation(
+        facts,
+        input,
+        fresh,
+        || {
+            n += 1;
+            ids.nth(n).unwrap_or_else(|error| {
+                bad_id = Some(error);
+                TupId::MIN
+            })
+        },
+        now,
+    )?;
+    match bad_id {
+        Some(error) => Err(error),
+        None => Ok(plan),
+    }
+}
+
+pub(super) async fn accept(
+    store: &PostgresTenancyStore<'_, '_>,
+    input: AcceptInvitation,
+) -> Result<AcceptInvitationResult> {
+    let now = store.clock.now();
+    let fresh = (UsrId::new(), MemId::new());
+    let subject_id = input.as_usr_id.unwrap_or(fresh.0);
+    let ids = PreTupleIds::new();
+    let (inv, subject, mem, tup) = (
+        input.inv_id.as_uuid(),
+        subject_id.as_uuid(),
+        fresh.1.as_uuid(),
+        TupId::new().as_uuid(),
+    );
+    let as_usr = input.as_usr_id.map(|id| id.as_uuid());
+    let (create_user, as_existing) = (as_usr.is_none(), as_usr.is_some());
+    let identifier = input.accepting_identifier.as_ref().map(|id| id.as_str());
+    let sql = &store.sql;
+    let (lowest, highest) = ids.bounds()?;
+    let probe = Stmt::new(&sql.accept_probe)
+        .bind(&inv, Type::UUID)
+        .bind(&lowest, Type::UUID)
+        .bind(&highest, Type::UUID);
+    let found = |rows: &[Row]| accepted_from(rows, &input, fresh, &ids, now);
+    transact!(
+        store,
+        Op::AcceptInvitation,
+        Shape::Transaction,
+        input.inv_id, probe: Some((probe.clone(), &found)), |tx| {
+            let flights = tx
+                .finish(&[
+                    Stmt::new(&sql.lock_org_of_inv).bind(&inv, Type::UUID),
+                    Stmt::new(&sql.accept_context)
+                        .bind(&inv, Type::UUID)
+                        .bind(&as_usr, Type::UUID),
+                    Stmt::new(&sql.accept_invitation)
+                        .bind(&inv, Type::UUID)
+                        .bind(&subject, Type::UUID)
+                        .bind(&now, Type::TIMESTAMPTZ)
+                        .bind(&create_user, Type::BOOL)
+                        .bind(&mem, Type::UUID)
+                        .bind(&tup, Type::UUID)
+                        .bind(&ids.prefix, Type::TEXT)
+                        .bind(&ids.start, Type::INT8)
+                        .bind(&as_existing, Type::BOOL)
+                        .bind(&identifier, Type::TEXT),
+                ])
+                .await?;
+            if tx.answer_lost() {
+            let found = tx.reread(&probe).await?;
+            return accepted_from(&found, &input, fresh, &ids, now)?
+                .ok_or_else(|| ask_again("accepted no invitation"));
+        }
+            org_status_of(rows_at(&flights, 0))?;
+            let Some(facts) = accept_facts(rows_at(&flights, 1))? else {
+                return Err(TenancyError::not_found(Entity::Invitation));
+            };
+            let accepted = rows_at(&flights, 2).first();
+            let plan = settle(
+                Op::AcceptInvitation,
+                accept_plan(&facts, &input, fresh, &ids, now),
+                accepted.is_some(),
+            )?;
+            let row = accepted.ok_or_else(|| corrupt("an accepted invitation"))?;
+            let inserted: Vec<Uuid> = named(row, "inserted")?;
+            Ok(accept_result(plan, rows::invitation(row, 0)?, &inserted))
+        }
+    )
+}
+
+/// The result of an acceptance: the tuples of the plan that the statement inserted.
+fn accept_result(
+    plan: decide::AcceptPlan,
+    invitation: Invitation,
+    inserted: &[Uuid],
+) -> AcceptInvitationResult {
+    let mut materialized_tuples: Vec<_> = plan
+        .tuples
+        .into_iter()
+        .filter(|tuple| inserted.contains(&tuple.id.as_uuid()))
+        .collect();
+    materialized_tuples.sort_by_key(|tuple| tuple.id);
+    AcceptInvitationResult {
+        invitation,
+        membership: plan.membership,
+        materialized_tuples,
+    }
+}
+
+/// What an acceptance's probe found (the invitation, and the tuples among its pre-tuple
+/// ids): the call's result when the invitation carries this call's marks (accepted by the
+/// subject at its time), `None` when it does not.
+fn accepted_from(
+    rows: &[Row],
+    input: &AcceptInvitation,
+    fresh: (UsrId, MemId),
+    ids: &PreTupleIds,
+    now: OffsetDateTime,
+) -> Result<Option<AcceptInvitationResult>> {
+    let Some(row) = rows.first() else {
+        return Ok(None);
+    };
+    let invitation = rows::invitation(row, 0)?;
+    let subject = input.as_usr_id.unwrap_or(fresh.0);
+    if invitation.status != InvitationStatus::Accepted
+        || invitation.terminal_at != Some(now)
+        || invitation.invited_user_id != Some(subject)
+    {
+        return Ok(None);
+    }
+    // The plan as it was when the acceptance was decided: the invitation pending, the
+    // identifier matching (or nothing would have been accepted).
+    let facts = AcceptFacts {
+        invitation: Invitation {
+            status: InvitationStatus::Pending,
+            invited_user_id: None,
+            terminal_at: None,
+            terminal_by: None,
+            ..invitation.clone()
+        },
+        org_status: flametrench_tenancy_core::OrgStatus::Active,
+        user_exists: true,
+        already_member: false,
+    };
+    let identified = match input.as_usr_id {
+        Some(usr) => AcceptInvitation::as_user(input.inv_id, usr, invitation.identifier.clone()),
+        None => AcceptInvitation::new_user(input.inv_id),
+    };
+    let plan = accept_plan(&facts, &identified, fresh, ids, now)?;
+    let inserted: Vec<Uuid> = named(row, "inserted")?;
+    Ok(Some(accept_result(plan, invitation, &inserted)))
+}
+
+pub(super) async fn end(
+    store: &PostgresTenancyStore<'_, '_>,
+    end: InvitationEnd,
+    inv_id: InvId,
+    actor_id: Option<UsrId>,
+) -> Result<Invitation> {
+    let now = store.clock.now();
+    let inv = inv_id.as_uuid();
+    let actor = actor_id.map(|id| id.as_uuid());
+    let (op, status) = match end {
+        InvitationEnd::Decline => (Op::DeclineInvitation, end.status().as_str()),
+        InvitationEnd::Revoke => (Op::RevokeInvitation, end.status().as_str()),
+    };
+    // Revoking is an admin's act, decided under the org's lock (org, then invitation, as an
+    // acceptance locks them): one flight, `BEGIN` … `COMMIT` with a pool. Declining needs no
+    // authority and stays one statement in autocommit.
+    let revoke = end == InvitationEnd::Revoke;
+    let shape = if revoke {
+        Shape::Transaction
+    } else {
+        Shape::Single
+    };
+    let sql = &store.sql;
+    let probe = Stmt::new(&sql.get_invitation).bind(&inv, Type::UUID);
+    let found = |rows: &[Row]| {
+        Ok(rows
+            .first()
+            .map(|row| rows::invitation(row, 0))
+            .transpose()?
+            .filter(|row| {
+                row.status == end.status()
+                    && row.terminal_at == Some(now)
+                    && row.terminal_by == actor_id
+            }))
+    };
+    transact!(store, op, shape, inv_id, probe: Some((probe, &found)), |tx| {
+        let mut stmts = Vec::with_capacity(3);
+        if revoke {
+            stmts.push(Stmt::new(&sql.lock_org_of_inv).bind(&inv, Type::UUID));
+        }
+        stmts.push(
+            Stmt::new(&sql.end_invitation)
+                .bind(&inv, Type::UUID)
+                .bind(&status, Type::TEXT)
+                .bind(&now, Type::TIMESTAMPTZ)
+                .bind(&actor, Type::UUID)
+                .bind(&revoke, Type::BOOL),
+        );
+        stmts.push(
+            Stmt::new(&sql.end_invitation_context)
+                .bind(&inv, Type::UUID)
+                .bind(&actor, Type::UUID),
+        );
+        let flights = tx.finish(&stmts).await?;
+        if tx.answer_lost() {
+            // Committed, answer lost; but the guard may have refused the update. The row ended
+            // by this call carries its marks: the status, the actor and this call's time.
+            // Anything else means nothing but the lock row was written, and the call is made
+            // again to learn why.
+            let found = tx
+                .reread(&Stmt::new(&sql.get_invitation).bind(&inv, Type::UUID))
+                .await?;
+            return match found
+                .first()
+                .map(|row| rows::invitation(row, 0))
+                .transpose()?
+            {
+                Some(row)
+                    if row.status == end.status()
+                        && row.terminal_at == Some(now)
+                        && row.terminal_by == actor_id =>
+                {
+                    Ok(row)
+                }
+                _ => Err(ask_again("ended no invitation")),
+            };
+        }
+        let at = usize::from(revoke);
+        if let Some(row) = rows_at(&flights, at).first() {
+            return rows::invitation(row, 0);
+        }
+        let Some(row) = rows_at(&flights, at + 1).first() else {
+            return Err(TenancyError::not_found(Entity::Invitation));
+        };
+        let found: &str = rows::get(row, 0)?;
+        let actor_role: Option<&str> = named(row, "actor_role")?;
+        let facts = EndInvitationFacts {
+            status: found.parse().map_err(|_| corrupt("an invitation status"))?,
+            actor_exists: named(row, "actor_exists")?,
+            actor_role: parse_role(actor_role)?,
+        };
+        Err(refused(op, decide::end_invitation(&facts, end)))
+    })
+}

@@ -1,0 +1,607 @@
+//! Memberships: add, read, list, and the guarded writes (role change, suspension,
+//! reinstatement, leaving, removal, ownership transfer).
+//!
+//! Each guarded write is one flight: the lock of the membership's org, the membership's
+//! context (the facts of `decide`), the named user's active membership when the operation
+//! names one, and the guarded statement, which returns how many membership rows it wrote.
+
+use flametrench_ids::{MemId, OrgId, TupId, UsrId};
+use flametrench_tenancy_core::decide::{
+    self, AddMemberFacts, MembershipFacts, MembershipWrite, Plan, TransferFacts,
+};
+use flametrench_tenancy_core::rules;
+use flametrench_tenancy_core::{
+    AddMember, Entity, ListMembers, ListMembershipsForUser, Membership, MembershipStatus, Op,
+    OrgStatus, Page, Result, Role, TenancyError, TransferOwnership, TransferOwnershipResult,
+};
+use time::OffsetDateTime;
+use tokio_postgres::Row;
+use tokio_postgres::types::Type;
+use uuid::Uuid;
+
+use super::{ask_again, first, guard_disagreed, org_status_of, role_text, rows_at, settle};
+use crate::error::corrupt;
+use crate::exec::{Shape, Stmt, Tx};
+use crate::rows::{self, named};
+use crate::sql::Sql;
+use crate::store::{PostgresTenancyStore, transact};
+
+pub(super) async fn add(
+    store: &PostgresTenancyStore<'_, '_>,
+    input: AddMember,
+) -> Result<Membership> {
+    let now = store.clock.now();
+    let mem_id = MemId::new();
+    let (org, usr, mem, tup) = (
+        input.org_id.as_uuid(),
+        input.usr_id.as_uuid(),
+        mem_id.as_uuid(),
+        TupId::new().as_uuid(),
+    );
+    let invited_by = input.invited_by.map(|id| id.as_uuid());
+    let role = role_text(input.role);
+    let sql = &store.sql;
+    let probe = Stmt::new(&sql.mem_exists).bind(&mem, Type::UUID);
+    let found = |rows: &[Row]| Ok((!rows.is_empty()).then_some(None));
+    // A duplicate active membership fails on `mem_unique_active`
+    // (`conflict.duplicate_membership`); the guard's other refusals are explained here.
+    let facts = transact!(store, Op::AddMember, Shape::Single, input.org_id, probe: Some((probe, &found)), |tx| {
+        let rows = first(
+            tx.finish(&[Stmt::new(&sql.add_member)
+                .bind(&org, Type::UUID)
+                .bind(&usr, Type::UUID)
+                .bind(&invited_by, Type::UUID)
+                .bind(role, Type::TEXT)
+                .bind(&mem, Type::UUID)
+                .bind(&tup, Type::UUID)
+                .bind(&now, Type::TIMESTAMPTZ)])
+                .await?,
+        );
+        let row = rows.first().ok_or_else(|| corrupt("add_member flags"))?;
+        let org_status: Option<&str> = named(row, "org_status")?;
+        let facts = AddMemberFacts {
+            org_status: org_status
+                .map(|status| status.parse().map_err(|_| corrupt("an org status")))
+                .transpose()?,
+            user_exists: named(row, "usr_ok")?,
+            inviter_exists: named(row, "inviter_ok")?,
+            already_member: false,
+        };
+        let written: i64 = named(row, "written")?;
+        Ok(Some((facts, written == 1)))
+    })?;
+    // `None`: a lost answer, and the row was found.
+    let (facts, written) = facts.unwrap_or((
+        AddMemberFacts {
+            org_status: Some(OrgStatus::Active),
+            user_exists: true,
+            inviter_exists: true,
+            already_member: false,
+        },
+        true,
+    ));
+    settle(
+        Op::AddMember,
+        decide::add_member(&facts, &input, mem_id, now),
+        written,
+    )
+}
+
+pub(super) async fn get(store: &PostgresTenancyStore<'_, '_>, mem_id: MemId) -> Result<Membership> {
+    let mem = mem_id.as_uuid();
+    let sql = &store.sql;
+    transact!(store, Op::GetMembership, Shape::Read, mem_id, |tx| {
+        let rows = first(
+            tx.finish(&[Stmt::new(&sql.get_membership).bind(&mem, Type::UUID)])
+                .await?,
+        );
+        rows.first()
+            .map(|row| rows::membership(row, 0))
+            .unwrap_or(Err(TenancyError::not_found(Entity::Membership)))
+    })
+}
+
+pub(super) async fn active(
+    store: &PostgresTenancyStore<'_, '_>,
+    org_id: OrgId,
+    usr_id: UsrId,
+) -> Result<Option<Membership>> {
+    let (org, usr) = (org_id.as_uuid(), usr_id.as_uuid());
+    let sql = &store.sql;
+    transact!(store, Op::ActiveMembership, Shape::Read, org_id, |tx| {
+        let rows = first(
+            tx.finish(&[Stmt::new(&sql.active_membership)
+                .bind(&org, Type::UUID)
+                .bind(&usr, Type::UUID)])
+                .await?,
+        );
+        rows.first().map(|row| rows::membership(row, 0)).transpose()
+    })
+}
+
+/// One page of memberships of an org or of a user.
+struct Listing<'a> {
+    op: Op,
+    method_sql: &'a str,
+    owner: Uuid,
+    owner_check: &'a str,
+    owner_entity: Entity,
+    cursor: Option<&'a flametrench_tenancy_core::Cursor>,
+    status: Option<MembershipStatus>,
+    role: Option<Role>,
+    limit: Option<u32>,
+}
+
+async fn list(
+    store: &PostgresTenancyStore<'_, '_>,
+    listing: Listing<'_>,
+) -> Result<Page<Membership>> {
+    let limit = rules::page_limit(listing.limit);
+    let after = rules::cursor_position::<MemId>(listing.cursor)?.map(|id| id.as_uuid());
+    let status = listing.status.map(MembershipStatus::as_str);
+    let role = listing.role.map(role_text);
+    let fetch = (limit + 1) as i64;
+    let owner = listing.owner;
+    transact!(store, listing.op, Shape::Read, owner, |tx| {
+        let flights = tx
+            .finish(&[
+                Stmt::new(listing.owner_check).bind(&owner, Type::UUID),
+                Stmt::new(listing.method_sql)
+                    .bind(&owner, Type::UUID)
+                    .bind(&after, Type::UUID)
+                    .bind(&status, Type::TEXT)
+                    .bind(&fetch, Type::INT8)
+                    .bind(&role, Type::TEXT),
+            ])
+            .await?;
+        if rows_at(&flights, 0).is_empty() {
+            return Err(TenancyError::not_found(listing.owner_entity));
+        }
+        let rows = rows_at(&flights, 1)
+            .iter()
+            .map(|row| rows::membership(row, 0))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(rules::paginate(rows, limit, |row| row.id))
+    })
+}
+
+pub(super) async fn list_members(
+    store: &PostgresTenancyStore<'_, '_>,
+    input: ListMembers,
+) -> Result<Page<Membership>> {
+    let sql = &store.sql;
+    list(
+        store,
+        Listing {
+            op: Op::ListMembers,
+            method_sql: &sql.list_members,
+            owner: input.org_id.as_uuid(),
+            owner_check: &sql.org_exists,
+            owner_entity: Entity::Org,
+            cursor: input.cursor.as_ref(),
+            status: input.status,
+            role: input.role,
+            limit: input.limit,
+        },
+    )
+    .await
+}
+
+pub(super) async fn list_for_user(
+    store: &PostgresTenancyStore<'_, '_>,
+    input: ListMembershipsForUser,
+) -> Result<Page<Membership>> {
+    let sql = &store.sql;
+    list(
+        store,
+        Listing {
+            op: Op::ListMembershipsForUser,
+            method_sql: &sql.list_memberships_for_user,
+            owner: input.usr_id.as_uuid(),
+            owner_check: &sql.user_exists,
+            owner_entity: Entity::User,
+            cursor: input.cursor.as_ref(),
+            status: input.status,
+            role: None,
+            limit: input.limit,
+        },
+    )
+    .await
+}
+
+/// Reads the `membership_context` row (none: the membership does not exist) and the named
+/// user's active membership.
+fn membership_facts(context: &[Row], named_rows: &[Row]) -> Result<Option<MembershipFacts>> {
+    let Some(row) = context.first() else {
+        return Ok(None);
+    };
+    let org_status: &str = named(row, "org_status")?;
+    let owners: i64 = named(row, "owners")?;
+    Ok(Some(MembershipFacts {
+        target: rows::membership(row, 0)?,
+        org_status: org_status.parse().map_err(|_| corrupt("an org status"))?,
+        active_owners: usize::try_from(owners).unwrap_or(0),
+        other_active: named(row, "other_active")?,
+        named: named_rows
+            .first()
+            .map(|row| rows::membership(row, 0))
+            .transpose()?,
+    }))
+}
+
+/// How many membership rows a plan writes: a rotation two (the old row and the new), an
+/// ending or a reactivation one.
+fn rows_written<R>(plan: &Plan<R>) -> i64 {
+    plan.writes
+        .iter()
+        .map(|write| match write {
+            MembershipWrite::Rotate { .. } => 2,
+            MembershipWrite::End(_) | MembershipWrite::Reactivate(_) => 1,
+        })
+        .sum()
+}
+
+/// What a guarded membership write's flight came back with.
+enum Flight {
+    /// The commit's answer was lost; the transaction committed.
+    Lost,
+    /// The facts (none: no such membership) and the membership rows written.
+    Done(Option<Box<MembershipFacts>>, i64),
+}
+
+/// Runs a guarded membership write on `mem` in one flight: the org lock, the membership's
+/// context, the named user's membership (when `named`), then `write`.
+async fn flight(
+    tx: &mut Tx<'_>,
+    sql: &Sql,
+    mem: &Uuid,
+    named_user: Option<&Uuid>,
+    write: Stmt<'_>,
+) -> Result<Flight> {
+    let mut stmts = vec![
+        Stmt::new(&sql.lock_org_of_mem).bind(mem, Type::UUID),
+        Stmt::new(&sql.membership_context).bind(mem, Type::UUID),
+    ];
+    if let Some(usr) = named_user {
+        stmts.push(
+            Stmt::new(&sql.active_membership_beside)
+                .bind(mem, Type::UUID)
+                .bind(usr, Type::UUID),
+        );
+    }
+    let at = stmts.len();
+    stmts.push(write);
+    let flights = tx.finish(&stmts).await?;
+    if tx.answer_lost() {
+        return Ok(Flight::Lost);
+    }
+    org_status_of(rows_at(&flights, 0))?;
+    let named_rows = if named_user.is_some() {
+        rows_at(&flights, 2)
+    } else {
+        &[]
+    };
+    let facts = membership_facts(rows_at(&flights, 1), named_rows)?;
+    let written: i64 = rows_at(&flights, at)
+        .first()
+        .map(|row| named(row, "written"))
+        .transpose()?
+        .unwrap_or(0);
+    Ok(Flight::Done(facts.map(Box::new), written))
+}
+
+/// The result of a guarded membership write, held to its decision.
+fn explain<R>(
+    op: Op,
+    facts: Option<Box<MembershipFacts>>,
+    written: i64,
+    decide: impl FnOnce(&MembershipFacts) -> Result<Plan<R>>,
+) -> Result<R> {
+    let Some(facts) = facts else {
+        return if written == 0 {
+            Err(TenancyError::not_found(Entity::Membership))
+        } else {
+            Err(guard_disagreed(op))
+        };
+    };
+    match decide(&facts) {
+        Ok(plan) if written == rows_written(&plan) => Ok(plan.result),
+        Ok(_) => Err(guard_disagreed(op)),
+        Err(error) => settle(op, Err(error), written != 0),
+    }
+}
+
+/// After a lost answer: the rows `ids` as they are now, and whether they carry this call's
+/// marks (`proof`); without them the guard refused and the call is made again.
+async fn after_lost_answer<R>(
+    tx: &Tx<'_>,
+    sql: &Sql,
+    ids: &[Uuid],
+    proof: impl FnOnce(&[Membership]) -> Option<R>,
+) -> Result<R> {
+    let ids = ids.to_vec();
+    let found = tx
+        .reread(&Stmt::new(&sql.memberships_by_ids).bind(&ids, Type::UUID_ARRAY))
+        .await?;
+    proof(&memberships(&found)?).ok_or_else(|| ask_again("wrote no membership"))
+}
+
+/// The memberships a read returned.
+fn memberships(rows: &[Row]) -> Result<Vec<Membership>> {
+    rows.iter().map(|row| rows::membership(row, 0)).collect()
+}
+
+/// The result of a transfer whose new rows (`to`'s, then `from`'s) are among `rows`.
+fn transferred(rows: &[Membership], (to, from): (MemId, MemId)) -> Option<TransferOwnershipResult> {
+    let find = |id: MemId| rows.iter().find(|row| row.id == id).cloned();
+    Some(TransferOwnershipResult {
+        to_membership: find(to)?,
+        from_membership: find(from)?,
+    })
+}
+
+/// The row `id` among `rows`, if it was ended or reactivated to `status` by this call: at
+/// its time, by `removed_by`.
+fn marked(
+    rows: &[Membership],
+    status: MembershipStatus,
+    removed_by: Option<UsrId>,
+    now: OffsetDateTime,
+) -> Option<Membership> {
+    rows.first()
+        .filter(|row| {
+            row.status == status
+                && row.updated_at == row.successor_time(now)
+                && (status != MembershipStatus::Revoked || row.removed_by == removed_by)
+        })
+        .cloned()
+}
+
+pub(super) async fn change_role(
+    store: &PostgresTenancyStore<'_, '_>,
+    mem_id: MemId,
+    new_role: Role,
+) -> Result<Membership> {
+    let now = store.clock.now();
+    let new_id = MemId::new();
+    let (mem, new, tup) = (mem_id.as_uuid(), new_id.as_uuid(), TupId::new().as_uuid());
+    let role = role_text(new_role);
+    let sql = &store.sql;
+    let probe = Stmt::new(&sql.get_membership).bind(&new, Type::UUID);
+    let found = |rows: &[Row]| Ok(memberships(rows)?.into_iter().next());
+    transact!(store, Op::ChangeRole, Shape::Transaction, mem_id, probe: Some((probe, &found)), |tx| {
+        let write = Stmt::new(&sql.change_role)
+            .bind(&mem, Type::UUID)
+            .bind(&now, Type::TIMESTAMPTZ)
+            .bind(&new, Type::UUID)
+            .bind(role, Type::TEXT)
+            .bind(&tup, Type::UUID);
+        match flight(tx, sql, &mem, None, write).await? {
+            Flight::Lost => after_lost_answer(tx, sql, &[new], |rows| rows.first().cloned()).await,
+            Flight::Done(facts, written) => explain(Op::ChangeRole, facts, written, |facts| {
+                decide::change_role(facts, new_role, new_id, now)
+            }),
+        }
+    })
+}
+
+pub(super) async fn suspend(
+    store: &PostgresTenancyStore<'_, '_>,
+    mem_id: MemId,
+) -> Result<Membership> {
+    let now = store.clock.now();
+    let mem = mem_id.as_uuid();
+    let sql = &store.sql;
+    let probe = Stmt::new(&sql.get_membership).bind(&mem, Type::UUID);
+    let found = |rows: &[Row]| {
+        Ok(marked(
+            &memberships(rows)?,
+            MembershipStatus::Suspended,
+            None,
+            now,
+        ))
+    };
+    transact!(
+        store,
+        Op::SuspendMembership,
+        Shape::Transaction,
+        mem_id, probe: Some((probe, &found)), |tx| {
+            let write = Stmt::new(&sql.suspend_membership)
+                .bind(&mem, Type::UUID)
+                .bind(&now, Type::TIMESTAMPTZ);
+            match flight(tx, sql, &mem, None, write).await? {
+                Flight::Lost => {
+                    after_lost_answer(tx, sql, &[mem], |rows| {
+                        marked(rows, MembershipStatus::Suspended, None, now)
+                    })
+                    .await
+                }
+                Flight::Done(facts, written) => {
+                    explain(Op::SuspendMembership, facts, written, |facts| {
+                        decide::suspend_membership(facts, now)
+                    })
+                }
+            }
+        }
+    )
+}
+
+pub(super) async fn reinstate(
+    store: &PostgresTenancyStore<'_, '_>,
+    mem_id: MemId,
+) -> Result<Membership> {
+    let now = store.clock.now();
+    let (mem, tup) = (mem_id.as_uuid(), TupId::new().as_uuid());
+    let sql = &store.sql;
+    let probe = Stmt::new(&sql.get_membership).bind(&mem, Type::UUID);
+    let found = |rows: &[Row]| {
+        Ok(marked(
+            &memberships(rows)?,
+            MembershipStatus::Active,
+            None,
+            now,
+        ))
+    };
+    transact!(
+        store,
+        Op::ReinstateMembership,
+        Shape::Transaction,
+        mem_id, probe: Some((probe, &found)), |tx| {
+            let write = Stmt::new(&sql.reinstate_membership)
+                .bind(&mem, Type::UUID)
+                .bind(&now, Type::TIMESTAMPTZ)
+                .bind(&tup, Type::UUID);
+            match flight(tx, sql, &mem, None, write).await? {
+                Flight::Lost => {
+                    after_lost_answer(tx, sql, &[mem], |rows| {
+                        marked(rows, MembershipStatus::Active, None, now)
+                    })
+                    .await
+                }
+                Flight::Done(facts, written) => {
+                    explain(Op::ReinstateMembership, facts, written, |facts| {
+                        decide::reinstate_membership(facts, now)
+                    })
+                }
+            }
+        }
+    )
+}
+
+pub(super) async fn self_leave(
+    store: &PostgresTenancyStore<'_, '_>,
+    mem_id: MemId,
+    transfer_to: Option<UsrId>,
+) -> Result<Membership> {
+    let now = store.clock.now();
+    let heir_id = MemId::new();
+    let (mem, heir, tup) = (mem_id.as_uuid(), heir_id.as_uuid(), TupId::new().as_uuid());
+    let successor = transfer_to.map(|id| id.as_uuid());
+    let sql = &store.sql;
+    let probe = Stmt::new(&sql.get_membership).bind(&mem, Type::UUID);
+    let found = |rows: &[Row]| {
+        Ok(marked(
+            &memberships(rows)?,
+            MembershipStatus::Revoked,
+            None,
+            now,
+        ))
+    };
+    transact!(store, Op::SelfLeave, Shape::Transaction, mem_id, probe: Some((probe, &found)), |tx| {
+        let write = Stmt::new(&sql.self_leave)
+            .bind(&mem, Type::UUID)
+            .bind(&now, Type::TIMESTAMPTZ)
+            .bind(&successor, Type::UUID)
+            .bind(&heir, Type::UUID)
+            .bind(&tup, Type::UUID);
+        match flight(tx, sql, &mem, successor.as_ref(), write).await? {
+            Flight::Lost => {
+                after_lost_answer(tx, sql, &[mem], |rows| {
+                    marked(rows, MembershipStatus::Revoked, None, now)
+                })
+                .await
+            }
+            Flight::Done(facts, written) => explain(Op::SelfLeave, facts, written, |facts| {
+                decide::self_leave(facts, transfer_to, heir_id, now)
+            }),
+        }
+    })
+}
+
+pub(super) async fn admin_remove(
+    store: &PostgresTenancyStore<'_, '_>,
+    mem_id: MemId,
+    admin_usr_id: UsrId,
+) -> Result<Membership> {
+    let now = store.clock.now();
+    let (mem, admin) = (mem_id.as_uuid(), admin_usr_id.as_uuid());
+    let sql = &store.sql;
+    let probe = Stmt::new(&sql.get_membership).bind(&mem, Type::UUID);
+    let found = |rows: &[Row]| {
+        Ok(marked(
+            &memberships(rows)?,
+            MembershipStatus::Revoked,
+            Some(admin_usr_id),
+            now,
+        ))
+    };
+    transact!(store, Op::AdminRemove, Shape::Transaction, mem_id, probe: Some((probe, &found)), |tx| {
+        let write = Stmt::new(&sql.admin_remove)
+            .bind(&mem, Type::UUID)
+            .bind(&now, Type::TIMESTAMPTZ)
+            .bind(&admin, Type::UUID);
+        match flight(tx, sql, &mem, Some(&admin), write).await? {
+            Flight::Lost => {
+                after_lost_answer(tx, sql, &[mem], |rows| {
+                    marked(rows, MembershipStatus::Revoked, Some(admin_usr_id), now)
+                })
+                .await
+            }
+            Flight::Done(facts, written) => explain(Op::AdminRemove, facts, written, |facts| {
+                decide::admin_remove(facts, admin_usr_id, now)
+            }),
+        }
+    })
+}
+
+pub(super) async fn transfer_ownership(
+    store: &PostgresTenancyStore<'_, '_>,
+    input: TransferOwnership,
+) -> Result<TransferOwnershipResult> {
+    let now = store.clock.now();
+    let new_ids = (MemId::new(), MemId::new());
+    let org = input.org_id.as_uuid();
+    let (from, to) = (input.from_mem_id.as_uuid(), input.to_mem_id.as_uuid());
+    let (to_new, from_new) = (new_ids.0.as_uuid(), new_ids.1.as_uuid());
+    let (to_tup, from_tup) = (TupId::new().as_uuid(), TupId::new().as_uuid());
+    let ids = vec![from, to];
+    let sql = &store.sql;
+    let new_uuids = vec![to_new, from_new];
+    let probe = Stmt::new(&sql.memberships_by_ids).bind(&new_uuids, Type::UUID_ARRAY);
+    let found = |rows: &[Row]| Ok(transferred(&memberships(rows)?, new_ids));
+    transact!(
+        store,
+        Op::TransferOwnership,
+        Shape::Transaction,
+        input.org_id, probe: Some((probe, &found)), |tx| {
+            let flights = tx
+                .finish(&[
+                    Stmt::new(&sql.lock_org).bind(&org, Type::UUID),
+                    Stmt::new(&sql.memberships_by_ids).bind(&ids, Type::UUID_ARRAY),
+                    Stmt::new(&sql.transfer_ownership)
+                        .bind(&org, Type::UUID)
+                        .bind(&now, Type::TIMESTAMPTZ)
+                        .bind(&from, Type::UUID)
+                        .bind(&to, Type::UUID)
+                        .bind(&to_new, Type::UUID)
+                        .bind(&to_tup, Type::UUID)
+                        .bind(&from_new, Type::UUID)
+                        .bind(&from_tup, Type::UUID),
+                ])
+                .await?;
+            if tx.answer_lost() {
+                return after_lost_answer(tx, sql, &new_uuids, |rows| transferred(rows, new_ids)).await;
+            }
+            let found = rows_at(&flights, 1)
+                .iter()
+                .map(|row| rows::membership(row, 0))
+                .collect::<Result<Vec<_>>>()?;
+            let find = |id: MemId| found.iter().find(|row| row.id == id).cloned();
+            let facts = TransferFacts {
+                org_exists: org_status_of(rows_at(&flights, 0))?.is_some(),
+                from: find(input.from_mem_id),
+                to: find(input.to_mem_id),
+            };
+            let written: i64 = rows_at(&flights, 2)
+                .first()
+                .map(|row| named(row, "written"))
+                .transpose()?
+                .unwrap_or(0);
+            match decide::transfer_ownership(&facts, &input, new_ids, now) {
+                Ok(plan) if written == rows_written(&plan) => Ok(plan.result),
+                Ok(_) => Err(guard_disagreed(Op::TransferOwnership)),
+                Err(error) => settle(Op::TransferOwnership, Err(error), written != 0),
+            }
+        }
+    )
+}

@@ -1,0 +1,283 @@
+//! The [`TenancyStore`] operations, by entity: [`org`], [`membership`], [`invitation`] and
+//! [`tuples`].
+//!
+//! Every write with a pool is one round trip, on success and on a precondition failure:
+//! `BEGIN`, the org lock, the reads of the facts its decision depends on, its guarded
+//! statement and `COMMIT`, pipelined in one flight (single-statement writes run in autocommit,
+//! and are their own flight). A guarded statement writes only when its guard, the SQL form of
+//! the conditions of its `flametrench_tenancy_core::decide` function, holds; the store then
+//! calls that function on the facts the same flight read, to explain a refusal, and reports
+//! `storage.retryable_conflict` should the two ever disagree. Every read is one flight too.
+//! Inside a caller's transaction the flight is wrapped in `SAVEPOINT` … `RELEASE` instead; a
+//! failure that aborted the savepoint costs one more trip to roll it back.
+
+mod invitation;
+mod membership;
+mod org;
+mod tuples;
+
+use flametrench_ids::{InvId, MemId, OrgId, UsrId};
+use flametrench_tenancy_core::{
+    AcceptInvitation, AcceptInvitationResult, AddMember, ConflictKind, CreateInvitation, CreateOrg,
+    CreateOrgResult, EntityType, Invitation, ListInvitations, ListMembers, ListMembershipsForUser,
+    ListOrgs, Membership, Op, OrgStatus, Organization, Page, Relation, Result, RetryScope, Role,
+    TenancyError, TenancyStore, TransferOwnership, TransferOwnershipResult, Tuple, UpdateOrg,
+};
+use tokio_postgres::Row;
+use uuid::Uuid;
+
+use crate::error::corrupt;
+use crate::rows::get;
+use crate::store::PostgresTenancyStore;
+
+/// The rows of a flight's first statement.
+fn first(mut flights: Vec<Vec<Row>>) -> Vec<Row> {
+    if flights.is_empty() {
+        Vec::new()
+    } else {
+        flights.swap_remove(0)
+    }
+}
+
+/// The rows of statement `at` of a flight.
+fn rows_at(flights: &[Vec<Row>], at: usize) -> &[Row] {
+    flights.get(at).map(Vec::as_slice).unwrap_or_default()
+}
+
+/// Reads the org status a lock or status statement returned: `None` when the org (or the row
+/// leading to it) does not exist.
+fn org_status_of(rows: &[Row]) -> Result<Option<OrgStatus>> {
+    rows.first()
+        .map(|row| {
+            let status: &str = get(row, 0)?;
+            status.parse().map_err(|_| corrupt("an org status"))
+        })
+        .transpose()
+}
+
+/// The error when a statement's guard and the rule, asked about what the same flight read,
+/// disagree: the call is retried (with a pool) or left to the caller, and never reported as a
+/// success.
+fn guard_disagreed(op: Op) -> TenancyError {
+    TenancyError::RetryableConflict {
+        kind: ConflictKind::SerializationFailure,
+        scope: RetryScope::Call,
+        source: Box::new(std::io::Error::other(format!(
+            "{op}: the statement's guard and the rule disagree"
+        ))),
+    }
+}
+
+/// The error when a commit whose answer was lost is found to have written nothing the call
+/// asked for (its guard refused): the call is made again, to learn why.
+fn ask_again(what: &str) -> TenancyError {
+    TenancyError::ConnectionLost {
+        source: Box::new(std::io::Error::other(format!(
+            "a lost commit {what}; asking again"
+        ))),
+    }
+}
+
+/// The role's name as a `'static` reference that statements can bind.
+fn role_text(role: Role) -> &'static &'static str {
+    match role {
+        Role::Owner => &"owner",
+        Role::Admin => &"admin",
+        Role::Member => &"member",
+        Role::Guest => &"guest",
+        Role::Viewer => &"viewer",
+        Role::Editor => &"editor",
+    }
+}
+
+/// A row's value of a role column.
+fn parse_role(text: Option<&str>) -> Result<Option<Role>> {
+    text.map(|role| role.parse::<Role>().map_err(|_| corrupt("a role")))
+        .transpose()
+}
+
+/// The error of a guarded write its guard refused: the rule's, asked about the facts the same
+/// flight read, or a disagreement should the rule allow it.
+fn refused(op: Op, decided: Result<()>) -> TenancyError {
+    decided.err().unwrap_or_else(|| guard_disagreed(op))
+}
+
+/// The outcome of a guarded write, held to the decision: `decided` is what the core function
+/// says about the facts the same flight read, `written` whether the guard let the write
+/// through.
+fn settle<T>(op: Op, decided: Result<T>, written: bool) -> Result<T> {
+    match (decided, written) {
+        (Ok(value), true) => Ok(value),
+        (Err(error), false) => Err(error),
+        // A guard and its rule disagree: never a success.
+        _ => Err(guard_disagreed(op)),
+    }
+}
+
+impl TenancyStore for PostgresTenancyStore<'_, '_> {
+    async fn ensure_user(&self, usr_id: UsrId) -> Result<()> {
+        tuples::ensure_user(self, usr_id).await
+    }
+
+    async fn create_org(&self, input: CreateOrg) -> Result<CreateOrgResult> {
+        org::create(self, input).await
+    }
+
+    async fn get_org(&self, org_id: OrgId) -> Result<Organization> {
+        org::get(self, org_id).await
+    }
+
+    async fn update_org(&self, input: UpdateOrg) -> Result<Organization> {
+        org::update(self, input).await
+    }
+
+    async fn list_orgs(&self, input: ListOrgs) -> Result<Page<Organization>> {
+        org::list(self, input).await
+    }
+
+    async fn suspend_org(&self, org_id: OrgId) -> Result<Organization> {
+        org::transition(
+            self,
+            org_id,
+            flametrench_tenancy_core::rules::OrgTransition::Suspend,
+        )
+        .await
+    }
+
+    async fn reinstate_org(&self, org_id: OrgId) -> Result<Organization> {
+        org::transition(
+            self,
+            org_id,
+            flametrench_tenancy_core::rules::OrgTransition::Reinstate,
+        )
+        .await
+    }
+
+    async fn revoke_org(&self, org_id: OrgId) -> Result<Organization> {
+        org::revoke(self, org_id).await
+    }
+
+    async fn add_member(&self, input: AddMember) -> Result<Membership> {
+        membership::add(self, input).await
+    }
+
+    async fn get_membership(&self, mem_id: MemId) -> Result<Membership> {
+        membership::get(self, mem_id).await
+    }
+
+    async fn list_members(&self, input: ListMembers) -> Result<Page<Membership>> {
+        membership::list_members(self, input).await
+    }
+
+    async fn list_memberships_for_user(
+        &self,
+        input: ListMembershipsForUser,
+    ) -> Result<Page<Membership>> {
+        membership::list_for_user(self, input).await
+    }
+
+    async fn change_role(&self, mem_id: MemId, new_role: Role) -> Result<Membership> {
+        membership::change_role(self, mem_id, new_role).await
+    }
+
+    async fn suspend_membership(&self, mem_id: MemId) -> Result<Membership> {
+        membership::suspend(self, mem_id).await
+    }
+
+    async fn reinstate_membership(&self, mem_id: MemId) -> Result<Membership> {
+        membership::reinstate(self, mem_id).await
+    }
+
+    async fn self_leave(&self, mem_id: MemId, transfer_to: Option<UsrId>) -> Result<Membership> {
+        membership::self_leave(self, mem_id, transfer_to).await
+    }
+
+    async fn admin_remove(&self, mem_id: MemId, admin_usr_id: UsrId) -> Result<Membership> {
+        membership::admin_remove(self, mem_id, admin_usr_id).await
+    }
+
+    async fn transfer_ownership(
+        &self,
+        input: TransferOwnership,
+    ) -> Result<TransferOwnershipResult> {
+        membership::transfer_ownership(self, input).await
+    }
+
+    async fn create_invitation(&self, input: CreateInvitation) -> Result<Invitation> {
+        invitation::create(self, input).await
+    }
+
+    async fn get_invitation(&self, inv_id: InvId) -> Result<Invitation> {
+        invitation::get(self, inv_id).await
+    }
+
+    async fn list_invitations(&self, input: ListInvitations) -> Result<Page<Invitation>> {
+        invitation::list(self, input).await
+    }
+
+    async fn accept_invitation(&self, input: AcceptInvitation) -> Result<AcceptInvitationResult> {
+        invitation::accept(self, input).await
+    }
+
+    async fn decline_invitation(
+        &self,
+        inv_id: InvId,
+        as_usr_id: Option<UsrId>,
+    ) -> Result<Invitation> {
+        invitation::end(
+            self,
+            flametrench_tenancy_core::decide::InvitationEnd::Decline,
+            inv_id,
+            as_usr_id,
+        )
+        .await
+    }
+
+    async fn revoke_invitation(&self, inv_id: InvId, admin_usr_id: UsrId) -> Result<Invitation> {
+        invitation::end(
+            self,
+            flametrench_tenancy_core::decide::InvitationEnd::Revoke,
+            inv_id,
+            Some(admin_usr_id),
+        )
+        .await
+    }
+
+    async fn list_tuples_for_subject(
+        &self,
+        subject_type: EntityType,
+        subject_id: Uuid,
+    ) -> Result<Vec<Tuple>> {
+        tuples::for_subject(self, subject_type, subject_id).await
+    }
+
+    async fn active_membership(&self, org_id: OrgId, usr_id: UsrId) -> Result<Option<Membership>> {
+        membership::active(self, org_id, usr_id).await
+    }
+
+    async fn check_any(
+        &self,
+        subject_type: EntityType,
+        subject_id: Uuid,
+        relations: Vec<Relation>,
+        object_type: EntityType,
+        object_id: Uuid,
+    ) -> Result<bool> {
+        tuples::check_any(
+            self,
+            (subject_type, subject_id),
+            relations,
+            (object_type, object_id),
+        )
+        .await
+    }
+
+    async fn list_tuples_for_object(
+        &self,
+        object_type: EntityType,
+        object_id: Uuid,
+        relation: Option<Relation>,
+    ) -> Result<Vec<Tuple>> {
+        tuples::for_object(self, object_type, object_id, relation).await
+    }
+}

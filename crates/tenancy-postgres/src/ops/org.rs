@@ -1,0 +1,260 @@
+//! Orgs: create, read, list, update and the lifecycle transitions.
+
+use flametrench_ids::{MemId, OrgId, TupId};
+use flametrench_tenancy_core::decide::{self, CreateOrgFacts};
+use flametrench_tenancy_core::rules::{self, OrgTransition};
+use flametrench_tenancy_core::{
+    CreateOrg, CreateOrgResult, Entity, ListOrgs, Op, OrgStatus, Organization, Page, Patch, Result,
+    TenancyError, UpdateOrg,
+};
+use tokio_postgres::types::Type;
+
+use super::{ask_again, first, org_status_of, refused, rows_at, settle};
+use crate::exec::{Shape, Stmt, Tx};
+use crate::rows;
+use crate::store::{PostgresTenancyStore, transact};
+
+pub(super) async fn create(
+    store: &PostgresTenancyStore<'_, '_>,
+    input: CreateOrg,
+) -> Result<CreateOrgResult> {
+    let now = store.clock.now();
+    let (org_id, mem_id) = (OrgId::new(), MemId::new());
+    let (org, mem, tup, creator) = (
+        org_id.as_uuid(),
+        mem_id.as_uuid(),
+        TupId::new().as_uuid(),
+        input.creator.as_uuid(),
+    );
+    let name = input.name.as_ref().map(|name| name.as_str());
+    let slug = input.slug.as_ref().map(|slug| slug.as_str());
+    let sql = &store.sql;
+    let probe = Stmt::new(&sql.org_exists).bind(&org, Type::UUID);
+    let found = |rows: &[tokio_postgres::Row]| Ok((!rows.is_empty()).then_some(true));
+    // A slug already held fails on the slug's unique index (`conflict.org_slug`), so the only
+    // refusal the guard explains is an unknown creator.
+    let written = transact!(store, Op::CreateOrg, Shape::Single, input.creator, probe: Some((probe, &found)), |tx| {
+        let rows = first(
+            tx.finish(&[Stmt::new(&sql.create_org)
+                .bind(&org, Type::UUID)
+                .bind(&name, Type::TEXT)
+                .bind(&slug, Type::TEXT)
+                .bind(&now, Type::TIMESTAMPTZ)
+                .bind(&creator, Type::UUID)
+                .bind(&mem, Type::UUID)
+                .bind(&tup, Type::UUID)])
+                .await?,
+        );
+        let written: i64 = rows.first().map(|row| rows::get(row, 0)).transpose()?.unwrap_or(0);
+        Ok(written > 0)
+    })?;
+    let facts = CreateOrgFacts {
+        creator_exists: written,
+        slug_taken: false,
+    };
+    settle(
+        Op::CreateOrg,
+        decide::create_org(&facts, &input, (org_id, mem_id), now),
+        written,
+    )
+}
+
+pub(super) async fn get(
+    store: &PostgresTenancyStore<'_, '_>,
+    org_id: OrgId,
+) -> Result<Organization> {
+    let org = org_id.as_uuid();
+    let sql = &store.sql;
+    transact!(store, Op::GetOrg, Shape::Read, org_id, |tx| {
+        let rows = first(
+            tx.finish(&[Stmt::new(&sql.get_org).bind(&org, Type::UUID)])
+                .await?,
+        );
+        rows.first()
+            .map(|row| rows::organization(row, 0))
+            .unwrap_or(Err(TenancyError::not_found(Entity::Org)))
+    })
+}
+
+pub(super) async fn list(
+    store: &PostgresTenancyStore<'_, '_>,
+    input: ListOrgs,
+) -> Result<Page<Organization>> {
+    let limit = rules::page_limit(input.limit);
+    let after = rules::cursor_position::<OrgId>(input.cursor.as_ref())?.map(|id| id.as_uuid());
+    let status = input.status.map(OrgStatus::as_str);
+    let query = input.query.as_ref().map(|query| query.folded());
+    let fetch = (limit + 1) as i64;
+    let sql = &store.sql;
+    transact!(store, Op::ListOrgs, Shape::Read, "all", |tx| {
+        let rows = first(
+            tx.finish(&[Stmt::new(&sql.list_orgs)
+                .bind(&after, Type::UUID)
+                .bind(&status, Type::TEXT)
+                .bind(&query, Type::TEXT)
+                .bind(&fetch, Type::INT8)])
+                .await?,
+        );
+        let orgs = rows
+            .iter()
+            .map(|row| rows::organization(row, 0))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(rules::paginate(orgs, limit, |org| org.id))
+    })
+}
+
+/// The org a `get_org` read returned.
+fn org_of(rows: &[tokio_postgres::Row]) -> Result<Option<Organization>> {
+    rows.first()
+        .map(|row| rows::organization(row, 0))
+        .transpose()
+}
+
+/// A guarded org write's flight: the write (returning the org it changed), then the org's
+/// status, read after it. Returns the changed org, or what the status says about the refusal.
+fn explain_org_write(
+    op: Op,
+    flights: &[Vec<tokio_postgres::Row>],
+    decided: impl FnOnce(Option<OrgStatus>) -> Result<()>,
+) -> Result<Organization> {
+    let changed = rows_at(flights, 0)
+        .first()
+        .map(|row| rows::organization(row, 0))
+        .transpose()?;
+    match changed {
+        Some(org) => Ok(org),
+        None => Err(refused(op, decided(org_status_of(rows_at(flights, 1))?))),
+    }
+}
+
+pub(super) async fn update(
+    store: &PostgresTenancyStore<'_, '_>,
+    input: UpdateOrg,
+) -> Result<Organization> {
+    let now = store.clock.now();
+    let org = input.org_id.as_uuid();
+    let (set_name, name) = patch(&input.name, |name| name.as_str());
+    let (set_slug, slug) = patch(&input.slug, |slug| slug.as_str());
+    let sql = &store.sql;
+    let probe = Stmt::new(&sql.get_org).bind(&org, Type::UUID);
+    let marked = |rows: &[tokio_postgres::Row]| {
+        Ok(org_of(rows)?.filter(|org| {
+            org.updated_at == now
+                && (!set_name || org.name.as_ref().map(|name| name.as_str()) == name)
+                && (!set_slug || org.slug.as_ref().map(|slug| slug.as_str()) == slug)
+        }))
+    };
+    transact!(store, Op::UpdateOrg, Shape::Single, input.org_id, probe: Some((probe, &marked)), |tx| {
+        let flights = tx
+            .finish(&[
+                Stmt::new(&sql.update_org)
+                    .bind(&org, Type::UUID)
+                    .bind(&set_name, Type::BOOL)
+                    .bind(&name, Type::TEXT)
+                    .bind(&set_slug, Type::BOOL)
+                    .bind(&slug, Type::TEXT)
+                    .bind(&now, Type::TIMESTAMPTZ),
+                Stmt::new(&sql.org_status).bind(&org, Type::UUID),
+            ])
+            .await?;
+        explain_org_write(Op::UpdateOrg, &flights, decide::update_org)
+    })
+}
+
+/// Whether a patch sets its field, and the value it sets.
+fn patch<T>(patch: &Patch<T>, text: fn(&T) -> &str) -> (bool, Option<&str>) {
+    match patch {
+        Patch::Unchanged => (false, None),
+        Patch::Clear => (true, None),
+        Patch::Set(value) => (true, Some(text(value))),
+    }
+}
+
+/// `suspend_org` and `reinstate_org`: one conditional update in autocommit.
+pub(super) async fn transition(
+    store: &PostgresTenancyStore<'_, '_>,
+    org_id: OrgId,
+    transition: OrgTransition,
+) -> Result<Organization> {
+    let (op, target, required) = match transition {
+        OrgTransition::Suspend => (Op::SuspendOrg, OrgStatus::Suspended, OrgStatus::Active),
+        OrgTransition::Reinstate => (Op::ReinstateOrg, OrgStatus::Active, OrgStatus::Suspended),
+        OrgTransition::Revoke => return revoke(store, org_id).await,
+    };
+    let now = store.clock.now();
+    let org = org_id.as_uuid();
+    let sql = &store.sql;
+    let probe = Stmt::new(&sql.get_org).bind(&org, Type::UUID);
+    let marked = |rows: &[tokio_postgres::Row]| {
+        Ok(org_of(rows)?.filter(|org| org.status == target && org.updated_at == now))
+    };
+    let (target, required) = (target.as_str(), required.as_str());
+    transact!(store, op, Shape::Single, org_id, probe: Some((probe, &marked)), |tx| {
+        let flights = tx
+            .finish(&[
+                Stmt::new(&sql.set_org_status)
+                    .bind(&org, Type::UUID)
+                    .bind(&target, Type::TEXT)
+                    .bind(&now, Type::TIMESTAMPTZ)
+                    .bind(&required, Type::TEXT),
+                Stmt::new(&sql.org_status).bind(&org, Type::UUID),
+            ])
+            .await?;
+        explain_org_write(op, &flights, |status| {
+            decide::org_transition(status, transition).map(drop)
+        })
+    })
+}
+
+/// `revoke_org`: the org's lock, then the org, its memberships, tuples and pending
+/// invitations in one guarded statement, in one flight (`BEGIN` … `COMMIT` with a pool).
+pub(super) async fn revoke(
+    store: &PostgresTenancyStore<'_, '_>,
+    org_id: OrgId,
+) -> Result<Organization> {
+    let now = store.clock.now();
+    let org = org_id.as_uuid();
+    let sql = &store.sql;
+    let probe = Stmt::new(&sql.get_org).bind(&org, Type::UUID);
+    let marked = |rows: &[tokio_postgres::Row]| {
+        Ok(org_of(rows)?.filter(|org| org.status == OrgStatus::Revoked && org.updated_at == now))
+    };
+    transact!(store, Op::RevokeOrg, Shape::Transaction, org_id, probe: Some((probe, &marked)), |tx| {
+        let flights = tx
+            .finish(&[
+                Stmt::new(&sql.lock_org).bind(&org, Type::UUID),
+                Stmt::new(&sql.revoke_org)
+                    .bind(&org, Type::UUID)
+                    .bind(&now, Type::TIMESTAMPTZ),
+                Stmt::new(&sql.org_status).bind(&org, Type::UUID),
+            ])
+            .await?;
+        if tx.answer_lost() {
+            return revoked_after_lost_answer(tx, sql, &org, now).await;
+        }
+        explain_org_write(Op::RevokeOrg, flights.get(1..).unwrap_or_default(), |status| {
+            decide::org_transition(status, OrgTransition::Revoke).map(drop)
+        })
+    })
+}
+
+/// After a lost answer: the org carries this call's marks (revoked at its time), or the guard
+/// refused and the call is made again.
+async fn revoked_after_lost_answer(
+    tx: &Tx<'_>,
+    sql: &crate::sql::Sql,
+    org: &uuid::Uuid,
+    now: time::OffsetDateTime,
+) -> Result<Organization> {
+    let found = tx
+        .reread(&Stmt::new(&sql.get_org).bind(org, Type::UUID))
+        .await?;
+    match found
+        .first()
+        .map(|row| rows::organization(row, 0))
+        .transpose()?
+    {
+        Some(org) if org.status == OrgStatus::Revoked && org.updated_at == now => Ok(org),
+        _ => Err(ask_again("revoked no org")),
+    }
+}
