@@ -152,7 +152,8 @@ statements! {
               SELECT $6, $5, o.id, 'owner', 'active', $4, $4 FROM o RETURNING id), \
         t AS (INSERT INTO {s}.tup (id, subject_type, subject_id, relation, object_type, object_id, created_at, created_by) \
               SELECT $7, 'usr', $5, 'owner', 'org', o.id, $4, $5 FROM o RETURNING id) \
-        SELECT (SELECT count(*) FROM o) + (SELECT count(*) FROM m) + (SELECT count(*) FROM t)";
+        SELECT EXISTS (SELECT 1 FROM {s}.usr WHERE id = $5) AS creator_ok, \
+        (SELECT count(*) FROM o) + (SELECT count(*) FROM m) + (SELECT count(*) FROM t) AS written";
 
     get_org = "SELECT {ORG} FROM {s}.org WHERE id = $1";
     org_status = "SELECT status FROM {s}.org WHERE id = $1";

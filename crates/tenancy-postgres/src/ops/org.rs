@@ -10,6 +10,7 @@ use flametrench_tenancy_core::{
 use tokio_postgres::types::Type;
 
 use super::{ask_again, first, org_status_of, refused, rows_at, settle};
+use crate::error::corrupt;
 use crate::exec::{Shape, Stmt, Tx};
 use crate::rows;
 use crate::store::{PostgresTenancyStore, transact};
@@ -30,7 +31,7 @@ pub(super) async fn create(
     let slug = input.slug.as_ref().map(|slug| slug.as_str());
     let sql = &store.sql;
     let probe = Stmt::new(&sql.org_exists).bind(&org, Type::UUID);
-    let found = |rows: &[tokio_postgres::Row]| Ok((!rows.is_empty()).then_some(true));
+    let found = |rows: &[tokio_postgres::Row]| Ok((!rows.is_empty()).then_some((true, true)));
     // A slug already held fails on the slug's unique index (`conflict.org_slug`), so the only
     // refusal the guard explains is an unknown creator.
     let written = transact!(store, Op::CreateOrg, Shape::Single, input.creator, probe: Some((probe, &found)), |tx| {
@@ -45,11 +46,13 @@ pub(super) async fn create(
                 .bind(&tup, Type::UUID)])
                 .await?,
         );
-        let written: i64 = rows.first().map(|row| rows::get(row, 0)).transpose()?.unwrap_or(0);
-        Ok(written > 0)
+        let row = rows.first().ok_or_else(|| corrupt("create_org flags"))?;
+        let written: i64 = rows::named(row, "written")?;
+        Ok((rows::named::<bool>(row, "creator_ok")?, written > 0))
     })?;
+    let (creator_exists, written) = written;
     let facts = CreateOrgFacts {
-        creator_exists: written,
+        creator_exists,
         slug_taken: false,
     };
     settle(

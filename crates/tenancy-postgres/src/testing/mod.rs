@@ -35,6 +35,9 @@ pub enum Weakening {
     LockOnly,
     /// Neither org row locks nor lock-row versions.
     Unlocked,
+    /// Every write's guard refuses, whatever the rule says: for the tests that a refused
+    /// flight writes nothing, and that a guard and its rule that disagree are caught.
+    GuardsRefuse,
 }
 
 /// `store` with a protection left out, over the tables of `schema`: race tests use it to show
@@ -47,6 +50,7 @@ pub fn weakened<'t, 'c>(
     let protection = match weakening {
         Weakening::LockOnly => crate::sql::Protection::LockOnly,
         Weakening::Unlocked => crate::sql::Protection::Unlocked,
+        Weakening::GuardsRefuse => crate::sql::Protection::GuardsRefuse,
     };
     store.with_protection(schema, protection)
 }

@@ -3,6 +3,7 @@
 
 mod fault_matrix;
 mod faults;
+mod guards;
 mod hostile;
 mod isolation;
 mod migrate;
