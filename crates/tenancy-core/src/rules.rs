@@ -1,8 +1,9 @@
-//! The tenancy rules that do not depend on storage, written once and called by every store.
+//! The tenancy rules that do not depend on storage, written once: the checks each
+//! [`decide`](crate::decide) function is made of, and the paging helpers every listing uses.
 //!
-//! A store loads the rows an operation touches (under whatever locking it needs), asks these
-//! functions whether the operation may proceed and what it must write, then writes. Each check
-//! returns the error the spec assigns, in the spec's order.
+//! Stores do not call the checks directly; they gather an operation's facts and ask its
+//! `decide` function, which calls these. Each check returns the error the spec assigns, in the
+//! spec's order.
 
 use flametrench_ids::{OrgId, TypedId, UsrId};
 use time::OffsetDateTime;
@@ -116,11 +117,6 @@ pub fn check_change_role(
         return Err(TenancyError::SoleOwner);
     }
     Ok(())
-}
-
-/// The creation time of a row that replaces `old` ([`Membership::successor_time`]).
-pub fn successor_time(old: &Membership, now: OffsetDateTime) -> OffsetDateTime {
-    old.successor_time(now)
 }
 
 /// `suspend_membership` preconditions.
