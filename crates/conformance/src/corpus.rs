@@ -1,12 +1,11 @@
-//! The fixture file model and corpus loading.
+//! The fixture file model, corpus loading, and how a corpus differs from its pinned manifest.
 
 use std::collections::HashSet;
+use std::fmt;
 use std::path::{Component, Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-
-use crate::report::Drift;
 
 /// A failure to load a corpus or one of its files.
 #[derive(Debug)]
@@ -244,6 +243,11 @@ fn collect_json(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
+/// The environment variable that lists more corpus directories in the upstream layout, joined
+/// like `PATH` (`cargo xtask conformance --fixtures DIR` sets it): [`CorpusLookup::from_env`]
+/// adds them after the project's corpus, named by their path.
+pub const FIXTURES_ENV: &str = "FLAMETRENCH_CONFORMANCE_FIXTURES";
+
 /// The environment variable that names the upstream corpus directory (the `conformance/`
 /// directory of a clone of <https://github.com/flametrench/spec>).
 pub const UPSTREAM_ENV: &str = "FLAMETRENCH_SPEC_CONFORMANCE";
@@ -398,6 +402,59 @@ fn difference(from: &[PinnedFile], without: &[PinnedFile]) -> Vec<PinnedFile> {
         .collect()
 }
 
+/// How a corpus differs from the case manifest pinned for it ([`CaseManifest::drift`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Drift {
+    /// The spec version the manifest pins.
+    pub pinned_spec_version: Option<String>,
+    /// The spec version the corpus declares.
+    pub corpus_spec_version: Option<String>,
+    /// Pinned cases the corpus lacks, by file.
+    pub missing: Vec<PinnedFile>,
+    /// Cases of the corpus the manifest lacks, by file.
+    pub unpinned: Vec<PinnedFile>,
+}
+
+impl Drift {
+    /// Whether the corpus matches the manifest.
+    pub fn is_empty(&self) -> bool {
+        self.pinned_spec_version == self.corpus_spec_version
+            && self.missing.is_empty()
+            && self.unpinned.is_empty()
+    }
+}
+
+/// One line per difference, each indented and ending in a newline; nothing when there is none.
+impl fmt::Display for Drift {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let version = |version: &Option<String>| version.as_deref().unwrap_or("none").to_owned();
+        if self.pinned_spec_version != self.corpus_spec_version {
+            writeln!(
+                f,
+                "  spec_version: pinned {}, the corpus declares {}",
+                version(&self.pinned_spec_version),
+                version(&self.corpus_spec_version)
+            )?;
+        }
+        for (what, files) in [
+            ("pinned but not in the corpus", &self.missing),
+            ("in the corpus but not pinned", &self.unpinned),
+        ] {
+            for file in files {
+                writeln!(
+                    f,
+                    "  {what}: {}: {} ({} case{})",
+                    file.path,
+                    file.cases.join(", "),
+                    file.cases.len(),
+                    if file.cases.len() == 1 { "" } else { "s" }
+                )?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Where to look for the corpora of a workspace, and what a missing upstream corpus means.
 #[derive(Debug, Clone)]
 pub struct CorpusLookup {
@@ -408,12 +465,15 @@ pub struct CorpusLookup {
     pub upstream: PathBuf,
     /// Whether a missing upstream corpus is an error (as under CI) rather than ignored cases.
     pub require_upstream: bool,
+    /// More corpus directories in the upstream layout, loaded after the project's.
+    pub extra: Vec<PathBuf>,
 }
 
 impl CorpusLookup {
     /// The lookup the environment asks for: the upstream corpus at `FLAMETRENCH_SPEC_CONFORMANCE`
     /// when set and not empty, else at `<workspace>/../shared/flametrench-spec/conformance`;
-    /// required when the `CI` variable is set.
+    /// required when the `CI` variable is set; more corpora from [`FIXTURES_ENV`], a list of
+    /// directories joined like `PATH`.
     pub fn from_env(workspace: &Path) -> Self {
         let workspace = normalize(workspace);
         let upstream = std::env::var_os(UPSTREAM_ENV)
@@ -424,6 +484,9 @@ impl CorpusLookup {
             upstream: normalize(&upstream),
             workspace,
             require_upstream: std::env::var_os("CI").is_some(),
+            extra: std::env::var_os(FIXTURES_ENV)
+                .map(|dirs| std::env::split_paths(&dirs).collect())
+                .unwrap_or_default(),
         }
     }
 
@@ -479,7 +542,8 @@ impl MissingUpstream {
 /// when it is missing.
 #[derive(Debug, Clone)]
 pub struct Corpora {
-    /// The loaded corpora: upstream first when found, then the project's `conformance/`.
+    /// The loaded corpora: upstream first when found, then the project's `conformance/`, then
+    /// the lookup's `extra` ones.
     pub loaded: Vec<Corpus>,
     /// The upstream corpus when it was not found (and not required).
     pub missing_upstream: Option<MissingUpstream>,
@@ -562,6 +626,9 @@ impl Corpora {
         let project = workspace.join("conformance");
         if project.is_dir() {
             loaded.push(Corpus::load(&project)?.named("project"));
+        }
+        for dir in &lookup.extra {
+            loaded.push(Corpus::load(dir)?);
         }
         Ok(Self {
             loaded,
@@ -707,6 +774,7 @@ mod tests {
             workspace: workspace(),
             upstream: absent,
             require_upstream: false,
+            extra: Vec::new(),
         };
         let corpora = Corpora::locate(&lookup).unwrap();
         let missing = corpora.missing_upstream.expect("the upstream is missing");
@@ -733,6 +801,7 @@ mod tests {
             workspace: workspace(),
             upstream: PathBuf::from("/nonexistent/flametrench-spec/conformance"),
             require_upstream: true,
+            extra: Vec::new(),
         };
         let error = Corpora::locate(&lookup).unwrap_err();
         assert!(error.message.contains("CI"), "{error}");
@@ -749,6 +818,7 @@ mod tests {
             workspace: workspace.clone(),
             upstream: upstream.clone(),
             require_upstream: false,
+            extra: Vec::new(),
         };
         // Without a manifest, the message says how to write one.
         let error = Corpora::locate(&lookup).unwrap_err();
@@ -806,6 +876,28 @@ mod tests {
     }
 
     #[test]
+    fn extra_corpora_load_after_the_project_named_by_their_path() {
+        let dir = scratch("extra");
+        write_corpus(&dir, "0.4.0", &["mine"]);
+        let lookup = CorpusLookup {
+            workspace: workspace(),
+            upstream: PathBuf::from("/nonexistent/flametrench-spec/conformance"),
+            require_upstream: false,
+            extra: vec![dir.clone()],
+        };
+        let corpora = Corpora::locate(&lookup).unwrap();
+        let names: Vec<&str> = corpora.loaded.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["project", dir.display().to_string().as_str()]);
+        assert_eq!(corpora.loaded[1].case_count(), 1);
+        let missing = CorpusLookup {
+            extra: vec![dir.join("absent")],
+            ..lookup
+        };
+        assert!(Corpora::locate(&missing).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn an_empty_corpus_never_empties_the_manifest() {
         let workspace = scratch("empty");
         std::fs::create_dir_all(workspace.join("conformance")).unwrap();
@@ -813,6 +905,7 @@ mod tests {
             upstream: workspace.clone(),
             workspace: workspace.clone(),
             require_upstream: false,
+            extra: Vec::new(),
         };
         assert!(lookup.regenerate_manifest().is_err());
         assert!(!lookup.manifest_path().exists());

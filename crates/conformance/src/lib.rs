@@ -3,8 +3,12 @@
 //! Loads fixture corpora in the upstream layout (an `index.json` manifest and
 //! `fixtures/<capability>/*.json` files), and runs every case against any store through a
 //! [`StoreFactory`]: ids cases against the `flametrench-ids` functions, tenancy state-machine
-//! cases against a fresh store, clock and users each. The runner never names a backend; each
-//! backend owns a small test target that builds its factory and calls [`trials`].
+//! cases against a fresh store, clock and users each. After each tenancy case the factory checks
+//! the store's invariants with the store's own checker, and a broken invariant fails the case
+//! ([`CaseRun`]). The runner never names a backend; each backend owns a small test target that
+//! builds its factory, makes its [`trials`] and runs them with [`run_trials`], which prints a
+//! table per file and adds the JSON report to a file when [`REPORT_ENV`] names one (as
+//! `cargo xtask conformance` does).
 //!
 //! The upstream corpus is not part of the project; [`Corpora::locate`] finds it (see
 //! [`CorpusLookup::from_env`]). Its case ids are pinned in [`UPSTREAM_MANIFEST`]: without the
@@ -28,11 +32,13 @@ mod corpus;
 mod ops;
 mod report;
 mod runner;
+mod trials;
 
 pub use corpus::{
-    CaseManifest, Corpora, Corpus, CorpusError, CorpusLookup, Expected, FixtureFile,
-    MissingUpstream, PinnedFile, REGENERATE_MANIFEST, Step, TestCase, UPSTREAM_ENV,
+    CaseManifest, Corpora, Corpus, CorpusError, CorpusLookup, Drift, Expected, FIXTURES_ENV,
+    FixtureFile, MissingUpstream, PinnedFile, REGENERATE_MANIFEST, Step, TestCase, UPSTREAM_ENV,
     UPSTREAM_MANIFEST, locate_corpora,
 };
-pub use report::{CaseReport, CorpusReport, Drift, FileReport};
-pub use runner::{BoxFuture, CaseOutcome, StoreFactory, TestBody, run_case, run_corpus, trials};
+pub use report::{CaseOutcome, CaseReport, CorpusReport, FileReport, REPORT_ENV, Recorder};
+pub use runner::{BoxFuture, CaseRun, StoreFactory, TestBody, run_case, run_corpus};
+pub use trials::{invariant_self_test, run_trials, trials};

@@ -1,12 +1,29 @@
-//! Results of running corpora (per case, per file) and of checking a corpus against its case
-//! manifest: printable and serializable.
+//! Results of running corpora, per case, per file and per store: printable and serializable,
+//! and gathered from trials as they run by a [`Recorder`].
 
-use std::fmt;
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use serde::Serialize;
 
-use crate::corpus::PinnedFile;
-use crate::runner::CaseOutcome;
+use crate::corpus::{Corpus, CorpusError, FixtureFile};
+
+/// The outcome of one case.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", content = "message", rename_all = "lowercase")]
+pub enum CaseOutcome {
+    /// Every step behaved as expected.
+    Passed,
+    /// The first deviation.
+    Failed(String),
+}
+
+impl CaseOutcome {
+    /// Whether the case passed.
+    pub fn is_passed(&self) -> bool {
+        matches!(self, Self::Passed)
+    }
+}
 
 /// One case's result.
 #[derive(Debug, Clone, Serialize)]
@@ -33,6 +50,17 @@ pub struct FileReport {
 }
 
 impl FileReport {
+    /// The report of `file` of the corpus named `corpus`, with no case yet.
+    fn of(corpus: &str, file: &FixtureFile) -> Self {
+        Self {
+            corpus: corpus.to_owned(),
+            path: file.path.clone(),
+            conformance_level: file.conformance_level.clone(),
+            runnable_today: file.runnable_today,
+            cases: Vec::new(),
+        }
+    }
+
     /// Cases passed.
     pub fn passed(&self) -> usize {
         self.cases
@@ -112,55 +140,232 @@ impl CorpusReport {
     }
 }
 
-/// How a corpus differs from the case manifest pinned for it ([`crate::CaseManifest::drift`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Drift {
-    /// The spec version the manifest pins.
-    pub pinned_spec_version: Option<String>,
-    /// The spec version the corpus declares.
-    pub corpus_spec_version: Option<String>,
-    /// Pinned cases the corpus lacks, by file.
-    pub missing: Vec<PinnedFile>,
-    /// Cases of the corpus the manifest lacks, by file.
-    pub unpinned: Vec<PinnedFile>,
+/// The environment variable that asks a conformance test target for its report: when it names
+/// a file, a target that runs its trials with [`run_trials`](crate::run_trials) prints a table
+/// per file for each store and a last line `N passed, N failed`, and adds its stores' reports
+/// to the JSON array in that file (creating it), so that several targets run one after the
+/// other fill one report (`cargo xtask conformance --json FILE` sets it).
+pub const REPORT_ENV: &str = "FLAMETRENCH_CONFORMANCE_REPORT";
+
+/// Gathers the outcome of every case as its trial runs, for a report on the whole run: each
+/// store's files in corpus order, with the cases that ran (a filtered run leaves out the rest).
+#[derive(Debug, Clone, Default)]
+pub struct Recorder(Arc<Mutex<Vec<Registered>>>);
+
+/// A case's id, and its outcome once it ran.
+type Slot = (String, Option<CaseOutcome>);
+
+/// A store's slots: one per file and case of its corpora, filled as the cases run.
+#[derive(Debug)]
+struct Registered {
+    store: String,
+    corpora: Vec<String>,
+    /// Each file's report without its cases, and each case's id and outcome once it ran.
+    files: Vec<(FileReport, Vec<Slot>)>,
 }
 
-impl Drift {
-    /// Whether the corpus matches the manifest.
-    pub fn is_empty(&self) -> bool {
-        self.pinned_spec_version == self.corpus_spec_version
-            && self.missing.is_empty()
-            && self.unpinned.is_empty()
+impl Recorder {
+    /// Makes room for the cases of `corpora` run against `store`; returns the store's index.
+    pub(crate) fn register(&self, store: &str, corpora: &[Corpus]) -> usize {
+        let registered = Registered {
+            store: store.to_owned(),
+            corpora: corpora
+                .iter()
+                .map(|corpus| {
+                    format!(
+                        "corpus {}: {} files, {} cases ({})",
+                        corpus.name,
+                        corpus.files.len(),
+                        corpus.case_count(),
+                        corpus.root.display()
+                    )
+                })
+                .collect(),
+            files: corpora
+                .iter()
+                .flat_map(|corpus| {
+                    corpus.files.iter().map(|file| {
+                        let cases = file.tests.iter().map(|case| (case.id.clone(), None));
+                        (FileReport::of(&corpus.name, file), cases.collect())
+                    })
+                })
+                .collect(),
+        };
+        let mut stores = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        stores.push(registered);
+        stores.len() - 1
+    }
+
+    /// Records the outcome of case `case` of file `file` (both counted as [`Recorder::register`]
+    /// laid them out) against store `store`.
+    pub(crate) fn record(&self, store: usize, file: usize, case: usize, outcome: CaseOutcome) {
+        let mut stores = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let slot = stores
+            .get_mut(store)
+            .and_then(|registered| registered.files.get_mut(file))
+            .and_then(|(_, cases)| cases.get_mut(case));
+        if let Some((_, slot)) = slot {
+            *slot = Some(outcome);
+        }
+    }
+
+    /// The reports so far: a store's files with at least one case run, and the stores with at
+    /// least one such file.
+    pub fn reports(&self) -> Vec<CorpusReport> {
+        let stores = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        stores
+            .iter()
+            .map(|registered| CorpusReport {
+                store: registered.store.clone(),
+                files: registered
+                    .files
+                    .iter()
+                    .filter_map(|(file, cases)| {
+                        let cases: Vec<CaseReport> = cases
+                            .iter()
+                            .filter_map(|(id, outcome)| {
+                                let outcome = outcome.clone()?;
+                                Some(CaseReport {
+                                    id: id.clone(),
+                                    outcome,
+                                })
+                            })
+                            .collect();
+                        (!cases.is_empty()).then(|| FileReport {
+                            cases,
+                            ..file.clone()
+                        })
+                    })
+                    .collect(),
+            })
+            .filter(|report| !report.files.is_empty())
+            .collect()
+    }
+
+    /// What a run prints with its report: the corpora, a table per file for each store
+    /// ([`CorpusReport::render`]), and a last line `conformance: N passed, N failed`, after a
+    /// warning line when SHOULD or MAY cases failed.
+    pub fn summary(&self) -> String {
+        let mut out = String::new();
+        {
+            let stores = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut corpora: Vec<&String> = Vec::new();
+            for line in stores.iter().flat_map(|registered| &registered.corpora) {
+                if !corpora.contains(&line) {
+                    out.push_str(&format!("{line}\n"));
+                    corpora.push(line);
+                }
+            }
+        }
+        let (mut passed, mut failed, mut must_failed) = (0, 0, 0);
+        for report in self.reports() {
+            out.push_str(&format!("\n{}", report.render()));
+            passed += report.passed();
+            failed += report.failed();
+            must_failed += report.must_failures();
+        }
+        if failed > must_failed {
+            out.push_str(&format!(
+                "warning: {} SHOULD/MAY case(s) failed\n",
+                failed - must_failed
+            ));
+        }
+        out.push_str(&format!("conformance: {passed} passed, {failed} failed\n"));
+        out
+    }
+
+    /// Adds the reports to the JSON array in the file at `path`, creating the file when it does
+    /// not exist.
+    ///
+    /// # Errors
+    ///
+    /// A [`CorpusError`] naming the file when it cannot be read, holds something else than a
+    /// JSON array, or cannot be written.
+    pub fn add_to_json(&self, path: &Path) -> Result<(), CorpusError> {
+        let failure = |message: String| CorpusError {
+            path: path.to_path_buf(),
+            message,
+        };
+        let mut all: Vec<serde_json::Value> = match std::fs::read_to_string(path) {
+            Ok(text) => serde_json::from_str(&text).map_err(|e| failure(e.to_string()))?,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(error) => return Err(failure(error.to_string())),
+        };
+        for report in self.reports() {
+            all.push(serde_json::to_value(report).map_err(|e| failure(e.to_string()))?);
+        }
+        let text = serde_json::to_string_pretty(&all).map_err(|e| failure(e.to_string()))?;
+        std::fs::write(path, text).map_err(|e| failure(e.to_string()))
     }
 }
 
-/// One line per difference, each indented and ending in a newline; nothing when there is none.
-impl fmt::Display for Drift {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let version = |version: &Option<String>| version.as_deref().unwrap_or("none").to_owned();
-        if self.pinned_spec_version != self.corpus_spec_version {
-            writeln!(
-                f,
-                "  spec_version: pinned {}, the corpus declares {}",
-                version(&self.pinned_spec_version),
-                version(&self.corpus_spec_version)
-            )?;
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn project() -> Corpus {
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        Corpus::load(workspace.join("conformance"))
+            .unwrap()
+            .named("project")
+    }
+
+    #[test]
+    fn the_recorder_reports_the_cases_that_ran_in_corpus_order() {
+        let corpus = project();
+        let recorder = Recorder::default();
+        let first = recorder.register("one", std::slice::from_ref(&corpus));
+        let second = recorder.register("two", std::slice::from_ref(&corpus));
+        assert_eq!((first, second), (0, 1));
+        // Recorded out of order, as parallel trials finish.
+        recorder.record(first, 1, 0, CaseOutcome::Failed("no".into()));
+        recorder.record(first, 0, 1, CaseOutcome::Passed);
+        recorder.record(first, 0, 0, CaseOutcome::Passed);
+        recorder.record(first, 99, 0, CaseOutcome::Passed);
+        let reports = recorder.reports();
+        assert_eq!(reports.len(), 1, "the second store ran nothing");
+        let files = &reports[0].files;
+        assert_eq!(files.len(), 2);
+        assert_eq!(files[0].path, corpus.files[0].path);
+        let ids: Vec<&str> = files[0].cases.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [&corpus.files[0].tests[0].id, &corpus.files[0].tests[1].id]
+        );
+        assert_eq!((reports[0].passed(), reports[0].failed()), (2, 1));
+        let summary = recorder.summary();
+        assert!(summary.starts_with("corpus project: "), "{summary}");
+        assert!(summary.contains("store: one"), "{summary}");
+        assert!(summary.contains(&format!("FAIL {}: no", corpus.files[1].tests[0].id)));
+        assert!(
+            summary.ends_with("conformance: 2 passed, 1 failed\n"),
+            "{summary}"
+        );
+    }
+
+    #[test]
+    fn each_report_adds_its_stores_to_the_json_array() {
+        let corpus = project();
+        let path = std::env::temp_dir().join(format!("ft-report-{}.json", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        for store in ["memory", "postgres"] {
+            let recorder = Recorder::default();
+            let index = recorder.register(store, std::slice::from_ref(&corpus));
+            recorder.record(index, 0, 0, CaseOutcome::Passed);
+            recorder.add_to_json(&path).unwrap();
         }
-        for (what, files) in [
-            ("pinned but not in the corpus", &self.missing),
-            ("in the corpus but not pinned", &self.unpinned),
-        ] {
-            for file in files {
-                writeln!(
-                    f,
-                    "  {what}: {}: {} ({} case{})",
-                    file.path,
-                    file.cases.join(", "),
-                    file.cases.len(),
-                    if file.cases.len() == 1 { "" } else { "s" }
-                )?;
-            }
-        }
-        Ok(())
+        let text = std::fs::read_to_string(&path).unwrap();
+        let all: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
+        let stores: Vec<&str> = all.iter().filter_map(|r| r["store"].as_str()).collect();
+        assert_eq!(stores, ["memory", "postgres"]);
+        assert_eq!(
+            all[0]["files"][0]["cases"][0]["outcome"]["status"],
+            "passed"
+        );
+        std::fs::write(&path, "{}").unwrap();
+        assert!(Recorder::default().add_to_json(&path).is_err());
+        let _ = std::fs::remove_file(&path);
     }
 }

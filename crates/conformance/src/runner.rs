@@ -1,6 +1,7 @@
 //! Runs cases: ids cases against the id functions, tenancy cases against a store from a factory.
 
 use std::collections::HashMap;
+use std::fmt::Display;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
@@ -11,14 +12,11 @@ use flametrench_ids::{IdError, UsrId};
 use flametrench_tenancy_core::{
     EntityType, ManualClock, SharedClock, TenancyError, TenancyStore, parse_object_id,
 };
-use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::corpus::{
-    Corpora, Corpus, Expected, FixtureFile, MissingUpstream, Step, TestCase, UPSTREAM, file_stem,
-};
+use crate::corpus::{Corpus, Expected, FixtureFile, Step, TestCase};
 use crate::ops::{self, Called, HarnessError};
-use crate::report::{CaseReport, CorpusReport, FileReport};
+use crate::report::{CaseOutcome, CorpusReport, Recorder};
 
 /// A boxed, sendable future: the one the store traits use.
 pub use flametrench_tenancy_core::dynamic::BoxFuture;
@@ -35,13 +33,53 @@ pub trait StoreFactory: Send + Sync + 'static {
     /// A short name for reports and test names (`memory`, `postgres-pool`, …).
     fn name(&self) -> String;
 
-    /// Builds a fresh, empty store taking its time from `clock`, runs `body` against it, and
-    /// disposes of the store. An error means the store could not be built.
+    /// Builds a fresh, empty store taking its time from `clock`, runs `body` against it, checks
+    /// the store's invariants in the state the body left (with the store's own checker, seeing
+    /// what the store sees: inside a caller's transaction, before it ends), and disposes of the
+    /// store. An error means the store could not be built.
     fn with_store<'a, B: TestBody>(
         &'a self,
         clock: SharedClock,
         body: B,
-    ) -> BoxFuture<'a, Result<CaseOutcome, String>>;
+    ) -> BoxFuture<'a, Result<CaseRun, String>>;
+}
+
+/// What a factory hands back after a case: the body's outcome, and what the store's invariant
+/// check found in the state the case left.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaseRun {
+    /// The body's outcome.
+    pub outcome: CaseOutcome,
+    /// Each broken invariant, described (empty when all hold).
+    pub violations: Vec<String>,
+}
+
+impl CaseRun {
+    /// `outcome` with the result of the store's invariant check: its violations, or the reason
+    /// it could not run, which counts as one (an unchecked case does not pass).
+    pub fn checked<E: Display>(outcome: CaseOutcome, check: Result<Vec<String>, E>) -> Self {
+        let violations = check.unwrap_or_else(|error| vec![format!("the check failed: {error}")]);
+        Self {
+            outcome,
+            violations,
+        }
+    }
+
+    /// The case's outcome: failed when the body failed or an invariant is broken, with the
+    /// broken invariants after the body's message.
+    pub fn verdict(self) -> CaseOutcome {
+        if self.violations.is_empty() {
+            return self.outcome;
+        }
+        let broken = format!(
+            "invariants broken after the case: {}",
+            self.violations.join("; ")
+        );
+        match self.outcome {
+            CaseOutcome::Passed => CaseOutcome::Failed(broken),
+            CaseOutcome::Failed(message) => CaseOutcome::Failed(format!("{message}; {broken}")),
+        }
+    }
 }
 
 struct CaseBody {
@@ -57,23 +95,6 @@ impl TestBody for CaseBody {
                 Err(panic) => CaseOutcome::Failed(panic),
             }
         })
-    }
-}
-
-/// The outcome of one case.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "status", content = "message", rename_all = "lowercase")]
-pub enum CaseOutcome {
-    /// Every step behaved as expected.
-    Passed,
-    /// The first deviation.
-    Failed(String),
-}
-
-impl CaseOutcome {
-    /// Whether the case passed.
-    pub fn is_passed(&self) -> bool {
-        matches!(self, Self::Passed)
     }
 }
 
@@ -115,93 +136,26 @@ pub async fn run_case<F: StoreFactory>(
         case: Arc::new(case.clone()),
     };
     match factory.with_store(Arc::new(clock), body).await {
-        Ok(outcome) => outcome,
+        Ok(run) => run.verdict(),
         Err(message) => CaseOutcome::Failed(format!("could not build the store: {message}")),
     }
 }
 
 /// Runs every case of every corpus against `factory`.
 pub async fn run_corpus<F: StoreFactory>(factory: &F, corpora: &[Corpus]) -> CorpusReport {
-    let mut files = Vec::new();
-    for corpus in corpora {
-        for file in &corpus.files {
-            let mut cases = Vec::new();
-            for case in &file.tests {
-                cases.push(CaseReport {
-                    id: case.id.clone(),
-                    outcome: run_case(factory, file, case).await,
-                });
-            }
-            files.push(FileReport {
-                corpus: corpus.name.clone(),
-                path: file.path.clone(),
-                conformance_level: file.conformance_level.clone(),
-                runnable_today: file.runnable_today,
-                cases,
-            });
+    let recorder = Recorder::default();
+    let store = recorder.register(&factory.name(), corpora);
+    let files = corpora.iter().flat_map(|corpus| &corpus.files);
+    for (index, file) in files.enumerate() {
+        for (case_index, case) in file.tests.iter().enumerate() {
+            let outcome = run_case(factory, file, case).await;
+            recorder.record(store, index, case_index, outcome);
         }
     }
-    CorpusReport {
+    recorder.reports().pop().unwrap_or_else(|| CorpusReport {
         store: factory.name(),
-        files,
-    }
-}
-
-/// One libtest-mimic trial per case, named `<store>::<corpus>::<file stem>::<case id>`.
-///
-/// When the upstream corpus is missing, each case of its manifest is still a trial of that
-/// name, ignored with [`MissingUpstream::reason`] as its message, so the summary counts every
-/// case that did not run.
-pub fn trials<F: StoreFactory>(
-    factory: Arc<F>,
-    corpora: &Corpora,
-    runtime: Arc<tokio::runtime::Runtime>,
-) -> Vec<libtest_mimic::Trial> {
-    let store = factory.name();
-    let mut out = corpora
-        .missing_upstream
-        .as_ref()
-        .map(|missing| missing_trials(&store, missing))
-        .unwrap_or_default();
-    for corpus in &corpora.loaded {
-        for file in &corpus.files {
-            let file = Arc::new(file.clone());
-            for case in &file.tests {
-                let name = trial_name(&store, &corpus.name, &file.path, &case.id);
-                let (factory, runtime, file, case) =
-                    (factory.clone(), runtime.clone(), file.clone(), case.clone());
-                out.push(libtest_mimic::Trial::test(name, move || {
-                    match runtime.block_on(run_case(&*factory, &file, &case)) {
-                        CaseOutcome::Passed => Ok(()),
-                        CaseOutcome::Failed(message) => Err(message.into()),
-                    }
-                }));
-            }
-        }
-    }
-    out
-}
-
-/// The name of the trial of case `id` of the file at `path` in `corpus`, run against `store`.
-fn trial_name(store: &str, corpus: &str, path: &str, id: &str) -> String {
-    format!("{store}::{corpus}::{}::{id}", file_stem(path))
-}
-
-/// One trial per pinned case of the missing upstream corpus, each ignored when it runs, with
-/// the reason (a trial ignored by its flag would show no message).
-fn missing_trials(store: &str, missing: &MissingUpstream) -> Vec<libtest_mimic::Trial> {
-    let reason = missing.reason();
-    let mut out = Vec::new();
-    for file in &missing.manifest.files {
-        for id in &file.cases {
-            let reason = reason.clone();
-            out.push(libtest_mimic::Trial::ignorable_test(
-                trial_name(store, UPSTREAM, &file.path, id),
-                move || Ok(libtest_mimic::Completion::ignored_with(reason)),
-            ));
-        }
-    }
-    out
+        files: Vec::new(),
+    })
 }
 
 fn id_error_name(error: &IdError) -> &'static str {
@@ -670,108 +624,103 @@ async fn run_step<S: TenancyStore>(
 
 #[cfg(test)]
 mod tests {
-    use std::path::{Path, PathBuf};
+    use std::path::Path;
+    use std::sync::Mutex;
 
     use super::*;
-    use crate::corpus::{CaseManifest, CorpusLookup};
     use serde_json::json;
 
-    /// A factory that never builds a store: the trials under test must not need one.
-    struct NoStore;
+    /// A factory whose invariant check finds what it is given, without running the body
+    /// against a store (this crate has none): what the runner makes of each check.
+    struct Checked {
+        outcome: CaseOutcome,
+        check: Result<Vec<String>, String>,
+        calls: Mutex<usize>,
+    }
 
-    impl StoreFactory for NoStore {
+    impl StoreFactory for Checked {
         fn name(&self) -> String {
-            "nostore".into()
+            "checked".into()
         }
 
         fn with_store<'a, B: TestBody>(
             &'a self,
             _clock: SharedClock,
             _body: B,
-        ) -> BoxFuture<'a, Result<CaseOutcome, String>> {
-            Box::pin(async { Err("no store here".to_owned()) })
+        ) -> BoxFuture<'a, Result<CaseRun, String>> {
+            *self.calls.lock().unwrap() += 1;
+            let run = CaseRun::checked(self.outcome.clone(), self.check.clone());
+            Box::pin(async move { Ok(run) })
         }
     }
 
     #[test]
-    fn a_missing_upstream_gives_one_ignored_trial_per_pinned_case() {
+    fn a_broken_invariant_after_a_case_fails_it() {
         let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let lookup = CorpusLookup {
-            workspace,
-            upstream: PathBuf::from("/nonexistent/flametrench-spec/conformance"),
-            require_upstream: false,
-        };
-        let corpora = Corpora::locate(&lookup).unwrap();
-        let manifest = CaseManifest::load(&lookup.manifest_path()).unwrap();
-        let runtime = Arc::new(
-            tokio::runtime::Builder::new_current_thread()
-                .build()
-                .unwrap(),
-        );
-        let all = trials(Arc::new(NoStore), &corpora, runtime);
-        let expected: Vec<String> = manifest
+        let corpus = Corpus::load(workspace.join("conformance")).unwrap();
+        let file = corpus
             .files
             .iter()
-            .flat_map(|file| {
-                file.cases
-                    .iter()
-                    .map(|id| trial_name("nostore", UPSTREAM, &file.path, id))
-            })
-            .collect();
-        let upstream: Vec<&str> = all
-            .iter()
-            .map(libtest_mimic::Trial::name)
-            .filter(|name| name.starts_with("nostore::upstream::"))
-            .collect();
-        assert_eq!(upstream, expected);
-        assert_eq!(upstream.len(), manifest.case_count);
-        // Named as the real trial would be: `<store>::upstream::<file stem>::<case id>`.
-        let first = &manifest.files[0];
-        let stem = first
-            .path
-            .rsplit('/')
-            .next()
-            .unwrap()
-            .trim_end_matches(".json");
-        assert_eq!(
-            upstream[0],
-            format!("nostore::upstream::{stem}::{}", first.cases[0])
-        );
-
-        // Run only those trials, logging to a file: each is ignored with the reason, none
-        // passes or fails.
-        let log =
-            std::env::temp_dir().join(format!("ft-missing-trials-{}.log", std::process::id()));
-        let arguments = libtest_mimic::Arguments {
-            filter: Some("nostore::upstream::".into()),
-            test_threads: Some(1),
-            color: Some(libtest_mimic::ColorSetting::Never),
-            logfile: Some(log.display().to_string()),
-            ..libtest_mimic::Arguments::default()
+            .find(|file| file.capability == "tenancy")
+            .expect("a tenancy file");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let outcome = |outcome: CaseOutcome, check: Result<Vec<String>, String>| {
+            let factory = Checked {
+                outcome,
+                check,
+                calls: Mutex::new(0),
+            };
+            let outcome = runtime.block_on(run_case(&factory, file, &file.tests[0]));
+            assert_eq!(*factory.calls.lock().unwrap(), 1, "the case ran once");
+            outcome
         };
-        let conclusion = libtest_mimic::run(&arguments, all);
-        assert_eq!(conclusion.num_ignored, manifest.case_count as u64);
-        assert_eq!((conclusion.num_passed, conclusion.num_failed), (0, 0));
-        let reason = corpora.missing_upstream.unwrap().reason();
-        assert!(
-            reason.contains("/nonexistent/flametrench-spec/conformance"),
-            "{reason}"
+        let violation = "org with active members but no active owner: 1".to_owned();
+        assert_eq!(
+            outcome(CaseOutcome::Passed, Ok(Vec::new())),
+            CaseOutcome::Passed
         );
-        let text = std::fs::read_to_string(&log).unwrap();
-        let _ = std::fs::remove_file(&log);
-        let ignored: Vec<&str> = text
-            .lines()
-            .filter(|line| line.ends_with(&format!("... ignored ({reason})")))
-            .collect();
-        assert_eq!(ignored.len(), manifest.case_count, "{text}");
-        for name in &expected {
-            assert!(
-                ignored
-                    .iter()
-                    .any(|line| line.starts_with(&format!("test {name} "))),
-                "{name} in {text}"
-            );
-        }
+        assert_eq!(
+            outcome(CaseOutcome::Passed, Ok(vec![violation.clone()])),
+            CaseOutcome::Failed(format!("invariants broken after the case: {violation}"))
+        );
+        assert_eq!(
+            outcome(
+                CaseOutcome::Failed("step 2: expected X".into()),
+                Ok(vec![violation.clone()])
+            ),
+            CaseOutcome::Failed(format!(
+                "step 2: expected X; invariants broken after the case: {violation}"
+            ))
+        );
+        // A check that cannot run is no pass.
+        assert_eq!(
+            outcome(CaseOutcome::Passed, Err("connection closed".into())),
+            CaseOutcome::Failed(
+                "invariants broken after the case: the check failed: connection closed".into()
+            )
+        );
+        // Whole reports say the same.
+        let factory = Checked {
+            outcome: CaseOutcome::Passed,
+            check: Ok(vec![violation]),
+            calls: Mutex::new(0),
+        };
+        let report = runtime.block_on(run_corpus(&factory, std::slice::from_ref(&corpus)));
+        assert_eq!(report.passed(), 0);
+        assert!(report.failed() > 0);
+        assert_eq!(report.failed(), corpus.case_count() - ids_cases(&corpus));
+    }
+
+    /// The cases of `corpus` that need no store (the factory never sees them).
+    fn ids_cases(corpus: &Corpus) -> usize {
+        corpus
+            .files
+            .iter()
+            .filter(|file| file.capability == "ids")
+            .map(|file| file.tests.len())
+            .sum()
     }
 
     #[test]

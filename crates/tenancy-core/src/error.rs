@@ -101,6 +101,8 @@ reasons! {
     /// through [`MAX_TIMESTAMP`](crate::MAX_TIMESTAMP) (0001-01-01T00:00:00Z through
     /// 9999-12-31T23:59:59.999999Z).
     TimestampOutOfRange => "timestamp_out_of_range",
+    /// A timestamp given as text (a request body's `expires_at`) is not an RFC 3339 date-time.
+    InvalidTimestamp => "invalid_timestamp",
     /// An org name is too long or contains a NUL byte.
     InvalidName => "invalid_name",
     /// An invitation identifier is empty, too long or contains a NUL byte.
@@ -149,6 +151,7 @@ impl PreconditionReason {
         match self {
             Self::OrgSlugFormat
             | Self::TimestampOutOfRange
+            | Self::InvalidTimestamp
             | Self::InvalidName
             | Self::InvalidIdentifier
             | Self::InvalidRelation
@@ -897,6 +900,7 @@ mod tests {
             (SelfTransfer, "precondition.self_transfer"),
             (PastExpiration, "precondition.past_expiration"),
             (TimestampOutOfRange, "precondition.timestamp_out_of_range"),
+            (InvalidTimestamp, "precondition.invalid_timestamp"),
             (InvalidName, "precondition.invalid_name"),
             (InvalidIdentifier, "precondition.invalid_identifier"),
             (InvalidRelation, "precondition.invalid_relation"),
@@ -1038,6 +1042,7 @@ mod tests {
             SelfTransfer => ErrorKind::InvalidInput,
             PastExpiration => ErrorKind::InvalidInput,
             TimestampOutOfRange => ErrorKind::InvalidInput,
+            InvalidTimestamp => ErrorKind::InvalidInput,
             InvalidName => ErrorKind::InvalidInput,
             InvalidIdentifier => ErrorKind::InvalidInput,
             InvalidRelation => ErrorKind::InvalidInput,
@@ -1145,6 +1150,7 @@ mod tests {
             ("precondition.self_transfer", 400),
             ("precondition.past_expiration", 400),
             ("precondition.timestamp_out_of_range", 400),
+            ("precondition.invalid_timestamp", 400),
             ("precondition.invalid_name", 400),
             ("precondition.invalid_identifier", 400),
             ("precondition.invalid_relation", 400),

@@ -36,6 +36,7 @@ pub mod handle;
 pub mod input;
 pub mod model;
 pub mod operations;
+pub mod request;
 pub mod rules;
 pub mod snapshot;
 pub mod store;

@@ -1,11 +1,14 @@
 //! Runs the upstream and project conformance corpora against the in-memory store, one named
-//! test per fixture case (`cargo test -p flametrench-tenancy-memory --test conformance -- <filter>`).
+//! test per fixture case (`cargo test -p flametrench-tenancy-memory --test conformance -- <filter>`),
+//! directly and through the object-safe adapter, checking `Snapshot::check_invariants` after
+//! every case. `self-test::` trials show that a broken invariant fails a case.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use flametrench_conformance::{
-    BoxFuture, CaseOutcome, Corpora, CorpusLookup, StoreFactory, TestBody, trials,
+    BoxFuture, CaseRun, Corpora, CorpusLookup, Recorder, StoreFactory, TestBody,
+    invariant_self_test, run_trials, trials,
 };
 use flametrench_tenancy_core::{DynTenancyStore, SharedClock};
 use flametrench_tenancy_memory::InMemoryTenancyStore;
@@ -16,6 +19,8 @@ const IGNORED: &[(&str, &str)] = &[];
 /// The memory store, optionally behind the object-safe adapter (`Arc<dyn DynTenancyStore>`).
 struct MemoryFactory {
     erased: bool,
+    /// Self-test only: the checked copy of the store loses its tuples before the check.
+    break_invariants: bool,
 }
 
 impl StoreFactory for MemoryFactory {
@@ -27,7 +32,7 @@ impl StoreFactory for MemoryFactory {
         &'a self,
         clock: SharedClock,
         body: B,
-    ) -> BoxFuture<'a, Result<CaseOutcome, String>> {
+    ) -> BoxFuture<'a, Result<CaseRun, String>> {
         Box::pin(async move {
             let store = InMemoryTenancyStore::with_clock(clock);
             let outcome = if self.erased {
@@ -36,13 +41,14 @@ impl StoreFactory for MemoryFactory {
             } else {
                 body.run(&store).await
             };
-            let violations = store.snapshot().check_invariants();
-            if outcome.is_passed() && !violations.is_empty() {
-                return Ok(CaseOutcome::Failed(format!(
-                    "invariants broken: {violations:?}"
-                )));
+            let mut snapshot = store.snapshot();
+            if self.break_invariants {
+                snapshot.tuples.clear();
             }
-            Ok(outcome)
+            Ok(CaseRun {
+                outcome,
+                violations: snapshot.check_invariants(),
+            })
         })
     }
 }
@@ -64,21 +70,30 @@ fn main() {
             .build()
             .expect("a tokio runtime"),
     );
-    let mut all = trials(
-        Arc::new(MemoryFactory { erased: false }),
-        &corpora,
-        runtime.clone(),
-    );
-    all.extend(trials(
-        Arc::new(MemoryFactory { erased: true }),
-        &corpora,
-        runtime,
-    ));
+    let recorder = Recorder::default();
+    let mut all = Vec::new();
+    for erased in [false, true] {
+        let factory = MemoryFactory {
+            erased,
+            break_invariants: false,
+        };
+        all.extend(trials(
+            Arc::new(factory),
+            &corpora,
+            runtime.clone(),
+            &recorder,
+        ));
+        let broken = MemoryFactory {
+            erased,
+            break_invariants: true,
+        };
+        all.push(invariant_self_test(Arc::new(broken), runtime.clone()));
+    }
     for trial in &mut all {
         if IGNORED.iter().any(|(id, _)| trial.name().ends_with(id)) {
             *trial = std::mem::replace(trial, libtest_mimic::Trial::test("", || Ok(())))
                 .with_ignored_flag(true);
         }
     }
-    libtest_mimic::run(&arguments, all).exit();
+    run_trials(&arguments, all, &recorder).exit();
 }

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 /// The code of a body, query or header value that is not of the shape the route expects, where
 /// the SDK has no typed error for the value (malformed JSON, a missing field, a number where a
-/// string belongs, an unknown field, a timestamp that is not RFC 3339).
+/// string belongs, an unknown field, a `limit` that is not a number).
 pub(crate) const INVALID_REQUEST: &str = "invalid_request";
 /// The code of a request without a usable `x-actor` header.
 pub(crate) const UNAUTHORIZED: &str = "unauthorized";

@@ -4,7 +4,7 @@
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Query, Request};
 use axum::http::request::Parts;
-use flametrench_tenancy_core::ids::{TypedId, UsrId};
+use flametrench_tenancy_core::ids::UsrId;
 use flametrench_tenancy_core::{Identifier, PreconditionReason, TenancyError};
 use serde::de::DeserializeOwned;
 
@@ -52,12 +52,6 @@ impl<S: Send + Sync> FromRequestParts<S> for ActorIdentifier {
         let text = value.to_str().map_err(|_| invalid())?;
         Ok(Self(Some(Identifier::new(text)?)))
     }
-}
-
-/// Parses the id in `field` (a path segment or a body field): `invalid_id` when malformed.
-pub(crate) fn parse_id<I: TypedId>(field: &'static str, text: &str) -> Result<I, TenancyError> {
-    text.parse::<I>()
-        .map_err(|source| TenancyError::invalid_id(field, source))
 }
 
 /// A JSON request body, required. It is read as JSON whatever its content type, so that

@@ -27,9 +27,11 @@
 //!
 //! Accepting an invitation binds it to the identifier the session has verified (ADR 0009): the
 //! header `x-actor-identifier` stands in for that verified email address. The identifier is
-//! never read from the body; a body carrying `accepting_identifier` is refused with 400
-//! `invalid_request`, and a body's `as_usr_id` may only repeat the actor. The same header lets
-//! the invitee read and decline the invitation.
+//! never taken from the body: a body's `accepting_identifier` may only repeat the header's
+//! (otherwise 409 `precondition.identifier_mismatch`; without the header the acceptance is
+//! unbound, 409 `precondition.identifier_binding_required`), and its `as_usr_id` may only repeat
+//! the actor (otherwise 403 `forbidden`). The same header lets the invitee read and decline the
+//! invitation.
 //!
 //! # Endpoints
 //!
@@ -37,7 +39,8 @@
 //! | --- | --- | --- | --- |
 //! | `POST /orgs` | optional `{name, slug}` | 201 `CreateOrgResponse` | anyone (the actor becomes the owner) |
 //! | `GET /orgs/{org_id}` | | 200 `Organization` | an active member |
-//! | `POST /orgs/{org_id}/members` | `AddMemberRequest` | 201 `Membership` | an owner or admin; an owner to add an owner |
+//! | `PUT /orgs/{org_id}` | `UpdateOrgRequest` | 200 `Organization` (`{}` changes nothing) | an owner or admin |
+//! | `POST /orgs/{org_id}/members` | `AddMemberRequest` (`invited_by` may only repeat the actor) | 201 `Membership` | an owner or admin; an owner to add an owner |
 //! | `GET /orgs/{org_id}/members?cursor&limit&status&role` | | 200 `MembershipPage` | an active member |
 //! | `POST /orgs/{org_id}/members/{mem_id}/change-role` | `ChangeRoleRequest` | 200 `Membership` | an owner or admin; an owner to make or change an owner |
 //! | `POST /orgs/{org_id}/members/{mem_id}/self-leave` | optional `SelfLeaveRequest` (`transferTo`) | 200 `Membership` | the member |
@@ -67,13 +70,15 @@
 //! identifier-binding failures); 403 `forbidden`, `forbidden.role_hierarchy`; 400 for bad input;
 //! 503 and 500 for storage (the source is logged to standard error, never sent).
 //!
-//! A value the SDK validates is handed to the SDK's own constructor, so it answers with the
-//! SDK's code: a malformed id in a path or body is 400 `invalid_id`, a bad slug
-//! `precondition.org_slug_format`, an unknown role `precondition.invalid_role`, an unknown
-//! status `precondition.invalid_status`, and so on. What the SDK has no error for is 400 with
-//! the service's own code `invalid_request`: malformed JSON, a missing field or one of the wrong
-//! JSON type, an unknown field (the schemas allow none), a timestamp that is not RFC 3339, a
-//! `limit` that is not a number. The service's other codes are 401 `unauthorized`, 404
+//! The bodies are the SDK's request types ([`flametrench_tenancy_core::request`]), which hand
+//! every value the SDK validates to the SDK's own constructor, so it answers with the SDK's
+//! code: a malformed id in a path or body is 400 `invalid_id`, a bad slug
+//! `precondition.org_slug_format`, an unknown role `precondition.invalid_role`, a timestamp that
+//! is not RFC 3339 `precondition.invalid_timestamp`, an unknown status
+//! `precondition.invalid_status`, and so on. What the SDK has no error for is 400 with the
+//! service's own code `invalid_request`: malformed JSON, a body that is not an object, a missing
+//! field or one of the wrong JSON type, an unknown field (the schemas allow none), a `limit`
+//! that is not a number. The service's other codes are 401 `unauthorized`, 404
 //! `route_not_found` and 405 `method_not_allowed`.
 //!
 //! # One transaction

@@ -6,19 +6,20 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use flametrench_tenancy_core::ids::{InvId, MemId, OrgId};
+use flametrench_tenancy_core::request::{
+    AcceptInvitationRequest, AddMemberRequest, ChangeRoleRequest, CreateInvitationRequest,
+    CreateOrgRequest, SelfLeaveRequest, TransferOwnershipRequest, UpdateOrgRequest, parse_id,
+};
 use flametrench_tenancy_core::{
-    AcceptInvitation, AcceptInvitationResult, AddMember, CreateOrgResult, Invitation, Membership,
-    Op, Organization, Page, TenancyError, TransferOwnership, TransferOwnershipResult,
+    AcceptInvitationResult, CreateOrgResult, Invitation, Membership, Op, Organization, Page,
+    TenancyError, TransferOwnershipResult,
 };
 
 use crate::authz;
 use crate::error::{self, ApiError};
-use crate::extract::{Actor, ActorIdentifier, JsonBody, OptionalJsonBody, QueryParams, parse_id};
+use crate::extract::{Actor, ActorIdentifier, JsonBody, OptionalJsonBody, QueryParams};
 use crate::state::AppState;
-use crate::wire::{
-    AcceptInvitationRequest, AddMemberRequest, ChangeRoleRequest, CreateInvitationRequest,
-    CreateOrgRequest, ListMembersQuery, SelfLeaveRequest, TransferOwnershipRequest,
-};
+use crate::wire::ListMembersQuery;
 
 type Reply<T> = Result<Json<T>, ApiError>;
 type Created<T> = Result<(StatusCode, Json<T>), ApiError>;
@@ -28,7 +29,7 @@ type Created<T> = Result<(StatusCode, Json<T>), ApiError>;
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/orgs", post(create_org))
-        .route("/orgs/{org_id}", get(get_org))
+        .route("/orgs/{org_id}", get(get_org).put(update_org))
         .route("/orgs/{org_id}/members", post(add_member).get(list_members))
         .route(
             "/orgs/{org_id}/members/{mem_id}/change-role",
@@ -103,7 +104,28 @@ async fn get_org(
     Ok(Json(org))
 }
 
-/// `POST /orgs/{org_id}/members`: an owner or admin; only an owner adds an owner.
+/// `PUT /orgs/{org_id}`: an owner or admin renames the org or changes its slug. An empty body
+/// changes nothing and answers the org as it is (the spec allows that or a 400).
+async fn update_org(
+    State(state): State<AppState>,
+    Actor(actor): Actor,
+    Path(org_id): Path<String>,
+    JsonBody(body): JsonBody<UpdateOrgRequest>,
+) -> Reply<Organization> {
+    let org_id = org_path(&org_id)?;
+    let unchanged = body.is_empty();
+    let input = body.into_input(org_id)?;
+    let tenancy = state.tenancy();
+    authz::require_admin(tenancy, org_id, actor).await?;
+    if unchanged {
+        return Ok(Json(tenancy.get_org(org_id).await?));
+    }
+    Ok(Json(tenancy.update_org(input).await?))
+}
+
+/// `POST /orgs/{org_id}/members`: an owner or admin; only an owner adds an owner. The addition
+/// is recorded as the actor's: a body's `invited_by` may repeat the actor, not credit someone
+/// else (`forbidden`).
 async fn add_member(
     State(state): State<AppState>,
     Actor(actor): Actor,
@@ -111,18 +133,10 @@ async fn add_member(
     JsonBody(body): JsonBody<AddMemberRequest>,
 ) -> Created<Membership> {
     let org_id = org_path(&org_id)?;
-    let member = body.validate()?;
+    let input = body.into_input(org_id, actor)?;
     let tenancy = state.tenancy();
     let admin = authz::require_admin(tenancy, org_id, actor).await?;
-    authz::check_grant(&admin, member.role)?;
-    // The addition is the actor's: a body may repeat that, not credit someone else.
-    if member
-        .invited_by
-        .is_some_and(|invited_by| invited_by != actor)
-    {
-        return Err(TenancyError::Forbidden.into());
-    }
-    let input = AddMember::new(org_id, member.usr_id, member.role).invited_by(actor);
+    authz::check_grant(&admin, input.role)?;
     created(tenancy.add_member(input).await?)
 }
 
@@ -149,7 +163,7 @@ async fn change_role(
     JsonBody(body): JsonBody<ChangeRoleRequest>,
 ) -> Reply<Membership> {
     let (org_id, mem_id) = member_path(&path)?;
-    let new_role = body.new_role()?;
+    let new_role = body.into_input()?;
     let tenancy = state.tenancy();
     let admin = authz::require_admin(tenancy, org_id, actor).await?;
     let target = authz::membership_in(tenancy, org_id, mem_id).await?;
@@ -167,7 +181,7 @@ async fn self_leave(
     OptionalJsonBody(body): OptionalJsonBody<SelfLeaveRequest>,
 ) -> Reply<Membership> {
     let (org_id, mem_id) = member_path(&path)?;
-    let transfer_to = body.transfer_to()?;
+    let transfer_to = body.into_input()?;
     let tenancy = state.tenancy();
     let membership = authz::membership_in(tenancy, org_id, mem_id).await?;
     if membership.usr_id != actor {
@@ -199,13 +213,12 @@ async fn transfer_ownership(
     JsonBody(body): JsonBody<TransferOwnershipRequest>,
 ) -> Reply<TransferOwnershipResult> {
     let org_id = org_path(&org_id)?;
-    let (from_mem_id, to_mem_id) = body.mem_ids()?;
+    let input = body.into_input(org_id)?;
     let tenancy = state.tenancy();
     let owner = authz::require_owner(tenancy, org_id, actor).await?;
-    if owner.id != from_mem_id {
+    if owner.id != input.from_mem_id {
         return Err(TenancyError::Forbidden.into());
     }
-    let input = TransferOwnership::new(org_id, from_mem_id, to_mem_id);
     Ok(Json(tenancy.transfer_ownership(input).await?))
 }
 
@@ -241,7 +254,9 @@ async fn get_invitation(
 /// `POST /invitations/{inv_id}/accept`, as the actor, bound by the `x-actor-identifier` header
 /// (never by the body: ADR 0009). Without the header the SDK answers
 /// `precondition.identifier_binding_required`; with another identifier,
-/// `precondition.identifier_mismatch`.
+/// `precondition.identifier_mismatch`. A body may repeat the actor (`as_usr_id`, else
+/// `forbidden`) and the header's identifier (`accepting_identifier`, else
+/// `precondition.identifier_mismatch`), never replace them.
 async fn accept_invitation(
     State(state): State<AppState>,
     Actor(actor): Actor,
@@ -250,8 +265,7 @@ async fn accept_invitation(
     OptionalJsonBody(body): OptionalJsonBody<AcceptInvitationRequest>,
 ) -> Reply<AcceptInvitationResult> {
     let inv_id = invitation_path(&inv_id)?;
-    body.check(actor)?;
-    let input = AcceptInvitation::with_parts(inv_id, Some(actor), identifier);
+    let input = body.into_input(inv_id, actor, identifier)?;
     Ok(Json(state.tenancy().accept_invitation(input).await?))
 }
 

@@ -88,6 +88,10 @@ impl Caller<'_> {
         Answer::of(self.request(reqwest::Method::POST, path).json(&body)).await
     }
 
+    async fn put(&self, path: &str, body: Value) -> Answer {
+        Answer::of(self.request(reqwest::Method::PUT, path).json(&body)).await
+    }
+
     /// A POST with no body at all.
     async fn post_empty(&self, path: &str) -> Answer {
         Answer::of(self.request(reqwest::Method::POST, path)).await
@@ -205,6 +209,11 @@ async fn scenario(state: AppState) -> Outcome {
         .post("/orgs", json!({ "slug": 7 }))
         .await
         .refused(400, "invalid_request");
+    service
+        .by(alice)
+        .post("/orgs", json!(["Acme", "acme"]))
+        .await
+        .refused(400, "invalid_request");
 
     // Alice creates the org and owns it.
     let created = service
@@ -252,6 +261,45 @@ async fn scenario(state: AppState) -> Outcome {
         .await
         .refused(400, "invalid_id");
 
+    // Renaming: an owner or admin; `{}` changes nothing; a taken slug is a conflict.
+    service
+        .by(dave)
+        .put(&org, json!({ "name": "Mine" }))
+        .await
+        .refused(403, "forbidden");
+    service
+        .by(alice)
+        .put(&org, json!({ "slug": "Bad Slug" }))
+        .await
+        .refused(400, "precondition.org_slug_format");
+    service
+        .by(alice)
+        .put(&org, json!({ "status": "revoked" }))
+        .await
+        .refused(400, "invalid_request");
+    let renamed = service
+        .by(alice)
+        .put(&org, json!({ "name": "Acme Corp", "slug": "acme-corp" }))
+        .await
+        .ok(200);
+    assert_eq!(renamed["name"], "Acme Corp");
+    assert_eq!(renamed["slug"], "acme-corp");
+    let unchanged = service.by(alice).put(&org, json!({})).await.ok(200);
+    assert_eq!(unchanged, renamed);
+    let anonymous_path = format!("/orgs/{}", text(&anonymous_org["org"]["id"]));
+    service
+        .by(dave)
+        .put(&anonymous_path, json!({ "slug": "acme-corp" }))
+        .await
+        .refused(409, "conflict.org_slug");
+    let cleared = service
+        .by(alice)
+        .put(&org, json!({ "name": null }))
+        .await
+        .ok(200);
+    assert_eq!(cleared["name"], Value::Null);
+    assert_eq!(cleared["slug"], "acme-corp");
+
     // Alice invites Bob; outsiders may not invite, and bad fields use the SDK's codes.
     let invitations = format!("{org}/invitations");
     let invite_bob =
@@ -276,7 +324,7 @@ async fn scenario(state: AppState) -> Outcome {
             json!({ "identifier": "bob@example.com", "role": "member", "expires_at": "soon" }),
         )
         .await
-        .refused(400, "invalid_request");
+        .refused(400, "precondition.invalid_timestamp");
     service
         .by(alice)
         .post(
@@ -321,6 +369,7 @@ async fn scenario(state: AppState) -> Outcome {
         .post_empty(&accept)
         .await
         .refused(409, "precondition.identifier_mismatch");
+    // A body's identifier binds nothing: without the session's, the acceptance is unbound.
     service
         .by(bob)
         .post(
@@ -328,17 +377,38 @@ async fn scenario(state: AppState) -> Outcome {
             json!({ "accepting_identifier": "bob@example.com" }),
         )
         .await
-        .refused(400, "invalid_request");
+        .refused(409, "precondition.identifier_binding_required");
+    service
+        .by(bob)
+        .verified("bob@example.com")
+        .post(
+            &accept,
+            json!({ "accepting_identifier": "eve@example.com" }),
+        )
+        .await
+        .refused(409, "precondition.identifier_mismatch");
     service
         .by(bob)
         .verified("bob@example.com")
         .post(&accept, json!({ "as_usr_id": carol_id }))
         .await
         .refused(403, "forbidden");
+    service
+        .by(bob)
+        .verified("bob@example.com")
+        .post(
+            &accept,
+            json!({ "as_usr_id": bob_id, "on_behalf_of": carol_id }),
+        )
+        .await
+        .refused(400, "invalid_request");
     let accepted = service
         .by(bob)
         .verified("bob@example.com")
-        .post(&accept, json!({ "as_usr_id": bob_id }))
+        .post(
+            &accept,
+            json!({ "as_usr_id": bob_id, "accepting_identifier": "bob@example.com" }),
+        )
         .await
         .ok(200);
     assert_eq!(accepted["invitation"]["status"], "accepted");
@@ -389,6 +459,14 @@ async fn scenario(state: AppState) -> Outcome {
         .post(&members, json!({ "usr_id": dave_id, "role": "owner" }))
         .await
         .refused(403, "forbidden.role_hierarchy");
+    service
+        .by(bob)
+        .post(
+            &members,
+            json!({ "usr_id": carol_id, "role": "member", "invited_by": alice_id }),
+        )
+        .await
+        .refused(403, "forbidden");
     let carol_membership = service
         .by(bob)
         .post(&members, json!({ "usr_id": carol_id, "role": "member" }))

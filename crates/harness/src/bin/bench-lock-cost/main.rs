@@ -1,17 +1,19 @@
-//! `cargo xtask bench-lock-cost`: what the lock rows cost per write, side by side in one run.
+//! `bench-lock-cost`: what the lock rows cost per write, side by side in one run.
 //!
 //! Two stores share one database: one with the lock-row upserts left out (the statements as
 //! they were before them), one as shipped. For each write, their calls alternate one by one
 //! in pairs, the first of each pair alternating between them, each call on fresh rows prepared
-//! beforehand, so both
-//! are timed in the same seconds on a machine whose speed drifts. A round's cost is the median
-//! of its per-pair ratios shipped / lock-only; the reported cost is the median over the rounds,
-//! the spread half the range of the rounds' costs, and "beyond" what the cost exceeds the
-//! spread by. `decline_invitation` takes no lock row, so both stores send it the same
-//! statements: its cost shows the noise.
+//! beforehand, so both are timed in the same seconds on a machine whose speed drifts. A round's
+//! cost is the median of its per-pair ratios shipped / lock-only; the reported cost is the
+//! median over the rounds, the spread half the range of the rounds' costs, and "beyond" what
+//! the cost exceeds the spread by. `decline_invitation` takes no lock row, so both stores send
+//! it the same statements: its cost shows the noise.
+#![allow(clippy::print_stdout)] // A command-line tool reports on stdout.
 
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use clap::Parser;
 use flametrench_ids::{MemId, OrgId, UsrId};
 use flametrench_tenancy_core::{
     AcceptInvitation, AddMember, CreateInvitation, CreateOrg, Identifier, OrgName, Patch, Role,
@@ -164,7 +166,26 @@ fn seconds(duration: Duration) -> f64 {
     duration.as_secs_f64().max(1e-9)
 }
 
-pub(crate) async fn run(iterations: usize, rounds: usize) -> Result<(), String> {
+/// What the per-org lock rows cost each PostgreSQL write, side by side in one run.
+#[derive(Parser)]
+struct Cli {
+    /// Timed calls per operation, store and round.
+    #[arg(long, default_value_t = 100)]
+    iterations: usize,
+    /// Rounds per operation.
+    #[arg(long, default_value_t = 5)]
+    rounds: usize,
+}
+
+fn main() -> ExitCode {
+    let Cli { iterations, rounds } = Cli::parse();
+    flametrench_harness::block_on("bench failed", async move {
+        run(iterations, rounds).await.map(|()| true)
+    })
+}
+
+/// Measures every write of [`WRITES`] and prints a line for each.
+async fn run(iterations: usize, rounds: usize) -> Result<(), String> {
     let server = TestPostgres::start().await.map_err(|e| e.to_string())?;
     let database = server.fresh_database().await.map_err(|e| e.to_string())?;
     let shipped = PostgresTenancyStore::new(database.pool(1).map_err(|e| e.to_string())?);

@@ -1,4 +1,4 @@
-//! `cargo xtask stress --kill-backends-ms N`: terminates a random client backend of the test
+//! `stress --kill-backends-ms N`: terminates a random client backend of the test
 //! database every N ms from a side connection, and checks afterwards that every row a call
 //! reported created is in the database.
 

@@ -1,0 +1,160 @@
+//! The bench through the test proxy: round trips and statements per write, and every operation
+//! at two distances from the server.
+
+use std::time::Duration;
+
+use flametrench_ids::OrgId;
+use flametrench_tenancy_core::{
+    AcceptInvitation, AddMember, CreateInvitation, CreateOrg, EntityType, ListMembers, ListOrgs,
+    PreTuple, Role, TenancyStore, TransferOwnership,
+};
+use flametrench_tenancy_postgres::PostgresTenancyStore;
+use flametrench_tenancy_postgres::testing::{PgProxy, TestDatabase, TestPostgres, pool_for};
+
+use crate::print::print_samples;
+use crate::scenarios::{expires, identifier, single_client, user};
+use crate::timing::{Floor, Timing, median, micros, pg_error};
+
+/// Round trips and statements of one call of each write, through the proxy.
+pub(crate) async fn count_trips(
+    server: &TestPostgres,
+) -> Result<Vec<(&'static str, u64, u64)>, String> {
+    let database = server.fresh_database().await.map_err(|e| e.to_string())?;
+    let proxy = PgProxy::start(&database.config())
+        .await
+        .map_err(|e| e.to_string())?;
+    let pool = pool_for(proxy.config_for(&database.config()), 1).map_err(|e| e.to_string())?;
+    drop(pool.get().await.map_err(|e| e.to_string())?);
+    let store = PostgresTenancyStore::new(pool);
+    // The first pass prepares the statements on the pooled connection; the second is counted.
+    let _ = trip_pass(&store, &proxy).await?;
+    trip_pass(&store, &proxy).await
+}
+
+/// One call of each write, its round trips and statements counted by `proxy`.
+async fn trip_pass(
+    store: &PostgresTenancyStore<'static, 'static>,
+    proxy: &PgProxy,
+) -> Result<Vec<(&'static str, u64, u64)>, String> {
+    let mut out = Vec::new();
+    let alice = user(store).await;
+    let bob = user(store).await;
+    macro_rules! measure {
+        ($name:literal, $call:expr) => {{
+            proxy.reset();
+            let value = $call.await.map_err(|e| e.to_string())?;
+            let stats = proxy.stats();
+            out.push(($name, stats.round_trips, stats.statements));
+            value
+        }};
+    }
+    let created = measure!("create_org", store.create_org(CreateOrg::new(alice)));
+    let member = measure!(
+        "add_member",
+        store.add_member(AddMember::new(created.org.id, bob, Role::Member))
+    );
+    let member = measure!("change_role", store.change_role(member.id, Role::Admin));
+    let grant = PreTuple::new("viewer", "proj", "0190f2a8-1b3c-7abc-8123-aaaaaaaaaaaa")
+        .map_err(|e| e.to_string())?;
+    let carol = user(store).await;
+    let invitation = measure!(
+        "create_invitation",
+        store.create_invitation(
+            CreateInvitation::new(created.org.id, identifier(), Role::Member, alice, expires())
+                .and_then(|input| input.pre_tuples([grant]))
+                .map_err(|e| e.to_string())?
+        )
+    );
+    measure!(
+        "accept_invitation",
+        store.accept_invitation(AcceptInvitation::as_user(
+            invitation.id,
+            carol,
+            identifier()
+        ))
+    );
+    let moved = measure!(
+        "transfer_ownership",
+        store.transfer_ownership(TransferOwnership::new(
+            created.org.id,
+            created.owner_membership.id,
+            member.id
+        ))
+    );
+    measure!(
+        "self_leave",
+        store.self_leave(moved.from_membership.id, None)
+    );
+    measure!("get_org", store.get_org(created.org.id));
+    measure!(
+        "list_members",
+        store.list_members(ListMembers::new(created.org.id).limit(50))
+    );
+    measure!(
+        "list_tuples_for_subject",
+        store.list_tuples_for_subject(EntityType::usr(), alice.as_uuid())
+    );
+    measure!("list_orgs", store.list_orgs(ListOrgs::new().limit(50)));
+    Ok(out)
+}
+
+/// Every operation at two distances from the server, in one run: through the test proxy as
+/// it is, and through a proxy that delivers each chunk `rtt_us / 2` after it arrived in each
+/// direction, with the floor timed through the same proxy each time. The growth table compares
+/// each operation's p50 growth with the floor's: a one-flight call grows like the floor.
+pub(crate) async fn distance(
+    database: &TestDatabase,
+    big_org: OrgId,
+    iterations: usize,
+    rtt_us: u64,
+) -> Result<(), String> {
+    let mut runs = Vec::new();
+    for one_way in [Duration::ZERO, Duration::from_micros(rtt_us / 2)] {
+        let proxy = PgProxy::start_with_latency(&database.config(), one_way)
+            .await
+            .map_err(|e| e.to_string())?;
+        let config = proxy.config_for(&database.config());
+        let store =
+            PostgresTenancyStore::new(pool_for(config.clone(), 2).map_err(|e| e.to_string())?);
+        let (client, connection) = config
+            .connect(tokio_postgres::NoTls)
+            .await
+            .map_err(pg_error)?;
+        tokio::spawn(connection);
+        let floor = Floor::new(client).await?;
+        let samples = single_client(&store, iterations, big_org, Timing::with_floor(&floor)).await;
+        print_samples(
+            &format!(
+                "postgres with a pool through the proxy, {} µs added per round trip, 1 client",
+                2 * one_way.as_micros()
+            ),
+            &samples,
+            &[],
+        );
+        runs.push(samples);
+    }
+    let (near, far) = (&runs[0], &runs[1]);
+    println!(
+        "\ngrowth from 0 to {rtt_us} µs added per round trip: each p50's growth over the floor's \
+         (one flight grows like the floor: 1.0)"
+    );
+    println!(
+        "  {:<30} {:>12} {:>12} {:>10}",
+        "operation", "p50 growth", "floor growth", "ratio"
+    );
+    for (a, b) in near.iter().zip(far.iter()) {
+        let grown = micros(b.percentile(0.5)) - micros(a.percentile(0.5));
+        let floor_grown = match (median(&a.floor), median(&b.floor)) {
+            (Some(x), Some(y)) => micros(y) - micros(x),
+            _ => f64::NAN,
+        };
+        println!(
+            "  {:<30} {:>10.1}µs {:>10.1}µs {:>10.2}",
+            a.op,
+            grown,
+            floor_grown,
+            grown / floor_grown
+        );
+    }
+    Ok(())
+}

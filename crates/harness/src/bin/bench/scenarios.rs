@@ -1,0 +1,342 @@
+//! The benchmarked calls: every operation timed on one store, with the orgs and users they need.
+
+use flametrench_ids::{MemId, OrgId, UsrId};
+use flametrench_tenancy_core::{
+    AcceptInvitation, AddMember, CreateInvitation, CreateOrg, EntityType, Identifier, ListMembers,
+    ListOrgs, OrgName, OrgQuery, PreTuple, Relation, Role, TenancyStore, TransferOwnership,
+};
+use time::OffsetDateTime;
+
+use crate::timing::{Sample, Timing, time_op};
+
+/// The identifier every benchmarked invitation is for.
+pub(crate) fn identifier() -> Identifier {
+    Identifier::new("bench@example.com").unwrap_or_else(|_| unreachable!("valid"))
+}
+
+/// An invitation expiry a day from now.
+pub(crate) fn expires() -> OffsetDateTime {
+    OffsetDateTime::now_utc() + time::Duration::days(1)
+}
+
+/// A fresh user, ensured on `store`.
+pub(crate) async fn user<S: TenancyStore>(store: &S) -> UsrId {
+    let id = UsrId::new();
+    let _ = store.ensure_user(id).await;
+    id
+}
+
+/// An org with `members` members besides its owner: the org, the owner's membership and the
+/// members' memberships.
+pub(crate) async fn org_with_members<S: TenancyStore>(
+    store: &S,
+    members: usize,
+) -> (OrgId, MemId, Vec<MemId>) {
+    let owner = user(store).await;
+    let created = store
+        .create_org(CreateOrg::new(owner))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut ids = Vec::new();
+    for _ in 0..members {
+        let member = user(store).await;
+        if let Ok(m) = store
+            .add_member(AddMember::new(created.org.id, member, Role::Member))
+            .await
+        {
+            ids.push(m.id);
+        }
+    }
+    (created.org.id, created.owner_membership.id, ids)
+}
+
+/// An org created by `people[0]` with every other person as a member.
+pub(crate) async fn org_of<S: TenancyStore>(store: &S, people: &[UsrId]) -> OrgId {
+    let Some((owner, members)) = people.split_first() else {
+        panic!("an org needs an owner");
+    };
+    let created = store
+        .create_org(CreateOrg::new(*owner))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    for member in members {
+        store
+            .add_member(AddMember::new(created.org.id, *member, Role::Member))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    created.org.id
+}
+
+/// Every benchmarked operation, timed one at a time on `store`.
+pub(crate) async fn single_client<S: TenancyStore>(
+    store: &S,
+    iterations: usize,
+    big_org: OrgId,
+    timing: Timing<'_>,
+) -> Vec<Sample> {
+    let mut samples = Vec::new();
+    let alice = user(store).await;
+    samples.push(
+        time_op(
+            timing,
+            "create_org",
+            iterations,
+            |_| async {},
+            |()| async {
+                let _ = store.create_org(CreateOrg::new(alice)).await;
+            },
+        )
+        .await,
+    );
+    // Alice owns the org the member and invitation writes go to: she may invite into it.
+    let org = org_of(store, &[alice]).await;
+    samples.push(
+        time_op(
+            timing,
+            "add_member",
+            iterations,
+            |_| user(store),
+            |member| async move {
+                let _ = store
+                    .add_member(AddMember::new(org, member, Role::Member))
+                    .await;
+            },
+        )
+        .await,
+    );
+    let (_, _, members) = org_with_members(store, iterations).await;
+    samples.push(
+        time_op(
+            timing,
+            "change_role",
+            iterations,
+            |i| {
+                let member = members[i];
+                async move { member }
+            },
+            |member| async move {
+                let _ = store.change_role(member, Role::Admin).await;
+            },
+        )
+        .await,
+    );
+    let grant = PreTuple::new("viewer", "proj", "0190f2a8-1b3c-7abc-8123-aaaaaaaaaaaa")
+        .unwrap_or_else(|e| panic!("{e}"));
+    samples.push(
+        time_op(
+            timing,
+            "create_invitation",
+            iterations,
+            |_| async {},
+            |()| {
+                let grant = grant.clone();
+                async move {
+                    let input =
+                        CreateInvitation::new(org, identifier(), Role::Member, alice, expires())
+                            .and_then(|input| input.pre_tuples([grant]))
+                            .unwrap_or_else(|e| panic!("{e}"));
+                    let _ = store.create_invitation(input).await;
+                }
+            },
+        )
+        .await,
+    );
+    samples.push(
+        time_op(
+            timing,
+            "accept_invitation",
+            iterations,
+            |_| {
+                let grant = grant.clone();
+                async move {
+                    let invitee = user(store).await;
+                    let input =
+                        CreateInvitation::new(org, identifier(), Role::Member, alice, expires())
+                            .and_then(|input| input.pre_tuples([grant]))
+                            .unwrap_or_else(|e| panic!("{e}"));
+                    (
+                        store
+                            .create_invitation(input)
+                            .await
+                            .map(|inv| inv.id)
+                            .unwrap_or_else(|e| panic!("{e}")),
+                        invitee,
+                    )
+                }
+            },
+            |(invitation, invitee)| async move {
+                let _ = store
+                    .accept_invitation(AcceptInvitation::as_user(invitation, invitee, identifier()))
+                    .await;
+            },
+        )
+        .await,
+    );
+    let (_, _, leavers) = org_with_members(store, iterations).await;
+    samples.push(
+        time_op(
+            timing,
+            "self_leave",
+            iterations,
+            |i| {
+                let member = leavers[i];
+                async move { member }
+            },
+            |member| async move {
+                let _ = store.self_leave(member, None).await;
+            },
+        )
+        .await,
+    );
+    samples.push(
+        time_op(
+            timing,
+            "transfer_ownership",
+            iterations,
+            |_| async {
+                let (org, owner, members) = org_with_members(store, 1).await;
+                (org, owner, members[0])
+            },
+            |(org, from, to)| async move {
+                let _ = store
+                    .transfer_ownership(TransferOwnership::new(org, from, to))
+                    .await;
+            },
+        )
+        .await,
+    );
+    samples.push(
+        time_op(
+            timing,
+            "get_org",
+            iterations,
+            |_| async {},
+            |()| async move {
+                let _ = store.get_org(org).await;
+            },
+        )
+        .await,
+    );
+    // The authorization reads beside the plain read they are held to (at most 1.1x).
+    let (read_org, owner_mem, _) = org_with_members(store, 1).await;
+    let owner = match store.get_membership(owner_mem).await {
+        Ok(membership) => membership.usr_id,
+        Err(_) => alice,
+    };
+    samples.push(
+        time_op(
+            timing,
+            "get_membership",
+            iterations,
+            |_| async {},
+            |()| async move {
+                let _ = store.get_membership(owner_mem).await;
+            },
+        )
+        .await,
+    );
+    samples.push(
+        time_op(
+            timing,
+            "active_membership",
+            iterations,
+            |_| async {},
+            |()| async move {
+                let _ = store.active_membership(read_org, owner).await;
+            },
+        )
+        .await,
+    );
+    let wanted: Vec<Relation> = ["owner", "admin"]
+        .into_iter()
+        .filter_map(|name| Relation::new(name).ok())
+        .collect();
+    samples.push(
+        time_op(
+            timing,
+            "check_any (owner, admin)",
+            iterations,
+            |_| async { wanted.clone() },
+            |relations| async move {
+                let _ = store
+                    .check_any(
+                        EntityType::usr(),
+                        owner.as_uuid(),
+                        relations,
+                        EntityType::org(),
+                        read_org.as_uuid(),
+                    )
+                    .await;
+            },
+        )
+        .await,
+    );
+    let (thousand, _, _) = org_with_members(store, 1000).await;
+    samples.push(
+        time_op(
+            timing,
+            "list_members (50 of 1,000)",
+            iterations,
+            |_| async {},
+            |()| async move {
+                let _ = store
+                    .list_members(ListMembers::new(thousand).limit(50))
+                    .await;
+            },
+        )
+        .await,
+    );
+    samples.push(
+        time_op(
+            timing,
+            "list_members (50 of big org)",
+            iterations,
+            |_| async {},
+            |()| async move {
+                let _ = store
+                    .list_members(ListMembers::new(big_org).limit(50))
+                    .await;
+            },
+        )
+        .await,
+    );
+    samples.push(
+        time_op(
+            timing,
+            "list_tuples_for_subject",
+            iterations,
+            |_| async {},
+            |()| async move {
+                let _ = store
+                    .list_tuples_for_subject(EntityType::usr(), alice.as_uuid())
+                    .await;
+            },
+        )
+        .await,
+    );
+    let query = OrgQuery::new("acme").unwrap_or_else(|e| panic!("{e}"));
+    let _ = store
+        .create_org(
+            CreateOrg::new(alice).name(OrgName::new("Acme 7").unwrap_or_else(|e| panic!("{e}"))),
+        )
+        .await;
+    samples.push(
+        time_op(
+            timing,
+            "list_orgs (query)",
+            iterations.min(200),
+            |_| async {},
+            |()| {
+                let query = query.clone();
+                async move {
+                    let _ = store
+                        .list_orgs(ListOrgs::new().query(query).limit(50))
+                        .await;
+                }
+            },
+        )
+        .await,
+    );
+    samples
+}

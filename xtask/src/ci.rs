@@ -1,0 +1,117 @@
+//! `cargo xtask ci`: the CI steps, run in order through the cargo that runs xtask.
+
+/// One CI step: what it is, cargo's arguments, and an environment variable to set.
+type Step = (
+    &'static str,
+    &'static [&'static str],
+    Option<(&'static str, &'static str)>,
+);
+
+/// The CI steps, in order: the one definition of CI (`.ci/run` installs what is missing, then
+/// runs `cargo xtask ci`). The tests step is the README's test command.
+pub(crate) const CI_STEPS: &[Step] = &[
+    ("format", &["fmt", "--all", "--", "--check"], None),
+    (
+        "clippy",
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
+        None,
+    ),
+    (
+        "docs",
+        &["doc", "--workspace", "--no-deps"],
+        Some(("RUSTDOCFLAGS", "-D warnings")),
+    ),
+    (
+        "tests (the README's test command)",
+        &["test", "--workspace"],
+        None,
+    ),
+    (
+        "conformance",
+        &["xtask", "conformance", "--store", "all"],
+        None,
+    ),
+    (
+        "stress, the server restarted in the middle of a checkpoint",
+        &[
+            "xtask",
+            "stress",
+            "--store",
+            "all",
+            "--clients",
+            "8",
+            "--seconds",
+            "10",
+            "--seed",
+            "1",
+            "--restart",
+        ],
+        None,
+    ),
+    (
+        "stress, a backend killed every 50 ms",
+        &[
+            "xtask",
+            "stress",
+            "--store",
+            "postgres",
+            "--clients",
+            "8",
+            "--seconds",
+            "10",
+            "--seed",
+            "2",
+            "--kill-backends-ms",
+            "50",
+        ],
+        None,
+    ),
+    ("examples", &["run", "--example", "quickstart"], None),
+    (
+        "examples",
+        &[
+            "run",
+            "-p",
+            "flametrench-tenancy-postgres",
+            "--example",
+            "postgres",
+        ],
+        None,
+    ),
+    (
+        "examples",
+        &[
+            "run",
+            "-p",
+            "flametrench-tenancy-postgres",
+            "--example",
+            "bootstrap",
+        ],
+        None,
+    ),
+    ("packaging", &["xtask", "package"], None),
+];
+
+/// Runs every step in order, stopping at the first that fails; whether all passed.
+pub(crate) fn run() -> bool {
+    for (what, args, env) in CI_STEPS {
+        println!("== {what}: cargo {}", args.join(" "));
+        let mut command = crate::cargo();
+        command.args(*args);
+        if let Some((key, value)) = env {
+            command.env(key, value);
+        }
+        if !crate::succeeds(&mut command) {
+            println!("failed: {what}: cargo {}", args.join(" "));
+            return false;
+        }
+    }
+    true
+}
