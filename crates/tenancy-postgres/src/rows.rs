@@ -14,15 +14,15 @@ use uuid::Uuid;
 
 use crate::error::corrupt;
 
-/// Columns of `org`, in the order [`organization`] reads them.
+/// Columns of `org`, as [`organization`] reads them (by name).
 pub(crate) const ORG_COLUMNS: &str = "id, name, slug, status, created_at, updated_at";
-/// Columns of `mem`, in the order [`membership`] reads them.
+/// Columns of `mem`, as [`membership`] reads them (by name).
 pub(crate) const MEM_COLUMNS: &str =
     "id, usr_id, org_id, role, status, replaces, invited_by, removed_by, created_at, updated_at";
-/// Columns of `inv`, in the order [`invitation`] reads them.
+/// Columns of `inv`, as [`invitation`] reads them (by name).
 pub(crate) const INV_COLUMNS: &str = "id, org_id, identifier, role, status, pre_tuples, invited_by, \
      invited_user_id, created_at, expires_at, terminal_at, terminal_by";
-/// Columns of `tup`, in the order [`tuple`] reads them.
+/// Columns of `tup`, as [`tuple`] reads them (by name).
 pub(crate) const TUP_COLUMNS: &str =
     "id, subject_type, subject_id, relation, object_type, object_id, created_at, created_by";
 
@@ -37,31 +37,31 @@ pub(crate) fn get<'r, T: FromSql<'r>>(row: &'r Row, index: usize) -> Result<T> {
         .map_err(|_| corrupt("a column of an unexpected type"))
 }
 
-fn id<I: TypedId>(row: &Row, index: usize) -> Result<I> {
-    let uuid: Uuid = get(row, index)?;
+fn id<I: TypedId>(row: &Row, column: &str) -> Result<I> {
+    let uuid: Uuid = named(row, column)?;
     I::try_from_uuid(uuid).map_err(|_| corrupt("an id whose uuid has no wire form"))
 }
 
-fn opt_id<I: TypedId>(row: &Row, index: usize) -> Result<Option<I>> {
-    let uuid: Option<Uuid> = get(row, index)?;
+fn opt_id<I: TypedId>(row: &Row, column: &str) -> Result<Option<I>> {
+    let uuid: Option<Uuid> = named(row, column)?;
     uuid.map(|uuid| {
         I::try_from_uuid(uuid).map_err(|_| corrupt("an id whose uuid has no wire form"))
     })
     .transpose()
 }
 
-fn parsed<T: FromStr>(row: &Row, index: usize) -> Result<T> {
-    let text: &str = get(row, index)?;
+fn parsed<T: FromStr>(row: &Row, column: &str) -> Result<T> {
+    let text: &str = named(row, column)?;
     text.parse()
         .map_err(|_| corrupt("an unknown role or status"))
 }
 
-/// Reads an org from `row`, starting at column `at`.
-pub(crate) fn organization(row: &Row, at: usize) -> Result<Organization> {
-    let name: Option<String> = get(row, at + 1)?;
-    let slug: Option<String> = get(row, at + 2)?;
+/// Reads an org from the columns of `row` named as in [`ORG_COLUMNS`].
+pub(crate) fn organization(row: &Row) -> Result<Organization> {
+    let name: Option<String> = named(row, "name")?;
+    let slug: Option<String> = named(row, "slug")?;
     Ok(Organization {
-        id: id(row, at)?,
+        id: id(row, "id")?,
         // Names and slugs written by other tools are kept as they are when they break our
         // limits, rather than failing every read of the org.
         name: name
@@ -70,25 +70,25 @@ pub(crate) fn organization(row: &Row, at: usize) -> Result<Organization> {
         slug: slug
             .map(|slug| Slug::new(slug).map_err(|_| corrupt("an org slug")))
             .transpose()?,
-        status: parsed(row, at + 3)?,
-        created_at: get(row, at + 4)?,
-        updated_at: get(row, at + 5)?,
+        status: parsed(row, "status")?,
+        created_at: named(row, "created_at")?,
+        updated_at: named(row, "updated_at")?,
     })
 }
 
-/// Reads a membership from `row`, starting at column `at`.
-pub(crate) fn membership(row: &Row, at: usize) -> Result<Membership> {
+/// Reads a membership from the columns of `row` named as in [`MEM_COLUMNS`].
+pub(crate) fn membership(row: &Row) -> Result<Membership> {
     Ok(Membership {
-        id: id(row, at)?,
-        usr_id: id(row, at + 1)?,
-        org_id: id(row, at + 2)?,
-        role: parsed(row, at + 3)?,
-        status: parsed(row, at + 4)?,
-        replaces: opt_id(row, at + 5)?,
-        invited_by: opt_id(row, at + 6)?,
-        removed_by: opt_id(row, at + 7)?,
-        created_at: get(row, at + 8)?,
-        updated_at: get(row, at + 9)?,
+        id: id(row, "id")?,
+        usr_id: id(row, "usr_id")?,
+        org_id: id(row, "org_id")?,
+        role: parsed(row, "role")?,
+        status: parsed(row, "status")?,
+        replaces: opt_id(row, "replaces")?,
+        invited_by: opt_id(row, "invited_by")?,
+        removed_by: opt_id(row, "removed_by")?,
+        created_at: named(row, "created_at")?,
+        updated_at: named(row, "updated_at")?,
     })
 }
 
@@ -99,10 +99,10 @@ struct StoredPreTuple {
     object_id: String,
 }
 
-/// Reads an invitation from `row`, starting at column `at`.
-pub(crate) fn invitation(row: &Row, at: usize) -> Result<Invitation> {
-    let identifier: String = get(row, at + 2)?;
-    let pre_tuples: serde_json::Value = get(row, at + 5)?;
+/// Reads an invitation from the columns of `row` named as in [`INV_COLUMNS`].
+pub(crate) fn invitation(row: &Row) -> Result<Invitation> {
+    let identifier: String = named(row, "identifier")?;
+    let pre_tuples: serde_json::Value = named(row, "pre_tuples")?;
     let stored: Vec<StoredPreTuple> =
         serde_json::from_value(pre_tuples).map_err(|_| corrupt("invitation pre_tuples"))?;
     let pre_tuples = stored
@@ -113,35 +113,35 @@ pub(crate) fn invitation(row: &Row, at: usize) -> Result<Invitation> {
         })
         .collect::<Result<Vec<_>>>()?;
     Ok(Invitation {
-        id: id(row, at)?,
-        org_id: id(row, at + 1)?,
+        id: id(row, "id")?,
+        org_id: id(row, "org_id")?,
         identifier: Identifier::new(identifier).map_err(|_| corrupt("an invitation identifier"))?,
-        role: parsed(row, at + 3)?,
-        status: parsed(row, at + 4)?,
+        role: parsed(row, "role")?,
+        status: parsed(row, "status")?,
         pre_tuples,
-        invited_by: id(row, at + 6)?,
-        invited_user_id: opt_id(row, at + 7)?,
-        created_at: get(row, at + 8)?,
-        expires_at: get(row, at + 9)?,
-        terminal_at: get(row, at + 10)?,
-        terminal_by: opt_id::<UsrId>(row, at + 11)?,
+        invited_by: id(row, "invited_by")?,
+        invited_user_id: opt_id(row, "invited_user_id")?,
+        created_at: named(row, "created_at")?,
+        expires_at: named(row, "expires_at")?,
+        terminal_at: named(row, "terminal_at")?,
+        terminal_by: opt_id::<UsrId>(row, "terminal_by")?,
     })
 }
 
-/// Reads a tuple from `row`, starting at column `at`.
-pub(crate) fn tuple(row: &Row, at: usize) -> Result<Tuple> {
-    let subject_type: String = get(row, at + 1)?;
-    let relation: String = get(row, at + 3)?;
-    let object_type: String = get(row, at + 4)?;
+/// Reads a tuple from the columns of `row` named as in [`TUP_COLUMNS`].
+pub(crate) fn tuple(row: &Row) -> Result<Tuple> {
+    let subject_type: String = named(row, "subject_type")?;
+    let relation: String = named(row, "relation")?;
+    let object_type: String = named(row, "object_type")?;
     Ok(Tuple {
-        id: id(row, at)?,
+        id: id(row, "id")?,
         subject_type: EntityType::new(subject_type).map_err(|_| corrupt("a tuple subject type"))?,
-        subject_id: get(row, at + 2)?,
+        subject_id: named(row, "subject_id")?,
         relation: Relation::new(relation).map_err(|_| corrupt("a tuple relation"))?,
         object_type: EntityType::new(object_type).map_err(|_| corrupt("a tuple object type"))?,
-        object_id: get(row, at + 5)?,
-        created_at: get(row, at + 6)?,
-        created_by: opt_id(row, at + 7)?,
+        object_id: named(row, "object_id")?,
+        created_at: named(row, "created_at")?,
+        created_by: opt_id(row, "created_by")?,
     })
 }
 

@@ -116,7 +116,7 @@ pub(super) async fn get(store: &PostgresTenancyStore<'_, '_>, inv_id: InvId) -> 
                 .await?,
         );
         rows.first()
-            .map(|row| rows::invitation(row, 0))
+            .map(rows::invitation)
             .unwrap_or(Err(TenancyError::not_found(Entity::Invitation)))
     })
 }
@@ -152,7 +152,7 @@ pub(super) async fn list(
             }
             let rows = rows_at(&flights, 1)
                 .iter()
-                .map(|row| rows::invitation(row, 0))
+                .map(rows::invitation)
                 .collect::<Result<Vec<_>>>()?;
             Ok(rules::paginate(rows, limit, |row| row.id))
         }
@@ -207,7 +207,7 @@ fn accept_facts(rows: &[Row]) -> Result<Option<AcceptFacts>> {
     };
     let org_status: &str = named(row, "org_status")?;
     Ok(Some(AcceptFacts {
-        invitation: rows::invitation(row, 0)?,
+        invitation: rows::invitation(row)?,
         org_status: org_status.parse().map_err(|_| corrupt("an org status"))?,
         user_exists: named(row, "user_exists")?,
         already_member: named(row, "already_member")?,
@@ -308,7 +308,7 @@ pub(super) async fn accept(
             )?;
             let row = accepted.ok_or_else(|| corrupt("an accepted invitation"))?;
             let inserted: Vec<Uuid> = named(row, "inserted")?;
-            Ok(accept_result(plan, rows::invitation(row, 0)?, &inserted))
+            Ok(accept_result(plan, rows::invitation(row)?, &inserted))
         }
     )
 }
@@ -345,7 +345,7 @@ fn accepted_from(
     let Some(row) = rows.first() else {
         return Ok(None);
     };
-    let invitation = rows::invitation(row, 0)?;
+    let invitation = rows::invitation(row)?;
     let subject = input.as_usr_id.unwrap_or(fresh.0);
     if invitation.status != InvitationStatus::Accepted
         || invitation.terminal_at != Some(now)
@@ -403,7 +403,7 @@ pub(super) async fn end(
     let found = |rows: &[Row]| {
         Ok(rows
             .first()
-            .map(|row| rows::invitation(row, 0))
+            .map(rows::invitation)
             .transpose()?
             .filter(|row| {
                 row.status == end.status()
@@ -440,7 +440,7 @@ pub(super) async fn end(
                 .await?;
             return match found
                 .first()
-                .map(|row| rows::invitation(row, 0))
+                .map(rows::invitation)
                 .transpose()?
             {
                 Some(row)
@@ -455,12 +455,12 @@ pub(super) async fn end(
         }
         let at = usize::from(revoke);
         if let Some(row) = rows_at(&flights, at).first() {
-            return rows::invitation(row, 0);
+            return rows::invitation(row);
         }
         let Some(row) = rows_at(&flights, at + 1).first() else {
             return Err(TenancyError::not_found(Entity::Invitation));
         };
-        let found: &str = rows::get(row, 0)?;
+        let found: &str = named(row, "status")?;
         let actor_role: Option<&str> = named(row, "actor_role")?;
         let facts = EndInvitationFacts {
             status: found.parse().map_err(|_| corrupt("an invitation status"))?,

@@ -96,7 +96,7 @@ pub(super) async fn get(store: &PostgresTenancyStore<'_, '_>, mem_id: MemId) -> 
                 .await?,
         );
         rows.first()
-            .map(|row| rows::membership(row, 0))
+            .map(rows::membership)
             .unwrap_or(Err(TenancyError::not_found(Entity::Membership)))
     })
 }
@@ -115,7 +115,7 @@ pub(super) async fn active(
                 .bind(&usr, Type::UUID)])
                 .await?,
         );
-        rows.first().map(|row| rows::membership(row, 0)).transpose()
+        rows.first().map(rows::membership).transpose()
     })
 }
 
@@ -159,7 +159,7 @@ async fn list(
         }
         let rows = rows_at(&flights, 1)
             .iter()
-            .map(|row| rows::membership(row, 0))
+            .map(rows::membership)
             .collect::<Result<Vec<_>>>()?;
         Ok(rules::paginate(rows, limit, |row| row.id))
     })
@@ -218,14 +218,11 @@ fn membership_facts(context: &[Row], named_rows: &[Row]) -> Result<Option<Member
     let org_status: &str = named(row, "org_status")?;
     let owners: i64 = named(row, "owners")?;
     Ok(Some(MembershipFacts {
-        target: rows::membership(row, 0)?,
+        target: rows::membership(row)?,
         org_status: org_status.parse().map_err(|_| corrupt("an org status"))?,
         active_owners: usize::try_from(owners).unwrap_or(0),
         other_active: named(row, "other_active")?,
-        named: named_rows
-            .first()
-            .map(|row| rows::membership(row, 0))
-            .transpose()?,
+        named: named_rows.first().map(rows::membership).transpose()?,
     }))
 }
 
@@ -328,7 +325,7 @@ async fn after_lost_answer<R>(
 
 /// The memberships a read returned.
 fn memberships(rows: &[Row]) -> Result<Vec<Membership>> {
-    rows.iter().map(|row| rows::membership(row, 0)).collect()
+    rows.iter().map(rows::membership).collect()
 }
 
 /// The result of a transfer whose new rows (`to`'s, then `from`'s) are among `rows`.
@@ -584,7 +581,7 @@ pub(super) async fn transfer_ownership(
             }
             let found = rows_at(&flights, 1)
                 .iter()
-                .map(|row| rows::membership(row, 0))
+                .map(rows::membership)
                 .collect::<Result<Vec<_>>>()?;
             let find = |id: MemId| found.iter().find(|row| row.id == id).cloned();
             let facts = TransferFacts {

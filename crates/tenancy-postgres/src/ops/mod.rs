@@ -27,7 +27,6 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 
 use crate::error::corrupt;
-use crate::rows::get;
 use crate::store::PostgresTenancyStore;
 
 /// The rows of a flight's first statement.
@@ -49,7 +48,7 @@ fn rows_at(flights: &[Vec<Row>], at: usize) -> &[Row] {
 fn org_status_of(rows: &[Row]) -> Result<Option<OrgStatus>> {
     rows.first()
         .map(|row| {
-            let status: &str = get(row, 0)?;
+            let status: &str = crate::rows::named(row, "status")?;
             status.parse().map_err(|_| corrupt("an org status"))
         })
         .transpose()

@@ -74,7 +74,7 @@ pub(super) async fn get(
                 .await?,
         );
         rows.first()
-            .map(|row| rows::organization(row, 0))
+            .map(rows::organization)
             .unwrap_or(Err(TenancyError::not_found(Entity::Org)))
     })
 }
@@ -100,7 +100,7 @@ pub(super) async fn list(
         );
         let orgs = rows
             .iter()
-            .map(|row| rows::organization(row, 0))
+            .map(rows::organization)
             .collect::<Result<Vec<_>>>()?;
         Ok(rules::paginate(orgs, limit, |org| org.id))
     })
@@ -108,9 +108,7 @@ pub(super) async fn list(
 
 /// The org a `get_org` read returned.
 fn org_of(rows: &[tokio_postgres::Row]) -> Result<Option<Organization>> {
-    rows.first()
-        .map(|row| rows::organization(row, 0))
-        .transpose()
+    rows.first().map(rows::organization).transpose()
 }
 
 /// A guarded org write's flight: the write (returning the org it changed), then the org's
@@ -122,7 +120,7 @@ fn explain_org_write(
 ) -> Result<Organization> {
     let changed = rows_at(flights, 0)
         .first()
-        .map(|row| rows::organization(row, 0))
+        .map(rows::organization)
         .transpose()?;
     match changed {
         Some(org) => Ok(org),
@@ -252,11 +250,7 @@ async fn revoked_after_lost_answer(
     let found = tx
         .reread(&Stmt::new(&sql.get_org).bind(org, Type::UUID))
         .await?;
-    match found
-        .first()
-        .map(|row| rows::organization(row, 0))
-        .transpose()?
-    {
+    match found.first().map(rows::organization).transpose()? {
         Some(org) if org.status == OrgStatus::Revoked && org.updated_at == now => Ok(org),
         _ => Err(ask_again("revoked no org")),
     }

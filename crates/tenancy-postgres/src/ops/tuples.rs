@@ -28,7 +28,7 @@ pub(super) async fn ensure_user(store: &PostgresTenancyStore<'_, '_>, usr_id: Us
 
 /// The tuples a listing statement returned.
 fn tuples_of(rows: &[tokio_postgres::Row]) -> Result<Vec<Tuple>> {
-    rows.iter().map(|row| rows::tuple(row, 0)).collect()
+    rows.iter().map(rows::tuple).collect()
 }
 
 pub(super) async fn for_subject(
