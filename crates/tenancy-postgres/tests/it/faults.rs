@@ -35,7 +35,7 @@ async fn dropped_futures_leave_no_partial_effect() {
         .await
         .expect("bob")
         .id;
-    // Drop change_role at many points of its two flights.
+    // Drop change_role at many points of its flight.
     for micros in [0_u64, 50, 100, 200, 400, 800, 1600, 3200] {
         let current = store
             .list_members(
