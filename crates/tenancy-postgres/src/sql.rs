@@ -251,7 +251,12 @@ statements! {
               AND {} >= {}{{REFUSE}}), {} \
         SELECT (SELECT count(*) FROM e_end) AS written",
         rank("actor_role"), rank("target_role"), ending("e", "go", "'revoked'", "$3"));
-    /// $3 transfer_to (nullable), $4 the heir's new id, $5 its tuple id.
+    /// Leaving without naming an heir: no promotion can follow (the last owner is refused).
+    self_leave_alone = format!("WITH {{GFACTS}}, \
+        go AS (SELECT id FROM g WHERE status = 'active' AND (role <> 'owner' OR owners > 1){{REFUSE}}), {} \
+        SELECT (SELECT count(*) FROM e_end) AS written",
+        ending("e", "go", "'revoked'", "NULL"));
+    /// $3 transfer_to, $4 the heir's new id, $5 its tuple id.
     self_leave = format!("WITH {{GFACTS}}, \
         l AS (SELECT g.id, (g.role = 'owner' AND g.owners <= 1) AS last_owner, \
               (SELECT x.id FROM {{s}}.mem x WHERE x.org_id = g.org_id AND x.usr_id = $3 \

@@ -485,12 +485,17 @@ pub(super) async fn self_leave(
         ))
     };
     transact!(store, Op::SelfLeave, Shape::Transaction, mem_id, probe: Some((probe, &found)), |tx| {
-        let write = Stmt::new(&sql.self_leave)
-            .bind(&mem, Type::UUID)
-            .bind(&now, Type::TIMESTAMPTZ)
-            .bind(&successor, Type::UUID)
-            .bind(&heir, Type::UUID)
-            .bind(&tup, Type::UUID);
+        let write = match &successor {
+            None => Stmt::new(&sql.self_leave_alone)
+                .bind(&mem, Type::UUID)
+                .bind(&now, Type::TIMESTAMPTZ),
+            Some(successor) => Stmt::new(&sql.self_leave)
+                .bind(&mem, Type::UUID)
+                .bind(&now, Type::TIMESTAMPTZ)
+                .bind(successor, Type::UUID)
+                .bind(&heir, Type::UUID)
+                .bind(&tup, Type::UUID),
+        };
         match flight(tx, sql, &mem, successor.as_ref(), write).await? {
             Flight::Lost => {
                 after_lost_answer(tx, sql, &[mem], |rows| {
