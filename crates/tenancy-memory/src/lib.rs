@@ -27,7 +27,6 @@
 //! # }).unwrap();
 //! ```
 
-mod hash;
 mod state;
 mod store;
 

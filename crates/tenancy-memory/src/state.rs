@@ -1,13 +1,38 @@
 //! The rows and indexes of the in-memory store, and the mutations that keep them consistent.
 //!
-//! Memberships are most of a store's memory, so their rows are compact: users and orgs are
-//! interned to dense `u32` indexes, a row names its user, org, inviter, remover and
-//! predecessor by index, and the tuple that mirrors an active row is kept inline (its id, time
-//! and creator). Rows live in one `Vec` and never move out of it (history is kept), so an index
-//! into it is a stable row handle. The ordered indexes are keyed by `(owner index, membership
-//! id)` and compare ids as `u128`, which keeps keys at 20 bytes and comparisons cheap.
+//! # Compact membership rows
+//!
+//! Memberships are most of a store's memory: every one is kept, ended rows too, as history. So
+//! they are not stored as [`Membership`] values but as [`MemRow`]s, which name the user, the
+//! org, the predecessor, the inviter, the remover and the mirrored tuple's creator by `u32`
+//! indexes instead of 16-byte ids:
+//!
+//! - users and orgs are interned ([`Interner`]): the first id seen gets index 0, the next 1,
+//!   and the interner maps both ways;
+//! - a predecessor is named by its position in [`Rows`], where rows are only appended, so a
+//!   position is a stable handle;
+//! - the ordered indexes are keyed by `(owner index, membership id)` ([`Key`], 20 bytes where
+//!   two ids take 32) and the active map by `(user index, org index)` (8 bytes where two ids
+//!   take 32), its values row positions (4 bytes where an id takes 16).
+//!
+//! A row is 108 bytes, the mirrored tuple's id, time and creator included; a `Membership`
+//! alone is 136, and 188 with those tuple fields. The store measures about 280 heap bytes per
+//! membership, indexes included (BENCHMARKS.md): `Membership` values would add some 80 bytes a
+//! row, and id-keyed indexes more. Reads turn rows back into values (`materialize`,
+//! `tuple_of`).
+//!
+//! # Hashing
+//!
+//! User ids are chosen by the adopter and may come from untrusted input, so the hash maps must
+//! resist hash flooding: without the seed, nobody can pick many keys that collide (which would
+//! turn every insert and lookup into a scan). The maps keyed by ids, indexes and tuple keys
+//! ([`IdMap`]) use foldhash's `RandomState`, with a seed drawn once per process (from
+//! address-space randomization, the clock and a heap address) and one per map. No caller sees a
+//! hash value or a map's iteration order (every listing the store returns comes from an ordered
+//! index or is sorted first), so the seed cannot be learnt from the store's answers. The slug
+//! index stays on std's SipHash, whose keys come from the operating system: only a create or
+//! update that sets a slug touches it.
 
-use std::cmp::Ordering;
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::Hash;
@@ -21,18 +46,22 @@ use flametrench_tenancy_core::{
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::hash::IdMap;
+/// A hash map keyed by ids, dense indexes or tuple keys, with foldhash and a random seed.
+pub(crate) type IdMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 /// A dense index into one of the state's tables.
 type Ix = u32;
 
-/// "No row": the index of an absent inviter, remover, predecessor or tuple creator.
+/// "No row": the index of an absent inviter, remover, predecessor or tuple creator. A sentinel
+/// rather than `Option<Ix>`, which is twice the size: [`Links`] would grow from 24 bytes to 40.
 const NONE: Ix = Ix::MAX;
 
 /// Dense indexes for ids: the first id interned gets 0, the next 1, and so on.
 #[derive(Debug)]
 pub(crate) struct Interner<T> {
+    /// The ids, by index.
     ids: Vec<T>,
+    /// The index of each id.
     index: IdMap<T, Ix>,
 }
 
@@ -54,18 +83,14 @@ impl<T: Copy + Eq + Hash> Interner<T> {
         self.index.contains_key(id)
     }
 
+    /// The index of `id`, given the next free one if it is new. An index fits in `u32` (below
+    /// [`NONE`]): four billion users or orgs would take hundreds of gigabytes first.
     fn intern(&mut self, id: T) -> Ix {
-        // A plain lookup first, not the entry API: most ids interned are already known, and a
-        // lookup is inlined where the entry is an out-of-line call; a new id pays for a second
-        // hash, which with this hasher costs a few instructions.
-        if let Some(ix) = self.get(&id) {
-            return ix;
-        }
-        // Four billion users or orgs would need hundreds of gigabytes of rows first.
-        let ix = self.ids.len() as Ix;
-        self.ids.push(id);
-        self.index.insert(id, ix);
-        ix
+        let ids = &mut self.ids;
+        *self.index.entry(id).or_insert_with(|| {
+            ids.push(id);
+            (ids.len() - 1) as Ix
+        })
     }
 
     fn id(&self, ix: Ix) -> Option<T> {
@@ -74,38 +99,20 @@ impl<T: Copy + Eq + Hash> Interner<T> {
 }
 
 /// A key of the ordered membership indexes: the owning user or org, then the membership id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct Key {
     owner: Ix,
-    mem: [u8; 16],
+    mem: MemId,
 }
 
 impl Key {
     fn new(owner: Ix, mem: MemId) -> Self {
-        Self {
-            owner,
-            mem: mem.as_uuid().into_bytes(),
-        }
+        Self { owner, mem }
     }
 }
 
-impl Ord for Key {
-    fn cmp(&self, other: &Self) -> Ordering {
-        // Big-endian bytes read as u128 order exactly as the UUIDs do.
-        self.owner
-            .cmp(&other.owner)
-            .then_with(|| u128::from_be_bytes(self.mem).cmp(&u128::from_be_bytes(other.mem)))
-    }
-}
-
-impl PartialOrd for Key {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-/// One membership, compact. The mirrored tuple's fields mean something only while the row is
-/// active.
+/// One membership and the tuple that mirrors it while it is active (`tuple_id`, `tuple_at`,
+/// and `links.tuple_by` mean something only then).
 #[derive(Debug, Clone)]
 pub(crate) struct MemRow {
     id: MemId,
@@ -118,14 +125,14 @@ pub(crate) struct MemRow {
     status: MembershipStatus,
 }
 
-/// The indexes a membership row refers to.
+/// The users, org and row a membership row refers to, as indexes.
 #[derive(Debug, Clone, Copy)]
 struct Links {
-    /// The member.
+    /// The member, in `State::users`.
     usr: Ix,
-    /// The org.
+    /// The org, in `State::org_ix`.
     org: Ix,
-    /// The row this one replaces, or [`NONE`].
+    /// The row this one replaces, in `State::rows`, or [`NONE`].
     replaces: Ix,
     /// The inviter, or [`NONE`].
     invited_by: Ix,
@@ -139,9 +146,10 @@ struct Links {
 const CHUNK: usize = 1 << 13;
 
 /// The membership rows, in insertion order, in chunks of [`CHUNK`] rows. A single `Vec` would
-/// copy every row each time it doubles: at a million rows one insert would copy about 100 MB
-/// while holding the store's lock. Here only the first chunk grows by doubling (so a small store
-/// stays small); every later chunk is allocated at its full size once and never moves.
+/// copy every row each time it doubles (at a million rows one insert would copy about 100 MB
+/// while holding the store's lock) and leave up to half its capacity unused. Here only the
+/// first chunk grows by doubling, so a small store stays small; every later chunk is allocated
+/// at its full size once and never moves.
 #[derive(Debug, Default)]
 struct Rows {
     chunks: Vec<Vec<MemRow>>,
@@ -181,26 +189,31 @@ impl Rows {
 /// The natural key of a tuple.
 pub(crate) type TupleKey = (EntityType, Uuid, Relation, EntityType, Uuid);
 
+/// Everything the store holds.
 #[derive(Debug, Default)]
 pub(crate) struct State {
+    /// Every known user: added by `add_user`, or named by a membership written.
     users: Interner<UsrId>,
     pub(crate) orgs: BTreeMap<OrgId, Organization>,
+    /// The orgs that have had a membership.
     org_ix: Interner<OrgId>,
     pub(crate) slugs: HashMap<Slug, OrgId>,
     rows: Rows,
+    /// Membership id to row.
     mem_ix: IdMap<MemId, Ix>,
+    /// Every row of an org, in membership id order.
     by_org: BTreeMap<Key, Ix>,
+    /// Every row of a user, in membership id order.
     by_user: BTreeMap<Key, Ix>,
     /// `(user, org)` to the row of the user's active membership there.
     active: IdMap<(Ix, Ix), Ix>,
+    /// Org to the number of its active owner rows.
     active_owners: IdMap<Ix, usize>,
     pub(crate) invitations: IdMap<InvId, Invitation>,
     pub(crate) org_invitations: BTreeSet<(OrgId, InvId)>,
     /// Tuples that do not mirror a membership (pre-tuple grants).
     pub(crate) tuples: BTreeMap<TupId, Tuple>,
-    /// Natural keys of the explicit tuples. Their strings are short validated names (entity
-    /// types, relations), which the keyed hasher reads soundly at any length, and hashing them
-    /// with SipHash was about 7% of an `accept_invitation` with one pre-tuple.
+    /// Natural keys of the explicit tuples.
     pub(crate) tuple_keys: IdMap<TupleKey, TupId>,
     pub(crate) by_subject: BTreeSet<(EntityType, Uuid, TupId)>,
     pub(crate) by_object: BTreeSet<(EntityType, Uuid, TupId)>,
@@ -400,14 +413,7 @@ impl State {
         );
         let invited_by = optional(membership.invited_by.map(|id| self.users.intern(id)));
         let removed_by = optional(membership.removed_by.map(|id| self.users.intern(id)));
-        // The tuple's creator is usually the member (a new org's owner) or the inviter (every
-        // other path), whose index is already at hand; interning is idempotent, so reusing it
-        // only saves a lookup.
-        let tuple_by = match created_by {
-            Some(id) if id == membership.usr_id => usr,
-            Some(id) if Some(id) == membership.invited_by => invited_by,
-            other => optional(other.map(|id| self.users.intern(id))),
-        };
+        let tuple_by = optional(created_by.map(|id| self.users.intern(id)));
         Links {
             usr,
             org,
@@ -510,21 +516,25 @@ impl State {
         if let Some(ix) = old_ix {
             self.set_status(ix, MembershipStatus::Revoked, None, at);
         }
-        // The successor has the old row's user, org and inviter, so its links are the old
-        // row's indexes (and the old row itself); only a row that is not stored (which callers
-        // never pass) needs its ids looked up.
-        let links = match old_ix.and_then(|ix| self.row(ix).map(|row| (ix, row))) {
-            Some((ix, row)) => Links {
-                usr: row.links.usr,
-                org: row.links.org,
+        // The successor has the old row's user, org and inviter (`Membership::successor`), so
+        // it takes the old row's links, with the old row as its predecessor. Looking the ids
+        // up again instead made `transfer_ownership`, two rotations, about 10% slower
+        // (BENCHMARKS.md, "Side by side: the memory store's hasher").
+        let links = match old_ix.and_then(|ix| Some((ix, self.row(ix)?.links))) {
+            Some((ix, links)) => Links {
                 replaces: ix,
-                invited_by: row.links.invited_by,
                 removed_by: NONE,
                 tuple_by: NONE,
+                ..links
             },
             None => self.links(new, None),
         };
         self.push_row(new, links);
+        debug_assert_eq!(
+            self.membership(new.id).as_ref(),
+            Some(new),
+            "a successor is stored as given"
+        );
     }
 
     // --- tuples ----------------------------------------------------------------------------
@@ -681,5 +691,70 @@ impl State {
             invitations,
             tuples,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use time::macros::datetime;
+
+    use super::*;
+
+    #[test]
+    fn rows_read_back_as_the_memberships_written() {
+        let mut state = State::default();
+        let (owner, inviter) = (UsrId::new(), UsrId::new());
+        let (org, at) = (OrgId::new(), datetime!(2026-01-01 00:00 UTC));
+        state.add_user(owner);
+        state.add_user(inviter);
+        let first = Membership::joined(MemId::new(), owner, org, Role::Member, Some(inviter), at);
+        state.insert_membership(first.clone(), Some(inviter));
+        assert_eq!(state.membership(first.id), Some(first.clone()));
+        assert_eq!(state.active_id(owner, org), Some(first.id));
+
+        // A rotation ends the old row and stores the successor exactly as given, linked to it.
+        let later = datetime!(2026-01-02 00:00 UTC);
+        let next = first.successor(MemId::new(), Role::Owner, later);
+        state.rotate(&first, &next, later);
+        assert_eq!(state.membership(next.id), Some(next.clone()));
+        let ended = state.membership(first.id).expect("the old row is kept");
+        assert_eq!(ended.status, MembershipStatus::Revoked);
+        assert_eq!(ended.updated_at, later);
+        assert_eq!(state.active_id(owner, org), Some(next.id));
+        assert_eq!(state.active_owners(org), 1);
+
+        // The successor's tuple is the active one; the ended row mirrors none.
+        let tuples = state.tuples_for_object(&EntityType::org(), org.as_uuid(), None);
+        assert_eq!(tuples.len(), 1);
+        assert_eq!(tuples[0].relation, Role::Owner.relation());
+        assert_eq!(tuples[0].created_at, later);
+    }
+
+    #[test]
+    fn pages_follow_membership_id_order_within_their_owner() {
+        let mut state = State::default();
+        let (orgs, at) = (
+            [OrgId::new(), OrgId::new()],
+            datetime!(2026-01-01 00:00 UTC),
+        );
+        let mut mine = Vec::new();
+        for n in 0..12 {
+            let usr = UsrId::new();
+            state.add_user(usr);
+            let row = Membership::joined(MemId::new(), usr, orgs[n % 2], Role::Member, None, at);
+            state.insert_membership(row.clone(), None);
+            if n % 2 == 0 {
+                mine.push(row.id);
+            }
+        }
+        mine.sort();
+        let ids = |rows: Vec<Membership>| rows.into_iter().map(|row| row.id).collect::<Vec<_>>();
+        assert_eq!(
+            ids(state.org_memberships(orgs[0], None, None, None, 10)),
+            mine
+        );
+        // A page after an id holds the next ids, plus one to tell that more follow.
+        let page = state.org_memberships(orgs[0], Some(mine[1]), None, None, 2);
+        assert_eq!(ids(page), mine[2..5]);
     }
 }
