@@ -81,8 +81,6 @@ pub(crate) struct Tx<'c> {
     track_xact: bool,
     /// The transaction's id (as text) and its backend's process id, once answered.
     xact: Option<(String, i32)>,
-    /// The closing flight's answer was lost, and the transaction was found committed.
-    answer_lost: bool,
 }
 
 /// Asks for the transaction's id (assigning one) and the backend's process id.
@@ -145,7 +143,6 @@ impl<'c> Tx<'c> {
             pool: Some(pool),
             track_xact: shape == Shape::Transaction,
             xact: None,
-            answer_lost: false,
         }
     }
 
@@ -167,33 +164,7 @@ impl<'c> Tx<'c> {
             pool: None,
             track_xact: false,
             xact: None,
-            answer_lost: false,
         }
-    }
-
-    /// Whether the closing flight's answer was lost after the transaction committed (found
-    /// out on another connection): its rows are then empty, and what they would have told
-    /// must be read again with [`reread`](Self::reread).
-    pub(crate) fn answer_lost(&self) -> bool {
-        self.answer_lost
-    }
-
-    /// Runs one read on a fresh pooled connection, after a lost answer.
-    pub(crate) async fn reread(&self, stmt: &Stmt<'_>) -> Result<Vec<Row>> {
-        let Some(pool) = self.pool else {
-            return Err(crate::error::corrupt("a re-read outside a pool"));
-        };
-        let Some(client) = side_connection(pool).await else {
-            return Err(TenancyError::CommitOutcomeUnknown {
-                source: Box::new(std::io::Error::other(
-                    "the commit was found but its result could not be read again",
-                )),
-            });
-        };
-        client
-            .query_typed(stmt.sql, &stmt.params)
-            .await
-            .map_err(|error| map_pg(error, Phase::BeforeCommit))
     }
 
     /// Whether a failure now must be followed by an abort statement.
@@ -314,10 +285,11 @@ impl<'c> Tx<'c> {
                 };
                 match resolve(pool, &xid, pid).await {
                     Resolution::Committed => {
+                        // Its rows are lost with the answer: the write's probe reads the marks
+                        // it left (`transact!`), as for a commit whose id never came back.
                         self.closed = true;
-                        self.answer_lost = true;
                         tracing::debug!("a lost commit was found committed");
-                        Ok(stmts.iter().map(|_| Vec::new()).collect())
+                        Err(error)
                     }
                     Resolution::Aborted => {
                         self.closed = true;

@@ -336,8 +336,8 @@ macro_rules! transact {
             async {
                 match &store.source {
                     $crate::store::Source::Pool(pool) => {
-                        // For a write whose answer can be lost without its transaction's id:
-                        // the read of the marks it leaves, and what those rows say (the call's
+                        // For a write whose answer can be lost: the read of the marks it
+                        // leaves, and what those rows say (the call's
                         // value when they carry its marks, `None` when they do not).
                         let probe: $crate::store::Probe<'_, '_, _> = $probe;
                         // An earlier attempt's commit answer was lost.
@@ -372,8 +372,10 @@ macro_rules! transact {
                                 result
                             }
                             .await;
-                            // A lost answer without the transaction's id: the marks the
-                            // write leaves tell whether it committed. Without them the call is
+                            // A lost answer (the transaction found committed on another
+                            // connection, or its outcome unknown): the marks the write leaves
+                            // tell whether it wrote; a committed flight whose guard refused
+                            // wrote nothing but its lock row. Without them the call is
                             // made again with the same ids and time: should the lost attempt
                             // still commit, the guard of one of the two refuses (or its insert
                             // fails on the row's key), and the marks are then found (so the

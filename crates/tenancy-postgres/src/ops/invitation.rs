@@ -14,7 +14,7 @@ use tokio_postgres::Row;
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
-use super::{ask_again, first, org_status_of, parse_role, refused, role_text, rows_at, settle};
+use super::{first, org_status_of, parse_role, refused, role_text, rows_at, settle};
 use crate::error::corrupt;
 use crate::exec::{Shape, Stmt};
 use crate::rows::{self, named};
@@ -61,19 +61,6 @@ pub(super) async fn create(
                     .bind(&expiry_ok, Type::BOOL),
             ])
             .await?;
-        if tx.answer_lost() {
-            // The transaction committed, but its guard may have refused the insert: the row
-            // tells. Without it nothing but the lock row was written, and the call is made
-            // again (same ids) to learn why.
-            let found = tx
-                .reread(&Stmt::new(&sql.inv_exists).bind(&inv, Type::UUID))
-                .await?;
-            return if found.is_empty() {
-                Err(ask_again("wrote no invitation"))
-            } else {
-                Ok(None)
-            };
-        }
         let row = rows_at(&flights, 1)
             .first()
             .ok_or_else(|| corrupt("create_invitation flags"))?;
@@ -271,7 +258,7 @@ pub(super) async fn accept(
         store,
         Op::AcceptInvitation,
         Shape::Transaction,
-        input.inv_id, probe: Some((probe.clone(), &found)), |tx| {
+        input.inv_id, probe: Some((probe, &found)), |tx| {
             let flights = tx
                 .finish(&[
                     Stmt::new(&sql.lock_org_of_inv).bind(&inv, Type::UUID),
@@ -291,11 +278,6 @@ pub(super) async fn accept(
                         .bind(&identifier, Type::TEXT),
                 ])
                 .await?;
-            if tx.answer_lost() {
-            let found = tx.reread(&probe).await?;
-            return accepted_from(&found, &input, fresh, &ids, now)?
-                .ok_or_else(|| ask_again("accepted no invitation"));
-        }
             org_status_of(rows_at(&flights, 0))?;
             let Some(facts) = accept_facts(rows_at(&flights, 1))? else {
                 return Err(TenancyError::not_found(Entity::Invitation));
@@ -430,29 +412,6 @@ pub(super) async fn end(
                 .bind(&actor, Type::UUID),
         );
         let flights = tx.finish(&stmts).await?;
-        if tx.answer_lost() {
-            // Committed, answer lost; but the guard may have refused the update. The row ended
-            // by this call carries its marks: the status, the actor and this call's time.
-            // Anything else means nothing but the lock row was written, and the call is made
-            // again to learn why.
-            let found = tx
-                .reread(&Stmt::new(&sql.get_invitation).bind(&inv, Type::UUID))
-                .await?;
-            return match found
-                .first()
-                .map(rows::invitation)
-                .transpose()?
-            {
-                Some(row)
-                    if row.status == end.status()
-                        && row.terminal_at == Some(now)
-                        && row.terminal_by == actor_id =>
-                {
-                    Ok(row)
-                }
-                _ => Err(ask_again("ended no invitation")),
-            };
-        }
         let at = usize::from(revoke);
         if let Some(row) = rows_at(&flights, at).first() {
             return rows::invitation(row);

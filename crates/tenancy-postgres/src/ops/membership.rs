@@ -19,7 +19,7 @@ use tokio_postgres::Row;
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
-use super::{ask_again, first, guard_disagreed, org_status_of, role_text, rows_at, settle};
+use super::{first, guard_disagreed, org_status_of, role_text, rows_at, settle};
 use crate::error::corrupt;
 use crate::exec::{Shape, Stmt, Tx};
 use crate::rows::{self, named};
@@ -238,14 +238,6 @@ fn rows_written<R>(plan: &Plan<R>) -> i64 {
         .sum()
 }
 
-/// What a guarded membership write's flight came back with.
-enum Flight {
-    /// The commit's answer was lost; the transaction committed.
-    Lost,
-    /// The facts (none: no such membership) and the membership rows written.
-    Done(Option<Box<MembershipFacts>>, i64),
-}
-
 /// Runs a guarded membership write on `mem` in one flight: the org lock, the membership's
 /// context, the named user's membership (when `named`), then `write`.
 async fn flight(
@@ -254,7 +246,7 @@ async fn flight(
     mem: &Uuid,
     named_user: Option<&Uuid>,
     write: Stmt<'_>,
-) -> Result<Flight> {
+) -> Result<(Option<MembershipFacts>, i64)> {
     let mut stmts = vec![
         Stmt::new(&sql.lock_org_of_mem).bind(mem, Type::UUID),
         Stmt::new(&sql.membership_context).bind(mem, Type::UUID),
@@ -269,9 +261,6 @@ async fn flight(
     let at = stmts.len();
     stmts.push(write);
     let flights = tx.finish(&stmts).await?;
-    if tx.answer_lost() {
-        return Ok(Flight::Lost);
-    }
     org_status_of(rows_at(&flights, 0))?;
     let named_rows = if named_user.is_some() {
         rows_at(&flights, 2)
@@ -284,13 +273,13 @@ async fn flight(
         .map(|row| named(row, "written"))
         .transpose()?
         .unwrap_or(0);
-    Ok(Flight::Done(facts.map(Box::new), written))
+    Ok((facts, written))
 }
 
 /// The result of a guarded membership write, held to its decision.
 fn explain<R>(
     op: Op,
-    facts: Option<Box<MembershipFacts>>,
+    facts: Option<MembershipFacts>,
     written: i64,
     decide: impl FnOnce(&MembershipFacts) -> Result<Plan<R>>,
 ) -> Result<R> {
@@ -306,21 +295,6 @@ fn explain<R>(
         Ok(_) => Err(guard_disagreed(op)),
         Err(error) => settle(op, Err(error), written != 0),
     }
-}
-
-/// After a lost answer: the rows `ids` as they are now, and whether they carry this call's
-/// marks (`proof`); without them the guard refused and the call is made again.
-async fn after_lost_answer<R>(
-    tx: &Tx<'_>,
-    sql: &Sql,
-    ids: &[Uuid],
-    proof: impl FnOnce(&[Membership]) -> Option<R>,
-) -> Result<R> {
-    let ids = ids.to_vec();
-    let found = tx
-        .reread(&Stmt::new(&sql.memberships_by_ids).bind(&ids, Type::UUID_ARRAY))
-        .await?;
-    proof(&memberships(&found)?).ok_or_else(|| ask_again("wrote no membership"))
 }
 
 /// The memberships a read returned.
@@ -367,19 +341,17 @@ pub(super) async fn change_role(
     let probe = Stmt::new(&sql.get_membership).bind(&new, Type::UUID);
     let found = |rows: &[Row]| Ok(memberships(rows)?.into_iter().next());
     transact!(store, Op::ChangeRole, Shape::Transaction, mem_id, probe: Some((probe, &found)), |tx| {
-        let write = Stmt::new(&sql.change_role)
-            .bind(&mem, Type::UUID)
-            .bind(&now, Type::TIMESTAMPTZ)
-            .bind(&new, Type::UUID)
-            .bind(role, Type::TEXT)
-            .bind(&tup, Type::UUID);
-        match flight(tx, sql, &mem, None, write).await? {
-            Flight::Lost => after_lost_answer(tx, sql, &[new], |rows| rows.first().cloned()).await,
-            Flight::Done(facts, written) => explain(Op::ChangeRole, facts, written, |facts| {
-                decide::change_role(facts, new_role, new_id, now)
-            }),
-        }
-    })
+            let write = Stmt::new(&sql.change_role)
+                .bind(&mem, Type::UUID)
+                .bind(&now, Type::TIMESTAMPTZ)
+                .bind(&new, Type::UUID)
+                .bind(role, Type::TEXT)
+                .bind(&tup, Type::UUID);
+            let (facts, written) = flight(tx, sql, &mem, None, write).await?;
+    explain(Op::ChangeRole, facts, written, |facts| {
+                    decide::change_role(facts, new_role, new_id, now)
+                })
+        })
 }
 
 pub(super) async fn suspend(
@@ -399,28 +371,19 @@ pub(super) async fn suspend(
         ))
     };
     transact!(
-        store,
-        Op::SuspendMembership,
-        Shape::Transaction,
-        mem_id, probe: Some((probe, &found)), |tx| {
-            let write = Stmt::new(&sql.suspend_membership)
-                .bind(&mem, Type::UUID)
-                .bind(&now, Type::TIMESTAMPTZ);
-            match flight(tx, sql, &mem, None, write).await? {
-                Flight::Lost => {
-                    after_lost_answer(tx, sql, &[mem], |rows| {
-                        marked(rows, MembershipStatus::Suspended, None, now)
-                    })
-                    .await
-                }
-                Flight::Done(facts, written) => {
-                    explain(Op::SuspendMembership, facts, written, |facts| {
-                        decide::suspend_membership(facts, now)
-                    })
-                }
+            store,
+            Op::SuspendMembership,
+            Shape::Transaction,
+            mem_id, probe: Some((probe, &found)), |tx| {
+                let write = Stmt::new(&sql.suspend_membership)
+                    .bind(&mem, Type::UUID)
+                    .bind(&now, Type::TIMESTAMPTZ);
+                let (facts, written) = flight(tx, sql, &mem, None, write).await?;
+    explain(Op::SuspendMembership, facts, written, |facts| {
+                            decide::suspend_membership(facts, now)
+                        })
             }
-        }
-    )
+        )
 }
 
 pub(super) async fn reinstate(
@@ -440,29 +403,20 @@ pub(super) async fn reinstate(
         ))
     };
     transact!(
-        store,
-        Op::ReinstateMembership,
-        Shape::Transaction,
-        mem_id, probe: Some((probe, &found)), |tx| {
-            let write = Stmt::new(&sql.reinstate_membership)
-                .bind(&mem, Type::UUID)
-                .bind(&now, Type::TIMESTAMPTZ)
-                .bind(&tup, Type::UUID);
-            match flight(tx, sql, &mem, None, write).await? {
-                Flight::Lost => {
-                    after_lost_answer(tx, sql, &[mem], |rows| {
-                        marked(rows, MembershipStatus::Active, None, now)
-                    })
-                    .await
-                }
-                Flight::Done(facts, written) => {
-                    explain(Op::ReinstateMembership, facts, written, |facts| {
-                        decide::reinstate_membership(facts, now)
-                    })
-                }
+            store,
+            Op::ReinstateMembership,
+            Shape::Transaction,
+            mem_id, probe: Some((probe, &found)), |tx| {
+                let write = Stmt::new(&sql.reinstate_membership)
+                    .bind(&mem, Type::UUID)
+                    .bind(&now, Type::TIMESTAMPTZ)
+                    .bind(&tup, Type::UUID);
+                let (facts, written) = flight(tx, sql, &mem, None, write).await?;
+    explain(Op::ReinstateMembership, facts, written, |facts| {
+                            decide::reinstate_membership(facts, now)
+                        })
             }
-        }
-    )
+        )
 }
 
 pub(super) async fn self_leave(
@@ -485,29 +439,22 @@ pub(super) async fn self_leave(
         ))
     };
     transact!(store, Op::SelfLeave, Shape::Transaction, mem_id, probe: Some((probe, &found)), |tx| {
-        let write = match &successor {
-            None => Stmt::new(&sql.self_leave_alone)
-                .bind(&mem, Type::UUID)
-                .bind(&now, Type::TIMESTAMPTZ),
-            Some(successor) => Stmt::new(&sql.self_leave)
-                .bind(&mem, Type::UUID)
-                .bind(&now, Type::TIMESTAMPTZ)
-                .bind(successor, Type::UUID)
-                .bind(&heir, Type::UUID)
-                .bind(&tup, Type::UUID),
-        };
-        match flight(tx, sql, &mem, successor.as_ref(), write).await? {
-            Flight::Lost => {
-                after_lost_answer(tx, sql, &[mem], |rows| {
-                    marked(rows, MembershipStatus::Revoked, None, now)
+            let write = match &successor {
+                None => Stmt::new(&sql.self_leave_alone)
+                    .bind(&mem, Type::UUID)
+                    .bind(&now, Type::TIMESTAMPTZ),
+                Some(successor) => Stmt::new(&sql.self_leave)
+                    .bind(&mem, Type::UUID)
+                    .bind(&now, Type::TIMESTAMPTZ)
+                    .bind(successor, Type::UUID)
+                    .bind(&heir, Type::UUID)
+                    .bind(&tup, Type::UUID),
+            };
+            let (facts, written) = flight(tx, sql, &mem, successor.as_ref(), write).await?;
+    explain(Op::SelfLeave, facts, written, |facts| {
+                    decide::self_leave(facts, transfer_to, heir_id, now)
                 })
-                .await
-            }
-            Flight::Done(facts, written) => explain(Op::SelfLeave, facts, written, |facts| {
-                decide::self_leave(facts, transfer_to, heir_id, now)
-            }),
-        }
-    })
+        })
 }
 
 pub(super) async fn admin_remove(
@@ -528,22 +475,15 @@ pub(super) async fn admin_remove(
         ))
     };
     transact!(store, Op::AdminRemove, Shape::Transaction, mem_id, probe: Some((probe, &found)), |tx| {
-        let write = Stmt::new(&sql.admin_remove)
-            .bind(&mem, Type::UUID)
-            .bind(&now, Type::TIMESTAMPTZ)
-            .bind(&admin, Type::UUID);
-        match flight(tx, sql, &mem, Some(&admin), write).await? {
-            Flight::Lost => {
-                after_lost_answer(tx, sql, &[mem], |rows| {
-                    marked(rows, MembershipStatus::Revoked, Some(admin_usr_id), now)
+            let write = Stmt::new(&sql.admin_remove)
+                .bind(&mem, Type::UUID)
+                .bind(&now, Type::TIMESTAMPTZ)
+                .bind(&admin, Type::UUID);
+            let (facts, written) = flight(tx, sql, &mem, Some(&admin), write).await?;
+    explain(Op::AdminRemove, facts, written, |facts| {
+                    decide::admin_remove(facts, admin_usr_id, now)
                 })
-                .await
-            }
-            Flight::Done(facts, written) => explain(Op::AdminRemove, facts, written, |facts| {
-                decide::admin_remove(facts, admin_usr_id, now)
-            }),
-        }
-    })
+        })
 }
 
 pub(super) async fn transfer_ownership(
@@ -581,9 +521,6 @@ pub(super) async fn transfer_ownership(
                         .bind(&from_tup, Type::UUID),
                 ])
                 .await?;
-            if tx.answer_lost() {
-                return after_lost_answer(tx, sql, &new_uuids, |rows| transferred(rows, new_ids)).await;
-            }
             let found = rows_at(&flights, 1)
                 .iter()
                 .map(rows::membership)

@@ -67,16 +67,6 @@ fn guard_disagreed(op: Op) -> TenancyError {
     }
 }
 
-/// The error when a commit whose answer was lost is found to have written nothing the call
-/// asked for (its guard refused): the call is made again, to learn why.
-fn ask_again(what: &str) -> TenancyError {
-    TenancyError::ConnectionLost {
-        source: Box::new(std::io::Error::other(format!(
-            "a lost commit {what}; asking again"
-        ))),
-    }
-}
-
 /// The role's name as a `'static` reference that statements can bind.
 fn role_text(role: Role) -> &'static &'static str {
     match role {

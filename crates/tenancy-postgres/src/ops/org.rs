@@ -9,9 +9,9 @@ use flametrench_tenancy_core::{
 };
 use tokio_postgres::types::Type;
 
-use super::{ask_again, first, org_status_of, refused, rows_at, settle};
+use super::{first, org_status_of, refused, rows_at, settle};
 use crate::error::corrupt;
-use crate::exec::{Shape, Stmt, Tx};
+use crate::exec::{Shape, Stmt};
 use crate::rows;
 use crate::store::{PostgresTenancyStore, transact};
 
@@ -230,28 +230,8 @@ pub(super) async fn revoke(
                 Stmt::new(&sql.org_status).bind(&org, Type::UUID),
             ])
             .await?;
-        if tx.answer_lost() {
-            return revoked_after_lost_answer(tx, sql, &org, now).await;
-        }
         explain_org_write(Op::RevokeOrg, flights.get(1..).unwrap_or_default(), |status| {
             decide::org_transition(status, OrgTransition::Revoke).map(drop)
         })
     })
-}
-
-/// After a lost answer: the org carries this call's marks (revoked at its time), or the guard
-/// refused and the call is made again.
-async fn revoked_after_lost_answer(
-    tx: &Tx<'_>,
-    sql: &crate::sql::Sql,
-    org: &uuid::Uuid,
-    now: time::OffsetDateTime,
-) -> Result<Organization> {
-    let found = tx
-        .reread(&Stmt::new(&sql.get_org).bind(org, Type::UUID))
-        .await?;
-    match found.first().map(rows::organization).transpose()? {
-        Some(org) if org.status == OrgStatus::Revoked && org.updated_at == now => Ok(org),
-        _ => Err(ask_again("revoked no org")),
-    }
 }
