@@ -264,13 +264,18 @@ async fn read_exact_or_eof(
     }
 }
 
-/// Client to server: startup packets, then typed messages.
+/// Client to server: startup packets, then typed messages. Messages are parsed one by one for
+/// the counts, but what one read of the client's socket delivered goes on as one chunk, as a
+/// network link carries a write: a flight of many messages is not split into many deliveries.
 async fn frontend<W: AsyncWrite + Unpin + Send + 'static>(
-    mut reader: impl AsyncRead + Unpin,
+    reader: impl AsyncRead + Unpin,
     mut writer: Outlet<W>,
     shared: Arc<Shared>,
     ready: Arc<AtomicI64>,
 ) -> std::io::Result<()> {
+    let mut reader = tokio::io::BufReader::with_capacity(64 * 1024, reader);
+    // The messages parsed from the reader's buffer and not yet forwarded.
+    let mut chunk: Vec<u8> = Vec::new();
     // Startup phase: untyped packets until the real startup message (not SSL/GSS requests).
     loop {
         let mut length = [0_u8; 4];
@@ -294,12 +299,17 @@ async fn frontend<W: AsyncWrite + Unpin + Send + 'static>(
     let mut flight_open = false;
     loop {
         let mut header = [0_u8; 5];
-        if !read_exact_or_eof(&mut reader, &mut header).await? {
-            return Ok(());
-        }
-        let size = u32::from_be_bytes([header[1], header[2], header[3], header[4]]) as usize;
-        let mut body = vec![0_u8; size.saturating_sub(4)];
-        if !read_exact_or_eof(&mut reader, &mut body).await? {
+        let mut body = Vec::new();
+        let whole = read_exact_or_eof(&mut reader, &mut header).await? && {
+            let size = u32::from_be_bytes([header[1], header[2], header[3], header[4]]) as usize;
+            body.resize(size.saturating_sub(4), 0);
+            read_exact_or_eof(&mut reader, &mut body).await?
+        };
+        if !whole {
+            // The client went away mid-message: what it sent whole still goes through.
+            if !chunk.is_empty() {
+                writer.put(&[&chunk[..]]).await?;
+            }
             return Ok(());
         }
         let kind = header[0];
@@ -309,9 +319,13 @@ async fn frontend<W: AsyncWrite + Unpin + Send + 'static>(
             let allowance = shared.allowance.load(Ordering::SeqCst);
             if allowance != u64::MAX {
                 if allowance == 0 {
-                    // One cut per arming: later connections go through.
+                    // One cut per arming: later connections go through. The messages before
+                    // this one were allowed: they are delivered first.
                     shared.allowance.store(u64::MAX, Ordering::SeqCst);
                     shared.cut.store(true, Ordering::SeqCst);
+                    if !chunk.is_empty() {
+                        writer.put(&[&chunk[..]]).await?;
+                    }
                     return Ok(());
                 }
                 shared.allowance.store(allowance - 1, Ordering::SeqCst);
@@ -355,7 +369,12 @@ async fn frontend<W: AsyncWrite + Unpin + Send + 'static>(
                 _ => {}
             }
         }
-        writer.put(&[&header[..], &body[..]]).await?;
+        chunk.extend_from_slice(&header);
+        chunk.extend_from_slice(&body);
+        if reader.buffer().is_empty() {
+            writer.put(&[&chunk[..]]).await?;
+            chunk.clear();
+        }
     }
 }
 
@@ -428,10 +447,22 @@ impl<W: AsyncWrite + Unpin + Send + 'static> Outlet<W> {
         let runtime = tokio::runtime::Handle::current();
         std::thread::spawn(move || {
             let mut writer = writer;
-            while let Ok((at, chunk)) = due.recv() {
+            // A chunk that arrived while an earlier one was due: held until its own time.
+            let mut held: Option<(std::time::Instant, Vec<u8>)> = None;
+            while let Some((at, mut chunk)) = held.take().or_else(|| due.recv().ok()) {
                 let now = std::time::Instant::now();
                 if at > now {
                     std::thread::sleep(at - now);
+                }
+                // Everything else already due goes out in the same write, as a link delivers
+                // a burst: a large answer is not written chunk by chunk behind one thread.
+                let now = std::time::Instant::now();
+                while let Ok((next_at, next)) = due.try_recv() {
+                    if next_at > now {
+                        held = Some((next_at, next));
+                        break;
+                    }
+                    chunk.extend_from_slice(&next);
                 }
                 let written = runtime.block_on(async {
                     writer.write_all(&chunk).await?;

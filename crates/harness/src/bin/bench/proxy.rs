@@ -1,6 +1,7 @@
 //! The bench through the test proxy: round trips and statements per write, and every operation
 //! at two distances from the server.
 
+use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
 use flametrench_ids::OrgId;
@@ -13,7 +14,7 @@ use flametrench_tenancy_postgres::testing::{PgProxy, TestDatabase, TestPostgres,
 
 use crate::print::print_samples;
 use crate::scenarios::{expires, identifier, single_client, user};
-use crate::timing::{Floor, Timing, median, micros, pg_error};
+use crate::timing::{Floor, Paired, Pairing, Sample, Timing, median, micros, pg_error};
 
 /// Round trips and statements of one call of each write, through the proxy.
 pub(crate) async fn count_trips(
@@ -100,38 +101,73 @@ async fn trip_pass(
 
 /// Every operation at two distances from the server, in one run: through the test proxy as
 /// it is, and through a proxy that delivers each chunk `rtt_us / 2` after it arrived in each
-/// direction, with the floor timed through the same proxy each time. The growth table compares
-/// each operation's p50 growth with the floor's: a one-flight call grows like the floor.
+/// direction. The calls of each operation alternate between the two (a [`Paired`] store), each
+/// after a floor time through its own proxy, so both distances are timed in the same seconds.
+/// The growth table compares each operation's p50 growth with the floor's: a one-flight call
+/// grows like the floor.
 pub(crate) async fn distance(
     database: &TestDatabase,
     big_org: OrgId,
     iterations: usize,
     rtt_us: u64,
 ) -> Result<(), String> {
-    let mut runs = Vec::new();
-    for one_way in [Duration::ZERO, Duration::from_micros(rtt_us / 2)] {
+    let one_ways = [Duration::ZERO, Duration::from_micros(rtt_us / 2)];
+    let mut proxies = Vec::new();
+    let mut stores = Vec::new();
+    let mut floors = Vec::new();
+    for one_way in one_ways {
         let proxy = PgProxy::start_with_latency(&database.config(), one_way)
             .await
             .map_err(|e| e.to_string())?;
         let config = proxy.config_for(&database.config());
-        let store =
-            PostgresTenancyStore::new(pool_for(config.clone(), 2).map_err(|e| e.to_string())?);
+        stores.push(PostgresTenancyStore::new(
+            pool_for(config.clone(), 2).map_err(|e| e.to_string())?,
+        ));
         let (client, connection) = config
             .connect(tokio_postgres::NoTls)
             .await
             .map_err(pg_error)?;
         tokio::spawn(connection);
-        let floor = Floor::new(client).await?;
-        let samples = single_client(&store, iterations, big_org, Timing::with_floor(&floor)).await;
+        floors.push(Floor::new(client).await?);
+        proxies.push(proxy);
+    }
+    let side = AtomicUsize::new(0);
+    let (Ok(stores), [near_floor, far_floor]) = (<[_; 2]>::try_from(stores), &floors[..]) else {
+        return Err("two sides expected".into());
+    };
+    let paired = Paired {
+        stores,
+        side: &side,
+    };
+    let pairing = Pairing {
+        floors: [near_floor, far_floor],
+        proxies: [&proxies[0], &proxies[1]],
+        side: &side,
+    };
+    // Each side gets `iterations` calls.
+    let samples = single_client(&paired, 2 * iterations, big_org, Timing::paired(pairing)).await;
+    let runs: Vec<Vec<Sample>> = (0..2)
+        .map(|index| samples.iter().map(|sample| sample.side(index)).collect())
+        .collect();
+    for (index, (one_way, run)) in one_ways.iter().zip(&runs).enumerate() {
+        // Each operation's round trips and statements per call on this side (the median).
+        let counts: Vec<(&'static str, u64, u64)> = samples
+            .iter()
+            .filter_map(|sample| {
+                sample
+                    .counts_on(index)
+                    .map(|(trips, stmts)| (sample.op, trips, stmts))
+            })
+            .collect();
         print_samples(
             &format!(
-                "postgres with a pool through the proxy, {} µs added per round trip, 1 client",
+                "postgres with a pool through the proxy, {} µs added per round trip, 1 client \
+                 (calls alternating with the other distance)",
                 2 * one_way.as_micros()
             ),
-            &samples,
-            &[],
+            run,
+            &counts,
         );
-        runs.push(samples);
     }
     let (near, far) = (&runs[0], &runs[1]);
     println!(

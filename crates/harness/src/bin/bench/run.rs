@@ -202,8 +202,8 @@ pub(crate) async fn concurrent<S: TenancyStore + 'static>(
         let (store, barrier) = (store.clone(), barrier.clone());
         tasks.push(tokio::spawn(async move {
             let timing = Timing {
-                floor: None,
                 start_together: Some(&barrier),
+                ..Timing::default()
             };
             single_client(&*store, iterations, big_org, timing).await
         }));
@@ -242,6 +242,7 @@ pub(crate) async fn concurrent<S: TenancyStore + 'static>(
                 elapsed: wall,
                 floor: Vec::new(),
                 span: None,
+                sides: None,
             };
             (
                 op,

@@ -1,11 +1,12 @@
 //! How the bench times a call: one operation's samples, the one-round-trip floor timed between
 //! calls, the start-together barrier of concurrent clients, and the callgrind hooks.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::task::{Context, Waker};
 use std::time::{Duration, Instant};
 
 use flametrench_ids::UsrId;
+use flametrench_tenancy_postgres::testing::PgProxy;
 
 /// Latencies of one operation.
 pub(crate) struct Sample {
@@ -19,6 +20,19 @@ pub(crate) struct Sample {
     pub(crate) floor: Vec<Duration>,
     /// With several clients: from the common start to this client's last call's end.
     pub(crate) span: Option<(Instant, Instant)>,
+    /// With a [`Pairing`]: which side each call and floor time was taken on.
+    pub(crate) sides: Option<Sides>,
+}
+
+/// The sides of a paired sample.
+#[derive(Default)]
+pub(crate) struct Sides {
+    /// The side of each latency.
+    calls: Vec<usize>,
+    /// The side of each floor time.
+    floors: Vec<usize>,
+    /// The round trips and statements the side's proxy counted for each call.
+    counts: Vec<(u64, u64)>,
 }
 
 /// The one-round-trip floor: a prepared single-row `INSERT` in autocommit on its own
@@ -77,7 +91,101 @@ impl Sample {
     pub(crate) fn ops_per_second(&self) -> f64 {
         self.latencies.len() as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
+
+    /// The median round trips and statements of the calls on `side` of a [`Pairing`] (the
+    /// first call on a connection also prepares its statements, one trip more).
+    pub(crate) fn counts_on(&self, side: usize) -> Option<(u64, u64)> {
+        let sides = self.sides.as_ref()?;
+        let (mut trips, mut stmts): (Vec<u64>, Vec<u64>) = sides
+            .counts
+            .iter()
+            .zip(&sides.calls)
+            .filter(|(_, on)| **on == side)
+            .map(|(counts, _)| *counts)
+            .unzip();
+        trips.sort_unstable();
+        stmts.sort_unstable();
+        Some((*trips.get(trips.len() / 2)?, *stmts.get(stmts.len() / 2)?))
+    }
+
+    /// The calls (and floor times) taken on `side` of a [`Pairing`], as a sample of their own;
+    /// the whole sample when it was not paired.
+    pub(crate) fn side(&self, side: usize) -> Sample {
+        let Some(sides) = &self.sides else {
+            return Sample {
+                op: self.op,
+                latencies: self.latencies.clone(),
+                elapsed: self.elapsed,
+                floor: self.floor.clone(),
+                span: self.span,
+                sides: None,
+            };
+        };
+        let pick = |values: &[Duration], sides: &[usize]| -> Vec<Duration> {
+            values
+                .iter()
+                .zip(sides)
+                .filter(|(_, on)| **on == side)
+                .map(|(value, _)| *value)
+                .collect()
+        };
+        let latencies = pick(&self.latencies, &sides.calls);
+        Sample {
+            op: self.op,
+            elapsed: latencies.iter().sum(),
+            latencies,
+            floor: pick(&self.floor, &sides.floors),
+            span: None,
+            sides: None,
+        }
+    }
 }
+
+/// Two stores on one database timed call by call: the calls of an operation alternate
+/// between them, each after a floor time on its own side, so that drift during the run
+/// (table growth, autovacuum, a neighbour's load) falls on both sides alike.
+#[derive(Clone, Copy)]
+pub(crate) struct Pairing<'a> {
+    /// The floor of each side.
+    pub(crate) floors: [&'a Floor; 2],
+    /// The proxy each side's store and floor go through, which counts each call's trips.
+    pub(crate) proxies: [&'a PgProxy; 2],
+    /// Which side the next store call goes to (read by [`Paired`]).
+    pub(crate) side: &'a AtomicUsize,
+}
+
+/// A store that sends each call to one of two stores, the one [`Pairing::side`] names when
+/// the call is made. Both stores see the same data.
+pub(crate) struct Paired<'a, S> {
+    pub(crate) stores: [S; 2],
+    pub(crate) side: &'a AtomicUsize,
+}
+
+impl<S> Paired<'_, S> {
+    fn current(&self) -> &S {
+        &self.stores[self.side.load(Ordering::Relaxed) % 2]
+    }
+}
+
+macro_rules! paired_store {
+    ($($(#[$doc:meta])* $kind:ident $variant:ident $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty;)*) => {
+        impl<S: flametrench_tenancy_core::TenancyStore> flametrench_tenancy_core::TenancyStore
+            for Paired<'_, S>
+        {
+            $(
+                fn $name(
+                    &self,
+                    $($arg: $ty),*
+                ) -> impl std::future::Future<Output = flametrench_tenancy_core::Result<$ret>> + Send
+                {
+                    self.current().$name($($arg),*)
+                }
+            )*
+        }
+    };
+}
+
+flametrench_tenancy_core::tenancy_operations!(paired_store);
 
 /// `duration` in microseconds.
 pub(crate) fn micros(duration: Duration) -> f64 {
@@ -124,6 +232,9 @@ pub(crate) struct Timing<'a> {
     /// Several clients: every client prepares all its inputs, then waits here, so that the
     /// operation's calls of all clients run at the same time.
     pub(crate) start_together: Option<&'a tokio::sync::Barrier>,
+    /// Alternate the calls between the two stores of a [`Paired`] store, timing each side's
+    /// floor before each of its calls.
+    pub(crate) pairing: Option<Pairing<'a>>,
 }
 
 impl<'a> Timing<'a> {
@@ -131,7 +242,15 @@ impl<'a> Timing<'a> {
     pub(crate) fn with_floor(floor: &'a Floor) -> Self {
         Self {
             floor: Some(floor),
-            start_together: None,
+            ..Self::default()
+        }
+    }
+
+    /// Alone, alternating the calls between the sides of `pairing`.
+    pub(crate) fn paired(pairing: Pairing<'a>) -> Self {
+        Self {
+            pairing: Some(pairing),
+            ..Self::default()
         }
     }
 }
@@ -164,13 +283,29 @@ where
         span = Some((Instant::now(), Instant::now()));
     }
     let mut ready = ready.into_iter();
+    let mut sides = Sides::default();
     for index in 0..iterations {
+        if let Some(pairing) = timing.pairing {
+            // The call's setup goes through the call's own side, so that both sides' calls
+            // find their connections as warm: a side whose backends sat idle while the other
+            // side set up was measured slower for the heavier writes.
+            pairing.side.store(index % 2, Ordering::Relaxed);
+        }
         let prepared = match ready.next() {
             Some(prepared) => prepared,
             None => setup(index).await,
         };
         if let Some(floor) = timing.floor {
             floor_latencies.extend(floor.time().await);
+        }
+        if let Some(pairing) = timing.pairing {
+            let side = index % 2;
+            if let Some(took) = pairing.floors[side].time().await {
+                floor_latencies.push(took);
+                sides.floors.push(side);
+            }
+            sides.calls.push(side);
+            pairing.proxies[side].reset();
         }
         let start = Instant::now();
         if UNDER_CALLGRIND.load(Ordering::Relaxed) {
@@ -179,6 +314,10 @@ where
             call(prepared).await;
         }
         let took = start.elapsed();
+        if let Some(pairing) = timing.pairing {
+            let counted = pairing.proxies[index % 2].stats();
+            sides.counts.push((counted.round_trips, counted.statements));
+        }
         elapsed += took;
         latencies.push(took);
     }
@@ -198,6 +337,7 @@ where
         elapsed,
         floor: floor_latencies,
         span,
+        sides: timing.pairing.map(|_| sides),
     }
 }
 
