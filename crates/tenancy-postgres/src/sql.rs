@@ -145,14 +145,15 @@ statements! {
         VALUES ($1, 'active', $2, $2) ON CONFLICT (id) DO NOTHING";
 
     /// $1 org id, $2 name, $3 slug, $4 now, $5 creator, $6 mem id, $7 tup id.
-    create_org = "WITH creator AS (SELECT id FROM {s}.usr WHERE id = $5{REFUSE}), \
+    /// The creator's row is read once: the guard and the fact `creator_ok` both come from it.
+    create_org = "WITH creator AS (SELECT id FROM {s}.usr WHERE id = $5), \
         o AS (INSERT INTO {s}.org (id, status, name, slug, created_at, updated_at) \
-              SELECT $1, 'active', $2, $3, $4, $4 FROM creator RETURNING id), \
+              SELECT $1, 'active', $2, $3, $4, $4 FROM creator WHERE true{REFUSE} RETURNING id), \
         m AS (INSERT INTO {s}.mem (id, usr_id, org_id, role, status, created_at, updated_at) \
               SELECT $6, $5, o.id, 'owner', 'active', $4, $4 FROM o RETURNING id), \
         t AS (INSERT INTO {s}.tup (id, subject_type, subject_id, relation, object_type, object_id, created_at, created_by) \
               SELECT $7, 'usr', $5, 'owner', 'org', o.id, $4, $5 FROM o RETURNING id) \
-        SELECT EXISTS (SELECT 1 FROM {s}.usr WHERE id = $5) AS creator_ok, \
+        SELECT EXISTS (SELECT 1 FROM creator) AS creator_ok, \
         (SELECT count(*) FROM o) + (SELECT count(*) FROM m) + (SELECT count(*) FROM t) AS written";
 
     get_org = "SELECT {ORG} FROM {s}.org WHERE id = $1";
