@@ -307,10 +307,7 @@ async fn frontend<W: AsyncWrite + Unpin + Send + 'static>(
         };
         if !whole {
             // The client went away mid-message: what it sent whole still goes through.
-            if !chunk.is_empty() {
-                writer.put(&[&chunk[..]]).await?;
-            }
-            return Ok(());
+            return writer.put_pending(&mut chunk).await;
         }
         let kind = header[0];
         // Password messages belong to authentication, not to the client's work.
@@ -323,10 +320,7 @@ async fn frontend<W: AsyncWrite + Unpin + Send + 'static>(
                     // this one were allowed: they are delivered first.
                     shared.allowance.store(u64::MAX, Ordering::SeqCst);
                     shared.cut.store(true, Ordering::SeqCst);
-                    if !chunk.is_empty() {
-                        writer.put(&[&chunk[..]]).await?;
-                    }
-                    return Ok(());
+                    return writer.put_pending(&mut chunk).await;
                 }
                 shared.allowance.store(allowance - 1, Ordering::SeqCst);
             }
@@ -372,8 +366,7 @@ async fn frontend<W: AsyncWrite + Unpin + Send + 'static>(
         chunk.extend_from_slice(&header);
         chunk.extend_from_slice(&body);
         if reader.buffer().is_empty() {
-            writer.put(&[&chunk[..]]).await?;
-            chunk.clear();
+            writer.put_pending(&mut chunk).await?;
         }
     }
 }
@@ -475,6 +468,15 @@ impl<W: AsyncWrite + Unpin + Send + 'static> Outlet<W> {
             let _ = runtime.block_on(writer.shutdown());
         });
         Self::Delayed { line, one_way }
+    }
+
+    /// Writes `chunk` (when it holds anything) as one chunk and empties it.
+    async fn put_pending(&mut self, chunk: &mut Vec<u8>) -> std::io::Result<()> {
+        if !chunk.is_empty() {
+            self.put(&[&chunk[..]]).await?;
+            chunk.clear();
+        }
+        Ok(())
     }
 
     /// Writes `parts` as one chunk, now or when its delay has passed.

@@ -6,14 +6,14 @@ use std::time::Duration;
 
 use flametrench_ids::OrgId;
 use flametrench_tenancy_core::{
-    AcceptInvitation, AddMember, CreateInvitation, CreateOrg, EntityType, ListMembers, ListOrgs,
-    PreTuple, Role, TenancyStore, TransferOwnership,
+    AcceptInvitation, AddMember, CreateOrg, EntityType, ListMembers, ListOrgs, PreTuple, Role,
+    TenancyStore, TransferOwnership,
 };
 use flametrench_tenancy_postgres::PostgresTenancyStore;
 use flametrench_tenancy_postgres::testing::{PgProxy, TestDatabase, TestPostgres, pool_for};
 
 use crate::print::print_samples;
-use crate::scenarios::{expires, identifier, single_client, user};
+use crate::scenarios::{identifier, invitation_input, single_client, user};
 use crate::timing::{Floor, Paired, Pairing, Sample, Timing, median, micros, pg_error};
 
 /// Round trips and statements of one call of each write, through the proxy.
@@ -61,9 +61,7 @@ async fn trip_pass(
     let invitation = measure!(
         "create_invitation",
         store.create_invitation(
-            CreateInvitation::new(created.org.id, identifier(), Role::Member, alice, expires())
-                .and_then(|input| input.pre_tuples([grant]))
-                .map_err(|e| e.to_string())?
+            invitation_input(created.org.id, alice, &grant).map_err(|e| e.to_string())?
         )
     );
     measure!(
@@ -147,7 +145,12 @@ pub(crate) async fn distance(
     // Each side gets `iterations` calls.
     let samples = single_client(&paired, 2 * iterations, big_org, Timing::paired(pairing)).await;
     let runs: Vec<Vec<Sample>> = (0..2)
-        .map(|index| samples.iter().map(|sample| sample.side(index)).collect())
+        .map(|index| {
+            samples
+                .iter()
+                .filter_map(|sample| sample.side(index))
+                .collect()
+        })
         .collect();
     for (index, (one_way, run)) in one_ways.iter().zip(&runs).enumerate() {
         // Each operation's round trips and statements per call on this side (the median).

@@ -19,6 +19,16 @@ pub(crate) fn expires() -> OffsetDateTime {
     OffsetDateTime::now_utc() + time::Duration::days(1)
 }
 
+/// The benchmarked invitation: into `org` by `inviter`, as a member, with `grant` pre-declared.
+pub(crate) fn invitation_input(
+    org: OrgId,
+    inviter: UsrId,
+    grant: &PreTuple,
+) -> flametrench_tenancy_core::Result<CreateInvitation> {
+    CreateInvitation::new(org, identifier(), Role::Member, inviter, expires())
+        .and_then(|input| input.pre_tuples([grant.clone()]))
+}
+
 /// A fresh user, ensured on `store`.
 pub(crate) async fn user<S: TenancyStore>(store: &S) -> UsrId {
     let id = UsrId::new();
@@ -129,15 +139,9 @@ pub(crate) async fn single_client<S: TenancyStore>(
             "create_invitation",
             iterations,
             |_| async {},
-            |()| {
-                let grant = grant.clone();
-                async move {
-                    let input =
-                        CreateInvitation::new(org, identifier(), Role::Member, alice, expires())
-                            .and_then(|input| input.pre_tuples([grant]))
-                            .unwrap_or_else(|e| panic!("{e}"));
-                    let _ = store.create_invitation(input).await;
-                }
+            |()| async {
+                let input = invitation_input(org, alice, &grant).unwrap_or_else(|e| panic!("{e}"));
+                let _ = store.create_invitation(input).await;
             },
         )
         .await,
@@ -147,9 +151,7 @@ pub(crate) async fn single_client<S: TenancyStore>(
     let mut invitations = Vec::with_capacity(iterations);
     for _ in 0..iterations {
         let invitee = user(store).await;
-        let input = CreateInvitation::new(org, identifier(), Role::Member, alice, expires())
-            .and_then(|input| input.pre_tuples([grant.clone()]))
-            .unwrap_or_else(|e| panic!("{e}"));
+        let input = invitation_input(org, alice, &grant).unwrap_or_else(|e| panic!("{e}"));
         let invitation = store
             .create_invitation(input)
             .await

@@ -24,12 +24,10 @@ pub(crate) struct Sample {
     pub(crate) sides: Option<Sides>,
 }
 
-/// The sides of a paired sample.
+/// What a paired sample keeps besides its latencies, whose `i`-th call ran on side `i % 2`.
 #[derive(Default)]
 pub(crate) struct Sides {
-    /// The side of each latency.
-    calls: Vec<usize>,
-    /// The side of each floor time.
+    /// The side of each floor time (a failed floor call leaves no time).
     floors: Vec<usize>,
     /// The round trips and statements the side's proxy counted for each call.
     counts: Vec<(u64, u64)>,
@@ -96,48 +94,39 @@ impl Sample {
     /// first call on a connection also prepares its statements, one trip more).
     pub(crate) fn counts_on(&self, side: usize) -> Option<(u64, u64)> {
         let sides = self.sides.as_ref()?;
-        let (mut trips, mut stmts): (Vec<u64>, Vec<u64>) = sides
-            .counts
-            .iter()
-            .zip(&sides.calls)
-            .filter(|(_, on)| **on == side)
-            .map(|(counts, _)| *counts)
-            .unzip();
+        let (mut trips, mut stmts): (Vec<u64>, Vec<u64>) =
+            sides.counts.iter().skip(side).step_by(2).copied().unzip();
         trips.sort_unstable();
         stmts.sort_unstable();
         Some((*trips.get(trips.len() / 2)?, *stmts.get(stmts.len() / 2)?))
     }
 
     /// The calls (and floor times) taken on `side` of a [`Pairing`], as a sample of their own;
-    /// the whole sample when it was not paired.
-    pub(crate) fn side(&self, side: usize) -> Sample {
-        let Some(sides) = &self.sides else {
-            return Sample {
-                op: self.op,
-                latencies: self.latencies.clone(),
-                elapsed: self.elapsed,
-                floor: self.floor.clone(),
-                span: self.span,
-                sides: None,
-            };
-        };
-        let pick = |values: &[Duration], sides: &[usize]| -> Vec<Duration> {
-            values
-                .iter()
-                .zip(sides)
-                .filter(|(_, on)| **on == side)
-                .map(|(value, _)| *value)
-                .collect()
-        };
-        let latencies = pick(&self.latencies, &sides.calls);
-        Sample {
+    /// `None` when the sample was not paired.
+    pub(crate) fn side(&self, side: usize) -> Option<Sample> {
+        let sides = self.sides.as_ref()?;
+        let latencies: Vec<Duration> = self
+            .latencies
+            .iter()
+            .skip(side)
+            .step_by(2)
+            .copied()
+            .collect();
+        let floor = self
+            .floor
+            .iter()
+            .zip(&sides.floors)
+            .filter(|(_, on)| **on == side)
+            .map(|(value, _)| *value)
+            .collect();
+        Some(Sample {
             op: self.op,
             elapsed: latencies.iter().sum(),
             latencies,
-            floor: pick(&self.floor, &sides.floors),
+            floor,
             span: None,
             sides: None,
-        }
+        })
     }
 }
 
@@ -285,11 +274,13 @@ where
     let mut ready = ready.into_iter();
     let mut sides = Sides::default();
     for index in 0..iterations {
+        // With a pairing, the side this call (and its setup) goes to.
+        let side = index % 2;
         if let Some(pairing) = timing.pairing {
             // The call's setup goes through the call's own side, so that both sides' calls
             // find their connections as warm: a side whose backends sat idle while the other
             // side set up was measured slower for the heavier writes.
-            pairing.side.store(index % 2, Ordering::Relaxed);
+            pairing.side.store(side, Ordering::Relaxed);
         }
         let prepared = match ready.next() {
             Some(prepared) => prepared,
@@ -299,12 +290,10 @@ where
             floor_latencies.extend(floor.time().await);
         }
         if let Some(pairing) = timing.pairing {
-            let side = index % 2;
             if let Some(took) = pairing.floors[side].time().await {
                 floor_latencies.push(took);
                 sides.floors.push(side);
             }
-            sides.calls.push(side);
             pairing.proxies[side].reset();
         }
         let start = Instant::now();
@@ -315,7 +304,7 @@ where
         }
         let took = start.elapsed();
         if let Some(pairing) = timing.pairing {
-            let counted = pairing.proxies[index % 2].stats();
+            let counted = pairing.proxies[side].stats();
             sides.counts.push((counted.round_trips, counted.statements));
         }
         elapsed += took;
