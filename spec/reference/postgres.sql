@@ -12,6 +12,12 @@
 --   * no separate index on tup (subject_type, subject_id): the natural-key UNIQUE constraint
 --     starts with those columns and serves the same lookups, one index fewer per write;
 --   * an extra partial index, marked "speed" below, serves the active-owner count;
+--   * the indexes marked "pages" below serve the filtered and paged reads, each as one ordered
+--     range (spec/postgres.md, "Plans"); a composite owner (an org and a status) is one text
+--     key, so that it is the index's first column; tup_object_relation_page_idx takes the
+--     place of the reference's tup_object_relation_idx (by object, by object and relation);
+--   * where the pg_trgm extension can be had, the migration adds a trigram index on the org's
+--     name and slug for list_orgs' query (org_search_idx); it is not part of this file;
 --   * one table of the SDK's own, ft_org_lock, holds a lock row per org: every write to an org
 --     updates it, so transactions at any isolation level are ordered by it (see
 --     spec/postgres.md, "Locking and isolation"). Nothing else reads it.
@@ -41,6 +47,8 @@ CREATE TABLE org (
 
 -- Slugs are unique among orgs that have one, whatever their status.
 CREATE UNIQUE INDEX org_slug_unique ON org (slug) WHERE slug IS NOT NULL;
+-- Pages: list_orgs with a status filter.
+CREATE INDEX IF NOT EXISTS org_status_idx ON org (status, id);
 
 CREATE TABLE mem (
     id          uuid PRIMARY KEY,
@@ -64,6 +72,8 @@ CREATE INDEX mem_usr_idx ON mem (usr_id, id);
 CREATE INDEX mem_replaces_idx ON mem (replaces) WHERE replaces IS NOT NULL;
 -- Speed: the active-owner count of every sole-owner check.
 CREATE INDEX mem_active_owner_idx ON mem (org_id) WHERE status = 'active' AND role = 'owner';
+-- Pages: list_members with a status or role filter.
+CREATE INDEX IF NOT EXISTS mem_filter_idx ON mem ((org_id::text || '/' || status || '/' || role), id);
 
 CREATE TABLE inv (
     id               uuid PRIMARY KEY,
@@ -86,6 +96,8 @@ CREATE TABLE inv (
 
 CREATE INDEX inv_org_idx ON inv (org_id, id);
 CREATE INDEX inv_pending_idx ON inv (identifier) WHERE status = 'pending';
+-- Pages: list_invitations with a status filter.
+CREATE INDEX IF NOT EXISTS inv_filter_idx ON inv ((org_id::text || '/' || status), id);
 
 CREATE TABLE tup (
     id            uuid PRIMARY KEY,
@@ -99,7 +111,10 @@ CREATE TABLE tup (
     UNIQUE (subject_type, subject_id, relation, object_type, object_id)
 );
 
-CREATE INDEX tup_object_relation_idx ON tup (object_type, object_id, relation);
+-- Pages: the tuple reads by subject, by object, and by object and relation.
+CREATE INDEX IF NOT EXISTS tup_subject_page_idx ON tup (subject_id, subject_type, id);
+CREATE INDEX IF NOT EXISTS tup_object_page_idx ON tup (object_id, object_type, id);
+CREATE INDEX IF NOT EXISTS tup_object_relation_page_idx ON tup ((object_type || '/' || object_id::text || '/' || relation), id);
 
 -- The SDK's per-org lock rows, created on an org's first write. No foreign key: the row is
 -- only ever upserted, and an org's deletion by other tools leaves a harmless row behind.

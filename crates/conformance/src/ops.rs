@@ -5,9 +5,9 @@ use std::str::FromStr;
 use flametrench_ids::{IdError, InvId, MemId, OrgId, UsrId};
 use flametrench_tenancy_core::{
     AcceptInvitation, AddMember, Clock, CreateInvitation, CreateOrg, Cursor, EntityType,
-    Identifier, ListInvitations, ListMembers, ListMembershipsForUser, ListOrgs, ManualClock,
-    OrgName, OrgQuery, Patch, PreTuple, Relation, Role, Slug, TenancyError, TenancyStore,
-    TransferOwnership, UpdateOrg, parse_object_id,
+    Identifier, ListInvitations, ListMembers, ListMembershipsForUser, ListOrgs, ListTuplesByObject,
+    ListTuplesBySubject, ManualClock, OrgName, OrgQuery, Patch, PreTuple, Relation, Role, Slug,
+    TenancyError, TenancyStore, TransferOwnership, UpdateOrg, parse_object_id,
 };
 use serde::Serialize;
 use serde_json::{Map, Value, json};
@@ -134,7 +134,12 @@ pub(crate) fn is_store_op(op: &str) -> bool {
 pub(crate) fn is_list_op(op: &str) -> bool {
     matches!(
         op,
-        "list_orgs" | "list_members" | "list_invitations" | "list_memberships_for_user"
+        "list_orgs"
+            | "list_members"
+            | "list_invitations"
+            | "list_memberships_for_user"
+            | "list_tuples_by_subject"
+            | "list_tuples_by_object"
     )
 }
 
@@ -547,6 +552,37 @@ mod fixture {
         let id = check!(parse_object_id(input.required("object_id")?));
         let relation: Option<Relation> = tri!(input.opt_parsed("relation"));
         tuples(store.list_tuples_for_object(kind, id, relation).await)
+    }
+
+    pub(super) async fn list_tuples_by_subject<S: TenancyStore>(
+        store: &S,
+        _clock: &ManualClock,
+        input: &Input<'_>,
+    ) -> Result<Called, HarnessError> {
+        let kind: EntityType = tri!(input.parsed("subject_type"));
+        let id = check!(parse_object_id(input.required("subject_id")?));
+        let mut list = ListTuplesBySubject::new(kind, id).cursor(input.cursor()?);
+        if let Some(limit) = input.limit()? {
+            list = list.limit(limit);
+        }
+        done(store.list_tuples_by_subject(list).await)
+    }
+
+    pub(super) async fn list_tuples_by_object<S: TenancyStore>(
+        store: &S,
+        _clock: &ManualClock,
+        input: &Input<'_>,
+    ) -> Result<Called, HarnessError> {
+        let kind: EntityType = tri!(input.parsed("object_type"));
+        let id = check!(parse_object_id(input.required("object_id")?));
+        let mut list = ListTuplesByObject::new(kind, id).cursor(input.cursor()?);
+        if let Some(relation) = tri!(input.opt_parsed::<Relation>("relation")) {
+            list = list.relation(relation);
+        }
+        if let Some(limit) = input.limit()? {
+            list = list.limit(limit);
+        }
+        done(store.list_tuples_by_object(list).await)
     }
 
     pub(super) async fn list_members<S: TenancyStore>(

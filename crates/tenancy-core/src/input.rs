@@ -7,11 +7,12 @@
 
 use flametrench_ids::{InvId, MemId, OrgId, UsrId};
 use time::OffsetDateTime;
+use uuid::Uuid;
 
 use crate::clock::normalize_timestamp;
 use crate::error::{PreconditionReason, TenancyError};
 use crate::model::{Cursor, InvitationStatus, MembershipStatus, OrgStatus, PreTuple, Role};
-use crate::text::{Identifier, OrgName, OrgQuery, Slug};
+use crate::text::{EntityType, Identifier, OrgName, OrgQuery, Relation, Slug};
 
 /// A tri-state field update: leave unchanged, clear to null, or set.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -126,8 +127,10 @@ impl UpdateOrg {
     }
 }
 
+/// The `cursor` and `limit` builders of a listing input, and its `status` builder when the
+/// listing filters by a status type.
 macro_rules! paging_builders {
-    ($name:ident, $status:ty) => {
+    ($name:ident) => {
         impl $name {
             /// Continues after a previous page's `next_cursor`.
             #[must_use]
@@ -142,7 +145,12 @@ macro_rules! paging_builders {
                 self.limit = Some(limit);
                 self
             }
+        }
+    };
+    ($name:ident, $status:ty) => {
+        paging_builders!($name);
 
+        impl $name {
             /// Only rows with this status.
             #[must_use]
             pub fn status(mut self, status: $status) -> Self {
@@ -277,6 +285,73 @@ impl ListInvitations {
 }
 
 paging_builders!(ListInvitations, InvitationStatus);
+
+/// Input of `list_tuples_by_subject`: one page of a subject's tuples.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ListTuplesBySubject {
+    /// The subject's type (`usr` for every tuple this layer writes).
+    pub subject_type: EntityType,
+    /// The subject's id, as a bare UUID.
+    pub subject_id: Uuid,
+    /// Continue after this cursor (the `tup_` id of the previous page's last tuple).
+    pub cursor: Option<Cursor>,
+    /// Page size (clamped into `1..=200`, default 50).
+    pub limit: Option<u32>,
+}
+
+impl ListTuplesBySubject {
+    /// The first page of the tuples of `subject_type` `subject_id`.
+    pub fn new(subject_type: EntityType, subject_id: Uuid) -> Self {
+        Self {
+            subject_type,
+            subject_id,
+            cursor: None,
+            limit: None,
+        }
+    }
+}
+
+paging_builders!(ListTuplesBySubject);
+
+/// Input of `list_tuples_by_object`: one page of the tuples on an object, optionally of one
+/// relation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ListTuplesByObject {
+    /// The object's type.
+    pub object_type: EntityType,
+    /// The object's id, as a bare UUID.
+    pub object_id: Uuid,
+    /// Only tuples with this relation.
+    pub relation: Option<Relation>,
+    /// Continue after this cursor (the `tup_` id of the previous page's last tuple).
+    pub cursor: Option<Cursor>,
+    /// Page size (clamped into `1..=200`, default 50).
+    pub limit: Option<u32>,
+}
+
+impl ListTuplesByObject {
+    /// The first page of the tuples on `object_type` `object_id`, of every relation.
+    pub fn new(object_type: EntityType, object_id: Uuid) -> Self {
+        Self {
+            object_type,
+            object_id,
+            relation: None,
+            cursor: None,
+            limit: None,
+        }
+    }
+
+    /// Only tuples with `relation`.
+    #[must_use]
+    pub fn relation(mut self, relation: Relation) -> Self {
+        self.relation = Some(relation);
+        self
+    }
+}
+
+paging_builders!(ListTuplesByObject);
 
 /// Input of `add_member`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -55,7 +55,8 @@ pub use flametrench_ids as ids;
 pub use handle::Tenancy;
 pub use input::{
     AcceptInvitation, AddMember, CreateInvitation, CreateOrg, ListInvitations, ListMembers,
-    ListMembershipsForUser, ListOrgs, Patch, TransferOwnership, UpdateOrg,
+    ListMembershipsForUser, ListOrgs, ListTuplesByObject, ListTuplesBySubject, Patch,
+    TransferOwnership, UpdateOrg,
 };
 pub use model::{
     AcceptInvitationResult, CreateOrgResult, Cursor, Invitation, InvitationStatus, Membership,

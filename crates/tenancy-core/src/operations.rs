@@ -219,18 +219,52 @@ macro_rules! tenancy_operations {
             ///
             /// `not_found` (invitation, user); `conflict.invitation_not_pending`; `forbidden`.
             write RevokeInvitation revoke_invitation(inv_id: $crate::ids::InvId, admin_usr_id: $crate::ids::UsrId) -> $crate::Invitation;
-            /// Every tuple of a subject, across all orgs and objects, in id order.
+            /// Every tuple of a subject, across all orgs and objects, in id order, in one answer.
+            ///
+            /// Kept for callers that want the whole set; its cost grows with the subject's tuples.
+            /// [`list_tuples_by_subject`](crate::TenancyStore::list_tuples_by_subject) reads the
+            /// same tuples a page at a time, at a cost per call that does not grow with the
+            /// subject.
             ///
             /// # Errors
             ///
             /// Storage errors only.
             read ListTuplesForSubject list_tuples_for_subject(subject_type: $crate::EntityType, subject_id: $crate::uuid::Uuid) -> Vec<$crate::Tuple>;
-            /// Every tuple on an object, optionally only one relation, in id order.
+            /// Every tuple on an object, optionally only one relation, in id order, in one answer.
+            ///
+            /// Kept for callers that want the whole set; its cost grows with the object's tuples.
+            /// [`list_tuples_by_object`](crate::TenancyStore::list_tuples_by_object) reads the
+            /// same tuples a page at a time, at a cost per call that does not grow with the
+            /// object.
             ///
             /// # Errors
             ///
             /// Storage errors only.
             read ListTuplesForObject list_tuples_for_object(object_type: $crate::EntityType, object_id: $crate::uuid::Uuid, relation: Option<$crate::Relation>) -> Vec<$crate::Tuple>;
+            /// One page of a subject's tuples, across all orgs and objects: the tuples
+            /// [`list_tuples_for_subject`](crate::TenancyStore::list_tuples_for_subject) returns,
+            /// in the same id order. Keyset on the tuple id: `limit` is clamped into `1..=200`
+            /// (default 50, [`rules::page_limit`](crate::rules::page_limit)) and the cursor is
+            /// the wire `tup_` id of the previous page's last tuple, returned only when another
+            /// tuple follows. An unknown subject has an empty page, not `not_found`.
+            ///
+            /// # Errors
+            ///
+            /// `precondition.invalid_cursor` for a cursor that is not a well-formed `tup_` id
+            /// (another prefix included).
+            read ListTuplesBySubject list_tuples_by_subject(input: $crate::ListTuplesBySubject) -> $crate::Page<$crate::Tuple>;
+            /// One page of the tuples on an object, optionally only one relation: the tuples
+            /// [`list_tuples_for_object`](crate::TenancyStore::list_tuples_for_object) returns,
+            /// in the same id order. Keyset on the tuple id: `limit` is clamped into `1..=200`
+            /// (default 50, [`rules::page_limit`](crate::rules::page_limit)) and the cursor is
+            /// the wire `tup_` id of the previous page's last tuple, returned only when another
+            /// tuple follows. An unknown object has an empty page, not `not_found`.
+            ///
+            /// # Errors
+            ///
+            /// `precondition.invalid_cursor` for a cursor that is not a well-formed `tup_` id
+            /// (another prefix included).
+            read ListTuplesByObject list_tuples_by_object(input: $crate::ListTuplesByObject) -> $crate::Page<$crate::Tuple>;
             /// The user's active membership in the org, if any: the role question every
             /// request asks, in one indexed lookup. An unknown org or user has none.
             ///
@@ -315,7 +349,7 @@ mod tests {
 
     #[test]
     fn the_table_names_every_operation_once() {
-        assert_eq!(Op::ALL.len(), 28);
+        assert_eq!(Op::ALL.len(), 30);
         let mut names: Vec<&str> = Op::ALL.iter().map(|op| op.name()).collect();
         names.sort_unstable();
         names.dedup();

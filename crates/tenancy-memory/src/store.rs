@@ -13,10 +13,10 @@ use flametrench_tenancy_core::decide::{
 use flametrench_tenancy_core::rules::{self, OrgTransition};
 use flametrench_tenancy_core::{
     AcceptInvitation, AcceptInvitationResult, AddMember, CreateInvitation, CreateOrg,
-    CreateOrgResult, Entity, EntityType, Invitation, InvitationStatus, ListInvitations,
-    ListMembers, ListMembershipsForUser, ListOrgs, Membership, OrgStatus, Organization, Page,
-    Relation, Result, Role, SharedClock, Snapshot, TenancyError, TenancyStore, TransferOwnership,
-    TransferOwnershipResult, Tuple, UpdateOrg, system_clock,
+    CreateOrgResult, Entity, EntityType, Invitation, ListInvitations, ListMembers,
+    ListMembershipsForUser, ListOrgs, ListTuplesByObject, ListTuplesBySubject, Membership,
+    OrgStatus, Organization, Page, Relation, Result, Role, SharedClock, Snapshot, TenancyError,
+    TenancyStore, TransferOwnership, TransferOwnershipResult, Tuple, UpdateOrg, system_clock,
 };
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -45,10 +45,7 @@ fn user_known(state: &State, usr: UsrId) -> Result<()> {
 }
 
 fn org_of(state: &State, org: OrgId) -> Result<&Organization> {
-    state
-        .orgs
-        .get(&org)
-        .ok_or(TenancyError::not_found(Entity::Org))
+    state.org(org).ok_or(TenancyError::not_found(Entity::Org))
 }
 
 fn membership_of(state: &State, mem: MemId) -> Result<Membership> {
@@ -86,34 +83,16 @@ impl InMemoryTenancyStore {
         let mut state = self.lock();
         // Read under the lock, so rows are stamped in the order they are written.
         let now = self.clock.now();
-        let status = state.orgs.get(&org_id).map(|org| org.status);
+        let status = state.org(org_id).map(|org| org.status);
         let next = decide::org_transition(status, transition)?;
         if next == OrgStatus::Revoked {
             state.revoke_org_memberships(org_id, now);
             state.remove_tuples_on(&EntityType::org(), org_id.as_uuid());
-            let invitations: Vec<InvId> = state
-                .org_invitations
-                .range((org_id, InvId::MIN)..)
-                .take_while(|(org, _)| *org == org_id)
-                .map(|(_, inv)| *inv)
-                .collect();
-            for inv in invitations {
-                if let Some(invitation) = state.invitations.get_mut(&inv) {
-                    if invitation.status == InvitationStatus::Pending {
-                        invitation.status = InvitationStatus::Revoked;
-                        invitation.terminal_at = Some(now);
-                        invitation.terminal_by = None;
-                    }
-                }
-            }
+            state.revoke_pending_invitations(org_id, now);
         }
-        let org = state
-            .orgs
-            .get_mut(&org_id)
-            .ok_or(TenancyError::not_found(Entity::Org))?;
-        org.status = next;
-        org.updated_at = now;
-        Ok(org.clone())
+        state
+            .set_org_status(org_id, next, now)
+            .ok_or(TenancyError::not_found(Entity::Org))
     }
 
     fn end_invitation(
@@ -126,8 +105,7 @@ impl InMemoryTenancyStore {
         // Read under the lock, so rows are stamped in the order they are written.
         let now = self.clock.now();
         let invitation = state
-            .invitations
-            .get(&inv_id)
+            .invitation(inv_id)
             .ok_or(TenancyError::not_found(Entity::Invitation))?;
         let facts = EndInvitationFacts {
             status: invitation.status,
@@ -138,7 +116,7 @@ impl InMemoryTenancyStore {
         };
         decide::end_invitation(&facts, end)?;
         let ended = decide::ended_invitation(invitation, end, actor, now);
-        state.invitations.insert(inv_id, ended.clone());
+        state.insert_invitation(ended.clone());
         Ok(ended)
     }
 
@@ -214,7 +192,7 @@ impl TenancyStore for InMemoryTenancyStore {
         if let Some(slug) = &org.slug {
             state.slugs.insert(slug.clone(), org.id);
         }
-        state.orgs.insert(org.id, org.clone());
+        state.insert_org(org.clone());
         state.insert_membership(created.owner_membership.clone(), Some(input.creator));
         Ok(created)
     }
@@ -227,7 +205,7 @@ impl TenancyStore for InMemoryTenancyStore {
         let mut state = self.lock();
         // Read under the lock, so rows are stamped in the order they are written.
         let now = self.clock.now();
-        let status = state.orgs.get(&input.org_id).map(|org| org.status);
+        let status = state.org(input.org_id).map(|org| org.status);
         decide::update_org(status)?;
         let current = org_of(&state, input.org_id)?.clone();
         let slug = input.slug.apply(current.slug.clone());
@@ -246,44 +224,21 @@ impl TenancyStore for InMemoryTenancyStore {
         if let Some(new) = &slug {
             state.slugs.insert(new.clone(), input.org_id);
         }
-        let org = state
-            .orgs
-            .get_mut(&input.org_id)
-            .ok_or(TenancyError::not_found(Entity::Org))?;
-        org.name = input.name.apply(current.name);
-        org.slug = slug;
-        org.updated_at = now;
-        Ok(org.clone())
+        state
+            .update_org_fields(input.org_id, input.name.apply(current.name), slug, now)
+            .ok_or(TenancyError::not_found(Entity::Org))
     }
 
+    /// Lists orgs in id order. Without a query a page costs O(log n + page), with a status
+    /// filter too (an index of orgs by status). A `query` is matched org by org: such a page
+    /// reads every org after the cursor (of the status, if one is given) until `limit + 1`
+    /// match, every one of them when fewer do.
     async fn list_orgs(&self, input: ListOrgs) -> Result<Page<Organization>> {
         let limit = rules::page_limit(input.limit);
         let after = rules::cursor_position::<OrgId>(input.cursor.as_ref())?;
-        let state = self.lock();
-        let range = match after {
-            Some(after) => state
-                .orgs
-                .range((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded)),
-            None => state.orgs.range(..),
-        };
-        let rows: Vec<Organization> = range
-            .map(|(_, org)| org)
-            .filter(|org| input.status.is_none_or(|status| org.status == status))
-            .filter(|org| match &input.query {
-                None => true,
-                Some(query) => {
-                    org.name
-                        .as_ref()
-                        .is_some_and(|name| query.matches(name.as_str()))
-                        || org
-                            .slug
-                            .as_ref()
-                            .is_some_and(|slug| query.matches(slug.as_str()))
-                }
-            })
-            .take(limit + 1)
-            .cloned()
-            .collect();
+        let rows = self
+            .lock()
+            .orgs_page(after, input.status, input.query.as_ref(), limit);
         Ok(rules::paginate(rows, limit, |org| org.id))
     }
 
@@ -304,7 +259,7 @@ impl TenancyStore for InMemoryTenancyStore {
         // Read under the lock, so rows are stamped in the order they are written.
         let now = self.clock.now();
         let facts = AddMemberFacts {
-            org_status: state.orgs.get(&input.org_id).map(|org| org.status),
+            org_status: state.org(input.org_id).map(|org| org.status),
             user_exists: state.has_user(input.usr_id),
             inviter_exists: input.invited_by.is_none_or(|usr| state.has_user(usr)),
             already_member: state.active_id(input.usr_id, input.org_id).is_some(),
@@ -318,6 +273,9 @@ impl TenancyStore for InMemoryTenancyStore {
         membership_of(&self.lock(), mem_id)
     }
 
+    /// Lists an org's memberships in id order: O(log n + page) with or without a status or
+    /// role filter (an index of the org's rows by status and role; a status alone merges its
+    /// 6 role ranges, a role alone its 3 status ranges).
     async fn list_members(&self, input: ListMembers) -> Result<Page<Membership>> {
         let limit = rules::page_limit(input.limit);
         let after = rules::cursor_position::<MemId>(input.cursor.as_ref())?;
@@ -327,6 +285,9 @@ impl TenancyStore for InMemoryTenancyStore {
         Ok(rules::paginate(rows, limit, |row| row.id))
     }
 
+    /// Lists a user's memberships in id order. A `status` filter is applied row by row, as a
+    /// user's memberships are few: a page reads at most the user's memberships after the
+    /// cursor (O(log n + the user's memberships)), and stops once `limit + 1` match.
     async fn list_memberships_for_user(
         &self,
         input: ListMembershipsForUser,
@@ -373,7 +334,7 @@ impl TenancyStore for InMemoryTenancyStore {
         // Read under the lock, so rows are stamped in the order they are written.
         let now = self.clock.now();
         let facts = TransferFacts {
-            org_exists: state.orgs.contains_key(&input.org_id),
+            org_exists: state.org(input.org_id).is_some(),
             from: state.membership(input.from_mem_id),
             to: state.membership(input.to_mem_id),
         };
@@ -389,44 +350,32 @@ impl TenancyStore for InMemoryTenancyStore {
         // Read under the lock, so rows are stamped in the order they are written.
         let now = self.clock.now();
         let facts = InviteFacts {
-            org_status: state.orgs.get(&input.org_id).map(|org| org.status),
+            org_status: state.org(input.org_id).map(|org| org.status),
             inviter_exists: state.has_user(input.invited_by),
             inviter_role: state
                 .active_membership(input.invited_by, input.org_id)
                 .map(|membership| membership.role),
         };
         let invitation = decide::create_invitation(&facts, &input, InvId::new(), now)?;
-        state
-            .org_invitations
-            .insert((invitation.org_id, invitation.id));
-        state.invitations.insert(invitation.id, invitation.clone());
+        state.insert_invitation(invitation.clone());
         Ok(invitation)
     }
 
     async fn get_invitation(&self, inv_id: InvId) -> Result<Invitation> {
         self.lock()
-            .invitations
-            .get(&inv_id)
+            .invitation(inv_id)
             .cloned()
             .ok_or(TenancyError::not_found(Entity::Invitation))
     }
 
+    /// Lists an org's invitations in id order: O(log n + page) with or without a status filter
+    /// (an index of the org's invitations by status).
     async fn list_invitations(&self, input: ListInvitations) -> Result<Page<Invitation>> {
         let limit = rules::page_limit(input.limit);
         let after = rules::cursor_position::<InvId>(input.cursor.as_ref())?;
         let state = self.lock();
         org_of(&state, input.org_id)?;
-        let org = input.org_id;
-        let rows: Vec<Invitation> = state
-            .org_invitations
-            .range((org, after.unwrap_or(InvId::MIN))..)
-            .take_while(|(owner, _)| *owner == org)
-            .filter(|(_, inv)| Some(*inv) != after)
-            .filter_map(|(_, inv)| state.invitations.get(inv))
-            .filter(|inv| input.status.is_none_or(|status| inv.status == status))
-            .take(limit + 1)
-            .cloned()
-            .collect();
+        let rows = state.invitations_page(input.org_id, after, input.status, limit);
         Ok(rules::paginate(rows, limit, |row| row.id))
     }
 
@@ -435,8 +384,7 @@ impl TenancyStore for InMemoryTenancyStore {
         // Read under the lock, so rows are stamped in the order they are written.
         let now = self.clock.now();
         let invitation = state
-            .invitations
-            .get(&input.inv_id)
+            .invitation(input.inv_id)
             .ok_or(TenancyError::not_found(Entity::Invitation))?;
         let org = invitation.org_id;
         let facts = AcceptFacts {
@@ -461,9 +409,7 @@ impl TenancyStore for InMemoryTenancyStore {
             .into_iter()
             .filter(|tuple| state.insert_tuple(tuple.clone()))
             .collect();
-        state
-            .invitations
-            .insert(plan.invitation.id, plan.invitation.clone());
+        state.insert_invitation(plan.invitation.clone());
         Ok(AcceptInvitationResult {
             invitation: plan.invitation,
             membership: plan.membership,
@@ -530,6 +476,35 @@ impl TenancyStore for InMemoryTenancyStore {
         Ok(self
             .lock()
             .tuples_for_object(&object_type, object_id, relation.as_ref()))
+    }
+
+    /// One page of a subject's tuples: two index ranges merged, O(log n + page).
+    async fn list_tuples_by_subject(&self, input: ListTuplesBySubject) -> Result<Page<Tuple>> {
+        let limit = rules::page_limit(input.limit);
+        let after = rules::cursor_position::<TupId>(input.cursor.as_ref())?;
+        let rows = self.lock().tuples_page_for_subject(
+            &input.subject_type,
+            input.subject_id,
+            after,
+            limit,
+        );
+        Ok(rules::paginate(rows, limit, |tuple| tuple.id))
+    }
+
+    /// One page of the tuples on an object: at most 7 index ranges merged (the explicit
+    /// tuples, and an org's membership tuples by role), O(log n + page); with a relation,
+    /// only that relation's ranges are read.
+    async fn list_tuples_by_object(&self, input: ListTuplesByObject) -> Result<Page<Tuple>> {
+        let limit = rules::page_limit(input.limit);
+        let after = rules::cursor_position::<TupId>(input.cursor.as_ref())?;
+        let rows = self.lock().tuples_page_for_object(
+            &input.object_type,
+            input.object_id,
+            input.relation.as_ref(),
+            after,
+            limit,
+        );
+        Ok(rules::paginate(rows, limit, |tuple| tuple.id))
     }
 }
 

@@ -43,9 +43,9 @@ use flametrench_tenancy_core::time::{Duration, OffsetDateTime, macros::datetime}
 use flametrench_tenancy_core::{
     AcceptInvitation, AddMember, ConflictKind, CreateInvitation, CreateOrg, Cursor, Entity,
     EntityType, Identifier, ListInvitations, ListMembers, ListMembershipsForUser, ListOrgs,
-    MAX_TIMESTAMP, MIN_TIMESTAMP, ManualClock, OrgName, OrgQuery, Page, Patch, PreTuple,
-    PreconditionReason, RetryScope, Role, SharedClock, Slug, TenancyError, TenancyStore,
-    TransferOwnership, UpdateOrg,
+    ListTuplesByObject, ListTuplesBySubject, MAX_TIMESTAMP, MIN_TIMESTAMP, ManualClock, OrgName,
+    OrgQuery, Page, Patch, PreTuple, PreconditionReason, RetryScope, Role, SharedClock, Slug,
+    TenancyError, TenancyStore, TransferOwnership, UpdateOrg,
 };
 use flametrench_tenancy_memory::InMemoryTenancyStore;
 use jsonschema::{Draft, Validator};
@@ -795,6 +795,31 @@ async fn sdk_outputs() -> Outputs {
             data: of_carol,
             next_cursor: None,
         },
+    );
+    // The paged reads answer a `TuplePage` as the store returns it, cursor included.
+    let by_object = store
+        .list_tuples_by_object(ListTuplesByObject::new(EntityType::org(), org.as_uuid()).limit(1))
+        .await
+        .unwrap();
+    assert_eq!(by_object.next_cursor.is_some(), on_org.len() > 1);
+    out.add("list_tuples_by_object.first_page", "TuplePage", &by_object);
+    out.add(
+        "list_tuples_by_subject",
+        "TuplePage",
+        &store
+            .list_tuples_by_subject(ListTuplesBySubject::new(EntityType::usr(), carol.as_uuid()))
+            .await
+            .unwrap(),
+    );
+    out.error(
+        "list_tuples_by_subject.bad_cursor",
+        "precondition.invalid_cursor",
+        store
+            .list_tuples_by_subject(
+                ListTuplesBySubject::new(EntityType::usr(), carol.as_uuid())
+                    .cursor(Some(Cursor::new("mem_nope"))),
+            )
+            .await,
     );
     out.add(
         "list_tuples_for_object.as_page",

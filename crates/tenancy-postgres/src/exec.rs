@@ -8,7 +8,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use flametrench_tenancy_core::{Result, RetryScope, TenancyError};
-use futures_util::future::join_all;
+use futures_util::future::{Either, join_all};
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, Row};
 
@@ -19,6 +19,9 @@ use crate::error::{Phase, map_pg};
 pub(crate) struct Stmt<'a> {
     pub(crate) sql: &'a str,
     pub(crate) params: Vec<(&'a (dyn ToSql + Sync), Type)>,
+    /// Sent as an unnamed statement even where statements are prepared and cached, so that
+    /// every call is planned with its parameters' values (a custom plan).
+    pub(crate) unnamed: bool,
 }
 
 impl<'a> Stmt<'a> {
@@ -27,6 +30,15 @@ impl<'a> Stmt<'a> {
         Self {
             sql,
             params: Vec::new(),
+            unnamed: false,
+        }
+    }
+
+    /// A statement always planned for its values: never prepared and cached.
+    pub(crate) fn planned_each_call(sql: &'a str) -> Self {
+        Self {
+            unnamed: true,
+            ..Self::new(sql)
         }
     }
 
@@ -190,37 +202,43 @@ impl<'c> Tx<'c> {
         };
         // The flight as (sql, typed parameters), borrowing everything: nothing is copied.
         type Params<'p> = &'p [(&'p (dyn ToSql + Sync), Type)];
-        let mut all: Vec<(&str, Params<'_>)> = Vec::with_capacity(stmts.len() + 2);
+        let mut all: Vec<(&str, Params<'_>, bool)> = Vec::with_capacity(stmts.len() + 2);
         if let (true, Some(sql)) = (send_open, self.open.as_deref()) {
-            all.push((sql, &[]));
+            all.push((sql, &[], false));
         }
         let send_xact = send_open && self.track_xact;
         if send_xact {
-            all.push((XACT_SQL, &[]));
+            all.push((XACT_SQL, &[], false));
         }
-        all.extend(stmts.iter().map(|stmt| (stmt.sql, stmt.params.as_slice())));
+        all.extend(
+            stmts
+                .iter()
+                .map(|stmt| (stmt.sql, stmt.params.as_slice(), stmt.unnamed)),
+        );
         if let (true, Some(sql)) = (send_close, self.close.as_deref()) {
-            all.push((sql, &[]));
+            all.push((sql, &[], false));
         }
         let results = match self.cache {
             None => {
                 join_all(
                     all.iter()
-                        .map(|(sql, params)| self.client.query_typed(sql, params)),
+                        .map(|(sql, params, _)| self.client.query_typed(sql, params)),
                 )
                 .await
             }
             Some(cache) => {
                 // Cached statements resolve at once; missing ones are prepared together, in
-                // one extra round trip the first time a connection meets them.
+                // one extra round trip the first time a connection meets them. Statements
+                // planned each call are sent unnamed, in the same flight.
                 let types: Vec<Vec<Type>> = all
                     .iter()
-                    .map(|(_, params)| params.iter().map(|(_, ty)| ty.clone()).collect())
+                    .map(|(_, params, _)| params.iter().map(|(_, ty)| ty.clone()).collect())
                     .collect();
                 let prepared = join_all(
                     all.iter()
                         .zip(&types)
-                        .map(|((sql, _), types)| cache.prepare_typed_cached(sql, types)),
+                        .filter(|((_, _, unnamed), _)| !unnamed)
+                        .map(|((sql, _, _), types)| cache.prepare_typed_cached(sql, types)),
                 )
                 .await;
                 let mut statements = Vec::with_capacity(prepared.len());
@@ -229,15 +247,21 @@ impl<'c> Tx<'c> {
                 }
                 let values: Vec<Vec<&(dyn ToSql + Sync)>> = all
                     .iter()
-                    .map(|(_, params)| params.iter().map(|(value, _)| *value).collect())
+                    .map(|(_, params, _)| params.iter().map(|(value, _)| *value).collect())
                     .collect();
-                join_all(
-                    statements
-                        .iter()
-                        .zip(&values)
-                        .map(|(statement, values)| self.client.query(statement, values)),
-                )
-                .await
+                let mut statements = statements.iter();
+                let queries: Vec<_> = all
+                    .iter()
+                    .zip(&values)
+                    .map(|((sql, params, unnamed), values)| {
+                        // One prepared statement per named entry, in order.
+                        match (!unnamed).then(|| statements.next()).flatten() {
+                            Some(statement) => Either::Left(self.client.query(statement, values)),
+                            None => Either::Right(self.client.query_typed(sql, params)),
+                        }
+                    })
+                    .collect();
+                join_all(queries).await
             }
         };
         let mut rows = Vec::with_capacity(stmts.len());

@@ -45,7 +45,9 @@ mod store;
 /// The pool crate whose [`Pool`](deadpool_postgres::Pool) the store takes, re-exported so that
 /// an adopter builds it with the same version.
 pub use deadpool_postgres;
-pub use migrate::{Migration, SCHEMA_SQL, SCHEMA_VERSION, VERSION_TABLE, migrate};
+pub use migrate::{
+    Migration, PAGE_INDEXES_SQL, SCHEMA_SQL, SCHEMA_VERSION, SEARCH_INDEX, VERSION_TABLE, migrate,
+};
 pub use store::{
     CallerClient, DEFAULT_SCHEMA, PooledTenancyStore, PostgresTenancyStore, StoreTransaction,
 };

@@ -1,7 +1,9 @@
 //! Setting up the tenancy tables: idempotent, versioned, safe from several processes at once.
 
 use flametrench_tenancy_core::{Result, TenancyError};
-use tokio_postgres::Client;
+use tokio_postgres::{Client, Transaction};
+
+use crate::sql::ASCII_LOWER;
 
 use crate::error::{Phase, map_pg};
 use crate::store::check_schema;
@@ -11,8 +13,26 @@ use crate::store::check_schema;
 pub const SCHEMA_SQL: &str = include_str!("schema.sql");
 
 /// The schema version this crate writes and expects. Version 2 added the SDK's per-org lock
-/// table `ft_org_lock`.
-pub const SCHEMA_VERSION: i32 = 2;
+/// table `ft_org_lock`; version 3 the indexes of the filtered and paged reads
+/// ([`PAGE_INDEXES_SQL`]) and, where `pg_trgm` can be had, the org search index.
+pub const SCHEMA_VERSION: i32 = 3;
+
+/// The indexes version 3 added, each serving one paged read as a single ordered range (see
+/// `spec/postgres.md`, "Plans"). They are part of [`SCHEMA_SQL`]; a schema at an earlier
+/// version, or adopted from another SDK, gets them from [`migrate`]. `IF NOT EXISTS` lets an
+/// adopter build them beforehand with `CREATE INDEX CONCURRENTLY` (same names and columns), so
+/// that `migrate` does not hold the tables' write lock while it builds them.
+pub const PAGE_INDEXES_SQL: &str = "\
+CREATE INDEX IF NOT EXISTS org_status_idx ON org (status, id);
+CREATE INDEX IF NOT EXISTS mem_filter_idx ON mem ((org_id::text || '/' || status || '/' || role), id);
+CREATE INDEX IF NOT EXISTS inv_filter_idx ON inv ((org_id::text || '/' || status), id);
+CREATE INDEX IF NOT EXISTS tup_subject_page_idx ON tup (subject_id, subject_type, id);
+CREATE INDEX IF NOT EXISTS tup_object_page_idx ON tup (object_id, object_type, id);
+CREATE INDEX IF NOT EXISTS tup_object_relation_page_idx ON tup ((object_type || '/' || object_id::text || '/' || relation), id);
+";
+
+/// The name of the optional trigram index behind `list_orgs`' `query`.
+pub const SEARCH_INDEX: &str = "org_search_idx";
 
 /// The DDL of the SDK's own lock table, applied to schemas created at version 1 or adopted
 /// from another SDK (it is part of [`SCHEMA_SQL`] too).
@@ -59,9 +79,23 @@ pub async fn migrate(client: &mut Client, schema: &str) -> Result<Migration> {
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
         .await
         .map_err(pg)?;
+    // A schema that exists is not created again: `CREATE SCHEMA IF NOT EXISTS` would ask for
+    // `CREATE` on the database, which the owner of an existing schema may not have.
+    let schema_exists: bool = tx
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)",
+            &[&schema],
+        )
+        .await
+        .map_err(pg)?
+        .get(0);
+    if !schema_exists {
+        tx.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
+            .await
+            .map_err(pg)?;
+    }
     tx.batch_execute(&format!(
-        "CREATE SCHEMA IF NOT EXISTS \"{schema}\"; \
-         CREATE TABLE IF NOT EXISTS \"{schema}\".{VERSION_TABLE} (\
+        "CREATE TABLE IF NOT EXISTS \"{schema}\".{VERSION_TABLE} (\
              version integer PRIMARY KEY, \
              applied_at timestamptz NOT NULL DEFAULT now(), \
              how text NOT NULL)"
@@ -76,40 +110,53 @@ pub async fn migrate(client: &mut Client, schema: &str) -> Result<Migration> {
         .await
         .map_err(pg)?
         .get(0);
-    if let Some(version) = current {
-        if version > SCHEMA_VERSION {
-            return Err(TenancyError::NotMigrated {
-                detail: format!(
-                    "the database is at tenancy schema version {version}, newer than this \
-                     library's {SCHEMA_VERSION}"
-                ),
-            });
-        }
-        if version == SCHEMA_VERSION {
-            tx.commit().await.map_err(pg)?;
-            return Ok(Migration::UpToDate);
-        }
-    }
-    if current.is_some() {
-        // An earlier version of this crate's schema: add what came later.
-        tx.batch_execute(&format!(
-            "SET LOCAL search_path TO \"{schema}\"; {LOCK_TABLE_SQL}"
-        ))
+    let outcome = match current {
+        Some(version) => upgrade(&tx, schema, version).await?,
+        None => create_or_adopt(&tx, schema).await?,
+    };
+    // The search index is optional: added whenever the extension can be had, on any run.
+    let searchable = ensure_search_index(&tx, schema).await?;
+    tx.commit()
         .await
-        .map_err(pg)?;
-        tx.execute(
-            &format!(
-                "INSERT INTO \"{schema}\".{VERSION_TABLE} (version, how) VALUES ($1, 'upgraded')"
+        .map_err(|error| map_pg(error, Phase::Commit))?;
+    Ok(match outcome {
+        Migration::UpToDate if searchable => Migration::Upgraded,
+        outcome => outcome,
+    })
+}
+
+/// Brings a schema recorded at `version` to [`SCHEMA_VERSION`].
+async fn upgrade(tx: &Transaction<'_>, schema: &str, version: i32) -> Result<Migration> {
+    let pg = |error| map_pg(error, Phase::BeforeCommit);
+    if version > SCHEMA_VERSION {
+        return Err(TenancyError::NotMigrated {
+            detail: format!(
+                "the database is at tenancy schema version {version}, newer than this \
+                 library's {SCHEMA_VERSION}"
             ),
-            &[&SCHEMA_VERSION],
-        )
-        .await
-        .map_err(pg)?;
-        tx.commit()
-            .await
-            .map_err(|error| map_pg(error, Phase::Commit))?;
-        return Ok(Migration::Upgraded);
+        });
     }
+    if version == SCHEMA_VERSION {
+        return Ok(Migration::UpToDate);
+    }
+    // An earlier version of this crate's schema: add what came later.
+    tx.batch_execute(&format!(
+        "SET LOCAL search_path TO \"{schema}\"; {LOCK_TABLE_SQL}; {PAGE_INDEXES_SQL}"
+    ))
+    .await
+    .map_err(pg)?;
+    tx.execute(
+        &format!("INSERT INTO \"{schema}\".{VERSION_TABLE} (version, how) VALUES ($1, 'upgraded')"),
+        &[&SCHEMA_VERSION],
+    )
+    .await
+    .map_err(pg)?;
+    Ok(Migration::Upgraded)
+}
+
+/// Creates the tables in an empty schema, or adopts the tables another SDK made.
+async fn create_or_adopt(tx: &Transaction<'_>, schema: &str) -> Result<Migration> {
+    let pg = |error| map_pg(error, Phase::BeforeCommit);
     let mut present = 0;
     for table in TABLES {
         let row = tx
@@ -134,7 +181,7 @@ pub async fn migrate(client: &mut Client, schema: &str) -> Result<Migration> {
         }
         n if n == TABLES.len() => {
             tx.batch_execute(&format!(
-                "SET LOCAL search_path TO \"{schema}\"; {LOCK_TABLE_SQL}"
+                "SET LOCAL search_path TO \"{schema}\"; {LOCK_TABLE_SQL}; {PAGE_INDEXES_SQL}"
             ))
             .await
             .map_err(pg)?;
@@ -159,8 +206,79 @@ pub async fn migrate(client: &mut Client, schema: &str) -> Result<Migration> {
     )
     .await
     .map_err(pg)?;
-    tx.commit()
-        .await
-        .map_err(|error| map_pg(error, Phase::Commit))?;
     Ok(outcome)
+}
+
+/// Creates the trigram index of `list_orgs`' `query` when `pg_trgm` is installed in any
+/// schema of the database (its operator class is then named with that schema), or can be
+/// created (in `schema`; PostgreSQL lets a role with `CREATE` on the database create this
+/// trusted extension). Where neither holds, nothing is created and the store matches queries
+/// by reading orgs in id order (`spec/postgres.md`, "Plans"). Whether the index was created
+/// now.
+///
+/// The index is kept without GIN's pending list (`fastupdate = off`): an org write updates it
+/// at once, and a search reads only the entries of its trigrams and their candidate rows,
+/// never a list of recent entries to scan in full.
+///
+/// The index is built in the migration's transaction: writes to `org` (`create_org`,
+/// `update_org` and the org transitions) wait for the build; membership and invitation writes
+/// do not (their row locks on `org` do not conflict with the build's `SHARE` lock).
+async fn ensure_search_index(tx: &Transaction<'_>, schema: &str) -> Result<bool> {
+    let pg = |error| map_pg(error, Phase::BeforeCommit);
+    let present = tx
+        .query_one(
+            "SELECT to_regclass(format('%I.%I', $1::text, $2::text)) IS NOT NULL",
+            &[&schema, &SEARCH_INDEX],
+        )
+        .await
+        .map_err(pg)?
+        .get::<_, bool>(0);
+    if present {
+        return Ok(false);
+    }
+    let mut home = trigram_schema(tx).await?;
+    if home.is_none() {
+        // Optional: a refusal (no privilege, extension not installed on the server) leaves
+        // the store without the index, and is undone by the savepoint.
+        tx.batch_execute("SAVEPOINT ft_trgm").await.map_err(pg)?;
+        match tx
+            .batch_execute(&format!(
+                "CREATE EXTENSION IF NOT EXISTS pg_trgm WITH SCHEMA \"{schema}\""
+            ))
+            .await
+        {
+            Ok(()) => tx.batch_execute("RELEASE SAVEPOINT ft_trgm").await,
+            Err(error) => {
+                tracing::info!(%error, "pg_trgm is not available: list_orgs queries read orgs in id order");
+                tx.batch_execute("ROLLBACK TO SAVEPOINT ft_trgm; RELEASE SAVEPOINT ft_trgm")
+                    .await
+            }
+        }
+        .map_err(pg)?;
+        home = trigram_schema(tx).await?;
+    }
+    let Some(home) = home else {
+        return Ok(false);
+    };
+    let opclass = format!("\"{}\".gin_trgm_ops", home.replace('"', "\"\""));
+    tx.batch_execute(&format!(
+        "CREATE INDEX IF NOT EXISTS {SEARCH_INDEX} ON \"{schema}\".org USING gin \
+         (translate(name, {ASCII_LOWER}) {opclass}, slug {opclass}) WITH (fastupdate = off)"
+    ))
+    .await
+    .map_err(pg)?;
+    Ok(true)
+}
+
+/// The schema `pg_trgm` is installed in, if it is.
+async fn trigram_schema(tx: &Transaction<'_>) -> Result<Option<String>> {
+    let rows = tx
+        .query(
+            "SELECT n.nspname::text FROM pg_extension e JOIN pg_namespace n \
+             ON n.oid = e.extnamespace WHERE e.extname = 'pg_trgm'",
+            &[],
+        )
+        .await
+        .map_err(|error| map_pg(error, Phase::BeforeCommit))?;
+    Ok(rows.first().map(|row| row.get(0)))
 }

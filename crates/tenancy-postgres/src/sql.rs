@@ -18,7 +18,7 @@
 
 use crate::rows::{INV_COLUMNS, MEM_COLUMNS, ORG_COLUMNS, TUP_COLUMNS};
 
-const ASCII_LOWER: &str = "'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'";
+pub(crate) const ASCII_LOWER: &str = "'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'";
 
 /// Which protections the statements carry. Only [`Protection::Full`] is ever used outside
 /// tests; the others exist so that race tests can show what each protection prevents.
@@ -100,6 +100,98 @@ fn rank(column: &str) -> String {
     )
 }
 
+/// The largest uuid: the upper end of an owner's range of ids.
+const MAX_ID: &str = "'ffffffff-ffff-ffff-ffff-ffffffffffff'::uuid";
+
+/// The text keys of the composite owners of paged reads: each is the first column of an index
+/// whose second is `id` (`mem_filter_idx`, `inv_filter_idx`, `tup_object_relation_page_idx`).
+pub(crate) const MEM_FILTER_KEY: &str = "(org_id::text || '/' || status || '/' || role)";
+pub(crate) const INV_FILTER_KEY: &str = "(org_id::text || '/' || status)";
+pub(crate) const TUP_RELATION_KEY: &str =
+    "(object_type || '/' || object_id::text || '/' || relation)";
+
+/// The membership statuses and roles, as SQL literals: the branches of a filtered listing.
+const STATUSES: [&str; 3] = ["'active'", "'suspended'", "'revoked'"];
+const ROLES: [&str; 6] = [
+    "'owner'", "'admin'", "'member'", "'guest'", "'viewer'", "'editor'",
+];
+
+/// A page of `table`'s rows whose `owner` column equals `key`, after the id `after`, in id
+/// order, `limit` of them (`filter`, empty or `AND …`, applies to the rows read): one ordered range scan of the index on `(owner, id)`, whatever
+/// plan PostgreSQL would otherwise pick.
+///
+/// The range is written as two row comparisons, `(owner, id) > (key, after)` and
+/// `(owner, id) <= (key, MAX_ID)`, not as `owner = key`: without an equality the primary key's
+/// order is not the requested order (`ORDER BY owner, id`), so a scan of the primary key
+/// filtered by owner, which reads every row of a smaller id first, is never a candidate. The
+/// key is read through a sub-select, so that a custom plan, like the generic one, cannot see
+/// it: the row comparisons are then estimated at a fixed fraction of the table (a ninth), and
+/// with `LIMIT` the ordered index range is always cheaper than reading that many rows and
+/// sorting them. The scan starts at `(key, after)` and stops at the first row of another
+/// owner: the row comparison's first column is what decides there, and it bounds the scan.
+///
+/// So the owner must be an index's first column. Where it is several columns (an org and a
+/// status), the index is on one text key made of them (`MEM_FILTER_KEY`, `INV_FILTER_KEY`,
+/// `TUP_RELATION_KEY`). A tuple's subject or object is a uuid qualified by a type: see
+/// [`typed_range`].
+fn owner_range(
+    columns: &str,
+    table: &str,
+    owner: &str,
+    key: &str,
+    after: &str,
+    filter: &str,
+    limit: &str,
+) -> String {
+    format!(
+        "SELECT {columns} FROM {{s}}.{table} WHERE ({owner}, id) > ({key}, {after}::uuid) \
+         AND ({owner}, id) <= ({key}, {MAX_ID}){filter} ORDER BY {owner}, id LIMIT {limit}"
+    )
+}
+
+/// A page of the tuples of one subject or object (`side`): `(uuid, type, id)` ranges of
+/// `tup_subject_page_idx` or `tup_object_page_idx`, whose first column is the uuid. With the
+/// uuid first, the scan stops at the first row of another uuid; rows of the same uuid and
+/// another type (ids are random: in practice none) are read and skipped. The type is not an
+/// equality: one on the bare column would make the natural-key index, which begins with the
+/// subject's type, look ordered by the subject too, and PostgreSQL could read the subject's
+/// every row and sort them.
+fn typed_range(side: &str, kind: &str, uuid: &str, after: &str, limit: &str) -> String {
+    format!(
+        "SELECT {{TUP}} FROM {{s}}.tup \
+         WHERE ({side}_id, {side}_type, id) > ((SELECT {uuid}::uuid), {kind}::text, {after}::uuid) \
+         AND ({side}_id, {side}_type, id) <= ((SELECT {uuid}::uuid), {kind}::text, {MAX_ID}) \
+         ORDER BY {side}_id, {side}_type, id LIMIT {limit}"
+    )
+}
+
+/// A page of an org's memberships filtered by status and role: one branch per pair of
+/// `statuses` and `roles` (SQL expressions), each an [`owner_range`] of `mem_filter_idx`
+/// (whose key is the org, the status and the role) that stops after `$4` rows; their rows are
+/// sorted by id and the first `$4` kept. Rows read and sorted: at most `$4` per branch (six
+/// branches for a status filter, three for a role filter, one for both).
+fn filtered_members(statuses: &[&str], roles: &[&str]) -> String {
+    let branches: Vec<String> = statuses
+        .iter()
+        .flat_map(|status| {
+            roles.iter().map(move |role| {
+                let key = format!("(SELECT $1::uuid::text || '/' || {status} || '/' || {role})");
+                format!(
+                    "({})",
+                    owner_range("{MEM}", "mem", MEM_FILTER_KEY, &key, "$2", "", "$4")
+                )
+            })
+        })
+        .collect();
+    match branches.as_slice() {
+        [one] => one.clone(),
+        _ => format!(
+            "SELECT * FROM ({}) m ORDER BY id LIMIT $4",
+            branches.join(" UNION ALL ")
+        ),
+    }
+}
+
 macro_rules! statements {
     ($($(#[$doc:meta])* $name:ident = $template:expr;)*) => {
         /// The store's statements, with the schema filled in.
@@ -136,6 +228,15 @@ macro_rules! statements {
                 };
                 Self { $($name: fill(AsRef::<str>::as_ref(&$template)),)* }
             }
+
+            /// A statement's text by its field name, for the plan tests.
+            #[cfg_attr(not(feature = "testing"), allow(dead_code))]
+            pub(crate) fn named(&self, name: &str) -> Option<&str> {
+                match name {
+                    $(stringify!($name) => Some(&self.$name),)*
+                    _ => None,
+                }
+            }
         }
     };
 }
@@ -167,12 +268,18 @@ statements! {
         WHERE id = $1 AND status <> 'revoked'{REFUSE} RETURNING {ORG}), {BUMP} \
         SELECT {ORG}, (SELECT count(*) FROM bump) FROM o";
 
-    /// $1 after, $2 status, $3 folded query, $4 limit.
-    list_orgs = "SELECT {ORG} FROM {s}.org \
-        WHERE id > coalesce($1::uuid, '00000000-0000-0000-0000-000000000000'::uuid) AND ($2::text IS NULL OR status = $2) \
-        AND ($3::text IS NULL OR strpos(translate(name, {LOWER}), $3) > 0 \
-             OR strpos(translate(slug, {LOWER}), $3) > 0) \
-        ORDER BY id LIMIT $4";
+    /// $1 after (the nil uuid for the first page), $2 limit: the primary key's range.
+    list_orgs = "SELECT {ORG} FROM {s}.org WHERE id > $1 ORDER BY id LIMIT $2";
+    /// $1 after, $2 limit, $3 status: one range of `org_status_idx` (see [`owner_range`]).
+    list_orgs_by_status = owner_range("{ORG}", "org", "status", "(SELECT $3::text)", "$1", "", "$2");
+    /// $1 after, $2 limit, $3 status (nullable), $4 the `LIKE` pattern of the folded query,
+    /// escaped: the pattern may use the trigram index `org_search_idx` when it exists. Sent
+    /// unnamed, so that every call is planned with its pattern: a rare match reads the
+    /// index's candidates, a common one the primary key in order until the page is full.
+    list_orgs_matching = "SELECT {ORG} FROM {s}.org WHERE id > $1 \
+        AND ($3::text IS NULL OR status = $3) \
+        AND (translate(name, {LOWER}) LIKE $4 ESCAPE '\\' OR slug LIKE $4 ESCAPE '\\') \
+        ORDER BY id LIMIT $2";
 
     /// $1 org, $2 new status, $3 now, $4 required current status.
     set_org_status = "WITH o AS (UPDATE {s}.org SET status = $2, updated_at = $3 \
@@ -296,14 +403,20 @@ statements! {
               ON CONFLICT DO NOTHING RETURNING id) \
         SELECT org_status, usr_ok, inviter_ok, (SELECT count(*) FROM m) AS written FROM flags";
 
-    /// $1 org, $2 after, $3 status, $4 limit, $5 role.
-    list_members = "SELECT {MEM} FROM {s}.mem WHERE org_id = $1 \
-        AND id > coalesce($2::uuid, '00000000-0000-0000-0000-000000000000'::uuid) AND ($3::text IS NULL OR status = $3) \
-        AND ($5::text IS NULL OR role = $5) ORDER BY id LIMIT $4";
-    /// $1 user, $2 after, $3 status, $4 limit, $5 role.
-    list_memberships_for_user = "SELECT {MEM} FROM {s}.mem WHERE usr_id = $1 \
-        AND id > coalesce($2::uuid, '00000000-0000-0000-0000-000000000000'::uuid) AND ($3::text IS NULL OR status = $3) \
-        AND ($5::text IS NULL OR role = $5) ORDER BY id LIMIT $4";
+    // The paged reads. $1 is the owner (org or user), $2 the cursor's id (the nil uuid for
+    // the first page), $3 the status and $5 the role filter (nullable, unused by the
+    // statements that do not filter), $4 the number of rows to fetch. Which statement is sent
+    // depends on the filters given; see `owner_range` and `filtered_members`.
+
+    list_members = owner_range("{MEM}", "mem", "org_id", "(SELECT $1::uuid)", "$2", "", "$4");
+    list_members_by_status = filtered_members(&["(SELECT $3::text)"], &ROLES);
+    list_members_by_role = filtered_members(&STATUSES, &["(SELECT $5::text)"]);
+    list_members_by_status_role = filtered_members(&["(SELECT $3::text)"], &["(SELECT $5::text)"]);
+    /// A user's memberships: one range of `mem_usr_idx`; a status filter reads the rest of
+    /// the user's memberships after the cursor until the page is full (a user's memberships
+    /// are few: one per org joined and its history).
+    list_memberships_for_user = owner_range("{MEM}", "mem", "usr_id", "(SELECT $1::uuid)", "$2",
+        " AND ($3::text IS NULL OR status = $3)", "$4");
     /// $1 org, $2 user: the user's active membership there (`mem_unique_active`).
     active_membership = "SELECT {MEM} FROM {s}.mem WHERE usr_id = $2 AND org_id = $1 AND status = 'active'";
     /// $1 subject type, $2 subject id, $3 relations, $4 object type, $5 object id: whether any
@@ -329,8 +442,11 @@ statements! {
               AND inviter_role IN ('owner', 'admin') AND ($4 <> 'owner' OR inviter_role = 'owner'){REFUSE} RETURNING id) \
         SELECT org_status, inviter_ok, inviter_role, (SELECT count(*) FROM i) AS written FROM flags";
     get_invitation = "SELECT {INV} FROM {s}.inv WHERE id = $1";
-    list_invitations = "SELECT {INV} FROM {s}.inv WHERE org_id = $1 \
-        AND id > coalesce($2::uuid, '00000000-0000-0000-0000-000000000000'::uuid) AND ($3::text IS NULL OR status = $3) ORDER BY id LIMIT $4";
+    /// $1 org, $2 after, $4 fetch: one range of `inv_org_idx`.
+    list_invitations = owner_range("{INV}", "inv", "org_id", "(SELECT $1::uuid)", "$2", "", "$4");
+    /// $1 org, $2 after, $3 status, $4 fetch: one range of `inv_filter_idx`.
+    list_invitations_by_status = owner_range("{INV}", "inv", INV_FILTER_KEY,
+        "(SELECT $1::uuid::text || '/' || $3::text)", "$2", "", "$4");
 
     /// $1 inv, $2 accepting user (nullable): the invitation (row-locked, after its org: a
     /// concurrent decline or revoke waits), its org's status, whether the user exists and
@@ -396,4 +512,11 @@ statements! {
     tuples_for_subject = "SELECT {TUP} FROM {s}.tup WHERE subject_type = $1 AND subject_id = $2 ORDER BY id";
     tuples_for_object = "SELECT {TUP} FROM {s}.tup WHERE object_type = $1 AND object_id = $2 \
         AND ($3::text IS NULL OR relation = $3) ORDER BY id";
+    /// $1 subject type, $2 subject id, $3 after (the nil uuid for the first page), $4 limit.
+    tuples_page_for_subject = typed_range("subject", "$1", "$2", "$3", "$4");
+    /// $1 object type, $2 object id, $3 after, $4 limit.
+    tuples_page_for_object = typed_range("object", "$1", "$2", "$3", "$4");
+    /// $1 object type, $2 object id, $3 relation, $4 after, $5 limit.
+    tuples_page_for_object_relation = owner_range("{TUP}", "tup", TUP_RELATION_KEY,
+        "(SELECT $1::text || '/' || $2::uuid::text || '/' || $3::text)", "$4", "", "$5");
 }

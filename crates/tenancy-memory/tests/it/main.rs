@@ -1,12 +1,14 @@
 //! Tests of the in-memory store beyond the conformance corpus: atomic failures, concurrency on
-//! one org, and `Send` futures.
+//! one org, `Send` futures, and filtered pages against a brute-force filter.
 
 use std::sync::Arc;
 
-use flametrench_ids::{MemId, UsrId};
+use flametrench_ids::{MemId, OrgId, UsrId};
 use flametrench_tenancy_core::{
-    AcceptInvitation, AddMember, CreateInvitation, CreateOrg, Identifier, Role, TenancyError,
-    TenancyStore, TransferOwnership,
+    AcceptInvitation, AddMember, CreateInvitation, CreateOrg, Cursor, EntityType, Identifier,
+    Invitation, InvitationStatus, ListInvitations, ListMembers, ListOrgs, ListTuplesByObject,
+    ListTuplesBySubject, Membership, MembershipStatus, OrgName, OrgQuery, OrgStatus, Organization,
+    Page, PreTuple, Relation, Role, TenancyError, TenancyStore, TransferOwnership, Tuple,
 };
 use flametrench_tenancy_memory::InMemoryTenancyStore;
 use time::{Duration, OffsetDateTime};
@@ -265,4 +267,362 @@ async fn rows_beyond_the_first_chunks_behave_like_the_first() {
     // The owner, 20,000 members and 6 replacing rows.
     assert_eq!(listed, 20_007);
     assert_eq!(store.snapshot().check_invariants(), Vec::<String>::new());
+}
+
+/// Reads every page of a listing, `limit` rows at a time, following the cursors.
+async fn every_page<T, F, Fut>(limit: u32, mut page: F) -> Vec<T>
+where
+    F: FnMut(Option<Cursor>, u32) -> Fut,
+    Fut: std::future::Future<Output = Result<Page<T>, TenancyError>>,
+{
+    let (mut rows, mut cursor) = (Vec::new(), None);
+    loop {
+        let next = page(cursor.take(), limit).await.expect("page");
+        assert!(
+            next.data.len() <= limit as usize,
+            "a page longer than its limit"
+        );
+        let more = next.next_cursor.is_some();
+        assert!(
+            !more || next.data.len() == limit as usize,
+            "a short page with a cursor"
+        );
+        rows.extend(next.data);
+        match next.next_cursor {
+            Some(after) => cursor = Some(after),
+            None => break,
+        }
+    }
+    rows
+}
+
+/// The grants an invitation of the filtered-reads test may carry: one on the org under a
+/// relation that is no role, and two on an application object.
+fn grants(org: OrgId, rng: &mut XorShift) -> Vec<PreTuple> {
+    let org = org.as_uuid().to_string();
+    let all = [
+        ("billing", "org", org.as_str()),
+        ("editor", "proj", "0190f2a8-1b3c-7abc-8123-aaaaaaaaaaaa"),
+        ("viewer", "proj", "0190f2a8-1b3c-7abc-8123-aaaaaaaaaaaa"),
+    ];
+    all.iter()
+        .filter(|_| rng.next(2) == 0)
+        .map(|(relation, kind, id)| PreTuple::new(relation, kind, id).expect("pre-tuple"))
+        .collect()
+}
+
+/// Checks every filtered page of `org` (memberships, invitations, tuples by subject and by
+/// object) against a brute-force filter of the store's snapshot.
+async fn check_filtered_reads(
+    store: &InMemoryTenancyStore,
+    org: OrgId,
+    users: &[UsrId],
+    rng: &mut XorShift,
+) {
+    let snapshot = store.snapshot();
+    let mut limit = || 1 + rng.next(4) as u32;
+    let statuses = std::iter::once(None).chain(MembershipStatus::ALL.iter().copied().map(Some));
+    for status in statuses {
+        let roles = std::iter::once(None).chain(Role::ALL.iter().copied().map(Some));
+        for role in roles {
+            let expected: Vec<Membership> = snapshot
+                .memberships
+                .iter()
+                .filter(|row| row.org_id == org)
+                .filter(|row| status.is_none_or(|wanted| row.status == wanted))
+                .filter(|row| role.is_none_or(|wanted| row.role == wanted))
+                .cloned()
+                .collect();
+            let listed = every_page(limit(), |cursor, limit| {
+                let mut input = ListMembers::new(org).cursor(cursor).limit(limit);
+                if let Some(status) = status {
+                    input = input.status(status);
+                }
+                if let Some(role) = role {
+                    input = input.role(role);
+                }
+                store.list_members(input)
+            })
+            .await;
+            assert_eq!(listed, expected, "list_members {status:?} {role:?}");
+        }
+    }
+    let statuses = std::iter::once(None).chain(InvitationStatus::ALL.iter().copied().map(Some));
+    for status in statuses {
+        let expected: Vec<Invitation> = snapshot
+            .invitations
+            .iter()
+            .filter(|row| row.org_id == org)
+            .filter(|row| status.is_none_or(|wanted| row.status == wanted))
+            .cloned()
+            .collect();
+        let listed = every_page(limit(), |cursor, limit| {
+            let mut input = ListInvitations::new(org).cursor(cursor).limit(limit);
+            if let Some(status) = status {
+                input = input.status(status);
+            }
+            store.list_invitations(input)
+        })
+        .await;
+        assert_eq!(listed, expected, "list_invitations {status:?}");
+    }
+    for user in users {
+        let expected: Vec<Tuple> = snapshot
+            .tuples
+            .iter()
+            .filter(|tuple| tuple.subject_type == EntityType::usr())
+            .filter(|tuple| tuple.subject_id == user.as_uuid())
+            .cloned()
+            .collect();
+        let whole = store
+            .list_tuples_for_subject(EntityType::usr(), user.as_uuid())
+            .await
+            .expect("whole set");
+        assert_eq!(whole, expected, "list_tuples_for_subject");
+        let listed = every_page(limit(), |cursor, limit| {
+            store.list_tuples_by_subject(
+                ListTuplesBySubject::new(EntityType::usr(), user.as_uuid())
+                    .cursor(cursor)
+                    .limit(limit),
+            )
+        })
+        .await;
+        assert_eq!(listed, expected, "list_tuples_by_subject");
+    }
+    let objects = [
+        (EntityType::org(), org.as_uuid()),
+        (
+            "proj".parse().expect("type"),
+            "0190f2a8-1b3c-7abc-8123-aaaaaaaaaaaa"
+                .parse()
+                .expect("uuid"),
+        ),
+    ];
+    let relations = [
+        "owner", "admin", "member", "guest", "viewer", "editor", "billing",
+    ];
+    for (kind, id) in objects {
+        let relations = std::iter::once(None).chain(
+            relations
+                .iter()
+                .map(|name| Some(Relation::new(*name).expect("relation"))),
+        );
+        for relation in relations {
+            let expected: Vec<Tuple> = snapshot
+                .tuples
+                .iter()
+                .filter(|tuple| tuple.object_type == kind && tuple.object_id == id)
+                .filter(|tuple| {
+                    relation
+                        .as_ref()
+                        .is_none_or(|wanted| tuple.relation == *wanted)
+                })
+                .cloned()
+                .collect();
+            let whole = store
+                .list_tuples_for_object(kind.clone(), id, relation.clone())
+                .await
+                .expect("whole set");
+            assert_eq!(whole, expected, "list_tuples_for_object {relation:?}");
+            let listed = every_page(limit(), |cursor, limit| {
+                let mut input = ListTuplesByObject::new(kind.clone(), id)
+                    .cursor(cursor)
+                    .limit(limit);
+                if let Some(relation) = &relation {
+                    input = input.relation(relation.clone());
+                }
+                store.list_tuples_by_object(input)
+            })
+            .await;
+            assert_eq!(listed, expected, "list_tuples_by_object {relation:?}");
+        }
+    }
+}
+
+/// Filtered pages of memberships, invitations and tuples stay equal to a brute-force filter
+/// of the snapshot while rows change status: additions, role changes (rotations),
+/// suspensions, reinstatements, removals, invitations ended every way, and finally the org's
+/// revocation and its cascade.
+#[tokio::test]
+async fn filtered_pages_match_a_brute_force_filter_across_status_changes() {
+    for seed in 1..=6_u64 {
+        let mut rng = XorShift(0x2545_f491_4f6c_dd1d ^ seed);
+        let store = InMemoryTenancyStore::new();
+        let users: Vec<UsrId> = (0..10).map(|_| UsrId::new()).collect();
+        for user in &users {
+            store.ensure_user(*user).await.expect("user");
+        }
+        let owner = users[0];
+        let org = store
+            .create_org(CreateOrg::new(owner))
+            .await
+            .expect("org")
+            .org
+            .id;
+        // Another org, so that ranges have neighbours.
+        let other = store
+            .create_org(CreateOrg::new(users[1]))
+            .await
+            .expect("org")
+            .org
+            .id;
+        store
+            .add_member(AddMember::new(other, users[2], Role::Member))
+            .await
+            .expect("other member");
+        for round in 0..120 {
+            let snapshot = store.snapshot();
+            let rows: Vec<&Membership> = snapshot
+                .memberships
+                .iter()
+                .filter(|row| row.org_id == org)
+                .collect();
+            let pick = |rng: &mut XorShift, status: MembershipStatus| {
+                let matching: Vec<MemId> = rows
+                    .iter()
+                    .filter(|row| row.status == status && row.usr_id != owner)
+                    .map(|row| row.id)
+                    .collect();
+                (!matching.is_empty()).then(|| matching[rng.next(matching.len())])
+            };
+            let user = users[1 + rng.next(users.len() - 1)];
+            let role = Role::ALL[rng.next(Role::ALL.len())];
+            let result: Result<(), TenancyError> = match rng.next(8) {
+                0 | 1 => store
+                    .add_member(AddMember::new(org, user, role))
+                    .await
+                    .map(drop),
+                2 => match pick(&mut rng, MembershipStatus::Active) {
+                    Some(mem) => store.change_role(mem, role).await.map(drop),
+                    None => Ok(()),
+                },
+                3 => match pick(&mut rng, MembershipStatus::Active) {
+                    Some(mem) => store.suspend_membership(mem).await.map(drop),
+                    None => Ok(()),
+                },
+                4 => match pick(&mut rng, MembershipStatus::Suspended) {
+                    Some(mem) => store.reinstate_membership(mem).await.map(drop),
+                    None => Ok(()),
+                },
+                5 => match pick(&mut rng, MembershipStatus::Active) {
+                    Some(mem) if rng.next(2) == 0 => store.admin_remove(mem, owner).await.map(drop),
+                    Some(mem) => store.self_leave(mem, None).await.map(drop),
+                    None => Ok(()),
+                },
+                _ => {
+                    let identifier = Identifier::new(format!("u{round}@example.com")).unwrap();
+                    let invitation = store
+                        .create_invitation(
+                            CreateInvitation::new(
+                                org,
+                                identifier.clone(),
+                                if role == Role::Owner {
+                                    Role::Member
+                                } else {
+                                    role
+                                },
+                                owner,
+                                OffsetDateTime::now_utc() + Duration::days(1),
+                            )
+                            .and_then(|input| input.pre_tuples(grants(org, &mut rng)))
+                            .expect("invitation input"),
+                        )
+                        .await
+                        .expect("invitation");
+                    match rng.next(4) {
+                        0 => store
+                            .accept_invitation(AcceptInvitation::as_user(
+                                invitation.id,
+                                user,
+                                identifier,
+                            ))
+                            .await
+                            .map(drop),
+                        1 => store
+                            .decline_invitation(invitation.id, Some(user))
+                            .await
+                            .map(drop),
+                        2 => store
+                            .revoke_invitation(invitation.id, owner)
+                            .await
+                            .map(drop),
+                        _ => Ok(()),
+                    }
+                }
+            };
+            if let Err(error) = result {
+                assert!(!error.is_storage(), "untyped error {error:?}");
+            }
+            if round % 15 == 14 {
+                check_filtered_reads(&store, org, &users, &mut rng).await;
+            }
+        }
+        store.revoke_org(org).await.expect("revoke");
+        check_filtered_reads(&store, org, &users, &mut rng).await;
+        assert_eq!(store.snapshot().check_invariants(), Vec::<String>::new());
+    }
+}
+
+/// `list_orgs` filtered by status (and by status and query) stays equal to a brute-force
+/// filter while orgs are suspended, reinstated and revoked.
+#[tokio::test]
+async fn org_pages_by_status_match_a_brute_force_filter() {
+    let mut rng = XorShift(0x5851_f42d_4c95_7f2d);
+    let store = InMemoryTenancyStore::new();
+    let owner = UsrId::new();
+    store.ensure_user(owner).await.expect("user");
+    let mut orgs = Vec::new();
+    for n in 0..40 {
+        let mut input = CreateOrg::new(owner);
+        if n % 3 == 0 {
+            input = input.name(OrgName::new(format!("Acme {n}")).expect("name"));
+        }
+        orgs.push(store.create_org(input).await.expect("org").org.id);
+    }
+    let query = OrgQuery::new("acme").expect("query");
+    for round in 0..200 {
+        let org = orgs[rng.next(orgs.len())];
+        let result = match rng.next(3) {
+            0 => store.suspend_org(org).await,
+            1 => store.reinstate_org(org).await,
+            _ if rng.next(4) == 0 => store.revoke_org(org).await,
+            _ => store.get_org(org).await,
+        };
+        if let Err(error) = result {
+            assert!(!error.is_storage(), "untyped error {error:?}");
+        }
+        if round % 20 != 19 {
+            continue;
+        }
+        let snapshot = store.snapshot();
+        for status in std::iter::once(None).chain(OrgStatus::ALL.iter().copied().map(Some)) {
+            for query in [None, Some(&query)] {
+                let expected: Vec<Organization> = snapshot
+                    .orgs
+                    .iter()
+                    .filter(|org| status.is_none_or(|wanted| org.status == wanted))
+                    .filter(|org| {
+                        query.is_none_or(|query| {
+                            org.name
+                                .as_ref()
+                                .is_some_and(|name| query.matches(name.as_str()))
+                        })
+                    })
+                    .cloned()
+                    .collect();
+                let listed = every_page(1 + rng.next(5) as u32, |cursor, limit| {
+                    let mut input = ListOrgs::new().cursor(cursor).limit(limit);
+                    if let Some(status) = status {
+                        input = input.status(status);
+                    }
+                    if let Some(query) = query {
+                        input = input.query(query.clone());
+                    }
+                    store.list_orgs(input)
+                })
+                .await;
+                assert_eq!(listed, expected, "list_orgs {status:?} {query:?}");
+            }
+        }
+    }
 }

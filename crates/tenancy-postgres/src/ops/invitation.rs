@@ -113,7 +113,8 @@ pub(super) async fn list(
     input: ListInvitations,
 ) -> Result<Page<Invitation>> {
     let limit = rules::page_limit(input.limit);
-    let after = rules::cursor_position::<InvId>(input.cursor.as_ref())?.map(|id| id.as_uuid());
+    let after = rules::cursor_position::<InvId>(input.cursor.as_ref())?
+        .map_or(Uuid::nil(), |id| id.as_uuid());
     let status = input.status.map(InvitationStatus::as_str);
     let org = input.org_id.as_uuid();
     let fetch = (limit + 1) as i64;
@@ -127,11 +128,15 @@ pub(super) async fn list(
             let flights = tx
                 .finish(&[
                     Stmt::new(&sql.org_exists).bind(&org, Type::UUID),
-                    Stmt::new(&sql.list_invitations)
-                        .bind(&org, Type::UUID)
-                        .bind(&after, Type::UUID)
-                        .bind(&status, Type::TEXT)
-                        .bind(&fetch, Type::INT8),
+                    Stmt::new(if status.is_some() {
+                        &sql.list_invitations_by_status
+                    } else {
+                        &sql.list_invitations
+                    })
+                    .bind(&org, Type::UUID)
+                    .bind(&after, Type::UUID)
+                    .bind(&status, Type::TEXT)
+                    .bind(&fetch, Type::INT8),
                 ])
                 .await?;
             if rows_at(&flights, 0).is_empty() {

@@ -137,7 +137,8 @@ async fn list(
     listing: Listing<'_>,
 ) -> Result<Page<Membership>> {
     let limit = rules::page_limit(listing.limit);
-    let after = rules::cursor_position::<MemId>(listing.cursor)?.map(|id| id.as_uuid());
+    let after =
+        rules::cursor_position::<MemId>(listing.cursor)?.map_or(Uuid::nil(), |id| id.as_uuid());
     let status = listing.status.map(MembershipStatus::as_str);
     let role = listing.role.map(role_text);
     let fetch = (limit + 1) as i64;
@@ -174,7 +175,12 @@ pub(super) async fn list_members(
         store,
         Listing {
             op: Op::ListMembers,
-            method_sql: &sql.list_members,
+            method_sql: match (input.status, input.role) {
+                (None, None) => &sql.list_members,
+                (Some(_), None) => &sql.list_members_by_status,
+                (None, Some(_)) => &sql.list_members_by_role,
+                (Some(_), Some(_)) => &sql.list_members_by_status_role,
+            },
             owner: input.org_id.as_uuid(),
             owner_check: &sql.org_exists,
             owner_entity: Entity::Org,

@@ -20,8 +20,9 @@ use flametrench_ids::{InvId, MemId, OrgId, UsrId};
 use flametrench_tenancy_core::{
     AcceptInvitation, AcceptInvitationResult, AddMember, ConflictKind, CreateInvitation, CreateOrg,
     CreateOrgResult, EntityType, Invitation, ListInvitations, ListMembers, ListMembershipsForUser,
-    ListOrgs, Membership, Op, OrgStatus, Organization, Page, Relation, Result, RetryScope, Role,
-    TenancyError, TenancyStore, TransferOwnership, TransferOwnershipResult, Tuple, UpdateOrg,
+    ListOrgs, ListTuplesByObject, ListTuplesBySubject, Membership, Op, OrgStatus, Organization,
+    Page, Relation, Result, RetryScope, Role, TenancyError, TenancyStore, TransferOwnership,
+    TransferOwnershipResult, Tuple, UpdateOrg,
 };
 use tokio_postgres::Row;
 use uuid::Uuid;
@@ -268,5 +269,13 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
         relation: Option<Relation>,
     ) -> Result<Vec<Tuple>> {
         tuples::for_object(self, object_type, object_id, relation).await
+    }
+
+    async fn list_tuples_by_subject(&self, input: ListTuplesBySubject) -> Result<Page<Tuple>> {
+        tuples::page_for_subject(self, input).await
+    }
+
+    async fn list_tuples_by_object(&self, input: ListTuplesByObject) -> Result<Page<Tuple>> {
+        tuples::page_for_object(self, input).await
     }
 }

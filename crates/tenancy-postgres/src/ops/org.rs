@@ -8,6 +8,7 @@ use flametrench_tenancy_core::{
     TenancyError, UpdateOrg,
 };
 use tokio_postgres::types::Type;
+use uuid::Uuid;
 
 use super::{first, org_status_of, refused, rows_at, settle};
 use crate::error::corrupt;
@@ -84,26 +85,52 @@ pub(super) async fn list(
     input: ListOrgs,
 ) -> Result<Page<Organization>> {
     let limit = rules::page_limit(input.limit);
-    let after = rules::cursor_position::<OrgId>(input.cursor.as_ref())?.map(|id| id.as_uuid());
+    let after = rules::cursor_position::<OrgId>(input.cursor.as_ref())?
+        .map_or(Uuid::nil(), |id| id.as_uuid());
     let status = input.status.map(OrgStatus::as_str);
-    let query = input.query.as_ref().map(|query| query.folded());
+    let pattern = input
+        .query
+        .as_ref()
+        .map(|query| like_pattern(&query.folded()));
     let fetch = (limit + 1) as i64;
     let sql = &store.sql;
     transact!(store, Op::ListOrgs, Shape::Read, "all", |tx| {
-        let rows = first(
-            tx.finish(&[Stmt::new(&sql.list_orgs)
+        let stmt = match (&pattern, status) {
+            (Some(pattern), _) => Stmt::planned_each_call(&sql.list_orgs_matching)
                 .bind(&after, Type::UUID)
+                .bind(&fetch, Type::INT8)
                 .bind(&status, Type::TEXT)
-                .bind(&query, Type::TEXT)
-                .bind(&fetch, Type::INT8)])
-                .await?,
-        );
+                .bind(pattern, Type::TEXT),
+            (None, Some(_)) => Stmt::new(&sql.list_orgs_by_status)
+                .bind(&after, Type::UUID)
+                .bind(&fetch, Type::INT8)
+                .bind(&status, Type::TEXT),
+            (None, None) => Stmt::new(&sql.list_orgs)
+                .bind(&after, Type::UUID)
+                .bind(&fetch, Type::INT8),
+        };
+        let rows = first(tx.finish(&[stmt]).await?);
         let orgs = rows
             .iter()
             .map(rows::organization)
             .collect::<Result<Vec<_>>>()?;
         Ok(rules::paginate(orgs, limit, |org| org.id))
     })
+}
+
+/// The `LIKE` pattern that matches `folded` anywhere, literally: `\`, `%` and `_` in it are
+/// escaped with `\`, the escape character the statement names.
+fn like_pattern(folded: &str) -> String {
+    let mut pattern = String::with_capacity(folded.len() + 2);
+    pattern.push('%');
+    for c in folded.chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
 }
 
 /// The org a `get_org` read returned.

@@ -1,7 +1,10 @@
 //! Users and tuples: `ensure_user`, the tuple listings and `check_any`.
 
-use flametrench_ids::UsrId;
-use flametrench_tenancy_core::{EntityType, Op, Relation, Result, Tuple, rules};
+use flametrench_ids::{TupId, UsrId};
+use flametrench_tenancy_core::{
+    Cursor, EntityType, ListTuplesByObject, ListTuplesBySubject, Op, Page, Relation, Result, Tuple,
+    rules,
+};
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
@@ -76,6 +79,106 @@ pub(super) async fn for_object(
                     .bind(&relation, Type::TEXT)])
                 .await?;
             tuples_of(&first(flights))
+        }
+    )
+}
+
+/// The keyset of a tuple page.
+struct Keyset {
+    /// The id to continue after: the nil uuid, below every tuple id, for the first page.
+    after: Uuid,
+    /// The page size.
+    limit: usize,
+    /// How many rows to fetch: one more than the page, to tell whether another follows.
+    fetch: i64,
+}
+
+impl Keyset {
+    fn new(cursor: Option<&Cursor>, limit: Option<u32>) -> Result<Self> {
+        let after = rules::cursor_position::<TupId>(cursor)?.map_or(Uuid::nil(), |id| id.as_uuid());
+        let limit = rules::page_limit(limit);
+        Ok(Self {
+            after,
+            limit,
+            fetch: (limit + 1) as i64,
+        })
+    }
+}
+
+pub(super) async fn page_for_subject(
+    store: &PostgresTenancyStore<'_, '_>,
+    input: ListTuplesBySubject,
+) -> Result<Page<Tuple>> {
+    let Keyset {
+        after,
+        limit,
+        fetch,
+    } = Keyset::new(input.cursor.as_ref(), input.limit)?;
+    let kind = input.subject_type.as_str();
+    let subject_id = input.subject_id;
+    let sql = &store.sql;
+    transact!(
+        store,
+        Op::ListTuplesBySubject,
+        Shape::Read,
+        subject_id,
+        |tx| {
+            let flights = tx
+                .finish(&[Stmt::new(&sql.tuples_page_for_subject)
+                    .bind(&kind, Type::TEXT)
+                    .bind(&subject_id, Type::UUID)
+                    .bind(&after, Type::UUID)
+                    .bind(&fetch, Type::INT8)])
+                .await?;
+            Ok(rules::paginate(
+                tuples_of(&first(flights))?,
+                limit,
+                |tuple| tuple.id,
+            ))
+        }
+    )
+}
+
+pub(super) async fn page_for_object(
+    store: &PostgresTenancyStore<'_, '_>,
+    input: ListTuplesByObject,
+) -> Result<Page<Tuple>> {
+    let Keyset {
+        after,
+        limit,
+        fetch,
+    } = Keyset::new(input.cursor.as_ref(), input.limit)?;
+    let kind = input.object_type.as_str();
+    let object_id = input.object_id;
+    let relation = input.relation.as_ref().map(Relation::as_str);
+    let sql = &store.sql;
+    transact!(
+        store,
+        Op::ListTuplesByObject,
+        Shape::Read,
+        object_id,
+        |tx| {
+            // Two statements rather than one with an optional relation: each shape has one
+            // sort-free plan, an ordered range scan of its index.
+            let statement = match &relation {
+                None => Stmt::new(&sql.tuples_page_for_object)
+                    .bind(&kind, Type::TEXT)
+                    .bind(&object_id, Type::UUID)
+                    .bind(&after, Type::UUID)
+                    .bind(&fetch, Type::INT8),
+                Some(relation) => Stmt::new(&sql.tuples_page_for_object_relation)
+                    .bind(&kind, Type::TEXT)
+                    .bind(&object_id, Type::UUID)
+                    .bind(relation, Type::TEXT)
+                    .bind(&after, Type::UUID)
+                    .bind(&fetch, Type::INT8),
+            };
+            let flights = tx.finish(&[statement]).await?;
+            Ok(rules::paginate(
+                tuples_of(&first(flights))?,
+                limit,
+                |tuple| tuple.id,
+            ))
         }
     )
 }

@@ -54,3 +54,10 @@ pub fn weakened<'t, 'c>(
     };
     store.with_protection(schema, protection)
 }
+
+/// The text of the store's statement `name` (a field of its statement table, such as
+/// `list_members` or `list_members_by_status`) over the tables of `schema`, as the store sends
+/// it: the plan tests prepare and explain it themselves. `None` for an unknown name.
+pub fn statement_text(schema: &str, name: &str) -> Option<String> {
+    crate::sql::Sql::new(schema).named(name).map(str::to_owned)
+}

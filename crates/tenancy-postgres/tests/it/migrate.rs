@@ -1,7 +1,11 @@
 //! Migration: idempotent, concurrent, adopting, schema choice, and the typed not-migrated error.
 
-use flametrench_tenancy_core::{CreateOrg, TenancyStore};
-use flametrench_tenancy_postgres::{Migration, PostgresTenancyStore, SCHEMA_SQL, migrate};
+use flametrench_tenancy_core::{
+    CreateOrg, ListMembers, ListOrgs, MembershipStatus, OrgName, OrgQuery, Slug, TenancyStore,
+};
+use flametrench_tenancy_postgres::{
+    Migration, PAGE_INDEXES_SQL, PostgresTenancyStore, SCHEMA_SQL, SEARCH_INDEX, migrate,
+};
 
 use crate::support::{server, users};
 
@@ -167,4 +171,185 @@ async fn missing_tables_are_a_typed_error() {
         .await
         .expect_err("no tables");
     assert_eq!(error.code(), "storage.not_migrated");
+}
+
+/// Whether `schema` holds an index named `name`.
+async fn has_index(client: &tokio_postgres::Client, schema: &str, name: &str) -> bool {
+    client
+        .query_one(
+            "SELECT to_regclass(format('%I.%I', $1::text, $2::text)) IS NOT NULL",
+            &[&schema, &name],
+        )
+        .await
+        .expect("regclass")
+        .get(0)
+}
+
+#[tokio::test]
+async fn the_search_index_follows_the_extension() {
+    let server = server().await;
+    let db = server.empty_database().await.expect("empty database");
+    let admin = db.connect().await.expect("admin");
+    let available: bool = admin
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'pg_trgm')",
+            &[],
+        )
+        .await
+        .expect("catalog")
+        .get(0);
+    if !available {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI's server ships pg_trgm (PostgreSQL's contrib)"
+        );
+        eprintln!("skipped: the server has no pg_trgm");
+        return;
+    }
+    // A role that owns its schema but may not create extensions (no CREATE on the database).
+    let role = format!("ft_owner_{:08x}", uuid::Uuid::new_v4().as_u128() as u32);
+    admin
+        .batch_execute(&format!(
+            "CREATE ROLE {role} LOGIN NOSUPERUSER; CREATE SCHEMA app AUTHORIZATION {role};"
+        ))
+        .await
+        .expect("role and schema");
+    let mut config = db.config();
+    config.user(&role);
+    let mut owner = flametrench_tenancy_postgres::testing::TestPostgres::connect(&config)
+        .await
+        .expect("connect as the schema's owner");
+    assert_eq!(
+        migrate(&mut owner, "app")
+            .await
+            .expect("migrate without pg_trgm"),
+        Migration::Created
+    );
+    assert!(!has_index(&owner, "app", SEARCH_INDEX).await);
+
+    // Without the index, queries answer the same.
+    let store = PostgresTenancyStore::new(
+        flametrench_tenancy_postgres::testing::pool_for(config.clone(), 1).expect("pool"),
+    )
+    .with_schema("app")
+    .expect("schema");
+    let alice = users(&store, 1).await[0];
+    let mut wanted = Vec::new();
+    for (name, slug) in [
+        ("50% off_sale", "half"),
+        ("Back\\slash", "slash"),
+        ("Plain", "p"),
+    ] {
+        let created = store
+            .create_org(
+                CreateOrg::new(alice)
+                    .name(OrgName::new(name).expect("name"))
+                    .slug(Slug::new(slug).expect("slug")),
+            )
+            .await
+            .expect("create_org");
+        wanted.push(created.org.id);
+    }
+    let search = |text: &'static str| {
+        let store = &store;
+        async move {
+            store
+                .list_orgs(ListOrgs::new().query(OrgQuery::new(text).expect("query")))
+                .await
+                .expect("list_orgs")
+                .data
+                .into_iter()
+                .map(|org| org.id)
+                .collect::<Vec<_>>()
+        }
+    };
+    let before = (
+        search("0%").await,
+        search("\\").await,
+        search("_").await,
+        search("pLA").await,
+    );
+    assert_eq!(before.0, vec![wanted[0]], "% is literal");
+    assert_eq!(before.1, vec![wanted[1]], "\\ is literal");
+    assert_eq!(before.2, vec![wanted[0]], "_ is literal");
+    assert_eq!(before.3, vec![wanted[2]], "ASCII letters fold");
+
+    // The extension appears in another schema: the next migrate adds the index, naming it.
+    admin
+        .batch_execute(&format!(
+            "CREATE SCHEMA ext; CREATE EXTENSION pg_trgm WITH SCHEMA ext; \
+             GRANT USAGE ON SCHEMA ext TO {role};"
+        ))
+        .await
+        .expect("pg_trgm in ext");
+    assert_eq!(
+        migrate(&mut owner, "app")
+            .await
+            .expect("migrate with pg_trgm"),
+        Migration::Upgraded
+    );
+    assert!(has_index(&owner, "app", SEARCH_INDEX).await);
+    assert_eq!(
+        migrate(&mut owner, "app").await.expect("again"),
+        Migration::UpToDate
+    );
+    let after = (
+        search("0%").await,
+        search("\\").await,
+        search("_").await,
+        search("pLA").await,
+    );
+    assert_eq!(after, before, "the index changes no answer");
+}
+
+#[tokio::test]
+async fn version_2_schemas_get_the_page_indexes() {
+    let server = server().await;
+    let db = server.empty_database().await.expect("empty database");
+    let mut client = db.connect().await.expect("client");
+    // The schema as version 2 made it: no page indexes, the reference's object index.
+    let version_2: String = SCHEMA_SQL
+        .lines()
+        .filter(|line| !line.starts_with("CREATE INDEX IF NOT EXISTS"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    client
+        .batch_execute(&format!(
+            "{version_2}
+             CREATE INDEX tup_object_relation_idx ON tup (object_type, object_id, relation);
+             CREATE TABLE flametrench_tenancy_schema_version (version integer PRIMARY KEY,
+               applied_at timestamptz NOT NULL DEFAULT now(), how text NOT NULL);
+             INSERT INTO flametrench_tenancy_schema_version (version, how) VALUES (1, 'created'),
+               (2, 'upgraded');"
+        ))
+        .await
+        .expect("a version 2 schema");
+    for line in PAGE_INDEXES_SQL.lines() {
+        let name = line.split_whitespace().nth(5).expect("an index name");
+        assert!(!has_index(&client, "public", name).await, "{name} before");
+    }
+    assert_eq!(
+        migrate(&mut client, "public").await.expect("upgrade"),
+        Migration::Upgraded
+    );
+    for line in PAGE_INDEXES_SQL.lines() {
+        let name = line.split_whitespace().nth(5).expect("an index name");
+        assert!(has_index(&client, "public", name).await, "{name} after");
+        assert!(
+            SCHEMA_SQL.contains(line),
+            "the published schema holds {name} as the upgrade makes it"
+        );
+    }
+    let store = PostgresTenancyStore::new(db.pool(1).expect("pool"));
+    let alice = users(&store, 1).await[0];
+    let org = store
+        .create_org(CreateOrg::new(alice))
+        .await
+        .expect("create_org")
+        .org;
+    let page = store
+        .list_members(ListMembers::new(org.id).status(MembershipStatus::Active))
+        .await
+        .expect("a filtered page on the upgraded schema");
+    assert_eq!(page.data.len(), 1);
 }

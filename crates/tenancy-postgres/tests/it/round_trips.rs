@@ -5,8 +5,9 @@
 use flametrench_ids::UsrId;
 use flametrench_tenancy_core::{
     AcceptInvitation, AddMember, CreateInvitation, CreateOrg, Cursor, EntityType, Identifier,
-    ListInvitations, ListMembers, ListMembershipsForUser, ListOrgs, Op, OrgName, Patch, PreTuple,
-    Relation, Role, TenancyStore, TransferOwnership, UpdateOrg,
+    ListInvitations, ListMembers, ListMembershipsForUser, ListOrgs, ListTuplesByObject,
+    ListTuplesBySubject, Op, OrgName, Patch, PreTuple, Relation, Role, TenancyStore,
+    TransferOwnership, UpdateOrg,
 };
 use flametrench_tenancy_postgres::PostgresTenancyStore;
 use flametrench_tenancy_postgres::testing::PgProxy;
@@ -120,6 +121,19 @@ async fn measure<S: TenancyStore>(store: &S, proxy: &PgProxy) -> Vec<Seen> {
     count!(
         "list_tuples_for_object",
         store.list_tuples_for_object(EntityType::org(), org.as_uuid(), None)
+    );
+    count!(
+        "list_tuples_by_subject",
+        store.list_tuples_by_subject(
+            ListTuplesBySubject::new(EntityType::usr(), carol.as_uuid()).limit(1)
+        )
+    );
+    count!(
+        "list_tuples_by_object",
+        store.list_tuples_by_object(
+            ListTuplesByObject::new(EntityType::org(), org.as_uuid())
+                .relation(Relation::new("member").expect("relation"))
+        )
     );
     count!(
         "admin_remove",
