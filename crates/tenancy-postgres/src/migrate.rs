@@ -26,8 +26,8 @@ pub const PAGE_INDEXES_SQL: &str = "\
 CREATE INDEX IF NOT EXISTS org_status_idx ON org (status, id);
 CREATE INDEX IF NOT EXISTS mem_filter_idx ON mem ((org_id::text || '/' || status || '/' || role), id);
 CREATE INDEX IF NOT EXISTS inv_filter_idx ON inv ((org_id::text || '/' || status), id);
-CREATE INDEX IF NOT EXISTS tup_subject_page_idx ON tup (subject_id, subject_type, id);
-CREATE INDEX IF NOT EXISTS tup_object_page_idx ON tup (object_id, object_type, id);
+CREATE INDEX IF NOT EXISTS tup_subject_page_idx ON tup ((subject_type || '/' || subject_id::text), id);
+CREATE INDEX IF NOT EXISTS tup_object_page_idx ON tup ((object_type || '/' || object_id::text), id);
 CREATE INDEX IF NOT EXISTS tup_object_relation_page_idx ON tup ((object_type || '/' || object_id::text || '/' || relation), id);
 ";
 

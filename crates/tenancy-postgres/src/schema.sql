@@ -112,8 +112,8 @@ CREATE TABLE tup (
 );
 
 -- Pages: the tuple reads by subject, by object, and by object and relation.
-CREATE INDEX IF NOT EXISTS tup_subject_page_idx ON tup (subject_id, subject_type, id);
-CREATE INDEX IF NOT EXISTS tup_object_page_idx ON tup (object_id, object_type, id);
+CREATE INDEX IF NOT EXISTS tup_subject_page_idx ON tup ((subject_type || '/' || subject_id::text), id);
+CREATE INDEX IF NOT EXISTS tup_object_page_idx ON tup ((object_type || '/' || object_id::text), id);
 CREATE INDEX IF NOT EXISTS tup_object_relation_page_idx ON tup ((object_type || '/' || object_id::text || '/' || relation), id);
 
 -- The SDK's per-org lock rows, created on an org's first write. No foreign key: the row is

@@ -104,11 +104,17 @@ fn rank(column: &str) -> String {
 const MAX_ID: &str = "'ffffffff-ffff-ffff-ffff-ffffffffffff'::uuid";
 
 /// The text keys of the composite owners of paged reads: each is the first column of an index
-/// whose second is `id` (`mem_filter_idx`, `inv_filter_idx`, `tup_object_relation_page_idx`).
+/// whose second is `id` (`mem_filter_idx`, `inv_filter_idx` and the three tuple page indexes).
+/// A tuple's subject and object are keyed with their type; their indexes are on expressions,
+/// so that no equality on the tuple's columns (the natural key's probes of every membership
+/// write) can be served by them: PostgreSQL once chose a page index over the natural key for a
+/// generic plan's delete, and read the whole org's tuples.
 pub(crate) const MEM_FILTER_KEY: &str = "(org_id::text || '/' || status || '/' || role)";
 pub(crate) const INV_FILTER_KEY: &str = "(org_id::text || '/' || status)";
 pub(crate) const TUP_RELATION_KEY: &str =
     "(object_type || '/' || object_id::text || '/' || relation)";
+pub(crate) const TUP_SUBJECT_KEY: &str = "(subject_type || '/' || subject_id::text)";
+pub(crate) const TUP_OBJECT_KEY: &str = "(object_type || '/' || object_id::text)";
 
 /// The membership statuses and roles, as SQL literals: the branches of a filtered listing.
 const STATUSES: [&str; 3] = ["'active'", "'suspended'", "'revoked'"];
@@ -132,8 +138,7 @@ const ROLES: [&str; 6] = [
 ///
 /// So the owner must be an index's first column. Where it is several columns (an org and a
 /// status), the index is on one text key made of them (`MEM_FILTER_KEY`, `INV_FILTER_KEY`,
-/// `TUP_RELATION_KEY`). A tuple's subject or object is a uuid qualified by a type: see
-/// [`typed_range`].
+/// and the tuple keys).
 fn owner_range(
     columns: &str,
     table: &str,
@@ -146,22 +151,6 @@ fn owner_range(
     format!(
         "SELECT {columns} FROM {{s}}.{table} WHERE ({owner}, id) > ({key}, {after}::uuid) \
          AND ({owner}, id) <= ({key}, {MAX_ID}){filter} ORDER BY {owner}, id LIMIT {limit}"
-    )
-}
-
-/// A page of the tuples of one subject or object (`side`): `(uuid, type, id)` ranges of
-/// `tup_subject_page_idx` or `tup_object_page_idx`, whose first column is the uuid. With the
-/// uuid first, the scan stops at the first row of another uuid; rows of the same uuid and
-/// another type (ids are random: in practice none) are read and skipped. The type is not an
-/// equality: one on the bare column would make the natural-key index, which begins with the
-/// subject's type, look ordered by the subject too, and PostgreSQL could read the subject's
-/// every row and sort them.
-fn typed_range(side: &str, kind: &str, uuid: &str, after: &str, limit: &str) -> String {
-    format!(
-        "SELECT {{TUP}} FROM {{s}}.tup \
-         WHERE ({side}_id, {side}_type, id) > ((SELECT {uuid}::uuid), {kind}::text, {after}::uuid) \
-         AND ({side}_id, {side}_type, id) <= ((SELECT {uuid}::uuid), {kind}::text, {MAX_ID}) \
-         ORDER BY {side}_id, {side}_type, id LIMIT {limit}"
     )
 }
 
@@ -293,7 +282,7 @@ statements! {
               WHERE id = $1 AND status <> 'revoked'{REFUSE} RETURNING {ORG}), \
         ms AS (UPDATE {s}.mem SET status = 'revoked', updated_at = greatest($2, created_at) \
               WHERE org_id = $1 AND status IN ('active', 'suspended') AND EXISTS (SELECT 1 FROM o) RETURNING 1), \
-        ts AS (DELETE FROM {s}.tup WHERE object_type = 'org' AND object_id = $1 \
+        ts AS (DELETE FROM {s}.tup WHERE (object_type || '/' || object_id::text) = 'org/' || $1::text \
               AND EXISTS (SELECT 1 FROM o) RETURNING 1), \
         iv AS (UPDATE {s}.inv SET status = 'revoked', terminal_at = $2 \
               WHERE org_id = $1 AND status = 'pending' AND EXISTS (SELECT 1 FROM o) RETURNING 1) \
@@ -510,12 +499,16 @@ statements! {
         FROM {s}.inv i WHERE i.id = $1";
 
     tuples_for_subject = "SELECT {TUP} FROM {s}.tup WHERE subject_type = $1 AND subject_id = $2 ORDER BY id";
-    tuples_for_object = "SELECT {TUP} FROM {s}.tup WHERE object_type = $1 AND object_id = $2 \
+    /// Through `tup_object_page_idx` (the object's key): every tuple of the object.
+    tuples_for_object = "SELECT {TUP} FROM {s}.tup \
+        WHERE (object_type || '/' || object_id::text) = $1::text || '/' || $2::uuid::text \
         AND ($3::text IS NULL OR relation = $3) ORDER BY id";
     /// $1 subject type, $2 subject id, $3 after (the nil uuid for the first page), $4 limit.
-    tuples_page_for_subject = typed_range("subject", "$1", "$2", "$3", "$4");
+    tuples_page_for_subject = owner_range("{TUP}", "tup", TUP_SUBJECT_KEY,
+        "(SELECT $1::text || '/' || $2::uuid::text)", "$3", "", "$4");
     /// $1 object type, $2 object id, $3 after, $4 limit.
-    tuples_page_for_object = typed_range("object", "$1", "$2", "$3", "$4");
+    tuples_page_for_object = owner_range("{TUP}", "tup", TUP_OBJECT_KEY,
+        "(SELECT $1::text || '/' || $2::uuid::text)", "$3", "", "$4");
     /// $1 object type, $2 object id, $3 relation, $4 after, $5 limit.
     tuples_page_for_object_relation = owner_range("{TUP}", "tup", TUP_RELATION_KEY,
         "(SELECT $1::text || '/' || $2::uuid::text || '/' || $3::text)", "$4", "", "$5");

@@ -263,7 +263,8 @@ fn walk(node: &Value, read: &mut Read) {
     }
 }
 
-/// Explains `sql` prepared with `types`, executed with `args`, under `mode`.
+/// Explains `sql` prepared with `types`, executed with `args`, under `mode`, inside a
+/// transaction that is rolled back (writes are explained too, and leave nothing).
 async fn explain(
     client: &Client,
     sql: &str,
@@ -271,20 +272,28 @@ async fn explain(
     args: &str,
     mode: &str,
 ) -> Result<Read, String> {
-    let setup =
-        format!("DEALLOCATE ALL; SET plan_cache_mode = {mode}; PREPARE paged({types}) AS {sql}");
+    let setup = format!(
+        "DEALLOCATE ALL; SET plan_cache_mode = {mode}; PREPARE paged({types}) AS {sql}; BEGIN"
+    );
     client
         .batch_execute(&setup)
         .await
         .map_err(|error| format!("prepare: {error}"))?;
-    let row = client
+    let explained = client
         .query_one(
             &format!("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) EXECUTE paged({args})"),
             &[],
         )
         .await
-        .map_err(|error| format!("explain: {error}"))?;
-    let plan: Value = row.get(0);
+        .map_err(|error| {
+            let detail = error.as_db_error().map(|db| db.message().to_owned());
+            format!("explain: {error}: {detail:?}")
+        });
+    client
+        .batch_execute("ROLLBACK")
+        .await
+        .map_err(|error| format!("rollback: {error}"))?;
+    let plan: Value = explained?.get(0);
     let top = &plan[0]["Plan"];
     let mut read = Read {
         buffers: number(top, "Shared Hit Blocks") + number(top, "Shared Read Blocks"),
@@ -296,7 +305,11 @@ async fn explain(
 
 /// The violations of one case's plans: reading beyond the page, or sorting.
 async fn violations(client: &Client, case: &Case, sql: &str) -> Vec<String> {
-    let budget = case.branches * (FETCH + SLACK);
+    check(client, case, sql, case.branches * (FETCH + SLACK)).await
+}
+
+/// The violations of one case's plans against `budget` rows and buffers.
+async fn check(client: &Client, case: &Case, sql: &str, budget: i64) -> Vec<String> {
     let modes: &[&str] = if case.custom_only {
         &["force_custom_plan"]
     } else {
@@ -401,4 +414,188 @@ async fn paged_reads_are_one_ordered_range_under_any_plan() {
         );
         eprintln!("control, former {name}: {}", caught.join("; "));
     }
+}
+
+/// The statements of every write on the big org, with the arguments of one call each: the
+/// org lock, the reads of the facts, and the guarded write. `u<n>` is the n-th user, `bm<n>` the
+/// big org's n-th membership (`bm1` its owner, `bm2000` an admin, `bm7` suspended), `bi5` one
+/// of its pending invitations.
+fn writes() -> Vec<(&'static str, &'static str, String)> {
+    let usr = |n: u32| {
+        format!(
+            "pg_temp.v7({}, 'u{n}')",
+            1_700_000_000_000_u64 + u64::from(n)
+        )
+    };
+    let mem = |n: u32| {
+        format!(
+            "pg_temp.v7({}, 'bm{n}')",
+            1_800_000_000_000_u64 + u64::from(n)
+        )
+    };
+    let inv = "pg_temp.v7(1800000200005, 'bi5')";
+    let new = "gen_random_uuid()";
+    vec![
+        ("lock_org", "uuid", BIG.to_owned()),
+        ("lock_org_of_mem", "uuid", mem(5)),
+        ("lock_org_of_inv", "uuid", inv.to_owned()),
+        ("membership_context", "uuid", mem(1)),
+        (
+            "active_membership_beside",
+            "uuid, uuid",
+            format!("{}, {}", mem(1), usr(2)),
+        ),
+        (
+            "add_member",
+            "uuid, uuid, uuid, text, uuid, uuid, timestamptz",
+            format!(
+                "{BIG}, {}, {}, 'member', {new}, {new}, now()",
+                usr(30000),
+                usr(1)
+            ),
+        ),
+        (
+            "change_role",
+            "uuid, timestamptz, uuid, text, uuid",
+            format!("{}, now(), {new}, 'admin', {new}", mem(5)),
+        ),
+        (
+            "suspend_membership",
+            "uuid, timestamptz",
+            format!("{}, now()", mem(5)),
+        ),
+        (
+            "reinstate_membership",
+            "uuid, timestamptz, uuid",
+            format!("{}, now(), {new}", mem(7)),
+        ),
+        (
+            "admin_remove",
+            "uuid, timestamptz, uuid",
+            format!("{}, now(), {}", mem(5), usr(1)),
+        ),
+        (
+            "self_leave_alone",
+            "uuid, timestamptz",
+            format!("{}, now()", mem(5)),
+        ),
+        (
+            "self_leave",
+            "uuid, timestamptz, uuid, uuid, uuid",
+            format!("{}, now(), {}, {new}, {new}", mem(1), usr(2)),
+        ),
+        (
+            "transfer_ownership",
+            "uuid, timestamptz, uuid, uuid, uuid, uuid, uuid, uuid",
+            format!(
+                "{BIG}, now(), {}, {}, {new}, {new}, {new}, {new}",
+                mem(1),
+                mem(2)
+            ),
+        ),
+        (
+            "create_invitation",
+            "uuid, uuid, text, text, jsonb, uuid, timestamptz, timestamptz, bool",
+            format!(
+                "{new}, {BIG}, 'new@example.com', 'member', '[]', {}, now(), \
+                 now() + interval '1 day', true",
+                usr(1)
+            ),
+        ),
+        (
+            "accept_context",
+            "uuid, uuid",
+            format!("{inv}, {}", usr(30000)),
+        ),
+        (
+            "accept_invitation",
+            "uuid, uuid, timestamptz, bool, uuid, uuid, text, int8, bool, text",
+            format!(
+                "{inv}, {}, now(), false, {new}, {new}, '0190f2a8-1b3c-7abc-8123-', 0, true, \
+                 'guest5@example.com'",
+                usr(30000)
+            ),
+        ),
+        (
+            "end_invitation",
+            "uuid, text, timestamptz, uuid, bool",
+            format!("{inv}, 'revoked', now(), {}, true", usr(1)),
+        ),
+        (
+            "end_invitation_context",
+            "uuid, uuid",
+            format!("{inv}, {}", usr(1)),
+        ),
+    ]
+}
+
+/// Rows a write's statement may read on the big org: its own rows and their neighbours, never
+/// the org's members.
+const WRITE_ROWS: i64 = 40;
+
+/// Buffers a write may touch: its rows' heap pages and every index it enters, at a few levels
+/// each. A scan of the big org's 20,000 members touches hundreds.
+const WRITE_BUFFERS: i64 = 160;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_on_a_big_org_are_index_probes() {
+    let server = server().await;
+    let db = database(&server).await;
+    let client = db.connect().await.expect("client");
+    client.batch_execute(LOAD).await.expect("big inputs");
+    let mut found = Vec::new();
+    let mut written = 0;
+    for (statement, types, args) in writes() {
+        let sql = flametrench_tenancy_postgres::testing::statement_text("public", statement)
+            .unwrap_or_else(|| panic!("the store has no statement {statement}"));
+        let case = Case {
+            label: statement,
+            statement,
+            types,
+            args: Box::leak(args.into_boxed_str()),
+            branches: 1,
+            custom_only: false,
+        };
+        for mode in ["force_generic_plan", "force_custom_plan"] {
+            match explain(&client, &sql, types, case.args, mode).await {
+                Err(error) => found.push(format!("{statement} ({mode}): {error}")),
+                Ok(read) => {
+                    if read.rows > WRITE_ROWS
+                        || read.buffers > WRITE_BUFFERS
+                        || read.nodes.iter().any(|node| node == "Seq Scan")
+                    {
+                        found.push(format!(
+                            "{statement} ({mode}): {} rows and {} buffers; nodes {:?}, \
+                             indexes {:?}",
+                            read.rows, read.buffers, read.nodes, read.indexes
+                        ));
+                    }
+                    written += read
+                        .nodes
+                        .iter()
+                        .filter(|node| *node == "ModifyTable")
+                        .count();
+                }
+            }
+        }
+    }
+    assert!(
+        written > 0,
+        "the guarded writes wrote, under EXPLAIN ANALYZE"
+    );
+    // The control: an owner count without its index, counting every active member of the big
+    // org, must be caught.
+    let control = "SELECT count(*) FROM mem WHERE org_id = $1 AND status = 'active'";
+    let read = explain(&client, control, "uuid", BIG, "force_custom_plan")
+        .await
+        .expect("the control explains");
+    assert!(
+        read.rows > WRITE_ROWS,
+        "the check did not catch a count of every member: {read:?}"
+    );
+    assert!(
+        found.is_empty(),
+        "writes on the big org that read beyond their rows:\n{}",
+        found.join("\n")
+    );
 }
