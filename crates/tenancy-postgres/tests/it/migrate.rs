@@ -303,7 +303,7 @@ async fn the_search_index_follows_the_extension() {
 }
 
 #[tokio::test]
-async fn version_2_schemas_get_the_page_indexes() {
+async fn version_2_and_adopted_schemas_get_the_page_indexes() {
     let server = server().await;
     let db = server.empty_database().await.expect("empty database");
     let mut client = db.connect().await.expect("client");
@@ -352,4 +352,27 @@ async fn version_2_schemas_get_the_page_indexes() {
         .await
         .expect("a filtered page on the upgraded schema");
     assert_eq!(page.data.len(), 1);
+
+    // The same tables set up by another SDK (no version table): adopted, with the indexes.
+    let other = server.empty_database().await.expect("other SDK's database");
+    let mut client = other.connect().await.expect("client");
+    client
+        .batch_execute(&format!(
+            "{version_2}
+             CREATE INDEX tup_object_relation_idx ON tup (object_type, object_id, relation);
+             CREATE INDEX tup_subject_idx ON tup (subject_type, subject_id);"
+        ))
+        .await
+        .expect("another SDK's schema");
+    assert_eq!(
+        migrate(&mut client, "public").await.expect("adopt"),
+        Migration::Adopted
+    );
+    for line in PAGE_INDEXES_SQL.lines() {
+        let name = line.split_whitespace().nth(5).expect("an index name");
+        assert!(
+            has_index(&client, "public", name).await,
+            "{name} after adopting"
+        );
+    }
 }
