@@ -42,13 +42,20 @@ const BUMP: &str = "bump AS (INSERT INTO {s}.ft_org_lock AS l (org_id, version) 
 
 /// What a membership write's guard reads, as a CTE `g` over membership `$1`: the row, its
 /// org's status, the org's active-owner count, and whether the row's user holds another active
-/// membership in the org. The same facts `membership_context` returns to the rules.
-const GUARD_FACTS: &str = "g AS (SELECT m.id, m.usr_id, m.org_id, m.role, m.status, \
+/// membership in the org. The statement returns them (`{GOUT}`), so that a refusal is
+/// explained by the rules from exactly what the guard saw, read once.
+const GUARD_FACTS: &str = "g AS (SELECT {MEM}, \
     (SELECT o.status FROM {s}.org o WHERE o.id = m.org_id) AS org_status, \
     (SELECT count(*) FROM {s}.mem x WHERE x.org_id = m.org_id AND x.status = 'active' AND x.role = 'owner') AS owners, \
     EXISTS (SELECT 1 FROM {s}.mem x WHERE x.org_id = m.org_id AND x.usr_id = m.usr_id \
             AND x.status = 'active' AND x.id <> m.id) AS other_active \
     FROM {s}.mem m WHERE m.id = $1)";
+
+/// The facts a guarded membership write returns: the columns of `g`.
+const GUARD_OUT: &str = "{MEM}, org_status, owners, other_active";
+
+/// The one row a guarded membership write returns, with the facts when the membership exists.
+const GUARD_FROM: &str = "FROM (SELECT 1) AS one LEFT JOIN g ON true";
 
 /// Revoke-and-re-add of the row whose id the CTE `source` holds (none: nothing is written),
 /// as CTEs `{name}_old` (the revoked row), `{name}_gone` (its tuple deleted), `{name}_new` (the
@@ -205,6 +212,8 @@ macro_rules! statements {
                 let fill = |template: &str| {
                     template
                         .replace("{GFACTS}", GUARD_FACTS)
+                        .replace("{GOUT}", GUARD_OUT)
+                        .replace("{GFROM}", GUARD_FROM)
                         .replace("{REFUSE}", refuse)
                         .replace("{BUMP}", bump)
                         .replace("{LOCK}", lock)
@@ -300,36 +309,28 @@ statements! {
         WHERE id = (SELECT org_id FROM {s}.inv WHERE id = $1){LOCK}), {BUMP} \
         SELECT status, (SELECT count(*) FROM bump) FROM o";
 
-    /// $1 membership: the row, then `org_status`, `owners` (the org's active-owner count) and
-    /// `other_active` (whether its user has another active membership in the org): the facts
-    /// of `GUARD_FACTS`, for the rules.
-    membership_context = "SELECT {MEM}, \
-        (SELECT o.status FROM {s}.org o WHERE o.id = m.org_id) AS org_status, \
-        (SELECT count(*) FROM {s}.mem x WHERE x.org_id = m.org_id AND x.status = 'active' AND x.role = 'owner') AS owners, \
-        EXISTS (SELECT 1 FROM {s}.mem x WHERE x.org_id = m.org_id AND x.usr_id = m.usr_id \
-                AND x.status = 'active' AND x.id <> m.id) AS other_active \
-        FROM {s}.mem m WHERE m.id = $1";
     /// $1 membership, $2 user: that user's active membership in the membership's org.
     active_membership_beside = "SELECT {MEM} FROM {s}.mem WHERE usr_id = $2 AND status = 'active' \
         AND org_id = (SELECT org_id FROM {s}.mem WHERE id = $1)";
     get_membership = "SELECT {MEM} FROM {s}.mem WHERE id = $1";
     memberships_by_ids = "SELECT {MEM} FROM {s}.mem WHERE id = ANY($1)";
 
-    // The guarded membership writes. Each runs after the org lock and the fact reads of its
-    // flight, reads its own facts (`GUARD_FACTS`), writes only when its guard (the conditions
-    // of its `decide` function) holds, and returns `written`: the membership rows it wrote.
-    // Every write of a statement is gated on its guard or on an earlier write's effect, so a
-    // refused guard writes nothing. $1 is the membership, $2 the time.
+    // The guarded membership writes. Each runs after the org lock, reads its facts
+    // (`GUARD_FACTS`), writes only when its guard (the conditions of its `decide` function)
+    // holds, and returns one row: the facts (the membership's columns null when it does not
+    // exist) and `written`, the membership rows it wrote. Every write of a statement is gated
+    // on its guard or on an earlier write's effect, so a refused guard writes nothing. $1 is
+    // the membership, $2 the time.
 
     /// $3 new id, $4 new role, $5 tuple id.
     change_role = format!("WITH {{GFACTS}}, \
         go AS (SELECT id FROM g WHERE status = 'active' \
               AND ($4 = 'owner' OR role <> 'owner' OR owners > 1){{REFUSE}}), {} \
-        SELECT (SELECT count(*) FROM r_old) + (SELECT count(*) FROM r_new) AS written",
+        SELECT {{GOUT}}, (SELECT count(*) FROM r_old) + (SELECT count(*) FROM r_new) AS written {{GFROM}}",
         rotation("r", "go", "$3", "$4", "$5"));
     suspend_membership = format!("WITH {{GFACTS}}, \
         go AS (SELECT id FROM g WHERE status = 'active' AND (role <> 'owner' OR owners > 1){{REFUSE}}), {} \
-        SELECT (SELECT count(*) FROM e_end) AS written",
+        SELECT {{GOUT}}, (SELECT count(*) FROM e_end) AS written {{GFROM}}",
         ending("e", "go", "'suspended'", "NULL"));
     /// $3 tuple id.
     reinstate_membership = "WITH {GFACTS}, \
@@ -339,19 +340,19 @@ statements! {
               WHERE id = (SELECT id FROM go) RETURNING usr_id, org_id, role, updated_at), \
         bt AS (INSERT INTO {s}.tup (id, subject_type, subject_id, relation, object_type, object_id, created_at, created_by) \
               SELECT $3, 'usr', usr_id, role, 'org', org_id, updated_at, NULL FROM b ON CONFLICT DO NOTHING RETURNING 1) \
-        SELECT (SELECT count(*) FROM b) AS written";
+        SELECT {GOUT}, (SELECT count(*) FROM b) AS written {GFROM}";
     /// $3 the admin.
     admin_remove = format!("WITH {{GFACTS}}, \
         a AS (SELECT g.id, g.role AS target_role, (SELECT x.role FROM {{s}}.mem x WHERE x.org_id = g.org_id \
               AND x.usr_id = $3 AND x.status = 'active') AS actor_role FROM g WHERE g.status = 'active'), \
         go AS (SELECT id FROM a WHERE actor_role IN ('owner', 'admin') AND target_role <> 'owner' \
               AND {} >= {}{{REFUSE}}), {} \
-        SELECT (SELECT count(*) FROM e_end) AS written",
+        SELECT {{GOUT}}, (SELECT count(*) FROM e_end) AS written {{GFROM}}",
         rank("actor_role"), rank("target_role"), ending("e", "go", "'revoked'", "$3"));
     /// Leaving without naming an heir: no promotion can follow (the last owner is refused).
     self_leave_alone = format!("WITH {{GFACTS}}, \
         go AS (SELECT id FROM g WHERE status = 'active' AND (role <> 'owner' OR owners > 1){{REFUSE}}), {} \
-        SELECT (SELECT count(*) FROM e_end) AS written",
+        SELECT {{GOUT}}, (SELECT count(*) FROM e_end) AS written {{GFROM}}",
         ending("e", "go", "'revoked'", "NULL"));
     /// $3 transfer_to, $4 the heir's new id, $5 its tuple id.
     self_leave = format!("WITH {{GFACTS}}, \
@@ -361,8 +362,8 @@ statements! {
               FROM g WHERE g.status = 'active' AND ($3::uuid IS NULL OR $3 <> g.usr_id)), \
         go AS (SELECT id FROM l WHERE (NOT last_owner OR heir_id IS NOT NULL){{REFUSE}}), \
         h AS (SELECT heir_id AS id FROM l WHERE last_owner AND EXISTS (SELECT 1 FROM go)), {}, {} \
-        SELECT (SELECT count(*) FROM r_old) + (SELECT count(*) FROM r_new) \
-        + (SELECT count(*) FROM e_end) AS written",
+        SELECT {{GOUT}}, (SELECT count(*) FROM r_old) + (SELECT count(*) FROM r_new) \
+        + (SELECT count(*) FROM e_end) AS written {{GFROM}}",
         rotation("r", "h", "$4", "'owner'", "$5"), ending("e", "go", "'revoked'", "NULL"));
     /// $1 org, $2 now, $3 from, $4 to, $5 to's new id, $6 its tuple, $7 from's new id, $8 its
     /// tuple: promotes `to` to owner, then demotes `from` to member.

@@ -215,12 +215,15 @@ pub(super) async fn list_for_user(
     .await
 }
 
-/// Reads the `membership_context` row (none: the membership does not exist) and the named
-/// user's active membership.
-fn membership_facts(context: &[Row], named_rows: &[Row]) -> Result<Option<MembershipFacts>> {
-    let Some(row) = context.first() else {
+/// Reads the facts a guarded write returned (the membership's columns are null when it does
+/// not exist) and the named user's active membership.
+fn membership_facts(written: &[Row], named_rows: &[Row]) -> Result<Option<MembershipFacts>> {
+    let Some(row) = written.first() else {
         return Ok(None);
     };
+    if named::<Option<Uuid>>(row, "id")?.is_none() {
+        return Ok(None);
+    }
     let org_status: &str = named(row, "org_status")?;
     let owners: i64 = named(row, "owners")?;
     Ok(Some(MembershipFacts {
@@ -244,8 +247,8 @@ fn rows_written<R>(plan: &Plan<R>) -> i64 {
         .sum()
 }
 
-/// Runs a guarded membership write on `mem` in one flight: the org lock, the membership's
-/// context, the named user's membership (when `named`), then `write`.
+/// Runs a guarded membership write on `mem` in one flight: the org lock, the named user's
+/// membership (when `named`), then `write`, which returns the facts its guard decided on.
 async fn flight(
     tx: &mut Tx<'_>,
     sql: &Sql,
@@ -253,10 +256,7 @@ async fn flight(
     named_user: Option<&Uuid>,
     write: Stmt<'_>,
 ) -> Result<(Option<MembershipFacts>, i64)> {
-    let mut stmts = vec![
-        Stmt::new(&sql.lock_org_of_mem).bind(mem, Type::UUID),
-        Stmt::new(&sql.membership_context).bind(mem, Type::UUID),
-    ];
+    let mut stmts = vec![Stmt::new(&sql.lock_org_of_mem).bind(mem, Type::UUID)];
     if let Some(usr) = named_user {
         stmts.push(
             Stmt::new(&sql.active_membership_beside)
@@ -269,12 +269,13 @@ async fn flight(
     let flights = tx.finish(&stmts).await?;
     org_status_of(rows_at(&flights, 0))?;
     let named_rows = if named_user.is_some() {
-        rows_at(&flights, 2)
+        rows_at(&flights, 1)
     } else {
         &[]
     };
-    let facts = membership_facts(rows_at(&flights, 1), named_rows)?;
-    let written: i64 = rows_at(&flights, at)
+    let returned = rows_at(&flights, at);
+    let facts = membership_facts(returned, named_rows)?;
+    let written: i64 = returned
         .first()
         .map(|row| named(row, "written"))
         .transpose()?

@@ -439,7 +439,6 @@ fn writes() -> Vec<(&'static str, &'static str, String)> {
         ("lock_org", "uuid", BIG.to_owned()),
         ("lock_org_of_mem", "uuid", mem(5)),
         ("lock_org_of_inv", "uuid", inv.to_owned()),
-        ("membership_context", "uuid", mem(1)),
         (
             "active_membership_beside",
             "uuid, uuid",
