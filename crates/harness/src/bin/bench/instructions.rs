@@ -38,32 +38,20 @@ pub(crate) fn instructions(
     sizes: &[usize],
     iterations: usize,
 ) -> Result<Vec<(String, Vec<f64>)>, String> {
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let dir = std::env::temp_dir().join(format!("ft-callgrind-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let mut table: Vec<(String, Vec<f64>)> = Vec::new();
     for (column, size) in sizes.iter().enumerate() {
         let out = dir.join(format!("size-{size}"));
-        let output = Command::new("valgrind")
-            .arg("--tool=callgrind")
-            .arg("--collect-atstart=no")
-            .arg("--toggle-collect=ft_callgrind_measure")
-            .arg("--dump-before=ft_callgrind_dump")
-            .arg(format!("--callgrind-out-file={}", out.display()))
-            .arg(&exe)
-            .args(["instructions-child", "--size"])
-            .arg(size.to_string())
-            .arg("--iterations")
-            .arg(iterations.to_string())
-            .output()
-            .map_err(|e| format!("valgrind: {e}"))?;
-        if !output.status.success() {
-            return Err(format!(
-                "callgrind run failed: {}",
-                String::from_utf8_lossy(&output.stderr)
-            ));
-        }
-        let ops: Vec<String> = String::from_utf8_lossy(&output.stdout)
+        let args = [
+            "instructions-child".to_owned(),
+            "--size".to_owned(),
+            size.to_string(),
+            "--iterations".to_owned(),
+            iterations.to_string(),
+        ];
+        let stdout = callgrind(&args, &out)?;
+        let ops: Vec<String> = stdout
             .lines()
             .filter_map(|line| line.strip_prefix("op ").map(str::to_owned))
             .collect();
@@ -81,8 +69,32 @@ pub(crate) fn instructions(
     Ok(table)
 }
 
+/// Runs this binary again with `args` under callgrind, counting only the instructions inside
+/// `ft_callgrind_measure`, each `ft_callgrind_dump` starting a new dump (`out.1`, `out.2`, ...);
+/// the child's standard output.
+pub(crate) fn callgrind(args: &[String], out: &Path) -> Result<String, String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let output = Command::new("valgrind")
+        .arg("--tool=callgrind")
+        .arg("--collect-atstart=no")
+        .arg("--toggle-collect=ft_callgrind_measure")
+        .arg("--dump-before=ft_callgrind_dump")
+        .arg(format!("--callgrind-out-file={}", out.display()))
+        .arg(&exe)
+        .args(args)
+        .output()
+        .map_err(|e| format!("valgrind: {e}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "callgrind run failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
 /// The instruction total of callgrind's dump number `part` of the run written to `base`.
-fn dump_total(base: &Path, part: usize) -> Result<u64, String> {
+pub(crate) fn dump_total(base: &Path, part: usize) -> Result<u64, String> {
     let path = format!("{}.{part}", base.display());
     let text = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
     text.lines()

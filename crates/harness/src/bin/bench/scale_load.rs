@@ -30,8 +30,13 @@ const BACKGROUND_ORG_SIZE: usize = 5;
 const WRITE_SHARE: usize = 20;
 /// The smallest size on every axis: two full pages at the page size of 5.
 const SMALLEST: usize = 10;
-/// The sizes of orgs (in members) and of installs (in orgs) below the largest asked for.
-const STEPS: [usize; 2] = [SMALLEST, 10_000];
+/// The sizes of orgs (in members) below the largest asked for.
+const MEMBER_STEPS: [usize; 3] = [SMALLEST, 10_000, 1_000_000];
+/// The sizes of installs (in orgs) below the largest asked for. The smallest is 10,000, not
+/// 10: PostgreSQL reads a table of a page or two whole, whatever its indexes, so a tiny
+/// install would hold the search to one block that no index lookup can match. From 10,000
+/// orgs on, a scan costs hundreds of blocks more at each step.
+const INSTALL_STEPS: [usize; 3] = [10_000, 100_000, 1_000_000];
 /// The memberships of the busiest user, and the invitations of the most-invited org.
 const USER_MEMBERSHIPS: usize = 5_000;
 const ORG_INVITATIONS: usize = 10_000;
@@ -70,18 +75,23 @@ fn ladder(steps: &[usize], max: usize) -> Vec<usize> {
 impl Shape {
     /// The sizes up to `max_members` members and `orgs` orgs, `calls` calls per write and size.
     pub(crate) fn new(max_members: usize, orgs: usize, calls: usize) -> Result<Self, String> {
-        if max_members < SMALLEST || orgs < SMALLEST {
+        if max_members < SMALLEST {
             return Err(format!(
-                "--max-members and --orgs must be at least {SMALLEST}: the smallest size on every \
-                 axis"
+                "--max-members must be at least {SMALLEST}, the smallest org"
+            ));
+        }
+        if orgs <= INSTALL_STEPS[0] {
+            return Err(format!(
+                "--orgs must exceed {}, the smallest install",
+                INSTALL_STEPS[0]
             ));
         }
         let largest_user = max_members.min(USER_MEMBERSHIPS);
         Ok(Self {
-            member_sizes: ladder(&[STEPS[0], STEPS[1], 1_000_000], max_members),
-            user_sizes: ladder(&STEPS[..1], largest_user),
-            invitation_sizes: ladder(&STEPS[..1], max_members.min(ORG_INVITATIONS)),
-            org_counts: ladder(&[STEPS[0], STEPS[1], 1_000_000], orgs),
+            member_sizes: ladder(&MEMBER_STEPS, max_members),
+            user_sizes: ladder(&[SMALLEST], largest_user),
+            invitation_sizes: ladder(&[SMALLEST], max_members.min(ORG_INVITATIONS)),
+            org_counts: ladder(&INSTALL_STEPS, orgs),
             background_orgs: (max_members / BACKGROUND_ORG_SIZE).max(largest_user),
             calls,
         })
@@ -152,7 +162,10 @@ fn member_at(size: usize, position: usize) -> (Role, bool) {
     } else if position == rare[1] || position == rare[3] {
         (Role::Admin, false)
     } else {
-        (Role::Member, [rare[0], rare[2], rare[4]].contains(&position))
+        (
+            Role::Member,
+            [rare[0], rare[2], rare[4]].contains(&position),
+        )
     }
 }
 
@@ -161,9 +174,12 @@ fn is_plain(size: usize, position: usize) -> bool {
     member_at(size, position) == (Role::Member, false)
 }
 
-/// The position of the membership a later page continues after: half the org follows it.
-fn middle(size: usize) -> usize {
-    size / 2 - 1
+/// The position of the membership a later page continues after, about halfway: at least six
+/// rows follow it at every size (at 10, rows 4 to 9), a full page and the row a store reads
+/// beyond it to know another page follows, so the later page is never the last one and every
+/// size returns and reads the same rows.
+fn later_after(size: usize) -> usize {
+    size / 2 - 2
 }
 
 /// The suspended orgs of an install of `count`, and the position of the one with a rare name.
@@ -191,7 +207,7 @@ struct LoadedOrg {
     owner: MemId,
     admin: UsrId,
     plain: Vec<MemId>,
-    middle: MemId,
+    later: MemId,
 }
 
 /// One member size: the org read (and revoked last), and what each write call acts on.
@@ -214,12 +230,17 @@ pub(crate) struct UserSize {
     pub(crate) later: MemId,
 }
 
+/// One invitation size: the org with that many pending invitations.
+pub(crate) struct InvitationSize {
+    pub(crate) size: usize,
+    pub(crate) org: OrgId,
+}
+
 /// The ids the measured calls act on, in either store.
 pub(crate) struct Handles {
     pub(crate) members: Vec<MemberSize>,
     pub(crate) users: Vec<UserSize>,
-    /// Each invitation size and its org.
-    pub(crate) invitations: Vec<(usize, OrgId)>,
+    pub(crate) invitations: Vec<InvitationSize>,
     pub(crate) org_counts: Vec<usize>,
 }
 
@@ -229,7 +250,7 @@ impl Handles {
         match axis {
             Axis::Members => self.members.iter().map(|at| at.size).collect(),
             Axis::UserMemberships => self.users.iter().map(|at| at.size).collect(),
-            Axis::Invitations => self.invitations.iter().map(|(size, _)| *size).collect(),
+            Axis::Invitations => self.invitations.iter().map(|at| at.size).collect(),
             Axis::Orgs => self.org_counts.clone(),
         }
     }
@@ -294,7 +315,7 @@ fn member_size(
     Ok(MemberSize {
         size,
         org: first.id,
-        later: first.middle,
+        later: first.later,
         owners: orgs.iter().map(|org| (org.id, org.owner)).collect(),
         units,
     })
@@ -345,7 +366,7 @@ async fn memory_org(
         .await
         .map_err(text)?;
     let org = created.org.id;
-    let (mut admin, mut middle_id, mut plain) = (None, None, Vec::new());
+    let (mut admin, mut later_id, mut plain) = (None, None, Vec::new());
     for position in 1..size {
         let user = new_user(store).await?;
         let (role, suspended) = member_at(size, position);
@@ -365,8 +386,8 @@ async fn memory_org(
         if is_plain(size, position) && plain.len() < plain_needed {
             plain.push(membership.id);
         }
-        if position == middle(size) {
-            middle_id = Some(membership.id);
+        if position == later_after(size) {
+            later_id = Some(membership.id);
         }
     }
     Ok(LoadedOrg {
@@ -374,14 +395,12 @@ async fn memory_org(
         owner: created.owner_membership.id,
         admin: admin.ok_or("an org of at least 10 members has an admin")?,
         plain,
-        middle: middle_id.ok_or("an org of at least 10 members has a middle")?,
+        later: later_id.ok_or("an org of at least 10 members has a later page")?,
     })
 }
 
 /// The memory store with every shape of `shape`, and one store per install size.
-pub(crate) async fn load_memory(
-    shape: &Shape,
-) -> Result<Fixture<InMemoryTenancyStore>, String> {
+pub(crate) async fn load_memory(shape: &Shape) -> Result<Fixture<InMemoryTenancyStore>, String> {
     let store = InMemoryTenancyStore::new();
     let mut busy = Vec::new();
     for _ in &shape.user_sizes {
@@ -414,16 +433,15 @@ pub(crate) async fn load_memory(
                 memberships.push(membership.id);
             }
         }
-        let invitation =
-            CreateInvitation::new(org, identifier()?, Role::Member, owner, expires())
-                .map_err(text)?;
+        let invitation = CreateInvitation::new(org, identifier()?, Role::Member, owner, expires())
+            .map_err(text)?;
         store.create_invitation(invitation).await.map_err(text)?;
     }
     let mut users = Vec::new();
     for ((user, mut memberships), size) in busy.into_iter().zip(&shape.user_sizes) {
         memberships.sort();
         let later = *memberships
-            .get(middle(*size))
+            .get(later_after(*size))
             .ok_or("a busy user has too few memberships")?;
         users.push(UserSize {
             size: *size,
@@ -463,7 +481,7 @@ pub(crate) async fn load_memory(
                 .map_err(text)?;
             store.create_invitation(input).await.map_err(text)?;
         }
-        invited.push((size, org));
+        invited.push(InvitationSize { size, org });
     }
     let mut installs = Vec::new();
     for &count in &shape.org_counts {
@@ -522,37 +540,49 @@ CREATE OR REPLACE FUNCTION ft_scale.at(ms bigint) RETURNS timestamptz
 const ROLE_AT: &str = "CASE WHEN n % $3 = 0 THEN 'owner' WHEN n % $3 = ANY($4::int8[]) \
      THEN 'admin' ELSE 'member' END";
 
-/// An org group: $1 first millisecond, $2 orgs, $3 members each, $4 the admins' positions, $5
-/// the suspended members' positions. Row `n` (org `n / $3`, position `n % $3`) is stamped at
-/// millisecond `$1 + n`; an org shares the millisecond of its owner's row. One membership
-/// tuple per active membership, as the SDK keeps them.
-fn group_statements() -> [String; 4] {
+/// An org group: $1 first millisecond, $2 orgs, $3 members each, then for the memberships and
+/// tuples $4 the admins' positions and $5 the suspended members' positions. Row `n` (org
+/// `n / $3`, position `n % $3`) is stamped at millisecond `$1 + n`; an org shares the
+/// millisecond of its owner's row. One membership tuple per active membership, as the SDK
+/// keeps them. Each statement with the number of parameters it takes.
+fn group_statements() -> [(String, usize); 4] {
     [
-        "INSERT INTO org (id, status, created_at, updated_at) \
-         SELECT ft_scale.id('o', ms), 'active', ft_scale.at(ms), ft_scale.at(ms) \
-         FROM generate_series(0::int8, $2 - 1) g, LATERAL (SELECT $1 + g * $3 AS ms) x \
-         WHERE cardinality($4::int8[]) >= 0 AND cardinality($5::int8[]) >= 0"
-            .to_owned(),
-        "INSERT INTO usr (id, status, created_at, updated_at) \
-         SELECT ft_scale.id('u', $1 + n), 'active', ft_scale.at($1 + n), ft_scale.at($1 + n) \
-         FROM generate_series(0::int8, $2 * $3 - 1) n \
-         WHERE cardinality($4::int8[]) >= 0 AND cardinality($5::int8[]) >= 0"
-            .to_owned(),
-        format!(
-            "INSERT INTO mem (id, usr_id, org_id, role, status, created_at, updated_at) \
-             SELECT ft_scale.id('m', $1 + n), ft_scale.id('u', $1 + n), \
-                    ft_scale.id('o', $1 + n - n % $3), {ROLE_AT}, \
-                    CASE WHEN n % $3 = ANY($5::int8[]) THEN 'suspended' ELSE 'active' END, \
-                    ft_scale.at($1 + n), ft_scale.at($1 + n) \
-             FROM generate_series(0::int8, $2 * $3 - 1) n"
+        (
+            "INSERT INTO org (id, status, created_at, updated_at) \
+             SELECT ft_scale.id('o', ms), 'active', ft_scale.at(ms), ft_scale.at(ms) \
+             FROM generate_series(0::int8, $2::int8 - 1) g, LATERAL (SELECT $1 + g * $3 AS ms) x"
+                .to_owned(),
+            3,
         ),
-        format!(
-            "INSERT INTO tup (id, subject_type, subject_id, relation, object_type, object_id, \
-                              created_at, created_by) \
-             SELECT ft_scale.id('t', $1 + n), 'usr', ft_scale.id('u', $1 + n), {ROLE_AT}, 'org', \
-                    ft_scale.id('o', $1 + n - n % $3), ft_scale.at($1 + n), \
-                    CASE WHEN n % $3 = 0 THEN ft_scale.id('u', $1 + n) END \
-             FROM generate_series(0::int8, $2 * $3 - 1) n WHERE NOT (n % $3 = ANY($5::int8[]))"
+        (
+            "INSERT INTO usr (id, status, created_at, updated_at) \
+             SELECT ft_scale.id('u', $1 + n), 'active', ft_scale.at($1 + n), ft_scale.at($1 + n) \
+             FROM generate_series(0::int8, $2::int8 * $3::int8 - 1) n"
+                .to_owned(),
+            3,
+        ),
+        (
+            format!(
+                "INSERT INTO mem (id, usr_id, org_id, role, status, created_at, updated_at) \
+                 SELECT ft_scale.id('m', $1 + n), ft_scale.id('u', $1 + n), \
+                        ft_scale.id('o', $1 + n - n % $3), {ROLE_AT}, \
+                        CASE WHEN n % $3 = ANY($5::int8[]) THEN 'suspended' ELSE 'active' END, \
+                        ft_scale.at($1 + n), ft_scale.at($1 + n) \
+                 FROM generate_series(0::int8, $2::int8 * $3::int8 - 1) n"
+            ),
+            5,
+        ),
+        (
+            format!(
+                "INSERT INTO tup (id, subject_type, subject_id, relation, object_type, object_id, \
+                                  created_at, created_by) \
+                 SELECT ft_scale.id('t', $1 + n), 'usr', ft_scale.id('u', $1 + n), {ROLE_AT}, \
+                        'org', ft_scale.id('o', $1 + n - n % $3), ft_scale.at($1 + n), \
+                        CASE WHEN n % $3 = 0 THEN ft_scale.id('u', $1 + n) END \
+                 FROM generate_series(0::int8, $2::int8 * $3::int8 - 1) n \
+                 WHERE NOT (n % $3 = ANY($5::int8[]))"
+            ),
+            5,
         ),
     ]
 }
@@ -577,12 +607,12 @@ async fn load_group(client: &Client, first: i64, orgs: usize, size: usize) -> Re
     } else {
         (Vec::new(), Vec::new())
     };
-    for statement in group_statements() {
+    let (orgs, size) = (orgs as i64, size as i64);
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 5] =
+        [&first, &orgs, &size, &admins, &suspended];
+    for (statement, taken) in group_statements() {
         client
-            .execute(
-                &statement,
-                &[&first, &(orgs as i64), &(size as i64), &admins, &suspended],
-            )
+            .execute(&statement, &params[..taken])
             .await
             .map_err(pg_error)?;
     }
@@ -632,18 +662,18 @@ async fn loaded_orgs(
         wanted.push(("o".to_owned(), at));
         wanted.push(("m".to_owned(), at));
         wanted.push(("u".to_owned(), at + admin as i64));
-        wanted.push(("m".to_owned(), at + middle(size) as i64));
+        wanted.push(("m".to_owned(), at + later_after(size) as i64));
         wanted.extend(plain.iter().map(|p| ("m".to_owned(), at + *p as i64)));
     }
     let found = ids(client, &wanted).await?;
     found
         .chunks(4 + plain.len())
         .map(|chunk| match chunk {
-            [org, owner, admin, middle, plain @ ..] => Ok(LoadedOrg {
+            [org, owner, admin, later, plain @ ..] => Ok(LoadedOrg {
                 id: typed(*org, OrgId::try_from_uuid)?,
                 owner: typed(*owner, MemId::try_from_uuid)?,
                 admin: typed(*admin, UsrId::try_from_uuid)?,
-                middle: typed(*middle, MemId::try_from_uuid)?,
+                later: typed(*later, MemId::try_from_uuid)?,
                 plain: plain
                     .iter()
                     .map(|id| typed(*id, MemId::try_from_uuid))
@@ -665,157 +695,192 @@ async fn load_main(client: &Client, shape: &Shape) -> Result<Handles, String> {
     let day_ago = OffsetDateTime::now_utc() - time::Duration::days(1);
     let mut stamps = Stamps((day_ago.unix_timestamp_nanos() / 1_000_000) as i64);
     let background = stamps.take(shape.background_memberships());
-    load_group(
-        client,
-        background,
-        shape.background_orgs,
-        BACKGROUND_ORG_SIZE,
-    )
-    .await?;
+    load_background(client, shape, background).await?;
+    let mut users = Vec::new();
+    for (index, &size) in shape.user_sizes.iter().enumerate() {
+        users.push(load_busy_user(client, shape, background, index, size).await?);
+    }
+    let mut members = Vec::new();
+    for &size in &shape.member_sizes {
+        members.push(load_member_size(client, shape, &mut stamps, size).await?);
+    }
+    let mut invitations = Vec::new();
+    for &size in &shape.invitation_sizes {
+        let org = load_invited_org(client, &mut stamps, size).await?;
+        invitations.push(InvitationSize { size, org });
+    }
+    client
+        .batch_execute("RESET session_replication_role")
+        .await
+        .map_err(pg_error)?;
+    // Alone: VACUUM never runs inside a multi-statement string.
+    client
+        .batch_execute("VACUUM ANALYZE")
+        .await
+        .map_err(pg_error)?;
+    Ok(Handles {
+        members,
+        users,
+        invitations,
+        org_counts: shape.org_counts.clone(),
+    })
+}
+
+/// The background from millisecond `first` on: orgs of five members, each with one pending
+/// invitation from its owner.
+async fn load_background(client: &Client, shape: &Shape, first: i64) -> Result<(), String> {
+    load_group(client, first, shape.background_orgs, BACKGROUND_ORG_SIZE).await?;
     client
         .execute(
             "INSERT INTO inv (id, org_id, identifier, role, status, pre_tuples, invited_by, \
                               created_at, expires_at) \
              SELECT ft_scale.id('i', ms), ft_scale.id('o', ms), $3, 'member', 'pending', '[]', \
                     ft_scale.id('u', ms), ft_scale.at(ms), ft_scale.at(ms) + interval '30 days' \
-             FROM generate_series(0::int8, $2 - 1) g, LATERAL (SELECT $1 + g * 5 AS ms) x",
-            &[&background, &(shape.background_orgs as i64), &IDENTIFIER],
-        )
-        .await
-        .map_err(pg_error)?;
-    // Each busy user (kind `hu`, stamped inside the background's range) joins orgs spread
-    // evenly through the background, stamped as the org's last row: its memberships are
-    // scattered through the table in id order.
-    let mut users = Vec::new();
-    for (index, &size) in shape.user_sizes.iter().enumerate() {
-        let user_at = background + index as i64;
-        let (mem_kind, tup_kind) = (format!("h{index}m"), format!("h{index}t"));
-        client
-            .batch_execute(&format!(
-                "INSERT INTO usr (id, status, created_at, updated_at) \
-                 VALUES (ft_scale.id('hu', {user_at}), 'active', ft_scale.at({user_at}), \
-                         ft_scale.at({user_at}))"
-            ))
-            .await
-            .map_err(pg_error)?;
-        let joined = format!(
-            "FROM generate_series(0::int8, $2 - 1) j, \
-             LATERAL (SELECT $1 + (j * $3 / $2) * 5 + 4 AS ms) x"
-        );
-        let statements = [
-            format!(
-                "INSERT INTO mem (id, usr_id, org_id, role, status, created_at, updated_at) \
-                 SELECT ft_scale.id($4, ms), ft_scale.id('hu', $5), ft_scale.id('o', ms - 4), \
-                        'member', 'active', ft_scale.at(ms), ft_scale.at(ms) {joined}"
-            ),
-            format!(
-                "INSERT INTO tup (id, subject_type, subject_id, relation, object_type, \
-                                  object_id, created_at, created_by) \
-                 SELECT ft_scale.id($4 || 't', ms), 'usr', ft_scale.id('hu', $5), 'member', 'org', \
-                        ft_scale.id('o', ms - 4), ft_scale.at(ms), NULL {joined}"
-            ),
-        ];
-        for statement in statements {
-            client
-                .execute(
-                    &statement,
-                    &[
-                        &background,
-                        &(size as i64),
-                        &(shape.background_orgs as i64),
-                        &mem_kind,
-                        &user_at,
-                    ],
-                )
-                .await
-                .map_err(pg_error)?;
-        }
-        let _ = tup_kind;
-        let later_org = (middle(size) * shape.background_orgs / size) as i64;
-        let found = ids(
-            client,
+             FROM generate_series(0::int8, $2::int8 - 1) g, LATERAL (SELECT $1 + g * $4 AS ms) x",
             &[
-                ("hu".to_owned(), user_at),
-                (mem_kind, background + later_org * 5 + 4),
+                &first,
+                &(shape.background_orgs as i64),
+                &IDENTIFIER,
+                &(BACKGROUND_ORG_SIZE as i64),
             ],
         )
-        .await?;
-        let [user, later] = found[..] else {
-            return Err("ft_scale.id returned too few ids".into());
-        };
-        users.push(UserSize {
-            size,
-            user: typed(user, UsrId::try_from_uuid)?,
-            later: typed(later, MemId::try_from_uuid)?,
-        });
-    }
-    let mut members = Vec::new();
-    for &size in &shape.member_sizes {
-        let orgs = shape.orgs_of(size);
-        let first = stamps.take(orgs * size);
-        load_group(client, first, orgs, size).await?;
-        let loaded = loaded_orgs(client, first, orgs, size, shape.plain_needed(size)).await?;
-        let fresh: Vec<UsrId> = (0..shape.fresh_users()).map(|_| UsrId::new()).collect();
-        let fresh_ids: Vec<Uuid> = fresh.iter().map(UsrId::as_uuid).collect();
-        client
-            .execute(
-                "INSERT INTO usr (id, status, created_at, updated_at) \
-                 SELECT id, 'active', now(), now() FROM unnest($1::uuid[]) id",
-                &[&fresh_ids],
-            )
-            .await
-            .map_err(pg_error)?;
-        let sites = invitation_sites(shape, size, &loaded);
-        let invitations: Vec<InvId> = sites.iter().map(|_| InvId::new()).collect();
-        let invitation_ids: Vec<Uuid> = invitations.iter().map(InvId::as_uuid).collect();
-        let (orgs_of, inviters): (Vec<Uuid>, Vec<Uuid>) = sites
-            .iter()
-            .map(|(org, inviter)| (org.as_uuid(), inviter.as_uuid()))
-            .unzip();
-        client
-            .execute(
-                "INSERT INTO inv (id, org_id, identifier, role, status, pre_tuples, invited_by, \
-                                  created_at, expires_at) \
-                 SELECT id, org_id, $4, 'member', 'pending', '[]', invited_by, now(), \
-                        now() + interval '30 days' \
-                 FROM unnest($1::uuid[], $2::uuid[], $3::uuid[]) AS x(id, org_id, invited_by)",
-                &[&invitation_ids, &orgs_of, &inviters, &IDENTIFIER],
-            )
-            .await
-            .map_err(pg_error)?;
-        members.push(member_size(shape, size, &loaded, fresh, invitations)?);
-    }
-    let mut invited = Vec::new();
-    for &size in &shape.invitation_sizes {
-        let org_at = stamps.take(1);
-        load_group(client, org_at, 1, 1).await?;
-        let first = stamps.take(size);
-        client
-            .execute(
-                "INSERT INTO inv (id, org_id, identifier, role, status, pre_tuples, invited_by, \
-                                  created_at, expires_at) \
-                 SELECT ft_scale.id('i', $1 + j), ft_scale.id('o', $2), $4, 'member', 'pending', \
-                        '[]', ft_scale.id('u', $2), ft_scale.at($1 + j), \
-                        ft_scale.at($1 + j) + interval '30 days' \
-                 FROM generate_series(0::int8, $3 - 1) j",
-                &[&first, &org_at, &(size as i64), &IDENTIFIER],
-            )
-            .await
-            .map_err(pg_error)?;
-        let found = ids(client, &[("o".to_owned(), org_at)]).await?;
-        let org = found.first().ok_or("ft_scale.id returned no id")?;
-        invited.push((size, typed(*org, OrgId::try_from_uuid)?));
-    }
-    client
-        .batch_execute("RESET session_replication_role; VACUUM ANALYZE")
         .await
         .map_err(pg_error)?;
-    Ok(Handles {
-        members,
-        users,
-        invitations: invited,
-        org_counts: shape.org_counts.clone(),
+    Ok(())
+}
+
+/// The `index`-th busy user, with `size` memberships: it joins background orgs spread evenly
+/// through the background (the orgs `load_memory` has it join), each membership stamped as its
+/// org's last row, so that they are scattered through the table in id order. Its own row is of
+/// kind `hu`, stamped inside the background's range; its memberships' kind is `h<index>m`,
+/// their tuples' the same with a `t` after it.
+async fn load_busy_user(
+    client: &Client,
+    shape: &Shape,
+    background: i64,
+    index: usize,
+    size: usize,
+) -> Result<UserSize, String> {
+    let user_at = background + index as i64;
+    let mem_kind = format!("h{index}m");
+    client
+        .batch_execute(&format!(
+            "INSERT INTO usr (id, status, created_at, updated_at) \
+             VALUES (ft_scale.id('hu', {user_at}), 'active', ft_scale.at({user_at}), \
+                     ft_scale.at({user_at}))"
+        ))
+        .await
+        .map_err(pg_error)?;
+    // Membership `j` joins background org `j * orgs / size`, whose first row is `ms - last`.
+    let last = BACKGROUND_ORG_SIZE - 1;
+    let joined = format!(
+        "FROM generate_series(0::int8, $2::int8 - 1) j, \
+         LATERAL (SELECT $1 + (j * $3 / $2) * {BACKGROUND_ORG_SIZE} + {last} AS ms) x"
+    );
+    let statements = [
+        format!(
+            "INSERT INTO mem (id, usr_id, org_id, role, status, created_at, updated_at) \
+             SELECT ft_scale.id($4, ms), ft_scale.id('hu', $5), ft_scale.id('o', ms - {last}), \
+                    'member', 'active', ft_scale.at(ms), ft_scale.at(ms) {joined}"
+        ),
+        format!(
+            "INSERT INTO tup (id, subject_type, subject_id, relation, object_type, object_id, \
+                              created_at, created_by) \
+             SELECT ft_scale.id($4 || 't', ms), 'usr', ft_scale.id('hu', $5), 'member', 'org', \
+                    ft_scale.id('o', ms - {last}), ft_scale.at(ms), NULL {joined}"
+        ),
+    ];
+    let orgs = shape.background_orgs as i64;
+    for statement in statements {
+        client
+            .execute(
+                &statement,
+                &[&background, &(size as i64), &orgs, &mem_kind, &user_at],
+            )
+            .await
+            .map_err(pg_error)?;
+    }
+    let later_org = (later_after(size) * shape.background_orgs / size) as i64;
+    let later_at = background + later_org * BACKGROUND_ORG_SIZE as i64 + last as i64;
+    let found = ids(client, &[("hu".to_owned(), user_at), (mem_kind, later_at)]).await?;
+    let [user, later] = found[..] else {
+        return Err("ft_scale.id returned too few ids".into());
+    };
+    Ok(UserSize {
+        size,
+        user: typed(user, UsrId::try_from_uuid)?,
+        later: typed(later, MemId::try_from_uuid)?,
     })
+}
+
+/// The orgs of `size` members the reads and writes act on, and the fresh users and pending
+/// invitations the writes need (ids from the SDK's generator: stamped now, after every row
+/// loaded).
+async fn load_member_size(
+    client: &Client,
+    shape: &Shape,
+    stamps: &mut Stamps,
+    size: usize,
+) -> Result<MemberSize, String> {
+    let orgs = shape.orgs_of(size);
+    let first = stamps.take(orgs * size);
+    load_group(client, first, orgs, size).await?;
+    let loaded = loaded_orgs(client, first, orgs, size, shape.plain_needed(size)).await?;
+    let fresh: Vec<UsrId> = (0..shape.fresh_users()).map(|_| UsrId::new()).collect();
+    let fresh_ids: Vec<Uuid> = fresh.iter().map(UsrId::as_uuid).collect();
+    client
+        .execute(
+            "INSERT INTO usr (id, status, created_at, updated_at) \
+             SELECT id, 'active', now(), now() FROM unnest($1::uuid[]) id",
+            &[&fresh_ids],
+        )
+        .await
+        .map_err(pg_error)?;
+    let sites = invitation_sites(shape, size, &loaded);
+    let invitations: Vec<InvId> = sites.iter().map(|_| InvId::new()).collect();
+    let invitation_ids: Vec<Uuid> = invitations.iter().map(InvId::as_uuid).collect();
+    let (orgs_of, inviters): (Vec<Uuid>, Vec<Uuid>) = sites
+        .iter()
+        .map(|(org, inviter)| (org.as_uuid(), inviter.as_uuid()))
+        .unzip();
+    client
+        .execute(
+            "INSERT INTO inv (id, org_id, identifier, role, status, pre_tuples, invited_by, \
+                              created_at, expires_at) \
+             SELECT id, org_id, $4, 'member', 'pending', '[]', invited_by, now(), \
+                    now() + interval '30 days' \
+             FROM unnest($1::uuid[], $2::uuid[], $3::uuid[]) AS x(id, org_id, invited_by)",
+            &[&invitation_ids, &orgs_of, &inviters, &IDENTIFIER],
+        )
+        .await
+        .map_err(pg_error)?;
+    member_size(shape, size, &loaded, fresh, invitations)
+}
+
+/// An org with an owner and `size` pending invitations from it.
+async fn load_invited_org(
+    client: &Client,
+    stamps: &mut Stamps,
+    size: usize,
+) -> Result<OrgId, String> {
+    let org_at = stamps.take(1);
+    load_group(client, org_at, 1, 1).await?;
+    let first = stamps.take(size);
+    client
+        .execute(
+            "INSERT INTO inv (id, org_id, identifier, role, status, pre_tuples, invited_by, \
+                              created_at, expires_at) \
+             SELECT ft_scale.id('i', $1 + j), ft_scale.id('o', $2), $4, 'member', 'pending', \
+                    '[]', ft_scale.id('u', $2), ft_scale.at($1 + j), \
+                    ft_scale.at($1 + j) + interval '30 days' \
+             FROM generate_series(0::int8, $3::int8 - 1) j",
+            &[&first, &org_at, &(size as i64), &IDENTIFIER],
+        )
+        .await
+        .map_err(pg_error)?;
+    let found = ids(client, &[("o".to_owned(), org_at)]).await?;
+    let org = found.first().ok_or("ft_scale.id returned no id")?;
+    typed(*org, OrgId::try_from_uuid)
 }
 
 /// Loads an install of `count` named orgs, one with a rare name and three suspended.
@@ -833,7 +898,7 @@ async fn load_install(client: &Client, count: usize) -> Result<(), String> {
                     CASE WHEN g = $4 THEN $5 ELSE 'Org ' || lpad(g::text, 7, '0') END, \
                     CASE WHEN g = $4 THEN $6 ELSE 'org-' || lpad(g::text, 7, '0') END, \
                     ft_scale.at($1 + g), ft_scale.at($1 + g) \
-             FROM generate_series(0::int8, $2 - 1) g",
+             FROM generate_series(0::int8, $2::int8 - 1) g",
             &[
                 &first,
                 &(count as i64),

@@ -206,7 +206,7 @@ pub(crate) fn ft_callgrind_dump() {
 
 /// Polls `future` to completion on this thread inside [`ft_callgrind_measure`]. The memory
 /// store's futures complete on their first poll; re-polling a pending one is allowed anyway.
-fn measure_sync<F: std::future::Future<Output = ()>>(future: F) {
+pub(crate) fn measure_sync<F: std::future::Future<Output = ()>>(future: F) {
     let mut future = std::pin::pin!(future);
     let mut context = Context::from_waker(Waker::noop());
     ft_callgrind_measure(&mut || while future.as_mut().poll(&mut context).is_pending() {});
