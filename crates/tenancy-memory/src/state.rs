@@ -4,37 +4,74 @@
 //!
 //! Memberships are most of a store's memory: every one is kept, ended rows too, as history. So
 //! they are not stored as [`Membership`] values but as [`MemRow`]s, which name the user, the
-//! org, the predecessor, the inviter, the remover and the mirrored tuple's creator by `u32`
-//! indexes instead of 16-byte ids:
+//! org, the predecessor, the inviter, the remover, the mirrored tuple's creator and the user's
+//! next older row by `u32` indexes instead of 16-byte ids:
 //!
 //! - users and orgs are interned ([`Interner`]): the first id seen gets index 0, the next 1,
 //!   and the interner maps both ways;
 //! - a predecessor is named by its position in [`Rows`], where rows are only appended, so a
 //!   position is a stable handle;
-//! - the ordered indexes are keyed by `(owner index, membership id)` ([`Key`], 20 bytes where
-//!   two ids take 32) and the active map by `(user index, org index)` (8 bytes where two ids
-//!   take 32), its values row positions (4 bytes where an id takes 16).
+//! - the ordered indexes are keyed by an owner's index and the membership id ([`OrgKey`], 24
+//!   bytes with the status and role, and [`UserKey`], 20, where two ids take 32) and the
+//!   active map by `(user index, org index)` (8 bytes where two ids take 32), their values row
+//!   positions (4 bytes where an id takes 16).
 //!
-//! A row is 108 bytes, the mirrored tuple's id, time and creator included; a `Membership`
-//! alone is 136, and 188 with those tuple fields. The store measures about 280 heap bytes per
-//! membership, indexes included (BENCHMARKS.md): `Membership` values would add some 80 bytes a
-//! row, and id-keyed indexes more. Reads turn rows back into values (`materialize`,
-//! `tuple_of`).
+//! A row is 96 bytes, the mirrored tuple's id and creator included (its time is the row's
+//! `updated_at`, see [`MemRow`]); a `Membership` alone is 136. Reads turn rows back into
+//! values (`materialize`, `tuple_of`).
 //!
 //! # Flat reads
 //!
 //! Paged reads range over an ordered index from their cursor and stop after `limit + 1` rows,
 //! so a page costs O(log n + page) however large the org, user or object. Filters are indexes
-//! too, not scans: [`FilterKey`] orders an org's rows by status and role (an entry of 28 bytes
-//! a row, before the B-tree's own overhead), the mirrored tuples of active rows are indexed by
-//! user and by org and role in tuple id order (entries of 24 and 28 bytes an active row), orgs
-//! by status, and invitations by org and status. A read whose filter leaves several ranges (a
-//! status without a role, a role without a status, an object's tuples across relations)
-//! merges them in id order ([`merge_sorted`]), reading at most one row per range beyond the
-//! page. Two filters still read row by row, with their bound documented where they are read:
-//! `list_orgs`'s `query` (every org after the cursor until the page fills) and
-//! `list_memberships_for_user`'s `status` (at most the user's memberships after the cursor).
-//! The 280 bytes per membership above were measured before these indexes.
+//! too, not scans. An org's rows have one index, `by_org`, ordered by status and role within
+//! the org ([`OrgKey`]): a page filtered by both is one range; one filtered by status, by role
+//! or not at all merges the ranges left (6, 3 or 18, less those that never held a row of the
+//! org, which [`OrgTally`] records) in id order ([`merge_sorted`]), reading at most one row
+//! per range beyond the page. The tuples mirroring active rows are indexed by org and role
+//! (their relation) and by user, in tuple id order; orgs by status; invitations by org and
+//! status. An object's tuples across relations are merged the same way. Two filters still
+//! read row by row, with their bound documented where they are read: `list_orgs`'s `query`
+//! (every org after the cursor until the page fills) and `list_memberships_for_user`'s
+//! `status` (at most the user's memberships after the cursor).
+//!
+//! # Users with few rows
+//!
+//! Most users have a few memberships, and for them the user indexes would cost about as much
+//! as the rows they order: an entry in `by_user` (membership id order) and one in
+//! `mirrored_by_user` (tuple id order) take some 97 bytes an active row, in B-tree nodes that
+//! ascending inserts leave about 6/11 full. So each user's rows are chained newest first
+//! ([`UserRows`], [`Links::older`]), and only a user with more than [`FEW_ROWS`] rows has
+//! them in the user indexes as well: the row that takes a user past the threshold brings all
+//! of its rows in, and as rows are never deleted the user stays indexed. A page of a user's
+//! memberships or tuples walks and sorts at most [`FEW_ROWS`] rows below the threshold and
+//! ranges over the indexes above it, O(log n + page) either way; `active` still finds a
+//! user's active row in an org in one lookup.
+//!
+//! # Measured
+//!
+//! Heap bytes per membership, as the bench measures them (BENCHMARKS.md: one org of 1,001,
+//! 100,001 or 1,000,001 members, each a user with one row; the rows, mirrored tuples and every
+//! index entry, hash-table slack included), step by step from the first version with the
+//! filter indexes:
+//!
+//! | Step                                                   | 1,001 | 100,001 | 1,000,001 |
+//! |--------------------------------------------------------|------:|--------:|----------:|
+//! | before: an org index by id beside the filter index     |   440 |     418 |       438 |
+//! | one org index, by status and role                      |   391 |     369 |       389 |
+//! | the tuple's time read from `updated_at`                |   375 |     352 |       373 |
+//! | user indexes only past [`FEW_ROWS`] rows (now)         |   289 |     269 |       288 |
+//!
+//! What remains at a million (estimated from the node and bucket layouts): the row, 96 bytes;
+//! `by_org` and `mirrored_by_org`, about 55 each; `mem_ix` and `active`, about 44 and 27 (a
+//! hash table just past a doubling is half empty; about 28 and 17 at 100,001); the chain heads,
+//! 8. The price is in the unfiltered `list_members`, which opens one range per group the org
+//! has used where it had one range of an index by id (callgrind): 19.7k instructions for a
+//! page of 50 of the bench's org (two groups) instead of 17.2k, 10.9k for a page of 5 of
+//! `bench scale`'s orgs (four groups) instead of 5.5k. Filtered pages, which open only the
+//! groups in use, take a third to a half of what they did, and writes 7-32% less. Tried and
+//! left out: `by_org` as a set, each listed row found through `mem_ix`, saved 6-7 bytes a
+//! membership for 3.2k more instructions a page of 50.
 //!
 //! # Hashing
 //!
@@ -68,7 +105,7 @@ pub(crate) type IdMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 type Ix = u32;
 
 /// "No row": the index of an absent inviter, remover, predecessor or tuple creator. A sentinel
-/// rather than `Option<Ix>`, which is twice the size: [`Links`] would grow from 24 bytes to 40.
+/// rather than `Option<Ix>`, which is twice the size: [`Links`] would grow from 28 bytes to 56.
 const NONE: Ix = Ix::MAX;
 
 /// Dense indexes for ids: the first id interned gets 0, the next 1, and so on.
@@ -113,28 +150,44 @@ impl<T: Copy + Eq + Hash> Interner<T> {
     }
 }
 
-/// A key of the ordered membership indexes: the owning user or org, then the membership id.
+/// A key of the user index: the user, then the membership id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-struct Key {
-    owner: Ix,
+struct UserKey {
+    usr: Ix,
     mem: MemId,
 }
 
-impl Key {
-    fn new(owner: Ix, mem: MemId) -> Self {
-        Self { owner, mem }
-    }
-}
-
-/// A key of the filtered membership index: the org, the row's status and role, then the
-/// membership id, so that the rows of one (status, role) of an org are one range in id order.
+/// A key of the org index: the org, the row's status and role, then the membership id, so that
+/// the rows of one (status, role) of an org are one range in id order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-struct FilterKey {
+struct OrgKey {
     org: Ix,
     status: MembershipStatus,
     role: Role,
     mem: MemId,
 }
+
+/// What the store keeps per org beside its rows' index entries.
+#[derive(Debug, Clone, Copy, Default)]
+struct OrgTally {
+    /// The number of the org's active owner rows.
+    active_owners: u32,
+    /// The (status, role) groups of `State::by_org` that have held a row of the org, one bit
+    /// each ([`group_bit`]), so that a read opens only those ranges. A group that empties
+    /// keeps its bit (its range is then opened and found empty): a row never leaves the index,
+    /// it only moves between groups.
+    groups: u32,
+}
+
+/// The bit of the group (`status`, `role`) in [`OrgTally::groups`]: 18 groups in a `u32`.
+fn group_bit(status: MembershipStatus, role: Role) -> u32 {
+    // Both enums are fieldless, so `as` gives each variant its index in declaration order,
+    // and every (status, role) pair its own bit.
+    1 << (status as u32 * Role::ALL.len() as u32 + role as u32)
+}
+
+// A new status or role must still leave a bit for every group.
+const _: () = assert!(MembershipStatus::ALL.len() * Role::ALL.len() <= u32::BITS as usize);
 
 /// A tuple found in an index, before it is read: an explicit tuple (in `State::tuples`) or
 /// the tuple mirroring an active membership row.
@@ -155,29 +208,26 @@ impl TupleRef {
 /// A boxed stream of index entries, for [`merge_sorted`].
 type Stream<'a, T> = Box<dyn Iterator<Item = T> + 'a>;
 
-/// Merges `streams`, each sorted by `key`, into the first `take` items in `key` order. It reads
-/// at most `take` items, plus the head of each stream it compares: at most
-/// `take + streams.len()`.
-fn merge_sorted<T, K: Ord>(
-    streams: Vec<Stream<'_, T>>,
+/// Merges `streams`, each sorted by `key`, into one stream in `key` order. Taking `n` items
+/// reads at most `n` items plus the head of each stream. A stream is dropped once it is
+/// empty, so each step compares only the heads of the streams that still have items.
+fn merge_sorted<T, K: Ord, I: Iterator<Item = T>>(
+    streams: impl IntoIterator<Item = I>,
     key: impl Fn(&T) -> K,
-    take: usize,
-) -> Vec<T> {
-    let mut streams: Vec<_> = streams.into_iter().map(Iterator::peekable).collect();
-    let mut merged = Vec::new();
-    while merged.len() < take {
-        let next = streams
-            .iter_mut()
-            .enumerate()
-            .filter_map(|(at, stream)| stream.peek().map(|item| (key(item), at)))
-            .min()
-            .map(|(_, at)| at);
-        match next.and_then(|at| streams[at].next()) {
-            Some(item) => merged.push(item),
-            None => break,
+) -> impl Iterator<Item = T> {
+    // Each stream with its head: the next item it gives, already read.
+    let mut heads: Vec<(T, I)> = streams
+        .into_iter()
+        .filter_map(|mut stream| Some((stream.next()?, stream)))
+        .collect();
+    std::iter::from_fn(move || {
+        let at = (0..heads.len()).min_by_key(|&at| key(&heads[at].0))?;
+        let (head, stream) = &mut heads[at];
+        match stream.next() {
+            Some(next) => Some(std::mem::replace(head, next)),
+            None => Some(heads.swap_remove(at).0),
         }
-    }
-    merged
+    })
 }
 
 /// The start of a keyset range: just after `after`, or at `first` for the first page.
@@ -188,15 +238,16 @@ fn start_after<K>(after: Option<K>, first: K) -> Bound<K> {
     }
 }
 
-/// One membership and the tuple that mirrors it while it is active (`tuple_id`, `tuple_at`,
-/// and `links.tuple_by` mean something only then).
+/// One membership and the tuple that mirrors it while it is active (`tuple_id` and
+/// `links.tuple_by` mean something only then).
 #[derive(Debug, Clone)]
 pub(crate) struct MemRow {
     id: MemId,
     created_at: OffsetDateTime,
+    /// For an active row, when it became active (its insert or its reinstatement), which is
+    /// when its tuple was written: the tuple's `created_at`, so that no field holds it twice.
     updated_at: OffsetDateTime,
     tuple_id: TupId,
-    tuple_at: OffsetDateTime,
     links: Links,
     role: Role,
     status: MembershipStatus,
@@ -217,6 +268,34 @@ struct Links {
     removed_by: Ix,
     /// The creator of the mirrored tuple, or [`NONE`].
     tuple_by: Ix,
+    /// The user's next older row, in `State::rows`, or [`NONE`]: the links that chain a
+    /// user's rows newest first ([`UserRows`]).
+    older: Ix,
+}
+
+/// A user with at most this many rows (ended ones included) is read by walking its rows; one
+/// with more also has them in the user indexes (`State::by_user`, `State::mirrored_by_user`).
+const FEW_ROWS: u32 = 16;
+
+/// A user's membership rows, chained newest first through [`Links::older`].
+#[derive(Debug, Clone, Copy)]
+struct UserRows {
+    /// The newest row, in `State::rows`, or [`NONE`].
+    newest: Ix,
+    /// How many rows the user has. Rows are never deleted, so once a user has more than
+    /// [`FEW_ROWS`] it stays indexed.
+    count: u32,
+}
+
+impl UserRows {
+    const EMPTY: Self = Self {
+        newest: NONE,
+        count: 0,
+    };
+
+    fn indexed(self) -> bool {
+        self.count > FEW_ROWS
+    }
 }
 
 /// Rows per chunk of [`Rows`] once the first chunk is full.
@@ -282,20 +361,22 @@ pub(crate) struct State {
     rows: Rows,
     /// Membership id to row.
     mem_ix: IdMap<MemId, Ix>,
-    /// Every row of an org, in membership id order.
-    by_org: BTreeMap<Key, Ix>,
-    /// Every row of a user, in membership id order.
-    by_user: BTreeMap<Key, Ix>,
-    /// Every row of an org by status and role, in membership id order within each.
-    by_org_filter: BTreeMap<FilterKey, Ix>,
-    /// The tuple of every active row by user, in tuple id order.
+    /// Every row of an org by status and role, in membership id order within each: the only
+    /// index of an org's rows.
+    by_org: BTreeMap<OrgKey, Ix>,
+    /// Each user's rows, by user index (up to the highest user with a row).
+    user_rows: Vec<UserRows>,
+    /// Every row of a user with more than [`FEW_ROWS`] rows, in membership id order.
+    by_user: BTreeMap<UserKey, Ix>,
+    /// The tuple of every active row of a user with more than [`FEW_ROWS`] rows, by user, in
+    /// tuple id order.
     mirrored_by_user: BTreeMap<(Ix, TupId), Ix>,
     /// The tuple of every active row by org and role (its relation), in tuple id order.
     mirrored_by_org: BTreeMap<(Ix, Role, TupId), Ix>,
     /// `(user, org)` to the row of the user's active membership there.
     active: IdMap<(Ix, Ix), Ix>,
-    /// Org to the number of its active owner rows.
-    active_owners: IdMap<Ix, usize>,
+    /// Every org with rows to its [`OrgTally`].
+    org_tallies: IdMap<Ix, OrgTally>,
     /// Written through `insert_invitation`, which keeps the two indexes below in step.
     invitations: IdMap<InvId, Invitation>,
     /// Every invitation of an org, in id order.
@@ -547,7 +628,7 @@ impl State {
             relation: row.role.relation(),
             object_type: EntityType::org(),
             object_id: self.org_ix.id(row.links.org)?.as_uuid(),
-            created_at: row.tuple_at,
+            created_at: row.updated_at,
             created_by: self.users.id(row.links.tuple_by),
         })
     }
@@ -575,48 +656,60 @@ impl State {
     pub(crate) fn active_owners(&self, org: OrgId) -> usize {
         self.org_ix
             .get(&org)
-            .and_then(|org| self.active_owners.get(&org))
-            .copied()
-            .unwrap_or(0)
+            .and_then(|org| self.org_tallies.get(&org))
+            .map_or(0, |tally| tally.active_owners as usize)
     }
 
-    /// Up to `limit + 1` memberships of `owner` in `index`, after `after`, in id order.
-    ///
-    /// A status or role filter is applied row by row: such a page reads every row of the owner
-    /// after the cursor until `limit + 1` match. Only `user_memberships` filters this way (a
-    /// user's rows are few); an org's filtered pages come from `org_memberships_filtered`.
-    fn page(
-        &self,
-        index: &BTreeMap<Key, Ix>,
-        owner: Option<Ix>,
+    /// The ranges of `by_org` of `org` with a status in `statuses` and a role in `roles`, each
+    /// after `after`, in key order, leaving out the groups that never held a row of the org.
+    fn org_groups<'a>(
+        &'a self,
+        org: Ix,
+        statuses: &'a [MembershipStatus],
+        roles: &'a [Role],
         after: Option<MemId>,
-        status: Option<MembershipStatus>,
-        role: Option<Role>,
-        limit: usize,
-    ) -> Vec<Membership> {
-        let Some(owner) = owner else {
-            return Vec::new();
-        };
-        let start = match after {
-            Some(after) => Bound::Excluded(Key::new(owner, after)),
-            None => Bound::Included(Key::new(owner, MemId::MIN)),
-        };
-        index
-            .range((start, Bound::Unbounded))
-            .take_while(|(key, _)| key.owner == owner)
-            .filter_map(|(_, ix)| self.row(*ix))
-            .filter(|row| status.is_none_or(|wanted| row.status == wanted))
-            .filter(|row| role.is_none_or(|wanted| row.role == wanted))
-            .take(limit.saturating_add(1))
-            .filter_map(|row| self.materialize(row))
-            .collect()
+    ) -> impl Iterator<Item = impl Iterator<Item = (MemId, Ix)> + 'a> + 'a {
+        let held = self.org_tallies.get(&org).map_or(0, |tally| tally.groups);
+        statuses
+            .iter()
+            .flat_map(move |&status| roles.iter().map(move |&role| (status, role)))
+            .filter(move |&(status, role)| held & group_bit(status, role) != 0)
+            .map(move |(status, role)| self.org_group(org, status, role, after))
     }
 
-    /// A page (plus one row, to tell whether more follow) of an org's memberships.
+    /// The rows of an org with one status and role after `after`, in id order: one range of
+    /// `by_org`, O(log n) to open.
+    fn org_group(
+        &self,
+        org: Ix,
+        status: MembershipStatus,
+        role: Role,
+        after: Option<MemId>,
+    ) -> impl Iterator<Item = (MemId, Ix)> + '_ {
+        let key = |mem| OrgKey {
+            org,
+            status,
+            role,
+            mem,
+        };
+        self.by_org
+            .range((
+                start_after(after.map(key), key(MemId::MIN)),
+                Bound::Unbounded,
+            ))
+            .take_while(move |(found, _)| {
+                found.org == org && found.status == status && found.role == role
+            })
+            .map(|(found, ix)| (found.mem, *ix))
+    }
+
+    /// A page (plus one row, to tell whether more follow) of an org's memberships, with
+    /// `status` and `role` when given, in id order.
     ///
-    /// O(log n + page) with or without filters: unfiltered, one range of `by_org`; filtered,
-    /// the ranges of `by_org_filter` the filter leaves (one with a status and a role, one per
-    /// role with a status alone, one per status with a role alone) merged in id order.
+    /// O(log n + page) with or without filters: the ranges of `by_org` the filter leaves (one
+    /// with a status and a role, 6 with a status alone, 3 with a role alone, all 18 without a
+    /// filter; only those that have held a row of the org) merged in id order, reading
+    /// `limit + 1` rows plus at most one more per range.
     pub(crate) fn org_memberships(
         &self,
         org: OrgId,
@@ -625,64 +718,26 @@ impl State {
         role: Option<Role>,
         limit: usize,
     ) -> Vec<Membership> {
-        if status.is_none() && role.is_none() {
-            return self.page(
-                &self.by_org,
-                self.org_ix.get(&org),
-                after,
-                None,
-                None,
-                limit,
-            );
-        }
         let Some(org) = self.org_ix.get(&org) else {
             return Vec::new();
         };
-        self.org_memberships_filtered(org, after, status, role, limit)
-    }
-
-    /// Up to `limit + 1` rows of an org with `status` and `role` (either may be absent, not
-    /// both), after `after`, in id order: at most 6 ranges, `limit + 1` rows read from the
-    /// merge plus at most one more per range.
-    fn org_memberships_filtered(
-        &self,
-        org: Ix,
-        after: Option<MemId>,
-        status: Option<MembershipStatus>,
-        role: Option<Role>,
-        limit: usize,
-    ) -> Vec<Membership> {
         let statuses = status
             .as_ref()
             .map_or(MembershipStatus::ALL, std::slice::from_ref);
         let roles = role.as_ref().map_or(Role::ALL, std::slice::from_ref);
-        let mut streams: Vec<Stream<'_, (MemId, Ix)>> = Vec::new();
-        for &status in statuses {
-            for &role in roles {
-                let key = |mem| FilterKey {
-                    org,
-                    status,
-                    role,
-                    mem,
-                };
-                let start = start_after(after.map(key), key(MemId::MIN));
-                streams.push(Box::new(
-                    self.by_org_filter
-                        .range((start, Bound::Unbounded))
-                        .take_while(move |(found, _)| {
-                            found.org == org && found.status == status && found.role == role
-                        })
-                        .map(|(found, ix)| (found.mem, *ix)),
-                ));
-            }
-        }
-        merge_sorted(streams, |(mem, _)| *mem, limit.saturating_add(1))
-            .into_iter()
+        let groups = self.org_groups(org, statuses, roles, after);
+        merge_sorted(groups, |(mem, _)| *mem)
+            .take(limit.saturating_add(1))
             .filter_map(|(_, ix)| self.membership_at(ix))
             .collect()
     }
 
-    /// A page (plus one row) of a user's memberships.
+    /// A page (plus one row) of a user's memberships, with `status` when given, in id order.
+    ///
+    /// A user with at most [`FEW_ROWS`] rows is read by walking and sorting its rows. Beyond,
+    /// the page is a range of `by_user`, O(log n + page) without a filter; the status filter is
+    /// applied row by row, so such a page reads every row of the user after the cursor until
+    /// `limit + 1` match (a user's rows are few).
     pub(crate) fn user_memberships(
         &self,
         usr: UsrId,
@@ -690,33 +745,93 @@ impl State {
         status: Option<MembershipStatus>,
         limit: usize,
     ) -> Vec<Membership> {
-        self.page(
-            &self.by_user,
-            self.users.get(&usr),
-            after,
-            status,
-            None,
-            limit,
-        )
+        let Some(usr) = self.users.get(&usr) else {
+            return Vec::new();
+        };
+        let wanted = |row: &&MemRow| status.is_none_or(|wanted| row.status == wanted);
+        let take = limit.saturating_add(1);
+        if self.user_rows(usr).indexed() {
+            let key = |mem| UserKey { usr, mem };
+            return self
+                .by_user
+                .range((
+                    start_after(after.map(key), key(MemId::MIN)),
+                    Bound::Unbounded,
+                ))
+                .take_while(|(key, _)| key.usr == usr)
+                .filter_map(|(_, ix)| self.row(*ix))
+                .filter(wanted)
+                .take(take)
+                .filter_map(|row| self.materialize(row))
+                .collect();
+        }
+        let mut rows: Vec<&MemRow> = self
+            .walk_user(usr)
+            .map(|(_, row)| row)
+            .filter(|row| after.is_none_or(|after| row.id > after))
+            .filter(wanted)
+            .collect();
+        rows.sort_unstable_by_key(|row| row.id);
+        rows.into_iter()
+            .take(take)
+            .filter_map(|row| self.materialize(row))
+            .collect()
     }
 
-    fn rows_of<'a>(
-        &'a self,
-        index: &'a BTreeMap<Key, Ix>,
-        owner: Ix,
-    ) -> impl Iterator<Item = (Ix, &'a MemRow)> + 'a {
-        index
-            .range(Key::new(owner, MemId::MIN)..)
-            .take_while(move |(key, _)| key.owner == owner)
-            .filter_map(|(_, ix)| self.row(*ix).map(|row| (*ix, row)))
+    /// The user's [`UserRows`].
+    fn user_rows(&self, usr: Ix) -> UserRows {
+        self.user_rows
+            .get(usr as usize)
+            .copied()
+            .unwrap_or(UserRows::EMPTY)
+    }
+
+    /// Every row of a user, newest first, along the links of its rows: for a user with at most
+    /// [`FEW_ROWS`] rows (more would be a long walk).
+    fn walk_user(&self, usr: Ix) -> impl Iterator<Item = (Ix, &MemRow)> + '_ {
+        let mut next = self.user_rows(usr).newest;
+        std::iter::from_fn(move || {
+            let ix = next;
+            let row = self.row(ix)?;
+            next = row.links.older;
+            Some((ix, row))
+        })
+    }
+
+    /// The tuples of a user's active rows after `after`, in tuple id order: a range of
+    /// `mirrored_by_user`, or for a user with at most [`FEW_ROWS`] rows its rows walked and
+    /// sorted.
+    fn user_tuples(&self, usr: Ix, after: Option<TupId>) -> Stream<'_, TupleRef> {
+        if self.user_rows(usr).indexed() {
+            let start = start_after(after.map(|after| (usr, after)), (usr, TupId::MIN));
+            return Box::new(
+                self.mirrored_by_user
+                    .range((start, Bound::Unbounded))
+                    .take_while(move |((owner, _), _)| *owner == usr)
+                    .map(|((_, tuple), ix)| TupleRef::Mirrored(*tuple, *ix)),
+            );
+        }
+        let mut found: Vec<TupleRef> = self
+            .walk_user(usr)
+            .filter(|(_, row)| row.status == MembershipStatus::Active)
+            .filter(|(_, row)| after.is_none_or(|after| row.tuple_id > after))
+            .map(|(ix, row)| TupleRef::Mirrored(row.tuple_id, ix))
+            .collect();
+        found.sort_unstable_by_key(TupleRef::id);
+        Box::new(found.into_iter())
     }
 
     // --- memberships: writes -------------------------------------------------------------
 
-    fn count_owner(&mut self, org: Ix, role: Role, status: MembershipStatus, delta: isize) {
+    /// Tallies a row of `org` entering (`delta` 1) or leaving (-1) the group (`status`,
+    /// `role`).
+    fn tally(&mut self, org: Ix, status: MembershipStatus, role: Role, delta: i32) {
+        let tally = self.org_tallies.entry(org).or_default();
+        if delta > 0 {
+            tally.groups |= group_bit(status, role);
+        }
         if role == Role::Owner && status == MembershipStatus::Active {
-            let entry = self.active_owners.entry(org).or_default();
-            *entry = entry.saturating_add_signed(delta);
+            tally.active_owners = tally.active_owners.saturating_add_signed(delta);
         }
     }
 
@@ -746,29 +861,39 @@ impl State {
             invited_by,
             removed_by,
             tuple_by,
+            older: NONE,
         }
     }
 
     /// Appends the row of `membership`, whose ids resolve to `links`, and indexes it.
     fn push_row(&mut self, membership: &Membership, links: Links) {
+        debug_assert!(
+            membership.status != MembershipStatus::Active
+                || membership.updated_at == membership.created_at,
+            "a new active row was last updated when it was created, as was its tuple"
+        );
         let Links { usr, org, .. } = links;
         let ix = self.rows.len() as Ix;
         let tuple_id = TupId::new();
+        if self.user_rows.len() <= usr as usize {
+            self.user_rows.resize(usr as usize + 1, UserRows::EMPTY);
+        }
+        let user = &mut self.user_rows[usr as usize];
+        let older = std::mem::replace(&mut user.newest, ix);
+        user.count = user.count.saturating_add(1);
+        let user = *user;
         self.rows.push(MemRow {
             id: membership.id,
             created_at: membership.created_at,
             updated_at: membership.updated_at,
             tuple_id,
-            tuple_at: membership.created_at,
-            links,
+            links: Links { older, ..links },
             role: membership.role,
             status: membership.status,
         });
         self.mem_ix.insert(membership.id, ix);
-        self.by_org.insert(Key::new(org, membership.id), ix);
-        self.by_user.insert(Key::new(usr, membership.id), ix);
-        self.by_org_filter.insert(
-            FilterKey {
+        self.by_org.insert(
+            OrgKey {
                 org,
                 status: membership.status,
                 role: membership.role,
@@ -778,18 +903,48 @@ impl State {
         );
         if membership.status == MembershipStatus::Active {
             self.active.insert((usr, org), ix);
-            self.mirror(links, membership.role, tuple_id, ix, true);
+            self.mirrored_by_org
+                .insert((org, membership.role, tuple_id), ix);
         }
-        self.count_owner(org, membership.role, membership.status, 1);
+        self.tally(org, membership.status, membership.role, 1);
+        if user.indexed() {
+            // The row that takes the user past `FEW_ROWS` brings all of its rows into the
+            // user indexes; a later one brings itself.
+            let rows: Vec<Ix> = if user.count == FEW_ROWS + 1 {
+                self.walk_user(usr).map(|(ix, _)| ix).collect()
+            } else {
+                vec![ix]
+            };
+            for ix in rows {
+                self.index_for_user(ix);
+            }
+        }
+    }
+
+    /// Adds row `ix` to the user indexes (`by_user`, and `mirrored_by_user` when active).
+    fn index_for_user(&mut self, ix: Ix) {
+        let Some(row) = self.row(ix) else {
+            return;
+        };
+        let (usr, mem, tuple_id) = (row.links.usr, row.id, row.tuple_id);
+        if row.status == MembershipStatus::Active {
+            self.mirrored_by_user.insert((usr, tuple_id), ix);
+        }
+        self.by_user.insert(UserKey { usr, mem }, ix);
     }
 
     /// Adds (`present`) or removes the mirrored-tuple index entries of an active row.
     fn mirror(&mut self, links: Links, role: Role, tuple_id: TupId, ix: Ix, present: bool) {
+        let indexed = self.user_rows(links.usr).indexed();
         if present {
-            self.mirrored_by_user.insert((links.usr, tuple_id), ix);
+            if indexed {
+                self.mirrored_by_user.insert((links.usr, tuple_id), ix);
+            }
             self.mirrored_by_org.insert((links.org, role, tuple_id), ix);
         } else {
-            self.mirrored_by_user.remove(&(links.usr, tuple_id));
+            if indexed {
+                self.mirrored_by_user.remove(&(links.usr, tuple_id));
+            }
             self.mirrored_by_org.remove(&(links.org, role, tuple_id));
         }
     }
@@ -806,19 +961,19 @@ impl State {
         let row = self.rows.get(ix as usize)?;
         let (links, mem, role, before) = (row.links, row.id, row.role, row.status);
         let (usr, org, old_tuple) = (links.usr, links.org, row.tuple_id);
-        self.count_owner(org, role, before, -1);
+        self.tally(org, before, role, -1);
         if before == MembershipStatus::Active {
             self.active.remove(&(usr, org));
             self.mirror(links, role, old_tuple, ix, false);
         }
-        let filter_key = |status| FilterKey {
+        let key = |status| OrgKey {
             org,
             status,
             role,
             mem,
         };
-        self.by_org_filter.remove(&filter_key(before));
-        self.by_org_filter.insert(filter_key(status), ix);
+        self.by_org.remove(&key(before));
+        self.by_org.insert(key(status), ix);
         let row = self.rows.get_mut(ix as usize)?;
         row.status = status;
         row.updated_at = now;
@@ -828,13 +983,12 @@ impl State {
         if status == MembershipStatus::Active {
             // A reactivated row is mirrored by a new tuple.
             row.tuple_id = TupId::new();
-            row.tuple_at = now;
             row.links.tuple_by = NONE;
             let new_tuple = row.tuple_id;
             self.active.insert((usr, org), ix);
             self.mirror(links, role, new_tuple, ix, true);
         }
-        self.count_owner(org, role, status, 1);
+        self.tally(org, status, role, 1);
         self.membership_at(ix)
     }
 
@@ -854,15 +1008,16 @@ impl State {
         self.set_status(ix, status, removed_by, now)
     }
 
-    /// Revokes every membership of an org that is not revoked yet.
+    /// Revokes every membership of an org that is not revoked yet, reading only those.
     pub(crate) fn revoke_org_memberships(&mut self, org: OrgId, now: OffsetDateTime) {
-        let Some(owner) = self.org_ix.get(&org) else {
+        let Some(org) = self.org_ix.get(&org) else {
             return;
         };
+        let statuses = [MembershipStatus::Active, MembershipStatus::Suspended];
         let live: Vec<Ix> = self
-            .rows_of(&self.by_org, owner)
-            .filter(|(_, row)| row.status != MembershipStatus::Revoked)
-            .map(|(ix, _)| ix)
+            .org_groups(org, &statuses, Role::ALL, None)
+            .flatten()
+            .map(|(_, ix)| ix)
             .collect();
         for ix in live {
             self.set_status(ix, MembershipStatus::Revoked, None, now);
@@ -1003,8 +1158,8 @@ impl State {
                 .and_then(|usr| self.users.get(&usr));
             if let Some(usr) = usr {
                 found.extend(
-                    self.rows_of(&self.by_user, usr)
-                        .filter_map(|(_, row)| self.tuple_of(row)),
+                    self.user_tuples(usr, None)
+                        .filter_map(|found| self.resolve(found)),
                 );
             }
         }
@@ -1029,8 +1184,9 @@ impl State {
                 .and_then(|org| self.org_ix.get(&org));
             if let Some(org) = org {
                 found.extend(
-                    self.rows_of(&self.by_org, org)
-                        .filter_map(|(_, row)| self.tuple_of(row)),
+                    self.org_groups(org, &[MembershipStatus::Active], Role::ALL, None)
+                        .flatten()
+                        .filter_map(|(_, ix)| self.tuple_of(self.row(ix)?)),
                 );
             }
         }
@@ -1087,16 +1243,10 @@ impl State {
             .flatten()
             .and_then(|usr| self.users.get(&usr));
         if let Some(usr) = usr {
-            let start = start_after(after.map(|after| (usr, after)), (usr, TupId::MIN));
-            streams.push(Box::new(
-                self.mirrored_by_user
-                    .range((start, Bound::Unbounded))
-                    .take_while(move |((owner, _), _)| *owner == usr)
-                    .map(|((_, tuple), ix)| TupleRef::Mirrored(*tuple, *ix)),
-            ));
+            streams.push(self.user_tuples(usr, after));
         }
-        merge_sorted(streams, TupleRef::id, limit.saturating_add(1))
-            .into_iter()
+        merge_sorted(streams, TupleRef::id)
+            .take(limit.saturating_add(1))
             .filter_map(|found| self.resolve(found))
             .collect()
     }
@@ -1151,8 +1301,8 @@ impl State {
                 ));
             }
         }
-        merge_sorted(streams, TupleRef::id, limit.saturating_add(1))
-            .into_iter()
+        merge_sorted(streams, TupleRef::id)
+            .take(limit.saturating_add(1))
             .filter_map(|found| self.resolve(found))
             .collect()
     }
@@ -1229,11 +1379,13 @@ mod tests {
             counted(Vec::new()),
             counted(vec![3, 6, 9, 12, 15]),
         ];
-        assert_eq!(merge_sorted(streams, |n| *n, 5), vec![1, 2, 3, 4, 5]);
+        let merged: Vec<u32> = merge_sorted(streams, |n| *n).take(5).collect();
+        assert_eq!(merged, vec![1, 2, 3, 4, 5]);
         // The five taken, and one head of each non-empty stream beyond them.
         assert!(read.get() <= 5 + 3, "read {}", read.get());
         let streams = vec![counted(vec![1, 3]), counted(vec![2])];
-        assert_eq!(merge_sorted(streams, |n| *n, 10), vec![1, 2, 3]);
+        let merged: Vec<u32> = merge_sorted(streams, |n| *n).take(10).collect();
+        assert_eq!(merged, vec![1, 2, 3]);
     }
 
     #[test]
@@ -1262,5 +1414,33 @@ mod tests {
         // A page after an id holds the next ids, plus one to tell that more follow.
         let page = state.org_memberships(orgs[0], Some(mine[1]), None, None, 2);
         assert_eq!(ids(page), mine[2..5]);
+    }
+
+    #[test]
+    fn a_user_past_few_rows_has_every_row_in_the_user_indexes() {
+        let mut state = State::default();
+        let (usr, at) = (UsrId::new(), datetime!(2026-01-01 00:00 UTC));
+        state.add_user(usr);
+        let entries = |state: &State| {
+            let ix = state.users.get(&usr).expect("interned");
+            let rows = state.by_user.keys().filter(|key| key.usr == ix).count();
+            let tuples = state.mirrored_by_user.keys().filter(|key| key.0 == ix);
+            (rows, tuples.count())
+        };
+        let mut suspended = 0;
+        for n in 1..=FEW_ROWS + 2 {
+            let row = Membership::joined(MemId::new(), usr, OrgId::new(), Role::Member, None, at);
+            state.insert_membership(row.clone(), None);
+            if n % 3 == 0 {
+                state.set_membership_status(row.id, MembershipStatus::Suspended, None, at);
+                suspended += 1;
+            }
+            let expected = if n > FEW_ROWS {
+                (n as usize, (n - suspended) as usize)
+            } else {
+                (0, 0)
+            };
+            assert_eq!(entries(&state), expected, "after {n} rows");
+        }
     }
 }

@@ -274,8 +274,9 @@ impl TenancyStore for InMemoryTenancyStore {
     }
 
     /// Lists an org's memberships in id order: O(log n + page) with or without a status or
-    /// role filter (an index of the org's rows by status and role; a status alone merges its
-    /// 6 role ranges, a role alone its 3 status ranges).
+    /// role filter (one index of the org's rows by status and role; a status alone merges its
+    /// 6 role ranges, a role alone its 3 status ranges, no filter all 18, each only if the org
+    /// has ever had a row there).
     async fn list_members(&self, input: ListMembers) -> Result<Page<Membership>> {
         let limit = rules::page_limit(input.limit);
         let after = rules::cursor_position::<MemId>(input.cursor.as_ref())?;
@@ -285,9 +286,11 @@ impl TenancyStore for InMemoryTenancyStore {
         Ok(rules::paginate(rows, limit, |row| row.id))
     }
 
-    /// Lists a user's memberships in id order. A `status` filter is applied row by row, as a
-    /// user's memberships are few: a page reads at most the user's memberships after the
-    /// cursor (O(log n + the user's memberships)), and stops once `limit + 1` match.
+    /// Lists a user's memberships in id order. A user with at most 16 memberships (ended ones
+    /// included) is read whole and sorted; beyond, a page is a range of an index of the
+    /// user's rows, O(log n + page). A `status` filter is applied row by row, as a user's
+    /// memberships are few: a page reads at most the user's memberships after the cursor
+    /// (O(log n + the user's memberships)), and stops once `limit + 1` match.
     async fn list_memberships_for_user(
         &self,
         input: ListMembershipsForUser,
@@ -478,7 +481,9 @@ impl TenancyStore for InMemoryTenancyStore {
             .tuples_for_object(&object_type, object_id, relation.as_ref()))
     }
 
-    /// One page of a subject's tuples: two index ranges merged, O(log n + page).
+    /// One page of a subject's tuples: two index ranges merged (the explicit tuples and a
+    /// user's membership tuples; a user with at most 16 memberships has its memberships read
+    /// whole instead), O(log n + page).
     async fn list_tuples_by_subject(&self, input: ListTuplesBySubject) -> Result<Page<Tuple>> {
         let limit = rules::page_limit(input.limit);
         let after = rules::cursor_position::<TupId>(input.cursor.as_ref())?;

@@ -6,9 +6,10 @@ use std::sync::Arc;
 use flametrench_ids::{MemId, OrgId, UsrId};
 use flametrench_tenancy_core::{
     AcceptInvitation, AddMember, CreateInvitation, CreateOrg, Cursor, EntityType, Identifier,
-    Invitation, InvitationStatus, ListInvitations, ListMembers, ListOrgs, ListTuplesByObject,
-    ListTuplesBySubject, Membership, MembershipStatus, OrgName, OrgQuery, OrgStatus, Organization,
-    Page, PreTuple, Relation, Role, TenancyError, TenancyStore, TransferOwnership, Tuple,
+    Invitation, InvitationStatus, ListInvitations, ListMembers, ListMembershipsForUser, ListOrgs,
+    ListTuplesByObject, ListTuplesBySubject, Membership, MembershipStatus, OrgName, OrgQuery,
+    OrgStatus, Organization, Page, PreTuple, Relation, Role, TenancyError, TenancyStore,
+    TransferOwnership, Tuple,
 };
 use flametrench_tenancy_memory::InMemoryTenancyStore;
 use time::{Duration, OffsetDateTime};
@@ -311,8 +312,9 @@ fn grants(org: OrgId, rng: &mut XorShift) -> Vec<PreTuple> {
         .collect()
 }
 
-/// Checks every filtered page of `org` (memberships, invitations, tuples by subject and by
-/// object) against a brute-force filter of the store's snapshot.
+/// Checks every filtered page of `org` (memberships, invitations, tuples by object) and of
+/// each of `users` (memberships and tuples) against a brute-force filter of the store's
+/// snapshot.
 async fn check_filtered_reads(
     store: &InMemoryTenancyStore,
     org: OrgId,
@@ -366,29 +368,6 @@ async fn check_filtered_reads(
         .await;
         assert_eq!(listed, expected, "list_invitations {status:?}");
     }
-    for user in users {
-        let expected: Vec<Tuple> = snapshot
-            .tuples
-            .iter()
-            .filter(|tuple| tuple.subject_type == EntityType::usr())
-            .filter(|tuple| tuple.subject_id == user.as_uuid())
-            .cloned()
-            .collect();
-        let whole = store
-            .list_tuples_for_subject(EntityType::usr(), user.as_uuid())
-            .await
-            .expect("whole set");
-        assert_eq!(whole, expected, "list_tuples_for_subject");
-        let listed = every_page(limit(), |cursor, limit| {
-            store.list_tuples_by_subject(
-                ListTuplesBySubject::new(EntityType::usr(), user.as_uuid())
-                    .cursor(cursor)
-                    .limit(limit),
-            )
-        })
-        .await;
-        assert_eq!(listed, expected, "list_tuples_by_subject");
-    }
     let objects = [
         (EntityType::org(), org.as_uuid()),
         (
@@ -437,6 +416,147 @@ async fn check_filtered_reads(
             assert_eq!(listed, expected, "list_tuples_by_object {relation:?}");
         }
     }
+    for user in users {
+        check_user_reads(store, *user, rng).await;
+    }
+}
+
+/// Checks every page of `user`'s memberships (by status) and tuples against a brute-force
+/// filter of the store's snapshot.
+async fn check_user_reads(store: &InMemoryTenancyStore, user: UsrId, rng: &mut XorShift) {
+    let snapshot = store.snapshot();
+    let mut limit = || 1 + rng.next(4) as u32;
+    let statuses = std::iter::once(None).chain(MembershipStatus::ALL.iter().copied().map(Some));
+    for status in statuses {
+        let expected: Vec<Membership> = snapshot
+            .memberships
+            .iter()
+            .filter(|row| row.usr_id == user)
+            .filter(|row| status.is_none_or(|wanted| row.status == wanted))
+            .cloned()
+            .collect();
+        let listed = every_page(limit(), |cursor, limit| {
+            let mut input = ListMembershipsForUser::new(user)
+                .cursor(cursor)
+                .limit(limit);
+            if let Some(status) = status {
+                input = input.status(status);
+            }
+            store.list_memberships_for_user(input)
+        })
+        .await;
+        assert_eq!(listed, expected, "list_memberships_for_user {status:?}");
+    }
+    let expected: Vec<Tuple> = snapshot
+        .tuples
+        .iter()
+        .filter(|tuple| tuple.subject_type == EntityType::usr())
+        .filter(|tuple| tuple.subject_id == user.as_uuid())
+        .cloned()
+        .collect();
+    let whole = store
+        .list_tuples_for_subject(EntityType::usr(), user.as_uuid())
+        .await
+        .expect("whole set");
+    assert_eq!(whole, expected, "list_tuples_for_subject");
+    let listed = every_page(limit(), |cursor, limit| {
+        store.list_tuples_by_subject(
+            ListTuplesBySubject::new(EntityType::usr(), user.as_uuid())
+                .cursor(cursor)
+                .limit(limit),
+        )
+    })
+    .await;
+    assert_eq!(listed, expected, "list_tuples_by_subject");
+}
+
+/// A user's pages (memberships by status, tuples whole and paged) stay equal to a brute-force
+/// filter while the user gains rows one at a time, from none to several dozen across orgs
+/// (additions, role changes, suspensions, reinstatements, departures, accepted invitations
+/// with grants): the store reads a user with few rows differently from one with many, and
+/// the reads must not tell them apart.
+#[tokio::test]
+async fn user_pages_match_a_brute_force_filter_as_the_user_gains_rows() {
+    let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
+    let store = InMemoryTenancyStore::new();
+    let (user, owner) = (UsrId::new(), UsrId::new());
+    store.ensure_user(user).await.expect("user");
+    store.ensure_user(owner).await.expect("owner");
+    let mut orgs = Vec::new();
+    for _ in 0..8 {
+        let created = store.create_org(CreateOrg::new(owner)).await.expect("org");
+        orgs.push(created.org.id);
+    }
+    check_user_reads(&store, user, &mut rng).await;
+    let mut rows = 0;
+    for round in 0.. {
+        let org = orgs[rng.next(orgs.len())];
+        let role = [Role::Admin, Role::Member, Role::Guest, Role::Viewer][rng.next(4)];
+        let mine = store
+            .active_membership(org, user)
+            .await
+            .expect("active membership");
+        let result: Result<(), TenancyError> = match (rng.next(6), mine) {
+            (0 | 1, Some(mine)) => store.change_role(mine.id, role).await.map(drop),
+            (2, Some(mine)) => store.suspend_membership(mine.id).await.map(drop),
+            (3, Some(mine)) => store.self_leave(mine.id, None).await.map(drop),
+            (4, None) => {
+                let identifier = Identifier::new(format!("u{round}@example.com")).unwrap();
+                let input = CreateInvitation::new(
+                    org,
+                    identifier.clone(),
+                    role,
+                    owner,
+                    OffsetDateTime::now_utc() + Duration::days(1),
+                )
+                .and_then(|input| input.pre_tuples(grants(org, &mut rng)))
+                .expect("invitation input");
+                let invitation = store.create_invitation(input).await.expect("invitation");
+                store
+                    .accept_invitation(AcceptInvitation::as_user(invitation.id, user, identifier))
+                    .await
+                    .map(drop)
+            }
+            (_, None) => {
+                let suspended = store
+                    .list_memberships_for_user(
+                        ListMembershipsForUser::new(user)
+                            .status(MembershipStatus::Suspended)
+                            .limit(200),
+                    )
+                    .await
+                    .expect("suspended")
+                    .data
+                    .into_iter()
+                    .find(|row| row.org_id == org);
+                match suspended {
+                    Some(row) => store.reinstate_membership(row.id).await.map(drop),
+                    None => store
+                        .add_member(AddMember::new(org, user, role))
+                        .await
+                        .map(drop),
+                }
+            }
+            (_, Some(_)) => Ok(()),
+        };
+        if let Err(error) = result {
+            assert!(!error.is_storage(), "untyped error {error:?}");
+        }
+        let now = store
+            .snapshot()
+            .memberships
+            .iter()
+            .filter(|row| row.usr_id == user)
+            .count();
+        if now != rows {
+            rows = now;
+            check_user_reads(&store, user, &mut rng).await;
+        }
+        if rows >= 48 {
+            break;
+        }
+    }
+    assert_eq!(store.snapshot().check_invariants(), Vec::<String>::new());
 }
 
 /// Filtered pages of memberships, invitations and tuples stay equal to a brute-force filter
