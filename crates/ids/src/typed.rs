@@ -58,8 +58,23 @@ fn parse_typed(text: &str, expected: &'static str) -> Result<Uuid, IdError> {
 macro_rules! typed_id {
     ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
         $(#[$doc])*
-        #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        #[derive(Clone, Copy, PartialEq, Eq, Hash)]
         pub struct $name(Uuid);
+
+        // The order of the UUID's bytes (which is also the order of the ids' text), compared
+        // as one `u128` rather than as a byte slice: the stores' ordered indexes compare ids
+        // on every step of a descent, and a slice comparison is a `memcmp` call.
+        impl Ord for $name {
+            fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+                self.0.as_u128().cmp(&other.0.as_u128())
+            }
+        }
+
+        impl PartialOrd for $name {
+            fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+                Some(self.cmp(other))
+            }
+        }
 
         impl $name {
             /// The wire prefix.

@@ -5,9 +5,15 @@
 //! object and offers every operation as an inherent method, so importing both traits never
 //! makes a call ambiguous.
 //!
+//! The trait is not re-exported at the crate root: its methods have the names of
+//! [`TenancyStore`]'s, and with both traits in scope a method call on a concrete store is
+//! ambiguous (E0034). Kept here, a glob import of the root (`use flametrench_tenancy_core::*`)
+//! brings in [`TenancyStore`] alone, and method calls on any store compile.
+//!
 //! ```
 //! use std::sync::Arc;
-//! use flametrench_tenancy_core::{DynTenancyStore, Tenancy, TenancyStore};
+//! use flametrench_tenancy_core::dynamic::DynTenancyStore;
+//! use flametrench_tenancy_core::{Tenancy, TenancyStore};
 //!
 //! fn into_state<S: TenancyStore + 'static>(store: S) -> Tenancy<'static> {
 //!     let shared: Arc<dyn DynTenancyStore> = Arc::new(store);

@@ -12,13 +12,16 @@ macro_rules! define_handle {
         /// application state: each clone is the same store.
         ///
         /// Its operations are inherent methods, so they never clash with the store traits:
-        /// with both [`TenancyStore`] and [`DynTenancyStore`] imported, a method call on a
-        /// concrete store is ambiguous, while one on the handle is not. Every store converts
+        /// with both [`TenancyStore`] and [`DynTenancyStore`] imported (the latter lives in
+        /// [`dynamic`](crate::dynamic), out of the crate root, so that a glob import of the
+        /// root brings in only [`TenancyStore`]), a method call on a concrete store is
+        /// ambiguous, while one on the handle is not. Every store converts
         /// into it (`Tenancy::new(store)`, or `store.into()` where the store crate provides the
         /// conversion), and it implements [`TenancyStore`] itself, so generic code takes it.
         ///
         /// ```
-        /// use flametrench_tenancy_core::{CreateOrg, DynTenancyStore, Tenancy, TenancyStore};
+        /// use flametrench_tenancy_core::dynamic::DynTenancyStore;
+        /// use flametrench_tenancy_core::{CreateOrg, Tenancy, TenancyStore};
         ///
         /// async fn handler(tenancy: Tenancy<'_>, creator: flametrench_tenancy_core::ids::UsrId)
         ///     -> flametrench_tenancy_core::Result<()> {

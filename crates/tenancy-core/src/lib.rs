@@ -46,7 +46,6 @@ pub use clock::{
     Clock, MAX_TIMESTAMP, MIN_TIMESTAMP, ManualClock, SharedClock, SystemClock, clamp_timestamp,
     normalize_timestamp, system_clock, truncate_to_micros,
 };
-pub use dynamic::DynTenancyStore;
 pub use error::{
     BoxError, ConflictKind, Entity, ErrorBody, ErrorDetails, ErrorKind, PreconditionReason, Result,
     RetryScope, TenancyError,

@@ -2,7 +2,7 @@
 //!
 //! [`tenancy_operations!`](crate::tenancy_operations) hands the table to a macro of the
 //! caller's, which generates what each operation needs: this crate generates
-//! [`TenancyStore`](crate::TenancyStore), [`DynTenancyStore`](crate::DynTenancyStore) with its
+//! [`TenancyStore`](crate::TenancyStore), [`DynTenancyStore`](crate::dynamic::DynTenancyStore) with its
 //! impls, and [`Op`]; the PostgreSQL store takes its savepoint and span labels from [`Op`], and
 //! the conformance runner its dispatch from the table. Adding an operation means adding it here
 //! and implementing it in each store.
@@ -300,8 +300,12 @@ macro_rules! define_op {
     ($($(#[$doc:meta])* $kind:ident $variant:ident $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty;)*) => {
         /// Every tenancy operation, by the name of its [`TenancyStore`](crate::TenancyStore)
         /// method: the labels of savepoints, spans and conformance fixtures.
+        ///
+        /// Exhaustive on purpose: a new operation is a new required method of
+        /// [`TenancyStore`](crate::TenancyStore), which every store must implement, so it is
+        /// a breaking change either way; a `match` over `Op` then fails to compile until it
+        /// covers the new operation, as harnesses and dispatch tables should.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        #[non_exhaustive]
         pub enum Op {
             $(
                 #[doc = concat!("`", stringify!($name), "`.")]

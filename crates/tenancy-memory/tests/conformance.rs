@@ -10,7 +10,8 @@ use flametrench_conformance::{
     BoxFuture, CaseRun, Corpora, CorpusLookup, Recorder, StoreFactory, TestBody,
     invariant_self_test, run_trials, trials,
 };
-use flametrench_tenancy_core::{DynTenancyStore, SharedClock};
+use flametrench_tenancy_core::SharedClock;
+use flametrench_tenancy_core::dynamic::DynTenancyStore;
 use flametrench_tenancy_memory::InMemoryTenancyStore;
 
 /// Known gaps: fixture ids this store is excused from, each with its reason. Empty.

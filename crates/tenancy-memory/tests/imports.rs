@@ -4,9 +4,8 @@
 
 use std::sync::Arc;
 
-use flametrench_tenancy_core::{
-    AddMember, CreateOrg, DynTenancyStore, Role, Tenancy, TenancyError, TenancyStore,
-};
+use flametrench_tenancy_core::dynamic::DynTenancyStore;
+use flametrench_tenancy_core::{AddMember, CreateOrg, Role, Tenancy, TenancyError, TenancyStore};
 use flametrench_tenancy_memory::InMemoryTenancyStore;
 
 /// Generic code over the trait takes the handle too.

@@ -50,6 +50,19 @@ proptest! {
         prop_assert_eq!(a.cmp(&b), a.to_string().cmp(&b.to_string()));
     }
 
+    /// Ids that share their first bytes (as UUIDv7s of one millisecond do) still compare as
+    /// their UUIDs' bytes and their text do, at every length of the shared part.
+    #[test]
+    fn ordering_of_ids_with_a_shared_prefix(a in versioned_uuid(), tail in any::<u128>(), shared in 0_u32..=16) {
+        let mask = if shared == 16 { u128::MAX } else { !(u128::MAX >> (shared * 8)) };
+        let b = Uuid::from_u128((a.as_u128() & mask) | (tail & !mask));
+        let Ok(b) = TupId::try_from_uuid(b) else { return Ok(()) };
+        let a = TupId::try_from_uuid(a).unwrap();
+        prop_assert_eq!(a.cmp(&b), a.as_uuid().cmp(&b.as_uuid()));
+        prop_assert_eq!(a.cmp(&b), a.to_string().cmp(&b.to_string()));
+        prop_assert_eq!(a.partial_cmp(&b), Some(a.cmp(&b)));
+    }
+
     #[test]
     fn no_string_panics(text in any::<String>(), shaped in id_like(), bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
         let lossy = String::from_utf8_lossy(&bytes).into_owned();

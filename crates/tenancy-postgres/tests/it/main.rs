@@ -3,6 +3,7 @@
 
 mod fault_matrix;
 mod faults;
+mod glob;
 mod guards;
 mod hostile;
 mod isolation;

@@ -16,29 +16,21 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use flametrench_ids::{MemId, OrgId, UsrId};
 use flametrench_tenancy_core::{
-    AcceptInvitation, AddMember, CreateInvitation, CreateOrg, Identifier, OrgName, Patch, Role,
+    AcceptInvitation, AddMember, CreateInvitation, CreateOrg, Identifier, Op, OrgName, Patch, Role,
     TenancyStore, TransferOwnership, UpdateOrg,
 };
 use flametrench_tenancy_postgres::testing::{TestPostgres, Weakening, weakened};
 use flametrench_tenancy_postgres::{PooledTenancyStore, PostgresTenancyStore};
 use time::OffsetDateTime;
 
-/// The writes measured.
-const WRITES: [&str; 13] = [
-    "add_member",
-    "change_role",
-    "suspend_membership",
-    "reinstate_membership",
-    "self_leave",
-    "admin_remove",
-    "transfer_ownership",
-    "create_invitation",
-    "accept_invitation",
-    "decline_invitation",
-    "update_org",
-    "suspend_org",
-    "revoke_org",
-];
+/// The writes measured: every write of the operation table but those that make new rows
+/// without an org to lock (`ensure_user`, `create_org`); see [`call`].
+fn writes() -> impl Iterator<Item = Op> {
+    Op::ALL
+        .iter()
+        .copied()
+        .filter(|op| op.is_write() && !matches!(op, Op::EnsureUser | Op::CreateOrg))
+}
 
 /// Fresh rows for one call.
 struct Rows {
@@ -60,7 +52,7 @@ async fn user(store: &PooledTenancyStore) -> Result<UsrId, String> {
     Ok(id)
 }
 
-async fn rows(store: &PooledTenancyStore, op: &str) -> Result<Rows, String> {
+async fn rows(store: &PooledTenancyStore, op: Op) -> Result<Rows, String> {
     let owner_usr = user(store).await?;
     let created = store
         .create_org(CreateOrg::new(owner_usr))
@@ -73,7 +65,7 @@ async fn rows(store: &PooledTenancyStore, op: &str) -> Result<Rows, String> {
         .await
         .map_err(|e| e.to_string())?
         .id;
-    if op == "reinstate_membership" {
+    if op == Op::ReinstateMembership {
         store
             .suspend_membership(member)
             .await
@@ -93,6 +85,9 @@ async fn rows(store: &PooledTenancyStore, op: &str) -> Result<Rows, String> {
         .await
         .map_err(|e| e.to_string())?
         .id;
+    if op == Op::ReinstateOrg {
+        store.suspend_org(org).await.map_err(|e| e.to_string())?;
+    }
     Ok(Rows {
         org,
         owner: created.owner_membership.id,
@@ -103,25 +98,25 @@ async fn rows(store: &PooledTenancyStore, op: &str) -> Result<Rows, String> {
     })
 }
 
-async fn call<S: TenancyStore>(store: &S, op: &str, rows: &Rows) -> Result<(), String> {
+async fn call<S: TenancyStore>(store: &S, op: Op, rows: &Rows) -> Result<(), String> {
     let done = match op {
-        "add_member" => store
+        Op::AddMember => store
             .add_member(AddMember::new(rows.org, rows.outsider, Role::Member))
             .await
             .map(drop),
-        "change_role" => store.change_role(rows.member, Role::Admin).await.map(drop),
-        "suspend_membership" => store.suspend_membership(rows.member).await.map(drop),
-        "reinstate_membership" => store.reinstate_membership(rows.member).await.map(drop),
-        "self_leave" => store.self_leave(rows.member, None).await.map(drop),
-        "admin_remove" => store
+        Op::ChangeRole => store.change_role(rows.member, Role::Admin).await.map(drop),
+        Op::SuspendMembership => store.suspend_membership(rows.member).await.map(drop),
+        Op::ReinstateMembership => store.reinstate_membership(rows.member).await.map(drop),
+        Op::SelfLeave => store.self_leave(rows.member, None).await.map(drop),
+        Op::AdminRemove => store
             .admin_remove(rows.member, rows.owner_usr)
             .await
             .map(drop),
-        "transfer_ownership" => store
+        Op::TransferOwnership => store
             .transfer_ownership(TransferOwnership::new(rows.org, rows.owner, rows.member))
             .await
             .map(drop),
-        "create_invitation" => match CreateInvitation::new(
+        Op::CreateInvitation => match CreateInvitation::new(
             rows.org,
             identifier(),
             Role::Guest,
@@ -131,7 +126,7 @@ async fn call<S: TenancyStore>(store: &S, op: &str, rows: &Rows) -> Result<(), S
             Ok(input) => store.create_invitation(input).await.map(drop),
             Err(error) => Err(error),
         },
-        "accept_invitation" => store
+        Op::AcceptInvitation => store
             .accept_invitation(AcceptInvitation::as_user(
                 rows.invitation,
                 rows.outsider,
@@ -139,20 +134,38 @@ async fn call<S: TenancyStore>(store: &S, op: &str, rows: &Rows) -> Result<(), S
             ))
             .await
             .map(drop),
-        "decline_invitation" => store
+        Op::DeclineInvitation => store
             .decline_invitation(rows.invitation, None)
             .await
             .map(drop),
-        "update_org" => match OrgName::new("Renamed") {
+        Op::UpdateOrg => match OrgName::new("Renamed") {
             Ok(name) => store
                 .update_org(UpdateOrg::new(rows.org).name(Patch::Set(name)))
                 .await
                 .map(drop),
             Err(error) => Err(error),
         },
-        "suspend_org" => store.suspend_org(rows.org).await.map(drop),
-        "revoke_org" => store.revoke_org(rows.org).await.map(drop),
-        other => return Err(format!("no such write: {other}")),
+        Op::SuspendOrg => store.suspend_org(rows.org).await.map(drop),
+        Op::ReinstateOrg => store.reinstate_org(rows.org).await.map(drop),
+        Op::RevokeInvitation => store
+            .revoke_invitation(rows.invitation, rows.owner_usr)
+            .await
+            .map(drop),
+        Op::RevokeOrg => store.revoke_org(rows.org).await.map(drop),
+        Op::EnsureUser | Op::CreateOrg => return Err(format!("{op} is not measured")),
+        Op::GetOrg
+        | Op::ListOrgs
+        | Op::GetMembership
+        | Op::ListMembers
+        | Op::ListMembershipsForUser
+        | Op::GetInvitation
+        | Op::ListInvitations
+        | Op::ListTuplesForSubject
+        | Op::ListTuplesForObject
+        | Op::ListTuplesBySubject
+        | Op::ListTuplesByObject
+        | Op::ActiveMembership
+        | Op::CheckAny => return Err(format!("{op} is a read")),
     };
     done.map_err(|error| format!("{op}: {error}"))
 }
@@ -184,7 +197,7 @@ fn main() -> ExitCode {
     })
 }
 
-/// Measures every write of [`WRITES`] and prints a line for each.
+/// Measures every write of [`writes`] and prints a line for each.
 async fn run(iterations: usize, rounds: usize) -> Result<(), String> {
     let server = TestPostgres::start().await.map_err(|e| e.to_string())?;
     let database = server.fresh_database().await.map_err(|e| e.to_string())?;
@@ -204,7 +217,7 @@ async fn run(iterations: usize, rounds: usize) -> Result<(), String> {
         "  {:<24} {:>14} {:>14} {:>8} {:>8} {:>8}",
         "operation", "lock-only µs", "shipped µs", "cost", "spread", "beyond"
     );
-    for op in WRITES {
+    for op in writes() {
         // Warm both stores' prepared statements.
         for _ in 0..5 {
             call(&lock_only, op, &rows(&setup, op).await?).await?;
@@ -245,7 +258,7 @@ async fn run(iterations: usize, rounds: usize) -> Result<(), String> {
         let (lock_p50, full_p50) = (median(&mut lock) * 1e6, median(&mut full) * 1e6);
         println!(
             "  {:<24} {:>14.1} {:>14.1} {:>+7.1}% {:>7.1}% {:>7.1}%",
-            op,
+            op.name(),
             lock_p50,
             full_p50,
             100.0 * cost,

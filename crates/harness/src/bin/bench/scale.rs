@@ -606,16 +606,20 @@ pub(crate) enum Verdict {
     Fail(String),
     /// Not gated: the operation's cost grows with the size by design.
     Ungated,
+    /// Not gated on this store, for the reason given: flat on the other.
+    UngatedHere(&'static str),
     /// Not counted (the memory store without valgrind).
     Uncounted,
 }
 
 impl Measured {
     /// The gate of the cell at `at`, by `within(cell, smallest)`: failed calls fail it, the
-    /// operations whose cost grows by design are not gated.
+    /// operations whose cost grows by design are not gated, nor (with the reason
+    /// `ungated_here`) those that grow by design on this store only.
     fn verdict(
         &self,
         at: usize,
+        ungated_here: Option<&'static str>,
         within: impl Fn(&Cell, &Cell) -> Option<Result<(), String>>,
     ) -> Verdict {
         let (Some(cell), Some(smallest)) = (self.cells.get(at), self.cells.first()) else {
@@ -626,6 +630,9 @@ impl Measured {
         }
         if self.probe.spec().expect != Expect::Flat {
             return Verdict::Ungated;
+        }
+        if let (Some(why), 1..) = (ungated_here, at) {
+            return Verdict::UngatedHere(why);
         }
         if at == 0 {
             return Verdict::Smallest;
@@ -640,7 +647,7 @@ impl Measured {
     /// PostgreSQL: blocks per call within [`K_BLOCKS`] of the smallest size's, rows within
     /// [`K_ROWS`].
     pub(crate) fn postgres_verdict(&self, at: usize) -> Verdict {
-        self.verdict(at, |cell, smallest| {
+        self.verdict(at, None, |cell, smallest| {
             let (blocks, rows) = (cell.per_call(cell.blocks), cell.per_call(cell.rows));
             let (base_blocks, base_rows) = (
                 smallest.per_call(smallest.blocks),
@@ -660,8 +667,13 @@ impl Measured {
 
     /// Memory store: instructions per call at most [`INSTRUCTION_GROWTH`] times the smallest
     /// size's.
+    ///
+    /// `list_orgs` with a `query` is not gated here: the memory store matches the query org by
+    /// org (no trigram index), which its documentation states with its cost.
     pub(crate) fn memory_verdict(&self, at: usize) -> Verdict {
-        self.verdict(at, |cell, smallest| {
+        let scan = (self.probe == Probe::OrgsQuery)
+            .then_some("a scan in this store, by design (documented)");
+        self.verdict(at, scan, |cell, smallest| {
             let (count, base) = (cell.instructions?, smallest.instructions?);
             Some(if count <= base * INSTRUCTION_GROWTH {
                 Ok(())

@@ -53,6 +53,7 @@ fn gate(verdict: Verdict, expect: Expect) -> (String, bool) {
             .into(),
             false,
         ),
+        Verdict::UngatedHere(why) => (format!("not gated: {why}"), false),
         Verdict::Uncounted => ("-".into(), false),
     }
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use flametrench_ids::{InvId, MemId, OrgId, UsrId};
 use flametrench_tenancy_core::{
     AcceptInvitation, AddMember, CreateInvitation, CreateOrg, Cursor, Identifier, ListInvitations,
-    ListMembers, ListOrgs, MembershipStatus, OrgName, Patch, PreTuple, Role, TenancyError,
+    ListMembers, ListOrgs, MembershipStatus, Op, OrgName, Patch, PreTuple, Role, TenancyError,
     TenancyStore, TransferOwnership, UpdateOrg,
 };
 use time::OffsetDateTime;
@@ -100,9 +100,9 @@ async fn step<S: TenancyStore>(store: &S, world: &World, rng: &mut Rng, tally: &
     let expires = OffsetDateTime::now_utc() + time::Duration::minutes(10);
     // A row the call says it created.
     let mut made: Option<(&'static str, uuid::Uuid)> = None;
-    let (op, result): (&'static str, Result<(), TenancyError>) = match rng.below(20) {
+    let (op, result): (Op, Result<(), TenancyError>) = match rng.below(20) {
         0 | 1 => (
-            "add_member",
+            Op::AddMember,
             store
                 .add_member(AddMember::new(org, user, role))
                 .await
@@ -111,7 +111,7 @@ async fn step<S: TenancyStore>(store: &S, world: &World, rng: &mut Rng, tally: &
         2 | 3 => {
             let member = any_member(store, org, rng).await;
             (
-                "change_role",
+                Op::ChangeRole,
                 store
                     .change_role(member, role)
                     .await
@@ -119,14 +119,14 @@ async fn step<S: TenancyStore>(store: &S, world: &World, rng: &mut Rng, tally: &
             )
         }
         4 => (
-            "suspend_membership",
+            Op::SuspendMembership,
             store
                 .suspend_membership(any_member(store, org, rng).await)
                 .await
                 .map(drop),
         ),
         5 => (
-            "reinstate_membership",
+            Op::ReinstateMembership,
             store
                 .reinstate_membership(any_member(store, org, rng).await)
                 .await
@@ -135,10 +135,13 @@ async fn step<S: TenancyStore>(store: &S, world: &World, rng: &mut Rng, tally: &
         6 | 7 => {
             let member = any_member(store, org, rng).await;
             let heir = if rng.chance(70) { Some(user) } else { None };
-            ("self_leave", store.self_leave(member, heir).await.map(drop))
+            (
+                Op::SelfLeave,
+                store.self_leave(member, heir).await.map(drop),
+            )
         }
         8 => (
-            "admin_remove",
+            Op::AdminRemove,
             store
                 .admin_remove(any_member(store, org, rng).await, user)
                 .await
@@ -154,7 +157,7 @@ async fn step<S: TenancyStore>(store: &S, world: &World, rng: &mut Rng, tally: &
             };
             let (from, to) = (pick(rng), pick(rng));
             (
-                "transfer_ownership",
+                Op::TransferOwnership,
                 store
                     .transfer_ownership(TransferOwnership::new(org, from, to))
                     .await
@@ -181,7 +184,7 @@ async fn step<S: TenancyStore>(store: &S, world: &World, rng: &mut Rng, tally: &
                 }
             }
             (
-                "create_invitation",
+                Op::CreateInvitation,
                 store
                     .create_invitation(input)
                     .await
@@ -196,7 +199,7 @@ async fn step<S: TenancyStore>(store: &S, world: &World, rng: &mut Rng, tally: &
                 AcceptInvitation::as_user(invitation, user, identifier())
             };
             (
-                "accept_invitation",
+                Op::AcceptInvitation,
                 store
                     .accept_invitation(accept)
                     .await
@@ -204,14 +207,14 @@ async fn step<S: TenancyStore>(store: &S, world: &World, rng: &mut Rng, tally: &
             )
         }
         14 => (
-            "decline_invitation",
+            Op::DeclineInvitation,
             store
                 .decline_invitation(pending_invitation(store, org, rng).await, Some(user))
                 .await
                 .map(drop),
         ),
         15 => (
-            "revoke_invitation",
+            Op::RevokeInvitation,
             store
                 .revoke_invitation(pending_invitation(store, org, rng).await, user)
                 .await
@@ -229,17 +232,17 @@ async fn step<S: TenancyStore>(store: &S, world: &World, rng: &mut Rng, tally: &
                             *slot = created.org.id;
                         }
                     }
-                    ("revoke_org", result)
+                    (Op::RevokeOrg, result)
                 }
-                1..=4 => ("suspend_org", store.suspend_org(org).await.map(drop)),
-                _ => ("reinstate_org", store.reinstate_org(org).await.map(drop)),
+                1..=4 => (Op::SuspendOrg, store.suspend_org(org).await.map(drop)),
+                _ => (Op::ReinstateOrg, store.reinstate_org(org).await.map(drop)),
             }
         }
         17 => {
             let name = OrgName::new(format!("org '{}' %_\\", rng.below(100)))
                 .unwrap_or_else(|_| unreachable!("a valid name"));
             (
-                "update_org",
+                Op::UpdateOrg,
                 store
                     .update_org(UpdateOrg::new(org).name(Patch::Set(name)))
                     .await
@@ -248,7 +251,7 @@ async fn step<S: TenancyStore>(store: &S, world: &World, rng: &mut Rng, tally: &
         }
         18 => {
             (
-                "list_orgs",
+                Op::ListOrgs,
                 store
                     .list_orgs(ListOrgs::new().limit(3).cursor(Some(Cursor::new(
                         if rng.chance(20) {
@@ -262,7 +265,7 @@ async fn step<S: TenancyStore>(store: &S, world: &World, rng: &mut Rng, tally: &
             )
         }
         _ => (
-            "get_membership",
+            Op::GetMembership,
             store.get_membership(MemId::new()).await.map(drop),
         ),
     };

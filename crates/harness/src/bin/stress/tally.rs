@@ -2,12 +2,12 @@
 
 use std::collections::BTreeMap;
 
-use flametrench_tenancy_core::TenancyError;
+use flametrench_tenancy_core::{Op, TenancyError};
 
 /// What a run saw.
 #[derive(Default)]
 pub(crate) struct Tally {
-    pub(crate) ops: BTreeMap<&'static str, u64>,
+    pub(crate) ops: BTreeMap<Op, u64>,
     pub(crate) errors: BTreeMap<&'static str, u64>,
     pub(crate) untyped: Vec<String>,
     pub(crate) violations: Vec<String>,
@@ -19,14 +19,14 @@ pub(crate) struct Tally {
     /// (`None`: not checked, as on the memory store, whose calls cannot lose an answer).
     pub(crate) missing: Option<Vec<String>>,
     /// Calls that ended with an unknown commit outcome, by operation.
-    pub(crate) unknown: BTreeMap<&'static str, u64>,
+    pub(crate) unknown: BTreeMap<Op, u64>,
 }
 
 impl Tally {
     /// Counts one call of `op`: its result, and the row it said it created.
     pub(crate) fn record(
         &mut self,
-        op: &'static str,
+        op: Op,
         result: Result<(), TenancyError>,
         made: Option<(&'static str, uuid::Uuid)>,
     ) {
@@ -48,7 +48,7 @@ impl Tally {
         println!("stress on {store}: {} checkpoints", self.checkpoints);
         println!("  operations:");
         for (op, count) in &self.ops {
-            println!("    {op:<28} {count}");
+            println!("    {:<28} {count}", op.name());
         }
         println!("  errors by code:");
         for (code, count) in &self.errors {
@@ -61,7 +61,7 @@ impl Tally {
         let writes: u64 = self
             .ops
             .iter()
-            .filter(|(op, _)| !matches!(**op, "list_orgs" | "get_membership"))
+            .filter(|(op, _)| op.is_write())
             .map(|(_, count)| count)
             .sum();
         let unknown = self
@@ -74,7 +74,7 @@ impl Tally {
             100.0 * unknown as f64 / writes.max(1) as f64
         );
         for (op, count) in &self.unknown {
-            println!("    {op:<28} {count}");
+            println!("    {:<28} {count}", op.name());
         }
         match &self.missing {
             Some(missing) => {
