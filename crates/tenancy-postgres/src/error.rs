@@ -54,7 +54,7 @@ pub(crate) fn map_pg(error: tokio_postgres::Error, phase: Phase) -> TenancyError
     };
     if let Some(kind) = conflict {
         // The nested path widens the scope to the caller's transaction where its isolation
-        // level needs it (`store::transact!`).
+        // level needs it (`run::run`).
         return TenancyError::RetryableConflict {
             kind,
             scope: RetryScope::Call,

@@ -62,25 +62,88 @@ pub(crate) enum Shape {
     /// transaction). Its flight is its commit: a connection lost while it is in flight leaves
     /// the outcome unknown.
     Single,
-    /// Several flights: `BEGIN … COMMIT` with a pool; a savepoint inside a caller's transaction.
+    /// Several statements: `BEGIN … COMMIT` around them with a pool, in the same flight; a
+    /// savepoint inside a caller's transaction.
     Transaction,
 }
 
-/// The statements an open transaction or savepoint needs around an operation's work.
+/// What surrounds a call's statements on its connection.
+enum Mode {
+    /// A pool read: the statements alone, in autocommit.
+    PoolRead,
+    /// A single-statement pool write in autocommit: its flight is its commit.
+    PoolAutocommit,
+    /// A pool transaction: `BEGIN ISOLATION LEVEL READ COMMITTED`, the transaction's id and
+    /// backend (so that a lost commit can be resolved), the statements, `COMMIT`.
+    PoolTransaction,
+    /// Inside the store's transaction: `SAVEPOINT`, the statements, `RELEASE`.
+    Savepoint {
+        open: String,
+        close: String,
+        abort: String,
+    },
+}
+
+impl Mode {
+    /// The statement sent before the call's statements, if any.
+    fn open(&self) -> Option<&str> {
+        match self {
+            Self::PoolRead | Self::PoolAutocommit => None,
+            // Pool transactions choose their isolation level rather than inherit the server's
+            // `default_transaction_isolation`.
+            Self::PoolTransaction => Some("BEGIN ISOLATION LEVEL READ COMMITTED"),
+            Self::Savepoint { open, .. } => Some(open),
+        }
+    }
+
+    /// The statement sent after the call's statements, if any.
+    fn close(&self) -> Option<&str> {
+        match self {
+            Self::PoolRead | Self::PoolAutocommit => None,
+            Self::PoolTransaction => Some("COMMIT"),
+            Self::Savepoint { close, .. } => Some(close),
+        }
+    }
+
+    /// The statement that undoes the call's work after a failure, if any.
+    fn abort(&self) -> Option<&str> {
+        match self {
+            Self::PoolRead | Self::PoolAutocommit => None,
+            Self::PoolTransaction => Some("ROLLBACK"),
+            Self::Savepoint { abort, .. } => Some(abort),
+        }
+    }
+
+    /// Whether the flight commits: a pool transaction's `COMMIT`, or an autocommit write.
+    /// A savepoint's `RELEASE` commits nothing; the caller's transaction does.
+    fn commits(&self) -> bool {
+        matches!(self, Self::PoolTransaction | Self::PoolAutocommit)
+    }
+
+    /// Whether the opening flight asks for the transaction's id and backend.
+    fn tracks_xact(&self) -> bool {
+        matches!(self, Self::PoolTransaction)
+    }
+}
+
+/// How far a call's transaction or savepoint has come.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Progress {
+    /// Nothing sent yet.
+    Fresh,
+    /// The flight was sent, its opening and closing statements with it; its outcome is not
+    /// known to have ended the transaction or savepoint.
+    Sent,
+    /// The transaction or savepoint is over: committed, released, rolled back, or found
+    /// ended by the server.
+    Ended,
+}
+
+/// One call's flight on a connection, with what its mode puts around it.
 pub(crate) struct Tx<'c> {
     client: &'c Client,
-    open: Option<String>,
-    close: Option<String>,
-    abort: Option<String>,
-    /// The opening statement was sent, so an abort is due on failure.
-    opened: bool,
-    /// The closing statement succeeded.
-    closed: bool,
-    /// The closing statement was sent (its answer may not have arrived).
-    close_sent: bool,
-    /// A single autocommit write: its last flight commits.
-    autocommit_write: bool,
-    nested: bool,
+    mode: Mode,
+    progress: Progress,
     /// Set when a pooled connection must not go back to the pool.
     discard: Option<&'c AtomicBool>,
     /// The pooled connection's statement cache: statements are prepared once per connection
@@ -88,9 +151,6 @@ pub(crate) struct Tx<'c> {
     cache: Option<&'c deadpool_postgres::ClientWrapper>,
     /// The pool, with a pool: a lost commit is resolved on another of its connections.
     pool: Option<&'c deadpool_postgres::Pool>,
-    /// Whether the opening flight asks for the transaction's id and backend (pool
-    /// transactions), so that a commit whose answer is lost can be resolved.
-    track_xact: bool,
     /// The transaction's id (as text) and its backend's process id, once answered.
     xact: Option<(String, i32)>,
 }
@@ -111,13 +171,14 @@ pub(crate) enum Resolution {
 
 impl Drop for Tx<'_> {
     fn drop(&mut self) {
-        if !self.needs_abort() {
-            return;
-        }
-        // The operation's future was dropped part-way, or its abort failed.
-        match self.discard {
-            Some(discard) => discard.store(true, Ordering::Relaxed),
-            None => self.abort_in_background(),
+        // The call's future was dropped while its flight was out, or its abort failed. A
+        // pooled connection is then discarded: closing it makes the server roll back whatever
+        // was open. Inside the store's transaction nothing more is sent: the flight carried its
+        // `RELEASE`, so the work is either whole (it succeeded) or already void (a statement
+        // failed, and the caller's transaction reports it aborted), and a rollback to a
+        // released savepoint would abort the caller's transaction.
+        if let (true, Some(discard)) = (self.needs_abort(), self.discard) {
+            discard.store(true, Ordering::Relaxed);
         }
     }
 }
@@ -130,30 +191,17 @@ impl<'c> Tx<'c> {
         cache: Option<&'c deadpool_postgres::ClientWrapper>,
         pool: &'c deadpool_postgres::Pool,
     ) -> Self {
-        let (open, close, abort) = match shape {
-            Shape::Read | Shape::Single => (None, None, None),
-            Shape::Transaction => (
-                // Pool transactions choose their isolation level rather than inherit the
-                // server's `default_transaction_isolation`.
-                Some("BEGIN ISOLATION LEVEL READ COMMITTED".to_owned()),
-                Some("COMMIT".to_owned()),
-                Some("ROLLBACK".to_owned()),
-            ),
-        };
         Self {
             client,
-            open,
-            close,
-            abort,
-            opened: false,
-            closed: false,
-            close_sent: false,
-            autocommit_write: shape == Shape::Single,
-            nested: false,
+            mode: match shape {
+                Shape::Read => Mode::PoolRead,
+                Shape::Single => Mode::PoolAutocommit,
+                Shape::Transaction => Mode::PoolTransaction,
+            },
+            progress: Progress::Fresh,
             discard: Some(discard),
             cache,
             pool: Some(pool),
-            track_xact: shape == Shape::Transaction,
             xact: None,
         }
     }
@@ -161,61 +209,55 @@ impl<'c> Tx<'c> {
     pub(crate) fn nested(client: &'c Client, savepoint: &str) -> Self {
         Self {
             client,
-            open: Some(format!("SAVEPOINT {savepoint}")),
-            close: Some(format!("RELEASE SAVEPOINT {savepoint}")),
-            abort: Some(format!(
-                "ROLLBACK TO SAVEPOINT {savepoint}; RELEASE SAVEPOINT {savepoint}"
-            )),
-            opened: false,
-            closed: false,
-            close_sent: false,
-            autocommit_write: false,
-            nested: true,
+            mode: Mode::Savepoint {
+                open: format!("SAVEPOINT {savepoint}"),
+                close: format!("RELEASE SAVEPOINT {savepoint}"),
+                abort: format!("ROLLBACK TO SAVEPOINT {savepoint}; RELEASE SAVEPOINT {savepoint}"),
+            },
+            progress: Progress::Fresh,
             discard: None,
             cache: None,
             pool: None,
-            track_xact: false,
             xact: None,
         }
     }
 
-    /// Whether a failure now must be followed by an abort statement.
-    pub(crate) fn needs_abort(&self) -> bool {
-        self.opened && !self.closed && self.abort.is_some()
+    /// Whether a failure now must be followed by the mode's abort statement.
+    fn needs_abort(&self) -> bool {
+        self.progress == Progress::Sent && self.mode.abort().is_some()
     }
 
-    /// Runs the last `stmts` in one round trip, followed by the closing statement.
+    /// Sends `stmts` in one round trip, between the mode's opening and closing statements,
+    /// and returns their rows (one `Vec` per statement). A `Tx` sends one flight.
     pub(crate) async fn finish(&mut self, stmts: &[Stmt<'_>]) -> Result<Vec<Vec<Row>>> {
-        self.flight(stmts, true).await
-    }
-
-    async fn flight(&mut self, stmts: &[Stmt<'_>], last: bool) -> Result<Vec<Vec<Row>>> {
-        let send_open = !self.opened && self.open.is_some();
-        let send_close = last && self.close.is_some();
-        self.opened = true;
-        self.close_sent |= send_close;
-        let commits = (send_close && !self.nested) || (last && self.autocommit_write);
-        let phase = if commits {
+        if self.progress != Progress::Fresh {
+            return Err(crate::error::corrupt("a second flight on one transaction"));
+        }
+        self.progress = Progress::Sent;
+        let (open, close) = (self.mode.open(), self.mode.close());
+        let phase = if self.mode.commits() {
             Phase::Commit
         } else {
             Phase::BeforeCommit
         };
         // The flight as (sql, typed parameters), borrowing everything: nothing is copied.
         type Params<'p> = &'p [(&'p (dyn ToSql + Sync), Type)];
-        let mut all: Vec<(&str, Params<'_>, bool)> = Vec::with_capacity(stmts.len() + 2);
-        if let (true, Some(sql)) = (send_open, self.open.as_deref()) {
+        let mut all: Vec<(&str, Params<'_>, bool)> = Vec::with_capacity(stmts.len() + 3);
+        if let Some(sql) = open {
             all.push((sql, &[], false));
         }
-        let send_xact = send_open && self.track_xact;
+        let send_xact = self.mode.tracks_xact();
         if send_xact {
             all.push((XACT_SQL, &[], false));
         }
+        let first_stmt = all.len();
         all.extend(
             stmts
                 .iter()
                 .map(|stmt| (stmt.sql, stmt.params.as_slice(), stmt.unnamed)),
         );
-        if let (true, Some(sql)) = (send_close, self.close.as_deref()) {
+        let after_stmts = all.len();
+        if let Some(sql) = close {
             all.push((sql, &[], false));
         }
         let results = match self.cache {
@@ -266,21 +308,15 @@ impl<'c> Tx<'c> {
         };
         let mut rows = Vec::with_capacity(stmts.len());
         let mut first_error = None;
-        let xact_index = usize::from(send_open && self.open.is_some());
         for (index, result) in results.into_iter().enumerate() {
             match result {
-                Ok(found) => {
-                    let is_open = send_open && self.open.is_some() && index == 0;
-                    let is_xact = send_xact && index == xact_index;
-                    let is_close = send_close && index == all.len() - 1;
-                    if is_xact {
-                        self.xact = found.first().and_then(|row| {
-                            Some((row.try_get::<_, String>(0).ok()?, row.try_get(1).ok()?))
-                        });
-                    } else if !is_open && !is_close {
-                        rows.push(found);
-                    }
+                Ok(found) if send_xact && index == first_stmt - 1 => {
+                    self.xact = found.first().and_then(|row| {
+                        Some((row.try_get::<_, String>(0).ok()?, row.try_get(1).ok()?))
+                    });
                 }
+                Ok(found) if (first_stmt..after_stmts).contains(&index) => rows.push(found),
+                Ok(_) => {}
                 Err(error) => {
                     if first_error.is_none() {
                         first_error = Some(error);
@@ -288,80 +324,62 @@ impl<'c> Tx<'c> {
                 }
             }
         }
-        match first_error {
-            None => {
-                self.closed |= send_close;
-                Ok(rows)
+        let Some(error) = first_error else {
+            if close.is_some() {
+                self.progress = Progress::Ended;
             }
-            Some(error) => {
-                // With a pool, a failed COMMIT flight already ended the transaction.
-                if send_close && !self.nested && error.code().is_some() {
-                    self.closed = true;
-                }
-                let error = map_pg(error, phase);
-                if !matches!(error, TenancyError::CommitOutcomeUnknown { .. }) {
-                    return Err(error);
-                }
-                // The connection broke while the COMMIT was in flight. The transaction's id
-                // came back in the first flight: ask another connection what became of it.
-                let (Some(pool), Some((xid, pid))) = (self.pool, self.xact.clone()) else {
+            return Ok(rows);
+        };
+        // With a pool, a COMMIT flight that failed with the server's error already ended the
+        // transaction.
+        if self.mode.commits() && close.is_some() && error.code().is_some() {
+            self.progress = Progress::Ended;
+        }
+        let error = map_pg(error, phase);
+        if !matches!(error, TenancyError::CommitOutcomeUnknown { .. }) {
+            return Err(error);
+        }
+        // The connection broke while the COMMIT was in flight. The transaction's id came back
+        // in the same flight when it was sent before the break: ask another connection what
+        // became of it.
+        let (Some(pool), Some((xid, pid))) = (self.pool, self.xact.clone()) else {
+            return Err(error);
+        };
+        match resolve(pool, &xid, pid).await {
+            Resolution::Committed => {
+                // Its rows are lost with the answer: the write's probe reads the marks it left
+                // (`run`), as for a commit whose id never came back.
+                self.progress = Progress::Ended;
+                tracing::debug!("a lost commit was found committed");
+                Err(error)
+            }
+            Resolution::Aborted => {
+                self.progress = Progress::Ended;
+                tracing::debug!("a lost commit was found rolled back");
+                let TenancyError::CommitOutcomeUnknown { source } = error else {
                     return Err(error);
                 };
-                match resolve(pool, &xid, pid).await {
-                    Resolution::Committed => {
-                        // Its rows are lost with the answer: the write's probe reads the marks
-                        // it left (`transact!`), as for a commit whose id never came back.
-                        self.closed = true;
-                        tracing::debug!("a lost commit was found committed");
-                        Err(error)
-                    }
-                    Resolution::Aborted => {
-                        self.closed = true;
-                        tracing::debug!("a lost commit was found rolled back");
-                        let TenancyError::CommitOutcomeUnknown { source } = error else {
-                            return Err(error);
-                        };
-                        Err(TenancyError::ConnectionLost { source })
-                    }
-                    Resolution::Unknown => Err(error),
-                }
+                Err(TenancyError::ConnectionLost { source })
             }
+            Resolution::Unknown => Err(error),
         }
     }
 
-    /// Undoes the operation's work after a failure: `ROLLBACK` with a pool, or rolls back
-    /// to and releases the savepoint inside a caller's transaction. Returns false if the
-    /// connection could not run it (a pooled connection is then discarded).
+    /// Undoes the call's work after a failure: `ROLLBACK` with a pool, or rolls back to and
+    /// releases the savepoint inside a transaction. Returns false if the connection could not
+    /// run it (a pooled connection is then discarded).
     pub(crate) async fn abort(&mut self) -> bool {
-        if !self.needs_abort() {
-            return true;
-        }
-        let Some(sql) = self.abort.clone() else {
+        let Some(sql) = self.mode.abort().filter(|_| self.needs_abort()) else {
             return true;
         };
-        let done = self.client.batch_execute(&sql).await.is_ok();
+        let done = self.client.batch_execute(sql).await.is_ok();
         if !done {
             if let Some(discard) = self.discard {
                 discard.store(true, Ordering::Relaxed);
             }
         }
-        self.closed = true;
+        self.progress = Progress::Ended;
         done
-    }
-
-    /// Sends the abort statement without waiting for its answer; used when the operation's
-    /// future is dropped part-way. The server runs it after whatever was already sent.
-    pub(crate) fn abort_in_background(&mut self) {
-        // Once the closing statement is on its way the work is either whole (it succeeded) or
-        // already void (a statement failed); a rollback to a released savepoint would abort
-        // the caller's transaction, so nothing more is sent.
-        if !self.needs_abort() || self.close_sent {
-            return;
-        }
-        if let Some(sql) = self.abort.clone() {
-            send_without_waiting(self.client.batch_execute(&sql));
-        }
-        self.closed = true;
     }
 }
 

@@ -39,6 +39,7 @@ mod exec;
 mod migrate;
 mod ops;
 mod rows;
+mod run;
 mod sql;
 mod store;
 

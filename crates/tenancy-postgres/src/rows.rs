@@ -32,11 +32,6 @@ pub(crate) fn named<'r, T: FromSql<'r>>(row: &'r Row, column: &str) -> Result<T>
         .map_err(|_| corrupt("a column missing or of an unexpected type"))
 }
 
-pub(crate) fn get<'r, T: FromSql<'r>>(row: &'r Row, index: usize) -> Result<T> {
-    row.try_get(index)
-        .map_err(|_| corrupt("a column of an unexpected type"))
-}
-
 fn id<I: TypedId>(row: &Row, column: &str) -> Result<I> {
     let uuid: Uuid = named(row, column)?;
     I::try_from_uuid(uuid).map_err(|_| corrupt("an id whose uuid has no wire form"))

@@ -412,7 +412,7 @@ statements! {
     /// $1 subject type, $2 subject id, $3 relations, $4 object type, $5 object id: whether any
     /// of those tuples exists (the natural-key unique index, one probe per relation).
     check_any = "SELECT EXISTS (SELECT 1 FROM {s}.tup WHERE subject_type = $1 AND subject_id = $2 \
-        AND relation = ANY($3) AND object_type = $4 AND object_id = $5)";
+        AND relation = ANY($3) AND object_type = $4 AND object_id = $5) AS found";
     org_exists = "SELECT 1 FROM {s}.org WHERE id = $1";
     mem_exists = "SELECT 1 FROM {s}.mem WHERE id = $1";
     inv_exists = "SELECT 1 FROM {s}.inv WHERE id = $1";

@@ -18,7 +18,8 @@ use super::{first, org_status_of, parse_role, refused, role_text, rows_at, settl
 use crate::error::corrupt;
 use crate::exec::{Shape, Stmt};
 use crate::rows::{self, named};
-use crate::store::{PostgresTenancyStore, transact};
+use crate::run::{Call, run};
+use crate::store::PostgresTenancyStore;
 
 pub(super) async fn create(
     store: &PostgresTenancyStore<'_, '_>,
@@ -45,37 +46,42 @@ pub(super) async fn create(
     let found = |rows: &[Row]| Ok((!rows.is_empty()).then_some(None));
     // The org's lock first, then the insert in its own statement (a fresh snapshot, so the
     // inviter's authority is read under the lock): one flight, `BEGIN` … `COMMIT`.
-    let outcome = transact!(store, Op::CreateInvitation, Shape::Transaction, input.org_id, probe: Some((probe, &found)), |tx| {
-        let flights = tx
-            .finish(&[
-                Stmt::new(&sql.lock_org).bind(&org, Type::UUID),
-                Stmt::new(&sql.create_invitation)
-                    .bind(&inv, Type::UUID)
-                    .bind(&org, Type::UUID)
-                    .bind(&identifier, Type::TEXT)
-                    .bind(role, Type::TEXT)
-                    .bind(&pre_tuples, Type::JSONB)
-                    .bind(&invited_by, Type::UUID)
-                    .bind(&now, Type::TIMESTAMPTZ)
-                    .bind(&input.expires_at, Type::TIMESTAMPTZ)
-                    .bind(&expiry_ok, Type::BOOL),
-            ])
-            .await?;
-        let row = rows_at(&flights, 1)
-            .first()
-            .ok_or_else(|| corrupt("create_invitation flags"))?;
-        let org_status: Option<&str> = named(row, "org_status")?;
-        let inviter_role: Option<&str> = named(row, "inviter_role")?;
-        let facts = InviteFacts {
-            org_status: org_status
-                .map(|status| status.parse().map_err(|_| corrupt("an org status")))
-                .transpose()?,
-            inviter_exists: named(row, "inviter_ok")?,
-            inviter_role: parse_role(inviter_role)?,
-        };
-        let written: i64 = named(row, "written")?;
-        Ok(Some((facts, written == 1)))
-    })?;
+    let stmts = [
+        Stmt::new(&sql.lock_org).bind(&org, Type::UUID),
+        Stmt::new(&sql.create_invitation)
+            .bind(&inv, Type::UUID)
+            .bind(&org, Type::UUID)
+            .bind(&identifier, Type::TEXT)
+            .bind(role, Type::TEXT)
+            .bind(&pre_tuples, Type::JSONB)
+            .bind(&invited_by, Type::UUID)
+            .bind(&now, Type::TIMESTAMPTZ)
+            .bind(&input.expires_at, Type::TIMESTAMPTZ)
+            .bind(&expiry_ok, Type::BOOL),
+    ];
+    let outcome = run(
+        store,
+        Call::write(Op::CreateInvitation, Shape::Transaction).probe(probe, &found),
+        input.org_id,
+        &stmts,
+        |flights| {
+            let row = rows_at(&flights, 1)
+                .first()
+                .ok_or_else(|| corrupt("create_invitation flags"))?;
+            let org_status: Option<&str> = named(row, "org_status")?;
+            let inviter_role: Option<&str> = named(row, "inviter_role")?;
+            let facts = InviteFacts {
+                org_status: org_status
+                    .map(|status| status.parse().map_err(|_| corrupt("an org status")))
+                    .transpose()?,
+                inviter_exists: named(row, "inviter_ok")?,
+                inviter_role: parse_role(inviter_role)?,
+            };
+            let written: i64 = named(row, "written")?;
+            Ok(Some((facts, written == 1)))
+        },
+    )
+    .await?;
     match outcome {
         Some((facts, written)) => settle(
             Op::CreateInvitation,
@@ -97,15 +103,20 @@ pub(super) async fn create(
 pub(super) async fn get(store: &PostgresTenancyStore<'_, '_>, inv_id: InvId) -> Result<Invitation> {
     let inv = inv_id.as_uuid();
     let sql = &store.sql;
-    transact!(store, Op::GetInvitation, Shape::Read, inv_id, |tx| {
-        let rows = first(
-            tx.finish(&[Stmt::new(&sql.get_invitation).bind(&inv, Type::UUID)])
-                .await?,
-        );
-        rows.first()
-            .map(rows::invitation)
-            .unwrap_or(Err(TenancyError::not_found(Entity::Invitation)))
-    })
+    let stmts = [Stmt::new(&sql.get_invitation).bind(&inv, Type::UUID)];
+    run(
+        store,
+        Call::read(Op::GetInvitation),
+        inv_id,
+        &stmts,
+        |flights| {
+            let rows = first(flights);
+            rows.first()
+                .map(rows::invitation)
+                .unwrap_or(Err(TenancyError::not_found(Entity::Invitation)))
+        },
+    )
+    .await
 }
 
 pub(super) async fn list(
@@ -119,26 +130,24 @@ pub(super) async fn list(
     let org = input.org_id.as_uuid();
     let fetch = (limit + 1) as i64;
     let sql = &store.sql;
-    transact!(
+    let stmts = [
+        Stmt::new(&sql.org_exists).bind(&org, Type::UUID),
+        Stmt::new(if status.is_some() {
+            &sql.list_invitations_by_status
+        } else {
+            &sql.list_invitations
+        })
+        .bind(&org, Type::UUID)
+        .bind(&after, Type::UUID)
+        .bind(&status, Type::TEXT)
+        .bind(&fetch, Type::INT8),
+    ];
+    run(
         store,
-        Op::ListInvitations,
-        Shape::Read,
+        Call::read(Op::ListInvitations),
         input.org_id,
-        |tx| {
-            let flights = tx
-                .finish(&[
-                    Stmt::new(&sql.org_exists).bind(&org, Type::UUID),
-                    Stmt::new(if status.is_some() {
-                        &sql.list_invitations_by_status
-                    } else {
-                        &sql.list_invitations
-                    })
-                    .bind(&org, Type::UUID)
-                    .bind(&after, Type::UUID)
-                    .bind(&status, Type::TEXT)
-                    .bind(&fetch, Type::INT8),
-                ])
-                .await?;
+        &stmts,
+        |flights| {
             if rows_at(&flights, 0).is_empty() {
                 return Err(TenancyError::not_found(Entity::Org));
             }
@@ -147,8 +156,9 @@ pub(super) async fn list(
                 .map(rows::invitation)
                 .collect::<Result<Vec<_>>>()?;
             Ok(rules::paginate(rows, limit, |row| row.id))
-        }
+        },
     )
+    .await
 }
 
 /// The ids of an acceptance's pre-tuples: the n-th (from 1) is `prefix` followed by
@@ -259,30 +269,29 @@ pub(super) async fn accept(
         .bind(&lowest, Type::UUID)
         .bind(&highest, Type::UUID);
     let found = |rows: &[Row]| accepted_from(rows, &input, fresh, &ids, now);
-    transact!(
+    let stmts = [
+        Stmt::new(&sql.lock_org_of_inv).bind(&inv, Type::UUID),
+        Stmt::new(&sql.accept_context)
+            .bind(&inv, Type::UUID)
+            .bind(&as_usr, Type::UUID),
+        Stmt::new(&sql.accept_invitation)
+            .bind(&inv, Type::UUID)
+            .bind(&subject, Type::UUID)
+            .bind(&now, Type::TIMESTAMPTZ)
+            .bind(&create_user, Type::BOOL)
+            .bind(&mem, Type::UUID)
+            .bind(&tup, Type::UUID)
+            .bind(&ids.prefix, Type::TEXT)
+            .bind(&ids.start, Type::INT8)
+            .bind(&as_existing, Type::BOOL)
+            .bind(&identifier, Type::TEXT),
+    ];
+    run(
         store,
-        Op::AcceptInvitation,
-        Shape::Transaction,
-        input.inv_id, probe: Some((probe, &found)), |tx| {
-            let flights = tx
-                .finish(&[
-                    Stmt::new(&sql.lock_org_of_inv).bind(&inv, Type::UUID),
-                    Stmt::new(&sql.accept_context)
-                        .bind(&inv, Type::UUID)
-                        .bind(&as_usr, Type::UUID),
-                    Stmt::new(&sql.accept_invitation)
-                        .bind(&inv, Type::UUID)
-                        .bind(&subject, Type::UUID)
-                        .bind(&now, Type::TIMESTAMPTZ)
-                        .bind(&create_user, Type::BOOL)
-                        .bind(&mem, Type::UUID)
-                        .bind(&tup, Type::UUID)
-                        .bind(&ids.prefix, Type::TEXT)
-                        .bind(&ids.start, Type::INT8)
-                        .bind(&as_existing, Type::BOOL)
-                        .bind(&identifier, Type::TEXT),
-                ])
-                .await?;
+        Call::write(Op::AcceptInvitation, Shape::Transaction).probe(probe, &found),
+        input.inv_id,
+        &stmts,
+        |flights| {
             org_status_of(rows_at(&flights, 0))?;
             let Some(facts) = accept_facts(rows_at(&flights, 1))? else {
                 return Err(TenancyError::not_found(Entity::Invitation));
@@ -296,8 +305,9 @@ pub(super) async fn accept(
             let row = accepted.ok_or_else(|| corrupt("an accepted invitation"))?;
             let inserted: Vec<Uuid> = named(row, "inserted")?;
             Ok(accept_result(plan, rows::invitation(row)?, &inserted))
-        }
+        },
     )
+    .await
 }
 
 /// The result of an acceptance: the tuples of the plan that the statement inserted.
@@ -398,39 +408,45 @@ pub(super) async fn end(
                     && row.terminal_by == actor_id
             }))
     };
-    transact!(store, op, shape, inv_id, probe: Some((probe, &found)), |tx| {
-        let mut stmts = Vec::with_capacity(3);
-        if revoke {
-            stmts.push(Stmt::new(&sql.lock_org_of_inv).bind(&inv, Type::UUID));
-        }
-        stmts.push(
-            Stmt::new(&sql.end_invitation)
-                .bind(&inv, Type::UUID)
-                .bind(&status, Type::TEXT)
-                .bind(&now, Type::TIMESTAMPTZ)
-                .bind(&actor, Type::UUID)
-                .bind(&revoke, Type::BOOL),
-        );
-        stmts.push(
-            Stmt::new(&sql.end_invitation_context)
-                .bind(&inv, Type::UUID)
-                .bind(&actor, Type::UUID),
-        );
-        let flights = tx.finish(&stmts).await?;
-        let at = usize::from(revoke);
-        if let Some(row) = rows_at(&flights, at).first() {
-            return rows::invitation(row);
-        }
-        let Some(row) = rows_at(&flights, at + 1).first() else {
-            return Err(TenancyError::not_found(Entity::Invitation));
-        };
-        let found: &str = named(row, "status")?;
-        let actor_role: Option<&str> = named(row, "actor_role")?;
-        let facts = EndInvitationFacts {
-            status: found.parse().map_err(|_| corrupt("an invitation status"))?,
-            actor_exists: named(row, "actor_exists")?,
-            actor_role: parse_role(actor_role)?,
-        };
-        Err(refused(op, decide::end_invitation(&facts, end)))
-    })
+    let mut stmts = Vec::with_capacity(3);
+    if revoke {
+        stmts.push(Stmt::new(&sql.lock_org_of_inv).bind(&inv, Type::UUID));
+    }
+    stmts.push(
+        Stmt::new(&sql.end_invitation)
+            .bind(&inv, Type::UUID)
+            .bind(&status, Type::TEXT)
+            .bind(&now, Type::TIMESTAMPTZ)
+            .bind(&actor, Type::UUID)
+            .bind(&revoke, Type::BOOL),
+    );
+    stmts.push(
+        Stmt::new(&sql.end_invitation_context)
+            .bind(&inv, Type::UUID)
+            .bind(&actor, Type::UUID),
+    );
+    run(
+        store,
+        Call::write(op, shape).probe(probe, &found),
+        inv_id,
+        &stmts,
+        |flights| {
+            let at = usize::from(revoke);
+            if let Some(row) = rows_at(&flights, at).first() {
+                return rows::invitation(row);
+            }
+            let Some(row) = rows_at(&flights, at + 1).first() else {
+                return Err(TenancyError::not_found(Entity::Invitation));
+            };
+            let found: &str = named(row, "status")?;
+            let actor_role: Option<&str> = named(row, "actor_role")?;
+            let facts = EndInvitationFacts {
+                status: found.parse().map_err(|_| corrupt("an invitation status"))?,
+                actor_exists: named(row, "actor_exists")?,
+                actor_role: parse_role(actor_role)?,
+            };
+            Err(refused(op, decide::end_invitation(&facts, end)))
+        },
+    )
+    .await
 }

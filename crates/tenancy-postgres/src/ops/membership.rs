@@ -21,10 +21,10 @@ use uuid::Uuid;
 
 use super::{first, guard_disagreed, org_status_of, role_text, rows_at, settle};
 use crate::error::corrupt;
-use crate::exec::{Shape, Stmt, Tx};
+use crate::exec::{Shape, Stmt};
 use crate::rows::{self, named};
-use crate::sql::Sql;
-use crate::store::{PostgresTenancyStore, transact};
+use crate::run::{Call, ReadMarks, run};
+use crate::store::PostgresTenancyStore;
 
 pub(super) async fn add(
     store: &PostgresTenancyStore<'_, '_>,
@@ -45,31 +45,36 @@ pub(super) async fn add(
     let found = |rows: &[Row]| Ok((!rows.is_empty()).then_some(None));
     // A duplicate active membership fails on `mem_unique_active`
     // (`conflict.duplicate_membership`); the guard's other refusals are explained here.
-    let facts = transact!(store, Op::AddMember, Shape::Single, input.org_id, probe: Some((probe, &found)), |tx| {
-        let rows = first(
-            tx.finish(&[Stmt::new(&sql.add_member)
-                .bind(&org, Type::UUID)
-                .bind(&usr, Type::UUID)
-                .bind(&invited_by, Type::UUID)
-                .bind(role, Type::TEXT)
-                .bind(&mem, Type::UUID)
-                .bind(&tup, Type::UUID)
-                .bind(&now, Type::TIMESTAMPTZ)])
-                .await?,
-        );
-        let row = rows.first().ok_or_else(|| corrupt("add_member flags"))?;
-        let org_status: Option<&str> = named(row, "org_status")?;
-        let facts = AddMemberFacts {
-            org_status: org_status
-                .map(|status| status.parse().map_err(|_| corrupt("an org status")))
-                .transpose()?,
-            user_exists: named(row, "usr_ok")?,
-            inviter_exists: named(row, "inviter_ok")?,
-            already_member: false,
-        };
-        let written: i64 = named(row, "written")?;
-        Ok(Some((facts, written == 1)))
-    })?;
+    let stmts = [Stmt::new(&sql.add_member)
+        .bind(&org, Type::UUID)
+        .bind(&usr, Type::UUID)
+        .bind(&invited_by, Type::UUID)
+        .bind(role, Type::TEXT)
+        .bind(&mem, Type::UUID)
+        .bind(&tup, Type::UUID)
+        .bind(&now, Type::TIMESTAMPTZ)];
+    let facts = run(
+        store,
+        Call::write(Op::AddMember, Shape::Single).probe(probe, &found),
+        input.org_id,
+        &stmts,
+        |flights| {
+            let rows = first(flights);
+            let row = rows.first().ok_or_else(|| corrupt("add_member flags"))?;
+            let org_status: Option<&str> = named(row, "org_status")?;
+            let facts = AddMemberFacts {
+                org_status: org_status
+                    .map(|status| status.parse().map_err(|_| corrupt("an org status")))
+                    .transpose()?,
+                user_exists: named(row, "usr_ok")?,
+                inviter_exists: named(row, "inviter_ok")?,
+                already_member: false,
+            };
+            let written: i64 = named(row, "written")?;
+            Ok(Some((facts, written == 1)))
+        },
+    )
+    .await?;
     // `None`: a lost answer, and the row was found.
     let (facts, written) = facts.unwrap_or((
         AddMemberFacts {
@@ -90,15 +95,20 @@ pub(super) async fn add(
 pub(super) async fn get(store: &PostgresTenancyStore<'_, '_>, mem_id: MemId) -> Result<Membership> {
     let mem = mem_id.as_uuid();
     let sql = &store.sql;
-    transact!(store, Op::GetMembership, Shape::Read, mem_id, |tx| {
-        let rows = first(
-            tx.finish(&[Stmt::new(&sql.get_membership).bind(&mem, Type::UUID)])
-                .await?,
-        );
-        rows.first()
-            .map(rows::membership)
-            .unwrap_or(Err(TenancyError::not_found(Entity::Membership)))
-    })
+    let stmts = [Stmt::new(&sql.get_membership).bind(&mem, Type::UUID)];
+    run(
+        store,
+        Call::read(Op::GetMembership),
+        mem_id,
+        &stmts,
+        |flights| {
+            let rows = first(flights);
+            rows.first()
+                .map(rows::membership)
+                .unwrap_or(Err(TenancyError::not_found(Entity::Membership)))
+        },
+    )
+    .await
 }
 
 pub(super) async fn active(
@@ -108,15 +118,20 @@ pub(super) async fn active(
 ) -> Result<Option<Membership>> {
     let (org, usr) = (org_id.as_uuid(), usr_id.as_uuid());
     let sql = &store.sql;
-    transact!(store, Op::ActiveMembership, Shape::Read, org_id, |tx| {
-        let rows = first(
-            tx.finish(&[Stmt::new(&sql.active_membership)
-                .bind(&org, Type::UUID)
-                .bind(&usr, Type::UUID)])
-                .await?,
-        );
-        rows.first().map(rows::membership).transpose()
-    })
+    let stmts = [Stmt::new(&sql.active_membership)
+        .bind(&org, Type::UUID)
+        .bind(&usr, Type::UUID)];
+    run(
+        store,
+        Call::read(Op::ActiveMembership),
+        org_id,
+        &stmts,
+        |flights| {
+            let rows = first(flights);
+            rows.first().map(rows::membership).transpose()
+        },
+    )
+    .await
 }
 
 /// One page of memberships of an org or of a user.
@@ -143,18 +158,16 @@ async fn list(
     let role = listing.role.map(role_text);
     let fetch = (limit + 1) as i64;
     let owner = listing.owner;
-    transact!(store, listing.op, Shape::Read, owner, |tx| {
-        let flights = tx
-            .finish(&[
-                Stmt::new(listing.owner_check).bind(&owner, Type::UUID),
-                Stmt::new(listing.method_sql)
-                    .bind(&owner, Type::UUID)
-                    .bind(&after, Type::UUID)
-                    .bind(&status, Type::TEXT)
-                    .bind(&fetch, Type::INT8)
-                    .bind(&role, Type::TEXT),
-            ])
-            .await?;
+    let stmts = [
+        Stmt::new(listing.owner_check).bind(&owner, Type::UUID),
+        Stmt::new(listing.method_sql)
+            .bind(&owner, Type::UUID)
+            .bind(&after, Type::UUID)
+            .bind(&status, Type::TEXT)
+            .bind(&fetch, Type::INT8)
+            .bind(&role, Type::TEXT),
+    ];
+    run(store, Call::read(listing.op), owner, &stmts, |flights| {
         if rows_at(&flights, 0).is_empty() {
             return Err(TenancyError::not_found(listing.owner_entity));
         }
@@ -164,6 +177,7 @@ async fn list(
             .collect::<Result<Vec<_>>>()?;
         Ok(rules::paginate(rows, limit, |row| row.id))
     })
+    .await
 }
 
 pub(super) async fn list_members(
@@ -247,15 +261,44 @@ fn rows_written<R>(plan: &Plan<R>) -> i64 {
         .sum()
 }
 
-/// Runs a guarded membership write on `mem` in one flight: the org lock, the named user's
-/// membership (when `named`), then `write`, which returns the facts its guard decided on.
-async fn flight(
-    tx: &mut Tx<'_>,
-    sql: &Sql,
-    mem: &Uuid,
-    named_user: Option<&Uuid>,
-    write: Stmt<'_>,
-) -> Result<(Option<MembershipFacts>, i64)> {
+/// A guarded membership write on one membership, as data: run by [`guarded_write`] for
+/// `change_role`, `suspend_membership`, `reinstate_membership`, `self_leave` and
+/// `admin_remove` alike.
+struct GuardedWrite<'s, 'p, R> {
+    op: Op,
+    /// The membership written, as an id (for the span) and as bound.
+    mem_id: MemId,
+    mem: &'s Uuid,
+    /// The user whose active membership of the same org the decision also needs (the
+    /// successor of a `self_leave`, the admin of an `admin_remove`).
+    named_user: Option<&'s Uuid>,
+    /// The guarded statement: it writes only when its guard holds, and returns the facts the
+    /// guard decided on (`{GOUT}`/`{GFROM}` in `sql.rs`) and how many rows it wrote.
+    write: Stmt<'s>,
+    /// The read of the marks the write leaves, for a lost answer, and what they say.
+    probe: Stmt<'s>,
+    found: &'p ReadMarks<'p, R>,
+}
+
+/// Runs `write` in one flight (the org's lock, the named user's membership, the guarded
+/// statement) and holds what it wrote to `decide` on the facts it returned: the rule's result
+/// when the guard wrote what the rule plans, the rule's refusal when it wrote nothing, and a
+/// retryable conflict should the two disagree.
+async fn guarded_write<R>(
+    store: &PostgresTenancyStore<'_, '_>,
+    write: GuardedWrite<'_, '_, R>,
+    decide: impl Fn(&MembershipFacts) -> Result<Plan<R>> + Sync,
+) -> Result<R> {
+    let GuardedWrite {
+        op,
+        mem_id,
+        mem,
+        named_user,
+        write,
+        probe,
+        found,
+    } = write;
+    let sql = &store.sql;
     let mut stmts = vec![Stmt::new(&sql.lock_org_of_mem).bind(mem, Type::UUID)];
     if let Some(usr) = named_user {
         stmts.push(
@@ -266,21 +309,24 @@ async fn flight(
     }
     let at = stmts.len();
     stmts.push(write);
-    let flights = tx.finish(&stmts).await?;
-    org_status_of(rows_at(&flights, 0))?;
-    let named_rows = if named_user.is_some() {
-        rows_at(&flights, 1)
-    } else {
-        &[]
-    };
-    let returned = rows_at(&flights, at);
-    let facts = membership_facts(returned, named_rows)?;
-    let written: i64 = returned
-        .first()
-        .map(|row| named(row, "written"))
-        .transpose()?
-        .unwrap_or(0);
-    Ok((facts, written))
+    let call = Call::write(op, Shape::Transaction).probe(probe, found);
+    run(store, call, mem_id, &stmts, |flights| {
+        org_status_of(rows_at(&flights, 0))?;
+        let named_rows = if named_user.is_some() {
+            rows_at(&flights, 1)
+        } else {
+            &[]
+        };
+        let returned = rows_at(&flights, at);
+        let facts = membership_facts(returned, named_rows)?;
+        let written: i64 = returned
+            .first()
+            .map(|row| named(row, "written"))
+            .transpose()?
+            .unwrap_or(0);
+        explain(op, facts, written, &decide)
+    })
+    .await
 }
 
 /// The result of a guarded membership write, held to its decision.
@@ -347,18 +393,25 @@ pub(super) async fn change_role(
     let sql = &store.sql;
     let probe = Stmt::new(&sql.get_membership).bind(&new, Type::UUID);
     let found = |rows: &[Row]| Ok(memberships(rows)?.into_iter().next());
-    transact!(store, Op::ChangeRole, Shape::Transaction, mem_id, probe: Some((probe, &found)), |tx| {
-            let write = Stmt::new(&sql.change_role)
-                .bind(&mem, Type::UUID)
-                .bind(&now, Type::TIMESTAMPTZ)
-                .bind(&new, Type::UUID)
-                .bind(role, Type::TEXT)
-                .bind(&tup, Type::UUID);
-            let (facts, written) = flight(tx, sql, &mem, None, write).await?;
-    explain(Op::ChangeRole, facts, written, |facts| {
-                    decide::change_role(facts, new_role, new_id, now)
-                })
-        })
+    let write = Stmt::new(&sql.change_role)
+        .bind(&mem, Type::UUID)
+        .bind(&now, Type::TIMESTAMPTZ)
+        .bind(&new, Type::UUID)
+        .bind(role, Type::TEXT)
+        .bind(&tup, Type::UUID);
+    let write = GuardedWrite {
+        op: Op::ChangeRole,
+        mem_id,
+        mem: &mem,
+        named_user: None,
+        write,
+        probe,
+        found: &found,
+    };
+    guarded_write(store, write, |facts| {
+        decide::change_role(facts, new_role, new_id, now)
+    })
+    .await
 }
 
 pub(super) async fn suspend(
@@ -377,20 +430,19 @@ pub(super) async fn suspend(
             now,
         ))
     };
-    transact!(
-            store,
-            Op::SuspendMembership,
-            Shape::Transaction,
-            mem_id, probe: Some((probe, &found)), |tx| {
-                let write = Stmt::new(&sql.suspend_membership)
-                    .bind(&mem, Type::UUID)
-                    .bind(&now, Type::TIMESTAMPTZ);
-                let (facts, written) = flight(tx, sql, &mem, None, write).await?;
-    explain(Op::SuspendMembership, facts, written, |facts| {
-                            decide::suspend_membership(facts, now)
-                        })
-            }
-        )
+    let write = Stmt::new(&sql.suspend_membership)
+        .bind(&mem, Type::UUID)
+        .bind(&now, Type::TIMESTAMPTZ);
+    let write = GuardedWrite {
+        op: Op::SuspendMembership,
+        mem_id,
+        mem: &mem,
+        named_user: None,
+        write,
+        probe,
+        found: &found,
+    };
+    guarded_write(store, write, |facts| decide::suspend_membership(facts, now)).await
 }
 
 pub(super) async fn reinstate(
@@ -409,21 +461,23 @@ pub(super) async fn reinstate(
             now,
         ))
     };
-    transact!(
-            store,
-            Op::ReinstateMembership,
-            Shape::Transaction,
-            mem_id, probe: Some((probe, &found)), |tx| {
-                let write = Stmt::new(&sql.reinstate_membership)
-                    .bind(&mem, Type::UUID)
-                    .bind(&now, Type::TIMESTAMPTZ)
-                    .bind(&tup, Type::UUID);
-                let (facts, written) = flight(tx, sql, &mem, None, write).await?;
-    explain(Op::ReinstateMembership, facts, written, |facts| {
-                            decide::reinstate_membership(facts, now)
-                        })
-            }
-        )
+    let write = Stmt::new(&sql.reinstate_membership)
+        .bind(&mem, Type::UUID)
+        .bind(&now, Type::TIMESTAMPTZ)
+        .bind(&tup, Type::UUID);
+    let write = GuardedWrite {
+        op: Op::ReinstateMembership,
+        mem_id,
+        mem: &mem,
+        named_user: None,
+        write,
+        probe,
+        found: &found,
+    };
+    guarded_write(store, write, |facts| {
+        decide::reinstate_membership(facts, now)
+    })
+    .await
 }
 
 pub(super) async fn self_leave(
@@ -445,23 +499,30 @@ pub(super) async fn self_leave(
             now,
         ))
     };
-    transact!(store, Op::SelfLeave, Shape::Transaction, mem_id, probe: Some((probe, &found)), |tx| {
-            let write = match &successor {
-                None => Stmt::new(&sql.self_leave_alone)
-                    .bind(&mem, Type::UUID)
-                    .bind(&now, Type::TIMESTAMPTZ),
-                Some(successor) => Stmt::new(&sql.self_leave)
-                    .bind(&mem, Type::UUID)
-                    .bind(&now, Type::TIMESTAMPTZ)
-                    .bind(successor, Type::UUID)
-                    .bind(&heir, Type::UUID)
-                    .bind(&tup, Type::UUID),
-            };
-            let (facts, written) = flight(tx, sql, &mem, successor.as_ref(), write).await?;
-    explain(Op::SelfLeave, facts, written, |facts| {
-                    decide::self_leave(facts, transfer_to, heir_id, now)
-                })
-        })
+    let write = match &successor {
+        None => Stmt::new(&sql.self_leave_alone)
+            .bind(&mem, Type::UUID)
+            .bind(&now, Type::TIMESTAMPTZ),
+        Some(successor) => Stmt::new(&sql.self_leave)
+            .bind(&mem, Type::UUID)
+            .bind(&now, Type::TIMESTAMPTZ)
+            .bind(successor, Type::UUID)
+            .bind(&heir, Type::UUID)
+            .bind(&tup, Type::UUID),
+    };
+    let write = GuardedWrite {
+        op: Op::SelfLeave,
+        mem_id,
+        mem: &mem,
+        named_user: successor.as_ref(),
+        write,
+        probe,
+        found: &found,
+    };
+    guarded_write(store, write, |facts| {
+        decide::self_leave(facts, transfer_to, heir_id, now)
+    })
+    .await
 }
 
 pub(super) async fn admin_remove(
@@ -481,16 +542,23 @@ pub(super) async fn admin_remove(
             now,
         ))
     };
-    transact!(store, Op::AdminRemove, Shape::Transaction, mem_id, probe: Some((probe, &found)), |tx| {
-            let write = Stmt::new(&sql.admin_remove)
-                .bind(&mem, Type::UUID)
-                .bind(&now, Type::TIMESTAMPTZ)
-                .bind(&admin, Type::UUID);
-            let (facts, written) = flight(tx, sql, &mem, Some(&admin), write).await?;
-    explain(Op::AdminRemove, facts, written, |facts| {
-                    decide::admin_remove(facts, admin_usr_id, now)
-                })
-        })
+    let write = Stmt::new(&sql.admin_remove)
+        .bind(&mem, Type::UUID)
+        .bind(&now, Type::TIMESTAMPTZ)
+        .bind(&admin, Type::UUID);
+    let write = GuardedWrite {
+        op: Op::AdminRemove,
+        mem_id,
+        mem: &mem,
+        named_user: Some(&admin),
+        write,
+        probe,
+        found: &found,
+    };
+    guarded_write(store, write, |facts| {
+        decide::admin_remove(facts, admin_usr_id, now)
+    })
+    .await
 }
 
 pub(super) async fn transfer_ownership(
@@ -508,26 +576,25 @@ pub(super) async fn transfer_ownership(
     let new_uuids = vec![to_new, from_new];
     let probe = Stmt::new(&sql.memberships_by_ids).bind(&new_uuids, Type::UUID_ARRAY);
     let found = |rows: &[Row]| Ok(transferred(&memberships(rows)?, new_ids));
-    transact!(
+    let stmts = [
+        Stmt::new(&sql.lock_org).bind(&org, Type::UUID),
+        Stmt::new(&sql.memberships_by_ids).bind(&ids, Type::UUID_ARRAY),
+        Stmt::new(&sql.transfer_ownership)
+            .bind(&org, Type::UUID)
+            .bind(&now, Type::TIMESTAMPTZ)
+            .bind(&from, Type::UUID)
+            .bind(&to, Type::UUID)
+            .bind(&to_new, Type::UUID)
+            .bind(&to_tup, Type::UUID)
+            .bind(&from_new, Type::UUID)
+            .bind(&from_tup, Type::UUID),
+    ];
+    run(
         store,
-        Op::TransferOwnership,
-        Shape::Transaction,
-        input.org_id, probe: Some((probe, &found)), |tx| {
-            let flights = tx
-                .finish(&[
-                    Stmt::new(&sql.lock_org).bind(&org, Type::UUID),
-                    Stmt::new(&sql.memberships_by_ids).bind(&ids, Type::UUID_ARRAY),
-                    Stmt::new(&sql.transfer_ownership)
-                        .bind(&org, Type::UUID)
-                        .bind(&now, Type::TIMESTAMPTZ)
-                        .bind(&from, Type::UUID)
-                        .bind(&to, Type::UUID)
-                        .bind(&to_new, Type::UUID)
-                        .bind(&to_tup, Type::UUID)
-                        .bind(&from_new, Type::UUID)
-                        .bind(&from_tup, Type::UUID),
-                ])
-                .await?;
+        Call::write(Op::TransferOwnership, Shape::Transaction).probe(probe, &found),
+        input.org_id,
+        &stmts,
+        |flights| {
             let found = rows_at(&flights, 1)
                 .iter()
                 .map(rows::membership)
@@ -548,6 +615,7 @@ pub(super) async fn transfer_ownership(
                 Ok(_) => Err(guard_disagreed(Op::TransferOwnership)),
                 Err(error) => settle(Op::TransferOwnership, Err(error), written != 0),
             }
-        }
+        },
     )
+    .await
 }

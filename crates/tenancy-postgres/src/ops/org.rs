@@ -14,7 +14,8 @@ use super::{first, org_status_of, refused, rows_at, settle};
 use crate::error::corrupt;
 use crate::exec::{Shape, Stmt};
 use crate::rows;
-use crate::store::{PostgresTenancyStore, transact};
+use crate::run::{Call, run};
+use crate::store::PostgresTenancyStore;
 
 pub(super) async fn create(
     store: &PostgresTenancyStore<'_, '_>,
@@ -35,22 +36,22 @@ pub(super) async fn create(
     let found = |rows: &[tokio_postgres::Row]| Ok((!rows.is_empty()).then_some((true, true)));
     // A slug already held fails on the slug's unique index (`conflict.org_slug`), so the only
     // refusal the guard explains is an unknown creator.
-    let written = transact!(store, Op::CreateOrg, Shape::Single, input.creator, probe: Some((probe, &found)), |tx| {
-        let rows = first(
-            tx.finish(&[Stmt::new(&sql.create_org)
-                .bind(&org, Type::UUID)
-                .bind(&name, Type::TEXT)
-                .bind(&slug, Type::TEXT)
-                .bind(&now, Type::TIMESTAMPTZ)
-                .bind(&creator, Type::UUID)
-                .bind(&mem, Type::UUID)
-                .bind(&tup, Type::UUID)])
-                .await?,
-        );
+    let call = Call::write(Op::CreateOrg, Shape::Single).probe(probe, &found);
+    let stmts = [Stmt::new(&sql.create_org)
+        .bind(&org, Type::UUID)
+        .bind(&name, Type::TEXT)
+        .bind(&slug, Type::TEXT)
+        .bind(&now, Type::TIMESTAMPTZ)
+        .bind(&creator, Type::UUID)
+        .bind(&mem, Type::UUID)
+        .bind(&tup, Type::UUID)];
+    let written = run(store, call, input.creator, &stmts, |flights| {
+        let rows = first(flights);
         let row = rows.first().ok_or_else(|| corrupt("create_org flags"))?;
         let written: i64 = rows::named(row, "written")?;
         Ok((rows::named::<bool>(row, "creator_ok")?, written > 0))
-    })?;
+    })
+    .await?;
     let (creator_exists, written) = written;
     let facts = CreateOrgFacts {
         creator_exists,
@@ -69,15 +70,14 @@ pub(super) async fn get(
 ) -> Result<Organization> {
     let org = org_id.as_uuid();
     let sql = &store.sql;
-    transact!(store, Op::GetOrg, Shape::Read, org_id, |tx| {
-        let rows = first(
-            tx.finish(&[Stmt::new(&sql.get_org).bind(&org, Type::UUID)])
-                .await?,
-        );
-        rows.first()
+    let stmts = [Stmt::new(&sql.get_org).bind(&org, Type::UUID)];
+    run(store, Call::read(Op::GetOrg), org_id, &stmts, |flights| {
+        first(flights)
+            .first()
             .map(rows::organization)
             .unwrap_or(Err(TenancyError::not_found(Entity::Org)))
     })
+    .await
 }
 
 pub(super) async fn list(
@@ -94,28 +94,28 @@ pub(super) async fn list(
         .map(|query| like_pattern(&query.folded()));
     let fetch = (limit + 1) as i64;
     let sql = &store.sql;
-    transact!(store, Op::ListOrgs, Shape::Read, "all", |tx| {
-        let stmt = match (&pattern, status) {
-            (Some(pattern), _) => Stmt::planned_each_call(&sql.list_orgs_matching)
-                .bind(&after, Type::UUID)
-                .bind(&fetch, Type::INT8)
-                .bind(&status, Type::TEXT)
-                .bind(pattern, Type::TEXT),
-            (None, Some(_)) => Stmt::new(&sql.list_orgs_by_status)
-                .bind(&after, Type::UUID)
-                .bind(&fetch, Type::INT8)
-                .bind(&status, Type::TEXT),
-            (None, None) => Stmt::new(&sql.list_orgs)
-                .bind(&after, Type::UUID)
-                .bind(&fetch, Type::INT8),
-        };
-        let rows = first(tx.finish(&[stmt]).await?);
-        let orgs = rows
+    let stmt = match (&pattern, status) {
+        (Some(pattern), _) => Stmt::planned_each_call(&sql.list_orgs_matching)
+            .bind(&after, Type::UUID)
+            .bind(&fetch, Type::INT8)
+            .bind(&status, Type::TEXT)
+            .bind(pattern, Type::TEXT),
+        (None, Some(_)) => Stmt::new(&sql.list_orgs_by_status)
+            .bind(&after, Type::UUID)
+            .bind(&fetch, Type::INT8)
+            .bind(&status, Type::TEXT),
+        (None, None) => Stmt::new(&sql.list_orgs)
+            .bind(&after, Type::UUID)
+            .bind(&fetch, Type::INT8),
+    };
+    run(store, Call::read(Op::ListOrgs), "all", &[stmt], |flights| {
+        let orgs = first(flights)
             .iter()
             .map(rows::organization)
             .collect::<Result<Vec<_>>>()?;
         Ok(rules::paginate(orgs, limit, |org| org.id))
     })
+    .await
 }
 
 /// The `LIKE` pattern that matches `folded` anywhere, literally: `\`, `%` and `_` in it are
@@ -172,21 +172,21 @@ pub(super) async fn update(
                 && (!set_slug || org.slug.as_ref().map(|slug| slug.as_str()) == slug)
         }))
     };
-    transact!(store, Op::UpdateOrg, Shape::Single, input.org_id, probe: Some((probe, &marked)), |tx| {
-        let flights = tx
-            .finish(&[
-                Stmt::new(&sql.update_org)
-                    .bind(&org, Type::UUID)
-                    .bind(&set_name, Type::BOOL)
-                    .bind(&name, Type::TEXT)
-                    .bind(&set_slug, Type::BOOL)
-                    .bind(&slug, Type::TEXT)
-                    .bind(&now, Type::TIMESTAMPTZ),
-                Stmt::new(&sql.org_status).bind(&org, Type::UUID),
-            ])
-            .await?;
+    let call = Call::write(Op::UpdateOrg, Shape::Single).probe(probe, &marked);
+    let stmts = [
+        Stmt::new(&sql.update_org)
+            .bind(&org, Type::UUID)
+            .bind(&set_name, Type::BOOL)
+            .bind(&name, Type::TEXT)
+            .bind(&set_slug, Type::BOOL)
+            .bind(&slug, Type::TEXT)
+            .bind(&now, Type::TIMESTAMPTZ),
+        Stmt::new(&sql.org_status).bind(&org, Type::UUID),
+    ];
+    run(store, call, input.org_id, &stmts, |flights| {
         explain_org_write(Op::UpdateOrg, &flights, decide::update_org)
     })
+    .await
 }
 
 /// Whether a patch sets its field, and the value it sets.
@@ -217,21 +217,21 @@ pub(super) async fn transition(
         Ok(org_of(rows)?.filter(|org| org.status == target && org.updated_at == now))
     };
     let (target, required) = (target.as_str(), required.as_str());
-    transact!(store, op, Shape::Single, org_id, probe: Some((probe, &marked)), |tx| {
-        let flights = tx
-            .finish(&[
-                Stmt::new(&sql.set_org_status)
-                    .bind(&org, Type::UUID)
-                    .bind(&target, Type::TEXT)
-                    .bind(&now, Type::TIMESTAMPTZ)
-                    .bind(&required, Type::TEXT),
-                Stmt::new(&sql.org_status).bind(&org, Type::UUID),
-            ])
-            .await?;
+    let call = Call::write(op, Shape::Single).probe(probe, &marked);
+    let stmts = [
+        Stmt::new(&sql.set_org_status)
+            .bind(&org, Type::UUID)
+            .bind(&target, Type::TEXT)
+            .bind(&now, Type::TIMESTAMPTZ)
+            .bind(&required, Type::TEXT),
+        Stmt::new(&sql.org_status).bind(&org, Type::UUID),
+    ];
+    run(store, call, org_id, &stmts, |flights| {
         explain_org_write(op, &flights, |status| {
             decide::org_transition(status, transition).map(drop)
         })
     })
+    .await
 }
 
 /// `revoke_org`: the org's lock, then the org, its memberships, tuples and pending
@@ -247,18 +247,20 @@ pub(super) async fn revoke(
     let marked = |rows: &[tokio_postgres::Row]| {
         Ok(org_of(rows)?.filter(|org| org.status == OrgStatus::Revoked && org.updated_at == now))
     };
-    transact!(store, Op::RevokeOrg, Shape::Transaction, org_id, probe: Some((probe, &marked)), |tx| {
-        let flights = tx
-            .finish(&[
-                Stmt::new(&sql.lock_org).bind(&org, Type::UUID),
-                Stmt::new(&sql.revoke_org)
-                    .bind(&org, Type::UUID)
-                    .bind(&now, Type::TIMESTAMPTZ),
-                Stmt::new(&sql.org_status).bind(&org, Type::UUID),
-            ])
-            .await?;
-        explain_org_write(Op::RevokeOrg, flights.get(1..).unwrap_or_default(), |status| {
-            decide::org_transition(status, OrgTransition::Revoke).map(drop)
-        })
+    let call = Call::write(Op::RevokeOrg, Shape::Transaction).probe(probe, &marked);
+    let stmts = [
+        Stmt::new(&sql.lock_org).bind(&org, Type::UUID),
+        Stmt::new(&sql.revoke_org)
+            .bind(&org, Type::UUID)
+            .bind(&now, Type::TIMESTAMPTZ),
+        Stmt::new(&sql.org_status).bind(&org, Type::UUID),
+    ];
+    run(store, call, org_id, &stmts, |flights| {
+        explain_org_write(
+            Op::RevokeOrg,
+            flights.get(1..).unwrap_or_default(),
+            |status| decide::org_transition(status, OrgTransition::Revoke).map(drop),
+        )
     })
+    .await
 }

@@ -10,8 +10,9 @@ use uuid::Uuid;
 
 use super::first;
 use crate::exec::{Shape, Stmt};
-use crate::rows::{self, get};
-use crate::store::{PostgresTenancyStore, transact};
+use crate::rows;
+use crate::run::{Call, run};
+use crate::store::PostgresTenancyStore;
 
 pub(super) async fn ensure_user(store: &PostgresTenancyStore<'_, '_>, usr_id: UsrId) -> Result<()> {
     let now = store.clock.now();
@@ -20,13 +21,17 @@ pub(super) async fn ensure_user(store: &PostgresTenancyStore<'_, '_>, usr_id: Us
     // Idempotent: a lost answer is resolved by finding the user.
     let probe = Stmt::new(&sql.user_exists).bind(&usr, Type::UUID);
     let found = |rows: &[tokio_postgres::Row]| Ok((!rows.is_empty()).then_some(()));
-    transact!(store, Op::EnsureUser, Shape::Single, usr_id, probe: Some((probe, &found)), |tx| {
-        tx.finish(&[Stmt::new(&sql.ensure_user)
-            .bind(&usr, Type::UUID)
-            .bind(&now, Type::TIMESTAMPTZ)])
-            .await
-            .map(|_| ())
-    })
+    let stmts = [Stmt::new(&sql.ensure_user)
+        .bind(&usr, Type::UUID)
+        .bind(&now, Type::TIMESTAMPTZ)];
+    run(
+        store,
+        Call::write(Op::EnsureUser, Shape::Single).probe(probe, &found),
+        usr_id,
+        &stmts,
+        |_| Ok(()),
+    )
+    .await
 }
 
 /// The tuples a listing statement returned.
@@ -41,20 +46,17 @@ pub(super) async fn for_subject(
 ) -> Result<Vec<Tuple>> {
     let kind = subject_type.as_str();
     let sql = &store.sql;
-    transact!(
+    let stmts = [Stmt::new(&sql.tuples_for_subject)
+        .bind(&kind, Type::TEXT)
+        .bind(&subject_id, Type::UUID)];
+    run(
         store,
-        Op::ListTuplesForSubject,
-        Shape::Read,
+        Call::read(Op::ListTuplesForSubject),
         subject_id,
-        |tx| {
-            let flights = tx
-                .finish(&[Stmt::new(&sql.tuples_for_subject)
-                    .bind(&kind, Type::TEXT)
-                    .bind(&subject_id, Type::UUID)])
-                .await?;
-            tuples_of(&first(flights))
-        }
+        &stmts,
+        |flights| tuples_of(&first(flights)),
     )
+    .await
 }
 
 pub(super) async fn for_object(
@@ -66,21 +68,18 @@ pub(super) async fn for_object(
     let kind = object_type.as_str();
     let relation = relation.as_ref().map(Relation::as_str);
     let sql = &store.sql;
-    transact!(
+    let stmts = [Stmt::new(&sql.tuples_for_object)
+        .bind(&kind, Type::TEXT)
+        .bind(&object_id, Type::UUID)
+        .bind(&relation, Type::TEXT)];
+    run(
         store,
-        Op::ListTuplesForObject,
-        Shape::Read,
+        Call::read(Op::ListTuplesForObject),
         object_id,
-        |tx| {
-            let flights = tx
-                .finish(&[Stmt::new(&sql.tuples_for_object)
-                    .bind(&kind, Type::TEXT)
-                    .bind(&object_id, Type::UUID)
-                    .bind(&relation, Type::TEXT)])
-                .await?;
-            tuples_of(&first(flights))
-        }
+        &stmts,
+        |flights| tuples_of(&first(flights)),
     )
+    .await
 }
 
 /// The keyset of a tuple page.
@@ -117,26 +116,25 @@ pub(super) async fn page_for_subject(
     let kind = input.subject_type.as_str();
     let subject_id = input.subject_id;
     let sql = &store.sql;
-    transact!(
+    let stmts = [Stmt::new(&sql.tuples_page_for_subject)
+        .bind(&kind, Type::TEXT)
+        .bind(&subject_id, Type::UUID)
+        .bind(&after, Type::UUID)
+        .bind(&fetch, Type::INT8)];
+    run(
         store,
-        Op::ListTuplesBySubject,
-        Shape::Read,
+        Call::read(Op::ListTuplesBySubject),
         subject_id,
-        |tx| {
-            let flights = tx
-                .finish(&[Stmt::new(&sql.tuples_page_for_subject)
-                    .bind(&kind, Type::TEXT)
-                    .bind(&subject_id, Type::UUID)
-                    .bind(&after, Type::UUID)
-                    .bind(&fetch, Type::INT8)])
-                .await?;
+        &stmts,
+        |flights| {
             Ok(rules::paginate(
                 tuples_of(&first(flights))?,
                 limit,
                 |tuple| tuple.id,
             ))
-        }
+        },
     )
+    .await
 }
 
 pub(super) async fn page_for_object(
@@ -152,35 +150,36 @@ pub(super) async fn page_for_object(
     let object_id = input.object_id;
     let relation = input.relation.as_ref().map(Relation::as_str);
     let sql = &store.sql;
-    transact!(
+    // Two statements rather than one with an optional relation: each shape has one
+    // sort-free plan, an ordered range scan of its index.
+    let statement = match &relation {
+        None => Stmt::new(&sql.tuples_page_for_object)
+            .bind(&kind, Type::TEXT)
+            .bind(&object_id, Type::UUID)
+            .bind(&after, Type::UUID)
+            .bind(&fetch, Type::INT8),
+        Some(relation) => Stmt::new(&sql.tuples_page_for_object_relation)
+            .bind(&kind, Type::TEXT)
+            .bind(&object_id, Type::UUID)
+            .bind(relation, Type::TEXT)
+            .bind(&after, Type::UUID)
+            .bind(&fetch, Type::INT8),
+    };
+    let stmts = [statement];
+    run(
         store,
-        Op::ListTuplesByObject,
-        Shape::Read,
+        Call::read(Op::ListTuplesByObject),
         object_id,
-        |tx| {
-            // Two statements rather than one with an optional relation: each shape has one
-            // sort-free plan, an ordered range scan of its index.
-            let statement = match &relation {
-                None => Stmt::new(&sql.tuples_page_for_object)
-                    .bind(&kind, Type::TEXT)
-                    .bind(&object_id, Type::UUID)
-                    .bind(&after, Type::UUID)
-                    .bind(&fetch, Type::INT8),
-                Some(relation) => Stmt::new(&sql.tuples_page_for_object_relation)
-                    .bind(&kind, Type::TEXT)
-                    .bind(&object_id, Type::UUID)
-                    .bind(relation, Type::TEXT)
-                    .bind(&after, Type::UUID)
-                    .bind(&fetch, Type::INT8),
-            };
-            let flights = tx.finish(&[statement]).await?;
+        &stmts,
+        |flights| {
             Ok(rules::paginate(
                 tuples_of(&first(flights))?,
                 limit,
                 |tuple| tuple.id,
             ))
-        }
+        },
     )
+    .await
 }
 
 pub(super) async fn check_any(
@@ -193,18 +192,23 @@ pub(super) async fn check_any(
     let names: Vec<&str> = relations.iter().map(Relation::as_str).collect();
     let (subject_kind, object_kind) = (subject_type.as_str(), object_type.as_str());
     let sql = &store.sql;
-    transact!(store, Op::CheckAny, Shape::Read, object_id, |tx| {
-        let rows = first(
-            tx.finish(&[Stmt::new(&sql.check_any)
-                .bind(&subject_kind, Type::TEXT)
-                .bind(&subject_id, Type::UUID)
-                .bind(&names, Type::TEXT_ARRAY)
-                .bind(&object_kind, Type::TEXT)
-                .bind(&object_id, Type::UUID)])
-                .await?,
-        );
-        rows.first()
-            .map(|row| get::<bool>(row, 0))
-            .unwrap_or(Ok(false))
-    })
+    let stmts = [Stmt::new(&sql.check_any)
+        .bind(&subject_kind, Type::TEXT)
+        .bind(&subject_id, Type::UUID)
+        .bind(&names, Type::TEXT_ARRAY)
+        .bind(&object_kind, Type::TEXT)
+        .bind(&object_id, Type::UUID)];
+    run(
+        store,
+        Call::read(Op::CheckAny),
+        object_id,
+        &stmts,
+        |flights| {
+            let rows = first(flights);
+            rows.first()
+                .map(|row| rows::named::<bool>(row, "found"))
+                .unwrap_or(Ok(false))
+        },
+    )
+    .await
 }
