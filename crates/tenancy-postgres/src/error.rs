@@ -84,14 +84,27 @@ pub(crate) fn map_pg(error: tokio_postgres::Error, phase: Phase) -> TenancyError
                     .unwrap_or_else(|| "tenancy tables are missing".to_owned()),
             }
         }
-        s if *s == SqlState::ADMIN_SHUTDOWN
-            || *s == SqlState::CRASH_SHUTDOWN
-            || *s == SqlState::CANNOT_CONNECT_NOW
-            || s.code().starts_with("08") =>
-        {
-            lost(Box::new(error), phase)
-        }
+        s if connection_state(s) => lost(Box::new(error), phase),
         _ => backend(error),
+    }
+}
+
+/// Whether the server's `state` says the connection is gone: its backend shut down or was
+/// terminated (class 57P), or a connection exception (class 08).
+fn connection_state(state: &SqlState) -> bool {
+    *state == SqlState::ADMIN_SHUTDOWN
+        || *state == SqlState::CRASH_SHUTDOWN
+        || *state == SqlState::CANNOT_CONNECT_NOW
+        || state.code().starts_with("08")
+}
+
+/// Whether `error` means that this connection failed (it closed, broke, or its backend was
+/// shut down or terminated) rather than that the server refused the statement: another
+/// connection may then still answer.
+pub(crate) fn connection_failed(error: &tokio_postgres::Error) -> bool {
+    match error.code() {
+        None => error.is_closed() || is_io(error),
+        Some(state) => connection_state(state),
     }
 }
 

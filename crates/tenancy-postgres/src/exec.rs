@@ -12,7 +12,7 @@ use futures_util::future::{Either, join_all};
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, Row};
 
-use crate::error::{Phase, map_pg};
+use crate::error::{Phase, connection_failed, map_pg};
 
 /// One statement with its typed parameters.
 #[derive(Clone)]
@@ -473,10 +473,11 @@ pub(crate) async fn resolve(pool: &deadpool_postgres::Pool, xid: &str, pid: i32)
                             _ => return Resolution::Unknown,
                         }
                     }
-                    // The server answered with an error: it cannot tell.
-                    Err(error) if error.code().is_some() => return Resolution::Unknown,
-                    // This connection broke too: try another.
-                    Err(_) => {}
+                    // This connection failed too (it broke, or its backend was terminated):
+                    // try another.
+                    Err(error) if connection_failed(&error) => {}
+                    // The server refused the question: it cannot tell.
+                    Err(_) => return Resolution::Unknown,
                 }
             }
         }
@@ -496,8 +497,9 @@ pub(crate) async fn probe(pool: &deadpool_postgres::Pool, probe: &Stmt<'_>) -> O
         if let Some(client) = side_connection(pool).await {
             match client.query_typed(probe.sql, &probe.params).await {
                 Ok(rows) => return Some(rows),
-                Err(error) if error.code().is_some() => return None,
-                Err(_) => {}
+                // This connection failed too: try another.
+                Err(error) if connection_failed(&error) => {}
+                Err(_) => return None,
             }
         }
         if std::time::Instant::now() >= deadline {

@@ -7,9 +7,12 @@
 //! transaction the caller owns, where each call nests its work in a savepoint so that several
 //! SDK calls and the caller's own statements commit or roll back together.
 //!
-//! Every operation serializes on its org's row, takes its locks in one global order, decides
-//! with the shared rules of `flametrench-tenancy-core`, and pipelines its statements: one
-//! round trip per read and per single-statement write, two for the others.
+//! Every write serializes on its org's row, takes its locks in one global order, and decides
+//! with the shared rules of `flametrench-tenancy-core`. Every operation is one round trip once
+//! a pooled connection has prepared its statements: its statements, with `BEGIN` … `COMMIT`
+//! (over a pool) or `SAVEPOINT` … `RELEASE` (inside a transaction) around them where it needs
+//! them, are pipelined in one flight. A failure inside a transaction costs one more trip, to
+//! roll the savepoint back.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
