@@ -2,7 +2,8 @@
 //!
 //! - `CONFORMANCE.md`'s table counts the project's fixture files and cases as they are, and
 //!   the upstream ids and tenancy rows as the pinned manifest has them;
-//! - `ARCHITECTURE.md`'s crate map names every crate of the workspace.
+//! - `ARCHITECTURE.md`'s crate map names every crate of the workspace (under `crates/` and
+//!   `examples/`), and every project crate each one depends on.
 
 use std::path::{Path, PathBuf};
 
@@ -67,7 +68,7 @@ fn the_conformance_table_counts_the_fixtures_as_they_are() {
 }
 
 #[test]
-fn the_crate_map_names_every_crate() {
+fn the_crate_map_names_every_crate_and_its_project_dependencies() {
     let root = workspace();
     let doc = read(&root.join("ARCHITECTURE.md"));
     let map = doc
@@ -75,10 +76,13 @@ fn the_crate_map_names_every_crate() {
         .nth(1)
         .expect("ARCHITECTURE.md opens with a crate map in a code block");
     let mut seen = 0;
-    for entry in std::fs::read_dir(root.join("crates"))
-        .expect("crates/")
-        .flatten()
-    {
+    let dirs = ["crates", "examples"].map(|dir| root.join(dir));
+    let entries = dirs.iter().flat_map(|dir| {
+        std::fs::read_dir(dir)
+            .unwrap_or_else(|error| panic!("{}: {error}", dir.display()))
+            .flatten()
+    });
+    for entry in entries {
         let manifest = entry.path().join("Cargo.toml");
         if !manifest.exists() {
             continue;
@@ -89,8 +93,25 @@ fn the_crate_map_names_every_crate() {
             .find_map(|line| line.strip_prefix("name = "))
             .map(|name| name.trim_matches('"'))
             .unwrap_or_else(|| panic!("{}: no package name", manifest.display()));
-        assert!(map.contains(name), "the crate map leaves out {name}");
+        // Its line: the crate's name, then (after "->") the project crates it depends on.
+        let line = map
+            .lines()
+            .find(|line| line.split_whitespace().next() == Some(name))
+            .unwrap_or_else(|| panic!("the crate map leaves out {name}"));
+        let shown = line.split_once("->").map_or("", |(_, deps)| deps);
+        // Its dependencies outside `[dev-dependencies]`.
+        let normal = text.split("[dev-dependencies]").next().unwrap_or_default();
+        for dependency in normal
+            .lines()
+            .filter_map(|line| line.split(['.', ' ', '=']).next())
+            .filter(|dep| dep.starts_with("flametrench-") && *dep != name)
+        {
+            assert!(
+                shown.split([',', ' ']).any(|word| word == dependency),
+                "the crate map does not show {name} depending on {dependency}"
+            );
+        }
         seen += 1;
     }
-    assert!(seen >= 6, "only {seen} crates found");
+    assert!(seen >= 7, "only {seen} crates found");
 }

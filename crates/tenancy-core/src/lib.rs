@@ -9,11 +9,18 @@
 //! This crate defines the entities of the tenancy layer (organizations, memberships,
 //! invitations and the authorization tuples that mirror memberships), the validated inputs of
 //! every operation, the [`TenancyStore`] trait each backend implements, the one error type
-//! [`TenancyError`], the [`Clock`] every store takes its time from, and the [`rules`] every
-//! store calls so that all backends decide alike. It does no I/O and pulls in no runtime.
+//! [`TenancyError`], and the [`Clock`] every store takes its time from. It does no I/O and
+//! pulls in no runtime.
+//!
+//! Everything an application uses is at the crate root. Two modules hold more specialised
+//! parts: [`request`], the OpenAPI's request bodies and their conversion into inputs (for an
+//! HTTP service), and [`dynamic`], the object-safe form of the store trait (most applications
+//! want the [`Tenancy`] handle instead). [`backend`] is for store implementers only: the
+//! `decide` functions and rules every store calls so that all stores decide alike, and the
+//! [`Snapshot`](backend::Snapshot) the conformance suite checks.
 //!
 //! ```
-//! use flametrench_tenancy_core::{CreateOrg, OrgName, Slug, TenancyError, rules};
+//! use flametrench_tenancy_core::{CreateOrg, ListMembers, OrgName, Slug, TenancyError};
 //! use flametrench_ids::UsrId;
 //!
 //! let input = CreateOrg::new(UsrId::new())
@@ -24,24 +31,27 @@
 //! // Strings the spec constrains are refused when the input is built.
 //! let error = Slug::new("Not A Slug").unwrap_err();
 //! assert_eq!(error.code(), "precondition.org_slug_format");
-//! assert_eq!(rules::page_limit(Some(1_000)), 200);
+//! let page = ListMembers::new(flametrench_ids::OrgId::new()).limit(50);
+//! assert_eq!(page.limit, Some(50));
 //! # Ok::<(), TenancyError>(())
 //! ```
 
-pub mod clock;
-pub mod decide;
+pub mod backend;
+mod clock;
 pub mod dynamic;
-pub mod error;
-pub mod handle;
-pub mod input;
-pub mod model;
-pub mod operations;
+mod error;
+mod handle;
+mod input;
+mod model;
+mod operations;
 pub mod request;
-pub mod rules;
-pub mod snapshot;
-pub mod store;
-pub mod text;
+mod store;
+mod text;
 
+/// The two authority checks an application makes itself today (who may invite, and grant
+/// which role), kept at the root until org-scoped calls decide authority with the write; the
+/// rest of the rules are for store implementers ([`backend::rules`]).
+pub use backend::rules::{check_inviter, require_invitation_authority};
 pub use clock::{
     Clock, MAX_TIMESTAMP, MIN_TIMESTAMP, ManualClock, SharedClock, SystemClock, clamp_timestamp,
     normalize_timestamp, system_clock, truncate_to_micros,
@@ -63,7 +73,6 @@ pub use model::{
     Tuple, parse_object_id,
 };
 pub use operations::Op;
-pub use snapshot::Snapshot;
 pub use store::TenancyStore;
 pub use text::{EntityType, Identifier, OrgName, OrgQuery, Relation, Slug};
 pub use time;

@@ -244,7 +244,7 @@ macro_rules! tenancy_operations {
             /// One page of a subject's tuples, across all orgs and objects: the tuples
             /// [`list_tuples_for_subject`](crate::TenancyStore::list_tuples_for_subject) returns,
             /// in the same id order. Keyset on the tuple id: `limit` is clamped into `1..=200`
-            /// (default 50, [`rules::page_limit`](crate::rules::page_limit)) and the cursor is
+            /// (default 50, [`rules::page_limit`](crate::backend::rules::page_limit)) and the cursor is
             /// the wire `tup_` id of the previous page's last tuple, returned only when another
             /// tuple follows. An unknown subject has an empty page, not `not_found`.
             ///
@@ -256,7 +256,7 @@ macro_rules! tenancy_operations {
             /// One page of the tuples on an object, optionally only one relation: the tuples
             /// [`list_tuples_for_object`](crate::TenancyStore::list_tuples_for_object) returns,
             /// in the same id order. Keyset on the tuple id: `limit` is clamped into `1..=200`
-            /// (default 50, [`rules::page_limit`](crate::rules::page_limit)) and the cursor is
+            /// (default 50, [`rules::page_limit`](crate::backend::rules::page_limit)) and the cursor is
             /// the wire `tup_` id of the previous page's last tuple, returned only when another
             /// tuple follows. An unknown object has an empty page, not `not_found`.
             ///
@@ -281,7 +281,7 @@ macro_rules! tenancy_operations {
             ///
             /// `precondition.empty_relation_set` for no relations;
             /// `precondition.too_many_relations` for more than
-            /// [`MAX_CHECK_RELATIONS`](crate::rules::MAX_CHECK_RELATIONS).
+            /// [`MAX_CHECK_RELATIONS`](crate::backend::rules::MAX_CHECK_RELATIONS).
             read CheckAny check_any(subject_type: $crate::EntityType, subject_id: $crate::uuid::Uuid, relations: Vec<$crate::Relation>, object_type: $crate::EntityType, object_id: $crate::uuid::Uuid) -> bool;
         }
     };

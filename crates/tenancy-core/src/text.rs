@@ -106,7 +106,7 @@ fn check_slug(value: &str) -> Result<(), TenancyError> {
 }
 
 /// Whether `value` matches the slug rule `^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`.
-pub fn is_slug(value: &str) -> bool {
+pub(crate) fn is_slug(value: &str) -> bool {
     let bytes = value.as_bytes();
     let edge = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
     match (bytes.first(), bytes.last()) {

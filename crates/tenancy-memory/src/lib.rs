@@ -27,6 +27,7 @@
 //! # }).unwrap();
 //! ```
 
+mod sorted;
 mod state;
 mod store;
 

@@ -87,13 +87,16 @@
 
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use crate::sorted::Sorted;
 use std::hash::Hash;
 use std::ops::Bound;
 
 use flametrench_ids::{InvId, MemId, OrgId, TupId, UsrId};
+use flametrench_tenancy_core::backend::Snapshot;
 use flametrench_tenancy_core::{
     EntityType, Invitation, InvitationStatus, Membership, MembershipStatus, OrgName, OrgQuery,
-    OrgStatus, Organization, Relation, Role, Slug, Snapshot, Tuple,
+    OrgStatus, Organization, Relation, Role, Slug, Tuple,
 };
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -157,15 +160,9 @@ struct UserKey {
     mem: MemId,
 }
 
-/// A key of the org index: the org, the row's status and role, then the membership id, so that
-/// the rows of one (status, role) of an org are one range in id order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-struct OrgKey {
-    org: Ix,
-    status: MembershipStatus,
-    role: Role,
-    mem: MemId,
-}
+/// A group of the org index: the org and a (status, role), whose rows are one [`Sorted`] in
+/// membership id order.
+type OrgGroup = (Ix, MembershipStatus, Role);
 
 /// What the store keeps per org beside its rows' index entries.
 #[derive(Debug, Clone, Copy, Default)]
@@ -351,10 +348,12 @@ pub(crate) struct State {
     /// Every known user: added by `add_user`, or named by a membership written.
     users: Interner<UsrId>,
     /// Written through `insert_org`, `set_org_status` and `update_org_fields`, which keep
-    /// `orgs_by_status` in step.
-    orgs: BTreeMap<OrgId, Organization>,
-    /// Every org by status, in id order within each status.
-    orgs_by_status: BTreeSet<(OrgStatus, OrgId)>,
+    /// `org_order` and `orgs_by_status` in step.
+    orgs: IdMap<OrgId, Organization>,
+    /// Every org, in id order.
+    org_order: Sorted<OrgId, ()>,
+    /// Every org of each status, in id order.
+    orgs_by_status: IdMap<OrgStatus, Sorted<OrgId, ()>>,
     /// The orgs that have had a membership.
     org_ix: Interner<OrgId>,
     pub(crate) slugs: HashMap<Slug, OrgId>,
@@ -363,7 +362,7 @@ pub(crate) struct State {
     mem_ix: IdMap<MemId, Ix>,
     /// Every row of an org by status and role, in membership id order within each: the only
     /// index of an org's rows.
-    by_org: BTreeMap<OrgKey, Ix>,
+    by_org: IdMap<OrgGroup, Sorted<MemId, Ix>>,
     /// Each user's rows, by user index (up to the highest user with a row).
     user_rows: Vec<UserRows>,
     /// Every row of a user with more than [`FEW_ROWS`] rows, in membership id order.
@@ -372,7 +371,7 @@ pub(crate) struct State {
     /// tuple id order.
     mirrored_by_user: BTreeMap<(Ix, TupId), Ix>,
     /// The tuple of every active row by org and role (its relation), in tuple id order.
-    mirrored_by_org: BTreeMap<(Ix, Role, TupId), Ix>,
+    mirrored_by_org: IdMap<(Ix, Role), Sorted<TupId, Ix>>,
     /// `(user, org)` to the row of the user's active membership there.
     active: IdMap<(Ix, Ix), Ix>,
     /// Every org with rows to its [`OrgTally`].
@@ -392,6 +391,20 @@ pub(crate) struct State {
     /// The explicit tuples by object and relation, so that a page of one relation never reads
     /// the object's other relations.
     by_object_relation: BTreeSet<(EntityType, Uuid, Relation, TupId)>,
+}
+
+/// Removes `key` from the group `group` of `index`, and the group once it is empty.
+fn remove_from<G: Eq + Hash, K: Ord + Copy>(
+    index: &mut IdMap<G, Sorted<K, Ix>>,
+    group: G,
+    key: &K,
+) {
+    if let Entry::Occupied(mut entry) = index.entry(group) {
+        entry.get_mut().remove(key);
+        if entry.get().is_empty() {
+            entry.remove();
+        }
+    }
 }
 
 fn key_of(tuple: &Tuple) -> TupleKey {
@@ -428,10 +441,22 @@ impl State {
     /// Stores a new org (or replaces one), keeping the status index in step.
     pub(crate) fn insert_org(&mut self, org: Organization) {
         if let Some(old) = self.orgs.get(&org.id) {
-            self.orgs_by_status.remove(&(old.status, old.id));
+            let (status, id) = (old.status, old.id);
+            self.unlist_status(status, id);
         }
-        self.orgs_by_status.insert((org.status, org.id));
+        self.orgs_by_status
+            .entry(org.status)
+            .or_default()
+            .insert(org.id, ());
+        self.org_order.insert(org.id, ());
         self.orgs.insert(org.id, org);
+    }
+
+    /// Takes `org` out of the index of `status`.
+    fn unlist_status(&mut self, status: OrgStatus, org: OrgId) {
+        if let Some(listed) = self.orgs_by_status.get_mut(&status) {
+            listed.remove(&org);
+        }
     }
 
     /// Moves an org to `status` at `now`, keeping the status index in step.
@@ -441,11 +466,15 @@ impl State {
         status: OrgStatus,
         now: OffsetDateTime,
     ) -> Option<Organization> {
+        let before = self.orgs.get(&org)?.status;
+        self.unlist_status(before, org);
+        self.orgs_by_status
+            .entry(status)
+            .or_default()
+            .insert(org, ());
         let row = self.orgs.get_mut(&org)?;
-        self.orgs_by_status.remove(&(row.status, org));
         row.status = status;
         row.updated_at = now;
-        self.orgs_by_status.insert((status, org));
         Some(row.clone())
     }
 
@@ -491,21 +520,19 @@ impl State {
         let take = limit.saturating_add(1);
         match status {
             None => self
-                .orgs
-                .range((start_after(after, OrgId::MIN), Bound::Unbounded))
-                .map(|(_, org)| org)
+                .org_order
+                .after(after)
+                .filter_map(|(org, ())| self.orgs.get(&org))
                 .filter(matches)
                 .take(take)
                 .cloned()
                 .collect(),
             Some(status) => self
                 .orgs_by_status
-                .range((
-                    start_after(after.map(|after| (status, after)), (status, OrgId::MIN)),
-                    Bound::Unbounded,
-                ))
-                .take_while(|(of, _)| *of == status)
-                .filter_map(|(_, org)| self.orgs.get(org))
+                .get(&status)
+                .into_iter()
+                .flat_map(|listed| listed.after(after))
+                .filter_map(|(org, ())| self.orgs.get(&org))
                 .filter(matches)
                 .take(take)
                 .cloned()
@@ -686,21 +713,10 @@ impl State {
         role: Role,
         after: Option<MemId>,
     ) -> impl Iterator<Item = (MemId, Ix)> + '_ {
-        let key = |mem| OrgKey {
-            org,
-            status,
-            role,
-            mem,
-        };
         self.by_org
-            .range((
-                start_after(after.map(key), key(MemId::MIN)),
-                Bound::Unbounded,
-            ))
-            .take_while(move |(found, _)| {
-                found.org == org && found.status == status && found.role == role
-            })
-            .map(|(found, ix)| (found.mem, *ix))
+            .get(&(org, status, role))
+            .into_iter()
+            .flat_map(move |group| group.after(after))
     }
 
     /// A page (plus one row, to tell whether more follow) of an org's memberships, with
@@ -892,19 +908,16 @@ impl State {
             status: membership.status,
         });
         self.mem_ix.insert(membership.id, ix);
-        self.by_org.insert(
-            OrgKey {
-                org,
-                status: membership.status,
-                role: membership.role,
-                mem: membership.id,
-            },
-            ix,
-        );
+        self.by_org
+            .entry((org, membership.status, membership.role))
+            .or_default()
+            .insert(membership.id, ix);
         if membership.status == MembershipStatus::Active {
             self.active.insert((usr, org), ix);
             self.mirrored_by_org
-                .insert((org, membership.role, tuple_id), ix);
+                .entry((org, membership.role))
+                .or_default()
+                .insert(tuple_id, ix);
         }
         self.tally(org, membership.status, membership.role, 1);
         if user.indexed() {
@@ -940,12 +953,15 @@ impl State {
             if indexed {
                 self.mirrored_by_user.insert((links.usr, tuple_id), ix);
             }
-            self.mirrored_by_org.insert((links.org, role, tuple_id), ix);
+            self.mirrored_by_org
+                .entry((links.org, role))
+                .or_default()
+                .insert(tuple_id, ix);
         } else {
             if indexed {
                 self.mirrored_by_user.remove(&(links.usr, tuple_id));
             }
-            self.mirrored_by_org.remove(&(links.org, role, tuple_id));
+            remove_from(&mut self.mirrored_by_org, (links.org, role), &tuple_id);
         }
     }
 
@@ -966,14 +982,11 @@ impl State {
             self.active.remove(&(usr, org));
             self.mirror(links, role, old_tuple, ix, false);
         }
-        let key = |status| OrgKey {
-            org,
-            status,
-            role,
-            mem,
-        };
-        self.by_org.remove(&key(before));
-        self.by_org.insert(key(status), ix);
+        remove_from(&mut self.by_org, (org, before, role), &mem);
+        self.by_org
+            .entry((org, status, role))
+            .or_default()
+            .insert(mem, ix);
         let row = self.rows.get_mut(ix as usize)?;
         row.status = status;
         row.updated_at = now;
@@ -1291,14 +1304,13 @@ impl State {
                 Some(relation) => relation.as_str().parse().into_iter().collect(),
             };
             for role in roles {
-                let key = |tuple| (org, role, tuple);
-                let start = start_after(after.map(key), key(TupId::MIN));
-                streams.push(Box::new(
-                    self.mirrored_by_org
-                        .range((start, Bound::Unbounded))
-                        .take_while(move |((owner, of, _), _)| *owner == org && *of == role)
-                        .map(|((_, _, tuple), ix)| TupleRef::Mirrored(*tuple, *ix)),
-                ));
+                if let Some(group) = self.mirrored_by_org.get(&(org, role)) {
+                    streams.push(Box::new(
+                        group
+                            .after(after)
+                            .map(|(tuple, ix)| TupleRef::Mirrored(tuple, ix)),
+                    ));
+                }
             }
         }
         merge_sorted(streams, TupleRef::id)
@@ -1323,7 +1335,11 @@ impl State {
         tuples.sort_by_key(|tuple| tuple.id);
         Snapshot {
             users,
-            orgs: self.orgs.values().cloned().collect(),
+            orgs: self
+                .org_order
+                .after(None)
+                .filter_map(|(org, ())| self.orgs.get(&org).cloned())
+                .collect(),
             memberships,
             invitations,
             tuples,

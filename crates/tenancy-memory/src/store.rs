@@ -1,22 +1,23 @@
 //! `InMemoryTenancyStore`: every operation as one critical section over [`State`].
 //!
-//! Each write gathers its facts, asks `flametrench_tenancy_core::decide` for the plan, and only
+//! Each write gathers its facts, asks `flametrench_tenancy_core::backend::decide` for the plan, and only
 //! then writes it, so a rejected call changes nothing.
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use flametrench_ids::{InvId, MemId, OrgId, TupId, UsrId};
-use flametrench_tenancy_core::decide::{
+use flametrench_tenancy_core::backend::Snapshot;
+use flametrench_tenancy_core::backend::decide::{
     self, AcceptFacts, AddMemberFacts, CreateOrgFacts, EndInvitationFacts, InvitationEnd,
     InviteFacts, MembershipFacts, MembershipWrite, Plan, TransferFacts,
 };
-use flametrench_tenancy_core::rules::{self, OrgTransition};
+use flametrench_tenancy_core::backend::rules::{self, OrgTransition};
 use flametrench_tenancy_core::{
     AcceptInvitation, AcceptInvitationResult, AddMember, CreateInvitation, CreateOrg,
     CreateOrgResult, Entity, EntityType, Invitation, ListInvitations, ListMembers,
     ListMembershipsForUser, ListOrgs, ListTuplesByObject, ListTuplesBySubject, Membership,
-    OrgStatus, Organization, Page, Relation, Result, Role, SharedClock, Snapshot, TenancyError,
-    TenancyStore, TransferOwnership, TransferOwnershipResult, Tuple, UpdateOrg, system_clock,
+    OrgStatus, Organization, Page, Relation, Result, Role, SharedClock, TenancyError, TenancyStore,
+    TransferOwnership, TransferOwnershipResult, Tuple, UpdateOrg, system_clock,
 };
 use time::OffsetDateTime;
 use uuid::Uuid;

@@ -8,7 +8,7 @@
 use flametrench_tenancy_core::ids::{MemId, OrgId, UsrId};
 use flametrench_tenancy_core::{
     Entity, EntityType, Identifier, Invitation, Membership, Organization, Relation, Role, Tenancy,
-    TenancyError, rules,
+    TenancyError,
 };
 
 /// Any active role on the org: what reading the org and its members takes.
@@ -38,7 +38,7 @@ pub(crate) async fn require_admin(
         tenancy.get_org(org_id).await?;
         return Err(TenancyError::Forbidden);
     };
-    rules::require_invitation_authority(Some(membership.role))?;
+    flametrench_tenancy_core::require_invitation_authority(Some(membership.role))?;
     Ok(membership)
 }
 
@@ -65,7 +65,7 @@ pub(crate) async fn require_owner(
 ///
 /// `forbidden.role_hierarchy` when `granter` is not an owner and `role` is `owner`.
 pub(crate) fn check_grant(granter: &Membership, role: Role) -> Result<(), TenancyError> {
-    rules::check_inviter(Some(granter.role), role)
+    flametrench_tenancy_core::check_inviter(Some(granter.role), role)
 }
 
 /// The membership `mem_id` of the org `org_id`: one of another org is `not_found`, as if the

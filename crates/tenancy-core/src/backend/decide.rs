@@ -18,13 +18,13 @@
 use flametrench_ids::{InvId, MemId, OrgId, TupId, UsrId};
 use time::OffsetDateTime;
 
+use crate::backend::rules::{self, LeavePlan, OrgTransition};
 use crate::error::{Entity, Result, TenancyError};
 use crate::input::{AcceptInvitation, AddMember, CreateInvitation, CreateOrg, TransferOwnership};
 use crate::model::{
     CreateOrgResult, Invitation, InvitationStatus, Membership, MembershipStatus, OrgStatus,
     Organization, Role, TransferOwnershipResult, Tuple,
 };
-use crate::rules::{self, LeavePlan, OrgTransition};
 use crate::text::EntityType;
 
 /// What `create_org` depends on.

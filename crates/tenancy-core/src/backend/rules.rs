@@ -1,5 +1,5 @@
 //! The tenancy rules that do not depend on storage, written once: the checks each
-//! [`decide`](crate::decide) function is made of, and the paging helpers every listing uses.
+//! [`decide`](crate::backend::decide) function is made of, and the paging helpers every listing uses.
 //!
 //! Stores do not call the checks directly; they gather an operation's facts and ask its
 //! `decide` function, which calls these. Each check returns the error the spec assigns, in the

@@ -173,7 +173,8 @@ fn pre_tuples_deserialize_through_their_constructor() {
 
 #[test]
 fn an_empty_cursor_is_the_first_page() {
-    use flametrench_tenancy_core::{Cursor, rules};
+    use flametrench_tenancy_core::Cursor;
+    use flametrench_tenancy_core::backend::rules;
     assert_eq!(
         rules::cursor_position::<flametrench_ids::MemId>(Some(&Cursor::new(""))).expect("empty"),
         None

@@ -1,10 +1,10 @@
 //! Invitations: create, read, list, accept, decline and revoke.
 
 use flametrench_ids::{InvId, MemId, TupId, UsrId};
-use flametrench_tenancy_core::decide::{
+use flametrench_tenancy_core::backend::decide::{
     self, AcceptFacts, EndInvitationFacts, InvitationEnd, InviteFacts,
 };
-use flametrench_tenancy_core::rules;
+use flametrench_tenancy_core::backend::rules;
 use flametrench_tenancy_core::{
     AcceptInvitation, AcceptInvitationResult, CreateInvitation, Entity, Invitation,
     InvitationStatus, ListInvitations, Op, Page, Result, TenancyError,

@@ -6,10 +6,10 @@
 //! names one, and the guarded statement, which returns how many membership rows it wrote.
 
 use flametrench_ids::{MemId, OrgId, TupId, UsrId};
-use flametrench_tenancy_core::decide::{
+use flametrench_tenancy_core::backend::decide::{
     self, AddMemberFacts, MembershipFacts, MembershipWrite, Plan, TransferFacts,
 };
-use flametrench_tenancy_core::rules;
+use flametrench_tenancy_core::backend::rules;
 use flametrench_tenancy_core::{
     AddMember, Entity, ListMembers, ListMembershipsForUser, Membership, MembershipStatus, Op,
     OrgStatus, Page, Result, Role, TenancyError, TransferOwnership, TransferOwnershipResult,

@@ -5,7 +5,7 @@
 //! `BEGIN`, the org lock, the reads of the facts its decision depends on, its guarded
 //! statement and `COMMIT`, pipelined in one flight (single-statement writes run in autocommit,
 //! and are their own flight). A guarded statement writes only when its guard, the SQL form of
-//! the conditions of its `flametrench_tenancy_core::decide` function, holds; the store then
+//! the conditions of its `flametrench_tenancy_core::backend::decide` function, holds; the store then
 //! calls that function on the facts the same flight read, to explain a refusal, and reports
 //! `storage.retryable_conflict` should the two ever disagree. Every read is one flight too.
 //! Inside a caller's transaction the flight is wrapped in `SAVEPOINT` … `RELEASE` instead; a
@@ -129,7 +129,7 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
         org::transition(
             self,
             org_id,
-            flametrench_tenancy_core::rules::OrgTransition::Suspend,
+            flametrench_tenancy_core::backend::rules::OrgTransition::Suspend,
         )
         .await
     }
@@ -138,7 +138,7 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
         org::transition(
             self,
             org_id,
-            flametrench_tenancy_core::rules::OrgTransition::Reinstate,
+            flametrench_tenancy_core::backend::rules::OrgTransition::Reinstate,
         )
         .await
     }
@@ -216,7 +216,7 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
     ) -> Result<Invitation> {
         invitation::end(
             self,
-            flametrench_tenancy_core::decide::InvitationEnd::Decline,
+            flametrench_tenancy_core::backend::decide::InvitationEnd::Decline,
             inv_id,
             as_usr_id,
         )
@@ -226,7 +226,7 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
     async fn revoke_invitation(&self, inv_id: InvId, admin_usr_id: UsrId) -> Result<Invitation> {
         invitation::end(
             self,
-            flametrench_tenancy_core::decide::InvitationEnd::Revoke,
+            flametrench_tenancy_core::backend::decide::InvitationEnd::Revoke,
             inv_id,
             Some(admin_usr_id),
         )

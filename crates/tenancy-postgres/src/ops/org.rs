@@ -1,8 +1,8 @@
 //! Orgs: create, read, list, update and the lifecycle transitions.
 
 use flametrench_ids::{MemId, OrgId, TupId};
-use flametrench_tenancy_core::decide::{self, CreateOrgFacts};
-use flametrench_tenancy_core::rules::{self, OrgTransition};
+use flametrench_tenancy_core::backend::decide::{self, CreateOrgFacts};
+use flametrench_tenancy_core::backend::rules::{self, OrgTransition};
 use flametrench_tenancy_core::{
     CreateOrg, CreateOrgResult, Entity, ListOrgs, Op, OrgStatus, Organization, Page, Patch, Result,
     TenancyError, UpdateOrg,

@@ -1,9 +1,9 @@
 //! Users and tuples: `ensure_user`, the tuple listings and `check_any`.
 
 use flametrench_ids::{TupId, UsrId};
+use flametrench_tenancy_core::backend::rules;
 use flametrench_tenancy_core::{
     Cursor, EntityType, ListTuplesByObject, ListTuplesBySubject, Op, Page, Relation, Result, Tuple,
-    rules,
 };
 use tokio_postgres::types::Type;
 use uuid::Uuid;
