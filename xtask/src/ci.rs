@@ -29,6 +29,11 @@ pub(crate) const CI_STEPS: &[Step] = &[
         Some(("RUSTDOCFLAGS", "-D warnings")),
     ),
     (
+        "public API listings (api/)",
+        &["xtask", "api", "--check"],
+        None,
+    ),
+    (
         "tests (the README's test command)",
         &["test", "--workspace"],
         None,

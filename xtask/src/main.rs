@@ -1,7 +1,8 @@
 //! Project automation, run through cargo: `cargo xtask ci` runs the gates CI runs;
 //! `cargo xtask conformance` runs the backends' conformance test targets and prints the runner's
 //! report; `cargo xtask bench|bench-lock-cost|stress` run the harness binaries of
-//! `crates/harness`; `cargo xtask package` packages every crate and builds each one alone.
+//! `crates/harness`; `cargo xtask package` packages every crate and builds each one alone;
+//! `cargo xtask api` writes (or with `--check` compares) the public API listings of `api/`.
 #![allow(clippy::print_stdout)] // A command-line tool reports on stdout.
 
 use std::ffi::OsString;
@@ -10,6 +11,8 @@ use std::process::{Command, ExitCode};
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+mod api;
+mod api_render;
 mod ci;
 mod conformance;
 mod package;
@@ -50,6 +53,13 @@ enum Task {
     /// harness's `bench-lock-cost` binary, in release mode; `--help` lists its flags).
     #[command(disable_help_flag = true)]
     BenchLockCost(Forwarded),
+    /// Write each published crate's public API listing to `api/<crate>.txt` (from rustdoc's
+    /// JSON output); with `--check`, compare instead and fail on a difference.
+    Api {
+        /// Compare with the committed listings instead of writing them.
+        #[arg(long)]
+        check: bool,
+    },
     /// Package every crate and build each packaged crate on its own.
     Package,
     /// Run CI: format, clippy, docs, the README's test command, conformance, the stress runs,
@@ -110,6 +120,7 @@ fn main() -> ExitCode {
         Task::Stress(forwarded) => harness("stress", false, &forwarded.args),
         Task::Bench(forwarded) => harness("bench", true, &forwarded.args),
         Task::BenchLockCost(forwarded) => harness("bench-lock-cost", true, &forwarded.args),
+        Task::Api { check } => api::run(&workspace(), check),
         Task::Package => package::run(),
         Task::Ci => ci::run(),
     };
