@@ -11,10 +11,12 @@
 //!   and the interner maps both ways;
 //! - a predecessor is named by its position in [`Rows`], where rows are only appended, so a
 //!   position is a stable handle;
-//! - the ordered indexes are keyed by an owner's index and the membership id ([`OrgKey`], 24
-//!   bytes with the status and role, and [`UserKey`], 20, where two ids take 32) and the
-//!   active map by `(user index, org index)` (8 bytes where two ids take 32), their values row
-//!   positions (4 bytes where an id takes 16).
+//! - an org's rows and their tuples are indexed per group (the org's index with a status and
+//!   role, or with a role) in [`Sorted`] chunks whose entries are row positions alone (4 bytes,
+//!   ordered by the id of the row there); the user index is keyed by the user's index and the
+//!   membership id ([`UserKey`], 20 bytes where two ids take 32); the active map by `(user
+//!   index, org index)` (8 bytes where two ids take 32), its values row positions (4 bytes
+//!   where an id takes 16).
 //!
 //! A row is 96 bytes, the mirrored tuple's id and creator included (its time is the row's
 //! `updated_at`, see [`MemRow`]); a `Membership` alone is 136. Reads turn rows back into
@@ -24,13 +26,20 @@
 //!
 //! Paged reads range over an ordered index from their cursor and stop after `limit + 1` rows,
 //! so a page costs O(log n + page) however large the org, user or object. Filters are indexes
-//! too, not scans. An org's rows have one index, `by_org`, ordered by status and role within
-//! the org ([`OrgKey`]): a page filtered by both is one range; one filtered by status, by role
+//! too, not scans. An org's rows have one index, `by_org`, one [`Sorted`] group per (org,
+//! status, role) in id order: a page filtered by both is one range; one filtered by status, by role
 //! or not at all merges the ranges left (6, 3 or 18, less those that never held a row of the
 //! org, which [`OrgTally`] records) in id order ([`merge_sorted`]), reading at most one row
 //! per range beyond the page. The tuples mirroring active rows are indexed by org and role
-//! (their relation) and by user, in tuple id order; orgs by status; invitations by org and
-//! status. An object's tuples across relations are merged the same way. Two filters still
+//! (their relation, a [`Sorted`] group each) and by user, in tuple id order; orgs in id order
+//! and by status (a [`Sorted`] each); invitations by org and status.
+//!
+//! The org indexes are [`Sorted`] groups rather than one `BTreeMap` because a B-tree's nodes
+//! are searched key by key: a write at the end of a million-row org compared against every
+//! key of every node on its path (about 60 comparisons, each reading a 24-byte key), where a
+//! ten-row org's write compared a handful, so a big org's writes took up to 1.7 times the
+//! instructions of a small one's (BENCHMARKS.md, "Scale"). A [`Sorted`] group binary-searches
+//! its chunks' first keys, then one chunk, and a small org's group is one chunk. An object's tuples across relations are merged the same way. Two filters still
 //! read row by row, with their bound documented where they are read: `list_orgs`'s `query`
 //! (every org after the cursor until the page fills) and `list_memberships_for_user`'s
 //! `status` (at most the user's memberships after the cursor).
@@ -60,18 +69,18 @@
 //! | before: an org index by id beside the filter index     |   440 |     418 |       438 |
 //! | one org index, by status and role                      |   391 |     369 |       389 |
 //! | the tuple's time read from `updated_at`                |   375 |     352 |       373 |
-//! | user indexes only past [`FEW_ROWS`] rows (now)         |   289 |     269 |       288 |
+//! | user indexes only past [`FEW_ROWS`] rows                |   289 |     269 |       288 |
+//! | org indexes in [`Sorted`] chunks of row positions (now) |   186 |     166 |       185 |
 //!
-//! What remains at a million (estimated from the node and bucket layouts): the row, 96 bytes;
-//! `by_org` and `mirrored_by_org`, about 55 each; `mem_ix` and `active`, about 44 and 27 (a
-//! hash table just past a doubling is half empty; about 28 and 17 at 100,001); the chain heads,
-//! 8. The price is in the unfiltered `list_members`, which opens one range per group the org
-//! has used where it had one range of an index by id (callgrind): 19.7k instructions for a
-//! page of 50 of the bench's org (two groups) instead of 17.2k, 10.9k for a page of 5 of
-//! `bench scale`'s orgs (four groups) instead of 5.5k. Filtered pages, which open only the
-//! groups in use, take a third to a half of what they did, and writes 7-32% less. Tried and
-//! left out: `by_org` as a set, each listed row found through `mem_ix`, saved 6-7 bytes a
-//! membership for 3.2k more instructions a page of 50.
+//! The last step also counts for small orgs: a million memberships in orgs of five (where
+//! every org pays for its own groups and its org row) take 311 heap bytes each, from 347.
+//!
+//! What remains at a million (estimated from the layouts): the row, 96 bytes; `by_org` and
+//! `mirrored_by_org`, about 4 each (a row position in a full chunk); `mem_ix` and `active`,
+//! about 44 and 27 (a hash table just past a doubling is half empty; about 28 and 17 at
+//! 100,001); the chain heads, 8. An unfiltered `list_members` opens one range per group the org
+//! has used where an index by id would be one range; filtered pages open only the groups in
+//! use.
 //!
 //! # Hashing
 //!
@@ -351,9 +360,9 @@ pub(crate) struct State {
     /// `org_order` and `orgs_by_status` in step.
     orgs: IdMap<OrgId, Organization>,
     /// Every org, in id order.
-    org_order: Sorted<OrgId, ()>,
+    org_order: Sorted<OrgId, OrgId>,
     /// Every org of each status, in id order.
-    orgs_by_status: IdMap<OrgStatus, Sorted<OrgId, ()>>,
+    orgs_by_status: IdMap<OrgStatus, Sorted<OrgId, OrgId>>,
     /// The orgs that have had a membership.
     org_ix: Interner<OrgId>,
     pub(crate) slugs: HashMap<Slug, OrgId>,
@@ -362,7 +371,7 @@ pub(crate) struct State {
     mem_ix: IdMap<MemId, Ix>,
     /// Every row of an org by status and role, in membership id order within each: the only
     /// index of an org's rows.
-    by_org: IdMap<OrgGroup, Sorted<MemId, Ix>>,
+    by_org: IdMap<OrgGroup, Sorted<u128, Ix>>,
     /// Each user's rows, by user index (up to the highest user with a row).
     user_rows: Vec<UserRows>,
     /// Every row of a user with more than [`FEW_ROWS`] rows, in membership id order.
@@ -371,7 +380,7 @@ pub(crate) struct State {
     /// tuple id order.
     mirrored_by_user: BTreeMap<(Ix, TupId), Ix>,
     /// The tuple of every active row by org and role (its relation), in tuple id order.
-    mirrored_by_org: IdMap<(Ix, Role), Sorted<TupId, Ix>>,
+    mirrored_by_org: IdMap<(Ix, Role), Sorted<u128, Ix>>,
     /// `(user, org)` to the row of the user's active membership there.
     active: IdMap<(Ix, Ix), Ix>,
     /// Every org with rows to its [`OrgTally`].
@@ -393,18 +402,47 @@ pub(crate) struct State {
     by_object_relation: BTreeSet<(EntityType, Uuid, Relation, TupId)>,
 }
 
-/// Removes `key` from the group `group` of `index`, and the group once it is empty.
+/// Removes the row whose key (read by `key_of`) is `key` from the group `group` of `index`,
+/// and the group once it is empty.
 fn remove_from<G: Eq + Hash, K: Ord + Copy>(
     index: &mut IdMap<G, Sorted<K, Ix>>,
     group: G,
     key: &K,
+    key_of: impl Fn(Ix) -> K,
 ) {
     if let Entry::Occupied(mut entry) = index.entry(group) {
-        entry.get_mut().remove(key);
+        entry.get_mut().remove(key, key_of);
         if entry.get().is_empty() {
             entry.remove();
         }
     }
+}
+
+/// The id of the row at `ix`.
+fn mem_id_at(rows: &Rows, ix: Ix) -> MemId {
+    rows.get(ix as usize).map_or(MemId::MIN, |row| row.id)
+}
+
+/// The id of the tuple mirroring the row at `ix`.
+fn tuple_id_at(rows: &Rows, ix: Ix) -> TupId {
+    rows.get(ix as usize).map_or(TupId::MIN, |row| row.tuple_id)
+}
+
+/// The key of `by_org`'s entry for the row at `ix`: its id as a `u128`, which orders as the id
+/// does and compares as one native integer (the chunks' first keys are compared on every step
+/// of a search).
+fn mem_key(rows: &Rows, ix: Ix) -> u128 {
+    mem_id_at(rows, ix).as_uuid().as_u128()
+}
+
+/// The key of `mirrored_by_org`'s entry for the row at `ix`: its tuple's id as a `u128`.
+fn tuple_key(rows: &Rows, ix: Ix) -> u128 {
+    tuple_id_at(rows, ix).as_uuid().as_u128()
+}
+
+/// An org id as its own key.
+fn itself(org: OrgId) -> OrgId {
+    org
 }
 
 fn key_of(tuple: &Tuple) -> TupleKey {
@@ -447,15 +485,15 @@ impl State {
         self.orgs_by_status
             .entry(org.status)
             .or_default()
-            .insert(org.id, ());
-        self.org_order.insert(org.id, ());
+            .insert(org.id, itself);
+        self.org_order.insert(org.id, itself);
         self.orgs.insert(org.id, org);
     }
 
     /// Takes `org` out of the index of `status`.
     fn unlist_status(&mut self, status: OrgStatus, org: OrgId) {
         if let Some(listed) = self.orgs_by_status.get_mut(&status) {
-            listed.remove(&org);
+            listed.remove(&org, itself);
         }
     }
 
@@ -471,7 +509,7 @@ impl State {
         self.orgs_by_status
             .entry(status)
             .or_default()
-            .insert(org, ());
+            .insert(org, itself);
         let row = self.orgs.get_mut(&org)?;
         row.status = status;
         row.updated_at = now;
@@ -521,8 +559,8 @@ impl State {
         match status {
             None => self
                 .org_order
-                .after(after)
-                .filter_map(|(org, ())| self.orgs.get(&org))
+                .after(after, itself)
+                .filter_map(|org| self.orgs.get(&org))
                 .filter(matches)
                 .take(take)
                 .cloned()
@@ -531,8 +569,8 @@ impl State {
                 .orgs_by_status
                 .get(&status)
                 .into_iter()
-                .flat_map(|listed| listed.after(after))
-                .filter_map(|(org, ())| self.orgs.get(&org))
+                .flat_map(|listed| listed.after(after, itself))
+                .filter_map(|org| self.orgs.get(&org))
                 .filter(matches)
                 .take(take)
                 .cloned()
@@ -716,7 +754,11 @@ impl State {
         self.by_org
             .get(&(org, status, role))
             .into_iter()
-            .flat_map(move |group| group.after(after))
+            .flat_map(move |group| {
+                let after = after.map(|id| id.as_uuid().as_u128());
+                group.after(after, |ix| mem_key(&self.rows, ix))
+            })
+            .map(|ix| (mem_id_at(&self.rows, ix), ix))
     }
 
     /// A page (plus one row, to tell whether more follow) of an org's memberships, with
@@ -911,13 +953,13 @@ impl State {
         self.by_org
             .entry((org, membership.status, membership.role))
             .or_default()
-            .insert(membership.id, ix);
+            .insert(ix, |ix| mem_key(&self.rows, ix));
         if membership.status == MembershipStatus::Active {
             self.active.insert((usr, org), ix);
             self.mirrored_by_org
                 .entry((org, membership.role))
                 .or_default()
-                .insert(tuple_id, ix);
+                .insert(ix, |ix| tuple_key(&self.rows, ix));
         }
         self.tally(org, membership.status, membership.role, 1);
         if user.indexed() {
@@ -956,12 +998,17 @@ impl State {
             self.mirrored_by_org
                 .entry((links.org, role))
                 .or_default()
-                .insert(tuple_id, ix);
+                .insert(ix, |ix| tuple_key(&self.rows, ix));
         } else {
             if indexed {
                 self.mirrored_by_user.remove(&(links.usr, tuple_id));
             }
-            remove_from(&mut self.mirrored_by_org, (links.org, role), &tuple_id);
+            remove_from(
+                &mut self.mirrored_by_org,
+                (links.org, role),
+                &tuple_id.as_uuid().as_u128(),
+                |ix| tuple_key(&self.rows, ix),
+            );
         }
     }
 
@@ -982,11 +1029,16 @@ impl State {
             self.active.remove(&(usr, org));
             self.mirror(links, role, old_tuple, ix, false);
         }
-        remove_from(&mut self.by_org, (org, before, role), &mem);
+        remove_from(
+            &mut self.by_org,
+            (org, before, role),
+            &mem.as_uuid().as_u128(),
+            |ix| mem_key(&self.rows, ix),
+        );
         self.by_org
             .entry((org, status, role))
             .or_default()
-            .insert(mem, ix);
+            .insert(ix, |ix| mem_key(&self.rows, ix));
         let row = self.rows.get_mut(ix as usize)?;
         row.status = status;
         row.updated_at = now;
@@ -1307,8 +1359,10 @@ impl State {
                 if let Some(group) = self.mirrored_by_org.get(&(org, role)) {
                     streams.push(Box::new(
                         group
-                            .after(after)
-                            .map(|(tuple, ix)| TupleRef::Mirrored(tuple, ix)),
+                            .after(after.map(|id| id.as_uuid().as_u128()), |ix| {
+                                tuple_key(&self.rows, ix)
+                            })
+                            .map(|ix| TupleRef::Mirrored(tuple_id_at(&self.rows, ix), ix)),
                     ));
                 }
             }
@@ -1337,8 +1391,8 @@ impl State {
             users,
             orgs: self
                 .org_order
-                .after(None)
-                .filter_map(|(org, ())| self.orgs.get(&org).cloned())
+                .after(None, itself)
+                .filter_map(|org| self.orgs.get(&org).cloned())
                 .collect(),
             memberships,
             invitations,

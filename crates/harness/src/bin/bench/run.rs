@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use flametrench_harness::Store;
 use flametrench_ids::{OrgId, UsrId};
-use flametrench_tenancy_core::TenancyStore;
+use flametrench_tenancy_core::{AddMember, CreateOrg, Role, TenancyStore};
 use flametrench_tenancy_memory::InMemoryTenancyStore;
 use flametrench_tenancy_postgres::PostgresTenancyStore;
 use flametrench_tenancy_postgres::testing::TestPostgres;
@@ -68,6 +68,34 @@ pub(crate) async fn run(settings: Settings) -> Result<(), String> {
     Ok(())
 }
 
+/// Members per org in [`small_orgs_bytes`].
+const SMALL_ORG: usize = 5;
+
+/// Heap bytes per membership when `size` memberships are spread over orgs of [`SMALL_ORG`]
+/// (an owner and four members), as most orgs are: every org costs its own index groups, which
+/// one big org shares among all its members. Users are made first and not counted.
+async fn small_orgs_bytes(size: usize) -> Result<f64, String> {
+    let store = InMemoryTenancyStore::new();
+    let mut people = Vec::with_capacity(size);
+    for _ in 0..size {
+        people.push(user(&store).await);
+    }
+    let before = live_bytes();
+    for team in people.chunks(SMALL_ORG) {
+        let created = store
+            .create_org(CreateOrg::new(team[0]))
+            .await
+            .map_err(|e| e.to_string())?;
+        for &member in &team[1..] {
+            store
+                .add_member(AddMember::new(created.org.id, member, Role::Member))
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(live_bytes().saturating_sub(before) as f64 / size.max(1) as f64)
+}
+
 /// The memory store: growth, bytes per membership, latencies, instructions, 8 clients.
 async fn memory_part(
     iterations: usize,
@@ -100,6 +128,13 @@ async fn memory_part(
             &format!("memory store, {size} memberships in one org, 1 client"),
             &samples,
             &[],
+        );
+    }
+    if let Some(&size) = memory_sizes.iter().max() {
+        let bytes = small_orgs_bytes(size).await?;
+        println!(
+            "\nmemory store with {size} memberships in orgs of {SMALL_ORG}: {bytes:.0} heap bytes per \
+             membership (the orgs, rows, mirrored tuples and indexes)"
         );
     }
     if counted > 0 {
