@@ -85,8 +85,8 @@ pub(crate) async fn overhead(
         )
         .await,
     );
-    // The first flight of a two-flight write without its writes: BEGIN, the org lock and an
-    // owner count pipelined, then COMMIT. What a membership write costs beyond this is its rows.
+    // A write's one flight without its writes: BEGIN, the org lock, an owner count and COMMIT,
+    // pipelined. What a membership write costs beyond this is its rows.
     let lock = client
         .prepare("SELECT status FROM org WHERE id = $1 FOR NO KEY UPDATE")
         .await
@@ -101,7 +101,7 @@ pub(crate) async fn overhead(
     samples.push(
         time_op(
             Timing::with_floor(floor),
-            "BEGIN, lock, read | COMMIT",
+            "BEGIN, lock, read, COMMIT",
             iterations,
             |_| async {},
             |()| async move {
@@ -110,8 +110,8 @@ pub(crate) async fn overhead(
                     client.batch_execute("BEGIN"),
                     client.query(lock, &params),
                     client.query(owners, &params),
+                    client.batch_execute("COMMIT"),
                 );
-                let _ = client.batch_execute("COMMIT").await;
             },
         )
         .await,
