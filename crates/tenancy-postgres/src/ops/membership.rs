@@ -280,6 +280,34 @@ struct GuardedWrite<'s, 'p, R> {
     found: &'p ReadMarks<'p, R>,
 }
 
+impl<'s, 'p, R> GuardedWrite<'s, 'p, R> {
+    /// The write `op` on `mem` (`mem_id`) by the guarded statement `write`, whose lost answer
+    /// is settled by `probe` and `found`; no other user's membership is read.
+    fn new(
+        op: Op,
+        (mem_id, mem): (MemId, &'s Uuid),
+        write: Stmt<'s>,
+        probe: Stmt<'s>,
+        found: &'p ReadMarks<'p, R>,
+    ) -> Self {
+        Self {
+            op,
+            mem_id,
+            mem,
+            named_user: None,
+            write,
+            probe,
+            found,
+        }
+    }
+
+    /// Also reads `usr`'s active membership of the same org, for the decision.
+    fn beside(mut self, usr: Option<&'s Uuid>) -> Self {
+        self.named_user = usr;
+        self
+    }
+}
+
 /// Runs `write` in one flight (the org's lock, the named user's membership, the guarded
 /// statement) and holds what it wrote to `decide` on the facts it returned: the rule's result
 /// when the guard wrote what the rule plans, the rule's refusal when it wrote nothing, and a
@@ -399,15 +427,7 @@ pub(super) async fn change_role(
         .bind(&new, Type::UUID)
         .bind(role, Type::TEXT)
         .bind(&tup, Type::UUID);
-    let write = GuardedWrite {
-        op: Op::ChangeRole,
-        mem_id,
-        mem: &mem,
-        named_user: None,
-        write,
-        probe,
-        found: &found,
-    };
+    let write = GuardedWrite::new(Op::ChangeRole, (mem_id, &mem), write, probe, &found);
     guarded_write(store, write, |facts| {
         decide::change_role(facts, new_role, new_id, now)
     })
@@ -433,15 +453,7 @@ pub(super) async fn suspend(
     let write = Stmt::new(&sql.suspend_membership)
         .bind(&mem, Type::UUID)
         .bind(&now, Type::TIMESTAMPTZ);
-    let write = GuardedWrite {
-        op: Op::SuspendMembership,
-        mem_id,
-        mem: &mem,
-        named_user: None,
-        write,
-        probe,
-        found: &found,
-    };
+    let write = GuardedWrite::new(Op::SuspendMembership, (mem_id, &mem), write, probe, &found);
     guarded_write(store, write, |facts| decide::suspend_membership(facts, now)).await
 }
 
@@ -465,15 +477,13 @@ pub(super) async fn reinstate(
         .bind(&mem, Type::UUID)
         .bind(&now, Type::TIMESTAMPTZ)
         .bind(&tup, Type::UUID);
-    let write = GuardedWrite {
-        op: Op::ReinstateMembership,
-        mem_id,
-        mem: &mem,
-        named_user: None,
+    let write = GuardedWrite::new(
+        Op::ReinstateMembership,
+        (mem_id, &mem),
         write,
         probe,
-        found: &found,
-    };
+        &found,
+    );
     guarded_write(store, write, |facts| {
         decide::reinstate_membership(facts, now)
     })
@@ -510,15 +520,8 @@ pub(super) async fn self_leave(
             .bind(&heir, Type::UUID)
             .bind(&tup, Type::UUID),
     };
-    let write = GuardedWrite {
-        op: Op::SelfLeave,
-        mem_id,
-        mem: &mem,
-        named_user: successor.as_ref(),
-        write,
-        probe,
-        found: &found,
-    };
+    let write = GuardedWrite::new(Op::SelfLeave, (mem_id, &mem), write, probe, &found)
+        .beside(successor.as_ref());
     guarded_write(store, write, |facts| {
         decide::self_leave(facts, transfer_to, heir_id, now)
     })
@@ -546,15 +549,8 @@ pub(super) async fn admin_remove(
         .bind(&mem, Type::UUID)
         .bind(&now, Type::TIMESTAMPTZ)
         .bind(&admin, Type::UUID);
-    let write = GuardedWrite {
-        op: Op::AdminRemove,
-        mem_id,
-        mem: &mem,
-        named_user: Some(&admin),
-        write,
-        probe,
-        found: &found,
-    };
+    let write = GuardedWrite::new(Op::AdminRemove, (mem_id, &mem), write, probe, &found)
+        .beside(Some(&admin));
     guarded_write(store, write, |facts| {
         decide::admin_remove(facts, admin_usr_id, now)
     })
