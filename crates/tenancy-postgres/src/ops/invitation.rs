@@ -14,7 +14,7 @@ use tokio_postgres::Row;
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
-use super::{first, org_status_of, parse_role, refused, role_text, rows_at, settle};
+use super::{first, org_status_of, parse_role, role_text, rows_at, settle, settle_row};
 use crate::error::corrupt;
 use crate::exec::{Shape, Stmt};
 use crate::rows::{self, named};
@@ -432,20 +432,33 @@ pub(super) async fn end(
         &stmts,
         |flights| {
             let at = usize::from(revoke);
-            if let Some(row) = rows_at(&flights, at).first() {
-                return rows::invitation(row);
-            }
+            let ended = rows_at(&flights, at)
+                .first()
+                .map(rows::invitation)
+                .transpose()?;
+            // The context, read after the write: the actor's standing (which the write left
+            // alone) and, when the write was refused, the invitation's status.
             let Some(row) = rows_at(&flights, at + 1).first() else {
-                return Err(TenancyError::not_found(Entity::Invitation));
+                return match ended {
+                    Some(_) => Err(corrupt("an ended invitation without its context")),
+                    None => Err(TenancyError::not_found(Entity::Invitation)),
+                };
             };
-            let found: &str = named(row, "status")?;
+            let status = match ended {
+                // A written invitation was pending, as its guard required.
+                Some(_) => InvitationStatus::Pending,
+                None => {
+                    let found: &str = named(row, "status")?;
+                    found.parse().map_err(|_| corrupt("an invitation status"))?
+                }
+            };
             let actor_role: Option<&str> = named(row, "actor_role")?;
             let facts = EndInvitationFacts {
-                status: found.parse().map_err(|_| corrupt("an invitation status"))?,
+                status,
                 actor_exists: named(row, "actor_exists")?,
                 actor_role: parse_role(actor_role)?,
             };
-            Err(refused(op, decide::end_invitation(&facts, end)))
+            settle_row(op, decide::end_invitation(&facts, end), ended)
         },
     )
     .await

@@ -5,9 +5,13 @@
 //! `BEGIN`, the org lock, the reads of the facts its decision depends on, its guarded
 //! statement and `COMMIT`, pipelined in one flight (single-statement writes run in autocommit,
 //! and are their own flight). A guarded statement writes only when its guard, the SQL form of
-//! the conditions of its `flametrench_tenancy_core::backend::decide` function, holds; the store then
-//! calls that function on the facts the same flight read, to explain a refusal, and reports
-//! `storage.retryable_conflict` should the two ever disagree. Every read is one flight too.
+//! the conditions of its `flametrench_tenancy_core::backend::decide` function, holds. The store
+//! then calls that function on the facts the guard saw (returned by the guarded statement, read
+//! in the same flight, or, for a row it wrote, the state its predicate required) and holds the
+//! outcome to it, success and refusal alike: `settle` for the writes whose function plans the
+//! result, `settle_row` for those whose statement returns the row it wrote. Should the two
+//! ever disagree the call fails with `storage.retryable_conflict`, never a success. Every read
+//! is one flight too.
 //! Inside a caller's transaction the flight is wrapped in `SAVEPOINT` … `RELEASE` instead; a
 //! failure that aborted the savepoint costs one more trip to roll it back.
 
@@ -86,10 +90,16 @@ fn parse_role(text: Option<&str>) -> Result<Option<Role>> {
         .transpose()
 }
 
-/// The error of a guarded write its guard refused: the rule's, asked about the facts the same
-/// flight read, or a disagreement should the rule allow it.
-fn refused(op: Op, decided: Result<()>) -> TenancyError {
-    decided.err().unwrap_or_else(|| guard_disagreed(op))
+/// The outcome of a guarded write whose statement returns the row it wrote (`written`, `None`
+/// when its guard refused), held to `decided`, the rule's answer on the facts the guard saw:
+/// the row when both say it writes, the rule's error when both say it refuses, and a retryable
+/// conflict should they disagree (never a success).
+fn settle_row<T>(op: Op, decided: Result<()>, written: Option<T>) -> Result<T> {
+    match (decided, written) {
+        (Ok(()), Some(row)) => Ok(row),
+        (Err(error), None) => Err(error),
+        _ => Err(guard_disagreed(op)),
+    }
 }
 
 /// The outcome of a guarded write, held to the decision: `decided` is what the core function
@@ -277,5 +287,32 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
 
     async fn list_tuples_by_object(&self, input: ListTuplesByObject) -> Result<Page<Tuple>> {
         tuples::page_for_object(self, input).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_row_is_returned_only_when_the_rule_and_the_guard_agree_it_writes() {
+        let op = Op::SuspendOrg;
+        assert_eq!(settle_row(op, Ok(()), Some(7)).ok(), Some(7));
+        let refused = settle_row::<u8>(op, Err(TenancyError::InvitationNotPending), None);
+        assert_eq!(
+            refused.expect_err("refused").code(),
+            "conflict.invitation_not_pending"
+        );
+        // Disagreements are never a success, and never the rule's error alone.
+        let wrote_anyway = settle_row(op, Err(TenancyError::InvitationNotPending), Some(7));
+        assert_eq!(
+            wrote_anyway.expect_err("disagreed").code(),
+            "storage.retryable_conflict"
+        );
+        let refused_anyway = settle_row::<u8>(op, Ok(()), None);
+        assert_eq!(
+            refused_anyway.expect_err("disagreed").code(),
+            "storage.retryable_conflict"
+        );
     }
 }

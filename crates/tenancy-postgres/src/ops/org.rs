@@ -10,7 +10,7 @@ use flametrench_tenancy_core::{
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
-use super::{first, org_status_of, refused, rows_at, settle};
+use super::{first, org_status_of, rows_at, settle, settle_row};
 use crate::error::corrupt;
 use crate::exec::{Shape, Stmt};
 use crate::rows;
@@ -139,20 +139,24 @@ fn org_of(rows: &[tokio_postgres::Row]) -> Result<Option<Organization>> {
 }
 
 /// A guarded org write's flight: the write (returning the org it changed), then the org's
-/// status, read after it. Returns the changed org, or what the status says about the refusal.
-fn explain_org_write(
+/// status, read after it. `seen` says what status the guard saw when it wrote (`changed`, the
+/// org it wrote); a refused write saw the status read after it, which it left alone. The
+/// outcome is held to `decided` on that status ([`settle_row`]).
+fn settle_org_write(
     op: Op,
     flights: &[Vec<tokio_postgres::Row>],
+    seen: impl FnOnce(&Organization) -> OrgStatus,
     decided: impl FnOnce(Option<OrgStatus>) -> Result<()>,
 ) -> Result<Organization> {
     let changed = rows_at(flights, 0)
         .first()
         .map(rows::organization)
         .transpose()?;
-    match changed {
-        Some(org) => Ok(org),
-        None => Err(refused(op, decided(org_status_of(rows_at(flights, 1))?))),
-    }
+    let status = match &changed {
+        Some(org) => Some(seen(org)),
+        None => org_status_of(rows_at(flights, 1))?,
+    };
+    settle_row(op, decided(status), changed)
 }
 
 pub(super) async fn update(
@@ -184,7 +188,13 @@ pub(super) async fn update(
         Stmt::new(&sql.org_status).bind(&org, Type::UUID),
     ];
     run(store, call, input.org_id, &stmts, |flights| {
-        explain_org_write(Op::UpdateOrg, &flights, decide::update_org)
+        // The update leaves the status as the guard saw it.
+        settle_org_write(
+            Op::UpdateOrg,
+            &flights,
+            |org| org.status,
+            decide::update_org,
+        )
     })
     .await
 }
@@ -216,6 +226,7 @@ pub(super) async fn transition(
     let marked = |rows: &[tokio_postgres::Row]| {
         Ok(org_of(rows)?.filter(|org| org.status == target && org.updated_at == now))
     };
+    let required_status = required;
     let (target, required) = (target.as_str(), required.as_str());
     let call = Call::write(op, Shape::Single).probe(probe, &marked);
     let stmts = [
@@ -227,9 +238,13 @@ pub(super) async fn transition(
         Stmt::new(&sql.org_status).bind(&org, Type::UUID),
     ];
     run(store, call, org_id, &stmts, |flights| {
-        explain_org_write(op, &flights, |status| {
-            decide::org_transition(status, transition).map(drop)
-        })
+        // A written org had the status the guard required.
+        settle_org_write(
+            op,
+            &flights,
+            |_| required_status,
+            |status| decide::org_transition(status, transition).map(drop),
+        )
     })
     .await
 }
@@ -256,9 +271,12 @@ pub(super) async fn revoke(
         Stmt::new(&sql.org_status).bind(&org, Type::UUID),
     ];
     run(store, call, org_id, &stmts, |flights| {
-        explain_org_write(
+        // The lock read the status the revocation's guard then saw, under the lock.
+        let locked = org_status_of(rows_at(&flights, 0))?;
+        settle_org_write(
             Op::RevokeOrg,
             flights.get(1..).unwrap_or_default(),
+            |_| locked.unwrap_or(OrgStatus::Revoked),
             |status| decide::org_transition(status, OrgTransition::Revoke).map(drop),
         )
     })
