@@ -150,3 +150,32 @@ pub(crate) fn corrupt(what: &str) -> TenancyError {
         ))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use tokio_postgres::error::SqlState;
+
+    use super::connection_state;
+
+    /// A side connection whose backend was terminated or shut down gives way to another; a
+    /// refusal by the server does not.
+    #[test]
+    fn terminated_backends_and_connection_exceptions_are_connection_failures() {
+        for state in [
+            SqlState::ADMIN_SHUTDOWN,
+            SqlState::CRASH_SHUTDOWN,
+            SqlState::CANNOT_CONNECT_NOW,
+            SqlState::CONNECTION_FAILURE,
+            SqlState::CONNECTION_EXCEPTION,
+        ] {
+            assert!(connection_state(&state), "{}", state.code());
+        }
+        for state in [
+            SqlState::T_R_SERIALIZATION_FAILURE,
+            SqlState::UNDEFINED_FUNCTION,
+            SqlState::INVALID_TEXT_REPRESENTATION,
+        ] {
+            assert!(!connection_state(&state), "{}", state.code());
+        }
+    }
+}

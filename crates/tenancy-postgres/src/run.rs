@@ -109,20 +109,22 @@ async fn pooled<T>(
     let mut lost_commit = false;
     let mut attempt: u32 = 0;
     loop {
-        let mut result = attempt_once(store, pool, call.shape, stmts, read).await;
-        if let (Err(error), Some(probe)) = (&result, &call.probe) {
-            if lost_commit || matches!(error, TenancyError::CommitOutcomeUnknown { .. }) {
+        let result = match (
+            attempt_once(store, pool, call.shape, stmts, read).await,
+            &call.probe,
+        ) {
+            (Err(error), Some(probe))
+                if lost_commit || matches!(error, TenancyError::CommitOutcomeUnknown { .. }) =>
+            {
                 let found = read_marks(pool, &probe.stmt)
                     .await
                     .map(|rows| (probe.read)(&rows));
-                let Err(error) = result else {
-                    unreachable!("matched as an error above")
-                };
                 let settled = settle_lost(error, found);
                 lost_commit |= settled.lost_commit;
-                result = settled.result;
+                settled.result
             }
-        }
+            (result, _) => result,
+        };
         match result {
             Err(error) if should_retry(&error, attempt) => {
                 tracing::debug!(attempt, code = error.code(), "retrying");

@@ -226,15 +226,14 @@ pub(super) async fn transition(
     let marked = |rows: &[tokio_postgres::Row]| {
         Ok(org_of(rows)?.filter(|org| org.status == target && org.updated_at == now))
     };
-    let required_status = required;
-    let (target, required) = (target.as_str(), required.as_str());
+    let (target_text, required_text) = (target.as_str(), required.as_str());
     let call = Call::write(op, Shape::Single).probe(probe, &marked);
     let stmts = [
         Stmt::new(&sql.set_org_status)
             .bind(&org, Type::UUID)
-            .bind(&target, Type::TEXT)
+            .bind(&target_text, Type::TEXT)
             .bind(&now, Type::TIMESTAMPTZ)
-            .bind(&required, Type::TEXT),
+            .bind(&required_text, Type::TEXT),
         Stmt::new(&sql.org_status).bind(&org, Type::UUID),
     ];
     run(store, call, org_id, &stmts, |flights| {
@@ -242,7 +241,7 @@ pub(super) async fn transition(
         settle_org_write(
             op,
             &flights,
-            |_| required_status,
+            |_| required,
             |status| decide::org_transition(status, transition).map(drop),
         )
     })
