@@ -4,10 +4,11 @@ use std::str::FromStr;
 
 use flametrench_ids::{IdError, InvId, MemId, OrgId, UsrId};
 use flametrench_tenancy_core::{
-    AcceptInvitation, AddMember, Clock, CreateInvitation, CreateOrg, Cursor, EntityType,
-    Identifier, ListInvitations, ListMembers, ListMembershipsForUser, ListOrgs, ListTuplesByObject,
-    ListTuplesBySubject, ManualClock, OrgName, OrgQuery, Patch, PreTuple, Relation, Role, Slug,
-    TenancyError, TenancyStore, TransferOwnership, UpdateOrg, parse_object_id,
+    AcceptInvitation, AddMember, AdminRemove, ChangeRole, Clock, CreateInvitation, CreateOrg,
+    Cursor, DeclineInvitation, EntityType, Identifier, ListInvitations, ListMembers,
+    ListMembershipsForUser, ListOrgs, ListTuplesByObject, ListTuplesBySubject, ManualClock,
+    MemberAction, OrgAction, OrgName, OrgQuery, Patch, PreTuple, Relation, RevokeInvitation, Role,
+    SelfLeave, Slug, TenancyError, TenancyStore, TransferOwnership, UpdateOrg, parse_object_id,
 };
 use serde::Serialize;
 use serde_json::{Map, Value, json};
@@ -63,6 +64,16 @@ impl Input<'_> {
                 .map(Some)
                 .map_err(|error| TenancyError::invalid_id(key, error)),
         })
+    }
+
+    /// The optional `org_id` that scopes a membership or invitation call.
+    fn scope(&self) -> Step<Option<OrgId>> {
+        self.opt_id("org_id")
+    }
+
+    /// The optional `actor` of an actor-checked write.
+    fn actor(&self) -> Step<Option<UsrId>> {
+        self.opt_id("actor")
     }
 
     fn parsed<T: FromStr<Err = TenancyError>>(&self, key: &str) -> Step<T> {
@@ -224,6 +235,38 @@ fn expiry(input: &Input<'_>, clock: &ManualClock) -> Result<OffsetDateTime, Harn
         .map_err(|error| HarnessError(format!("`expires_at` {text:?} is not a timestamp: {error}")))
 }
 
+/// The input of an org transition: `org_id`, and the optional `actor`.
+fn org_action(input: &Input<'_>) -> Step<OrgAction> {
+    let org: OrgId = match input.id("org_id")? {
+        Ok(org) => org,
+        Err(error) => return Ok(Err(error)),
+    };
+    Ok(input.actor()?.map(|actor| {
+        let action = OrgAction::new(org);
+        actor.map_or(action, |actor| action.by(actor))
+    }))
+}
+
+/// The input of a suspension or reinstatement: `mem_id`, and the optional `org_id` and
+/// `actor`.
+fn member_action(input: &Input<'_>) -> Step<MemberAction> {
+    let mem: MemId = match input.id("mem_id")? {
+        Ok(mem) => mem,
+        Err(error) => return Ok(Err(error)),
+    };
+    let org = match input.scope()? {
+        Ok(org) => org,
+        Err(error) => return Ok(Err(error)),
+    };
+    Ok(input.actor()?.map(|actor| {
+        let mut action = MemberAction::new(mem);
+        if let Some(org) = org {
+            action = action.in_org(org);
+        }
+        actor.map_or(action, |actor| action.by(actor))
+    }))
+}
+
 /// Moves the test's clock.
 pub(crate) fn advance_clock(
     clock: &ManualClock,
@@ -279,11 +322,11 @@ mod fixture {
         let org: OrgId = tri!(input.id("org_id"));
         let name = tri!(patch(input, "name", |text| OrgName::new(text)));
         let slug = tri!(patch(input, "slug", |text| Slug::new(text)));
-        done(
-            store
-                .update_org(UpdateOrg::new(org).name(name).slug(slug))
-                .await,
-        )
+        let mut update = UpdateOrg::new(org).name(name).slug(slug);
+        if let Some(actor) = tri!(input.actor()) {
+            update = update.by(actor);
+        }
+        done(store.update_org(update).await)
     }
 
     pub(super) async fn list_orgs<S: TenancyStore>(
@@ -309,7 +352,7 @@ mod fixture {
         _clock: &ManualClock,
         input: &Input<'_>,
     ) -> Result<Called, HarnessError> {
-        done(store.suspend_org(tri!(input.id::<OrgId>("org_id"))).await)
+        done(store.suspend_org(tri!(org_action(input))).await)
     }
 
     pub(super) async fn reinstate_org<S: TenancyStore>(
@@ -317,7 +360,7 @@ mod fixture {
         _clock: &ManualClock,
         input: &Input<'_>,
     ) -> Result<Called, HarnessError> {
-        done(store.reinstate_org(tri!(input.id::<OrgId>("org_id"))).await)
+        done(store.reinstate_org(tri!(org_action(input))).await)
     }
 
     pub(super) async fn revoke_org<S: TenancyStore>(
@@ -325,7 +368,7 @@ mod fixture {
         _clock: &ManualClock,
         input: &Input<'_>,
     ) -> Result<Called, HarnessError> {
-        done(store.revoke_org(tri!(input.id::<OrgId>("org_id"))).await)
+        done(store.revoke_org(tri!(org_action(input))).await)
     }
 
     pub(super) async fn add_member<S: TenancyStore>(
@@ -340,6 +383,14 @@ mod fixture {
         if let Some(inviter) = tri!(input.opt_id::<UsrId>("invited_by")) {
             add = add.invited_by(inviter);
         }
+        if let Some(actor) = tri!(input.actor()) {
+            if add.invited_by.is_some() {
+                return Err(HarnessError(
+                    "give `invited_by` (recorded) or `actor` (checked), not both".into(),
+                ));
+            }
+            add = add.by(actor);
+        }
         done(store.add_member(add).await)
     }
 
@@ -348,11 +399,8 @@ mod fixture {
         _clock: &ManualClock,
         input: &Input<'_>,
     ) -> Result<Called, HarnessError> {
-        done(
-            store
-                .get_membership(tri!(input.id::<MemId>("mem_id")))
-                .await,
-        )
+        let mem: MemId = tri!(input.id("mem_id"));
+        done(store.get_membership(mem, tri!(input.scope())).await)
     }
 
     pub(super) async fn change_role<S: TenancyStore>(
@@ -362,7 +410,14 @@ mod fixture {
     ) -> Result<Called, HarnessError> {
         let mem: MemId = tri!(input.id("mem_id"));
         let role: Role = tri!(input.parsed("new_role"));
-        done(store.change_role(mem, role).await)
+        let mut change = ChangeRole::new(mem, role);
+        if let Some(org) = tri!(input.scope()) {
+            change = change.in_org(org);
+        }
+        if let Some(actor) = tri!(input.actor()) {
+            change = change.by(actor);
+        }
+        done(store.change_role(change).await)
     }
 
     pub(super) async fn suspend_membership<S: TenancyStore>(
@@ -370,11 +425,7 @@ mod fixture {
         _clock: &ManualClock,
         input: &Input<'_>,
     ) -> Result<Called, HarnessError> {
-        done(
-            store
-                .suspend_membership(tri!(input.id::<MemId>("mem_id")))
-                .await,
-        )
+        done(store.suspend_membership(tri!(member_action(input))).await)
     }
 
     pub(super) async fn reinstate_membership<S: TenancyStore>(
@@ -382,11 +433,7 @@ mod fixture {
         _clock: &ManualClock,
         input: &Input<'_>,
     ) -> Result<Called, HarnessError> {
-        done(
-            store
-                .reinstate_membership(tri!(input.id::<MemId>("mem_id")))
-                .await,
-        )
+        done(store.reinstate_membership(tri!(member_action(input))).await)
     }
 
     pub(super) async fn self_leave<S: TenancyStore>(
@@ -394,9 +441,14 @@ mod fixture {
         _clock: &ManualClock,
         input: &Input<'_>,
     ) -> Result<Called, HarnessError> {
-        let mem: MemId = tri!(input.id("mem_id"));
-        let transfer_to = tri!(input.opt_id::<UsrId>("transfer_to"));
-        done(store.self_leave(mem, transfer_to).await)
+        let mut leave = SelfLeave::new(tri!(input.id("mem_id")));
+        if let Some(heir) = tri!(input.opt_id::<UsrId>("transfer_to")) {
+            leave = leave.transfer_to(heir);
+        }
+        if let Some(org) = tri!(input.scope()) {
+            leave = leave.in_org(org);
+        }
+        done(store.self_leave(leave).await)
     }
 
     pub(super) async fn admin_remove<S: TenancyStore>(
@@ -406,7 +458,11 @@ mod fixture {
     ) -> Result<Called, HarnessError> {
         let mem: MemId = tri!(input.id("mem_id"));
         let admin: UsrId = tri!(input.id("admin_usr_id"));
-        done(store.admin_remove(mem, admin).await)
+        let mut remove = AdminRemove::new(mem, admin);
+        if let Some(org) = tri!(input.scope()) {
+            remove = remove.in_org(org);
+        }
+        done(store.admin_remove(remove).await)
     }
 
     pub(super) async fn transfer_ownership<S: TenancyStore>(
@@ -417,11 +473,11 @@ mod fixture {
         let org: OrgId = tri!(input.id("org_id"));
         let from: MemId = tri!(input.id("from_mem_id"));
         let to: MemId = tri!(input.id("to_mem_id"));
-        done(
-            store
-                .transfer_ownership(TransferOwnership::new(org, from, to))
-                .await,
-        )
+        let mut transfer = TransferOwnership::new(org, from, to);
+        if let Some(actor) = tri!(input.actor()) {
+            transfer = transfer.by(actor);
+        }
+        done(store.transfer_ownership(transfer).await)
     }
 
     pub(super) async fn create_invitation<S: TenancyStore>(
@@ -447,11 +503,8 @@ mod fixture {
         _clock: &ManualClock,
         input: &Input<'_>,
     ) -> Result<Called, HarnessError> {
-        done(
-            store
-                .get_invitation(tri!(input.id::<InvId>("inv_id")))
-                .await,
-        )
+        let inv: InvId = tri!(input.id("inv_id"));
+        done(store.get_invitation(inv, tri!(input.scope())).await)
     }
 
     pub(super) async fn accept_invitation<S: TenancyStore>(
@@ -465,11 +518,11 @@ mod fixture {
             None => None,
             Some(text) => Some(check!(Identifier::new(text))),
         };
-        done(
-            store
-                .accept_invitation(AcceptInvitation::with_parts(inv, as_usr, identifier))
-                .await,
-        )
+        let mut accept = AcceptInvitation::with_parts(inv, as_usr, identifier);
+        if let Some(org) = tri!(input.scope()) {
+            accept = accept.in_org(org);
+        }
+        done(store.accept_invitation(accept).await)
     }
 
     pub(super) async fn decline_invitation<S: TenancyStore>(
@@ -477,9 +530,20 @@ mod fixture {
         _clock: &ManualClock,
         input: &Input<'_>,
     ) -> Result<Called, HarnessError> {
-        let inv: InvId = tri!(input.id("inv_id"));
-        let as_usr = tri!(input.opt_id::<UsrId>("as_usr_id"));
-        done(store.decline_invitation(inv, as_usr).await)
+        let mut decline = DeclineInvitation::new(tri!(input.id("inv_id")));
+        if let Some(usr) = tri!(input.opt_id::<UsrId>("as_usr_id")) {
+            decline = decline.as_user(usr);
+        }
+        if let Some(actor) = tri!(input.actor()) {
+            decline = decline.by(actor);
+        }
+        if let Some(text) = input.string("identifier")? {
+            decline = decline.bound_to(check!(Identifier::new(text)));
+        }
+        if let Some(org) = tri!(input.scope()) {
+            decline = decline.in_org(org);
+        }
+        done(store.decline_invitation(decline).await)
     }
 
     pub(super) async fn revoke_invitation<S: TenancyStore>(
@@ -489,7 +553,11 @@ mod fixture {
     ) -> Result<Called, HarnessError> {
         let inv: InvId = tri!(input.id("inv_id"));
         let admin: UsrId = tri!(input.id("admin_usr_id"));
-        done(store.revoke_invitation(inv, admin).await)
+        let mut revoke = RevokeInvitation::new(inv, admin);
+        if let Some(org) = tri!(input.scope()) {
+            revoke = revoke.in_org(org);
+        }
+        done(store.revoke_invitation(revoke).await)
     }
 
     pub(super) async fn list_tuples_for_subject<S: TenancyStore>(
@@ -510,6 +578,16 @@ mod fixture {
         let org: OrgId = tri!(input.id("org_id"));
         let usr: UsrId = tri!(input.id("usr_id"));
         done(store.active_membership(org, usr).await)
+    }
+
+    pub(super) async fn org_access<S: TenancyStore>(
+        store: &S,
+        _clock: &ManualClock,
+        input: &Input<'_>,
+    ) -> Result<Called, HarnessError> {
+        let org: OrgId = tri!(input.id("org_id"));
+        let usr: UsrId = tri!(input.id("usr_id"));
+        done(store.org_access(org, usr).await)
     }
 
     /// `relations` is a JSON array of relation names.

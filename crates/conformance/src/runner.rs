@@ -494,7 +494,7 @@ async fn pseudo<S: TenancyStore>(
                 .parse()
                 .map_err(|_| HarnessError("`inv_id` is not an invitation id".into()))?;
             let expected = text("expected_status")?;
-            match store.get_invitation(inv).await {
+            match store.get_invitation(inv, None).await {
                 Err(error) => storage(error),
                 Ok(invitation) if invitation.status.as_str() == expected => Ok(()),
                 Ok(invitation) => Err(format!(

@@ -100,6 +100,9 @@ pub struct UpdateOrg {
     pub name: Patch<OrgName>,
     /// The new slug.
     pub slug: Patch<Slug>,
+    /// The user asking, when the store is to check their authority: an active owner or admin
+    /// of an active org ([`UpdateOrg::by`]).
+    pub actor: Option<UsrId>,
 }
 
 impl UpdateOrg {
@@ -109,7 +112,17 @@ impl UpdateOrg {
             org_id,
             name: Patch::Unchanged,
             slug: Patch::Unchanged,
+            actor: None,
         }
+    }
+
+    /// Has the store check, under the org's lock, that `actor` may update the org: an active
+    /// owner or admin of it, while it is active
+    /// (`spec/decisions/0016-actor-checks.md`).
+    #[must_use]
+    pub fn by(mut self, actor: UsrId) -> Self {
+        self.actor = Some(actor);
+        self
     }
 
     /// Sets or clears the name.
@@ -365,6 +378,9 @@ pub struct AddMember {
     pub role: Role,
     /// Who added the user.
     pub invited_by: Option<UsrId>,
+    /// Whether the store checks `invited_by`'s authority, under the org's lock, as for an
+    /// invitation ([`AddMember::by`]).
+    pub checked: bool,
 }
 
 impl AddMember {
@@ -375,13 +391,24 @@ impl AddMember {
             usr_id,
             role,
             invited_by: None,
+            checked: false,
         }
     }
 
-    /// Records who added the user.
+    /// Records who added the user, without checking their authority.
     #[must_use]
     pub fn invited_by(mut self, invited_by: UsrId) -> Self {
         self.invited_by = Some(invited_by);
+        self
+    }
+
+    /// Records `actor` as who added the user and has the store check, under the org's lock,
+    /// that `actor` may: an active owner or admin of the active org, and an owner to add an
+    /// owner (`spec/decisions/0016-actor-checks.md`).
+    #[must_use]
+    pub fn by(mut self, actor: UsrId) -> Self {
+        self.invited_by = Some(actor);
+        self.checked = true;
         self
     }
 }
@@ -396,6 +423,9 @@ pub struct TransferOwnership {
     pub from_mem_id: MemId,
     /// The receiving active membership; it becomes `owner`.
     pub to_mem_id: MemId,
+    /// The user asking, when the store is to check their authority: an active owner of the
+    /// active org ([`TransferOwnership::by`]).
+    pub actor: Option<UsrId>,
 }
 
 impl TransferOwnership {
@@ -405,9 +435,320 @@ impl TransferOwnership {
             org_id,
             from_mem_id,
             to_mem_id,
+            actor: None,
+        }
+    }
+
+    /// Has the store check, under the org's lock, that `actor` is an active owner of the
+    /// active org (`spec/decisions/0016-actor-checks.md`).
+    #[must_use]
+    pub fn by(mut self, actor: UsrId) -> Self {
+        self.actor = Some(actor);
+        self
+    }
+}
+
+/// Input of `suspend_org`, `reinstate_org` and `revoke_org`: the org, and who asks.
+///
+/// ```
+/// use flametrench_tenancy_core::OrgAction;
+/// use flametrench_tenancy_core::ids::{OrgId, UsrId};
+///
+/// let (org, owner) = (OrgId::new(), UsrId::new());
+/// let unchecked = OrgAction::new(org); // the caller decided who may
+/// let checked = OrgAction::new(org).by(owner); // the store decides, under the org's lock
+/// assert_eq!(checked.actor, Some(owner));
+/// assert_eq!(unchecked.actor, None);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct OrgAction {
+    /// The org.
+    pub org_id: OrgId,
+    /// The user asking, when the store is to check their authority: an active owner of the
+    /// org ([`OrgAction::by`]).
+    pub actor: Option<UsrId>,
+}
+
+impl OrgAction {
+    /// The transition of `org_id`, authorized by the caller.
+    pub fn new(org_id: OrgId) -> Self {
+        Self {
+            org_id,
+            actor: None,
+        }
+    }
+
+    /// Has the store check, under the org's lock, that `actor` is an active owner of the org
+    /// (`spec/decisions/0016-actor-checks.md`).
+    #[must_use]
+    pub fn by(mut self, actor: UsrId) -> Self {
+        self.actor = Some(actor);
+        self
+    }
+}
+
+impl From<OrgId> for OrgAction {
+    fn from(org_id: OrgId) -> Self {
+        Self::new(org_id)
+    }
+}
+
+/// The `in_org` builder of an input naming an entity of an org.
+macro_rules! in_org_builder {
+    ($name:ident, $entity:literal) => {
+        impl $name {
+            #[doc = concat!("Scopes the call to `org_id`: ", $entity, " of another org (or of no org by that id) is")]
+            /// answered exactly as an unknown id (`not_found`, nothing written). The store
+            /// decides it in the same round trip, under `org_id`'s lock.
+            #[must_use]
+            pub fn in_org(mut self, org_id: OrgId) -> Self {
+                self.org_id = Some(org_id);
+                self
+            }
+        }
+    };
+}
+
+/// Input of `suspend_membership` and `reinstate_membership`: the membership, the org the
+/// caller believes it belongs to, and who asks.
+///
+/// ```
+/// use flametrench_tenancy_core::MemberAction;
+/// use flametrench_tenancy_core::ids::{MemId, OrgId, UsrId};
+///
+/// let (mem, org, admin) = (MemId::new(), OrgId::new(), UsrId::new());
+/// let input = MemberAction::new(mem).in_org(org).by(admin);
+/// assert_eq!((input.org_id, input.actor), (Some(org), Some(admin)));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MemberAction {
+    /// The membership.
+    pub mem_id: MemId,
+    /// The org the caller believes the membership belongs to ([`MemberAction::in_org`]).
+    pub org_id: Option<OrgId>,
+    /// The user asking, when the store is to check their authority
+    /// ([`MemberAction::by`]).
+    pub actor: Option<UsrId>,
+}
+
+impl MemberAction {
+    /// The write on `mem_id`, unscoped and authorized by the caller.
+    pub fn new(mem_id: MemId) -> Self {
+        Self {
+            mem_id,
+            org_id: None,
+            actor: None,
+        }
+    }
+
+    /// Has the store check, under the org's lock, that `actor` may act on the membership: an
+    /// active owner or admin of the active org, and an owner to act on an owner
+    /// (`spec/decisions/0016-actor-checks.md`).
+    #[must_use]
+    pub fn by(mut self, actor: UsrId) -> Self {
+        self.actor = Some(actor);
+        self
+    }
+}
+
+impl From<MemId> for MemberAction {
+    fn from(mem_id: MemId) -> Self {
+        Self::new(mem_id)
+    }
+}
+
+in_org_builder!(MemberAction, "a membership");
+
+/// Input of `change_role`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ChangeRole {
+    /// The active membership whose role changes.
+    pub mem_id: MemId,
+    /// The role it gets.
+    pub new_role: Role,
+    /// The org the caller believes the membership belongs to ([`ChangeRole::in_org`]).
+    pub org_id: Option<OrgId>,
+    /// The user asking, when the store is to check their authority ([`ChangeRole::by`]).
+    pub actor: Option<UsrId>,
+}
+
+impl ChangeRole {
+    /// Gives `mem_id` the role `new_role`, unscoped and authorized by the caller.
+    pub fn new(mem_id: MemId, new_role: Role) -> Self {
+        Self {
+            mem_id,
+            new_role,
+            org_id: None,
+            actor: None,
+        }
+    }
+
+    /// Has the store check, under the org's lock, that `actor` may make the change: an active
+    /// owner or admin of the active org, and an owner to change an owner's role or to grant
+    /// `owner` (`spec/decisions/0016-actor-checks.md`).
+    #[must_use]
+    pub fn by(mut self, actor: UsrId) -> Self {
+        self.actor = Some(actor);
+        self
+    }
+}
+
+in_org_builder!(ChangeRole, "a membership");
+
+/// Input of `self_leave`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SelfLeave {
+    /// The leaving member's active membership. The caller makes sure the one asking is its
+    /// user.
+    pub mem_id: MemId,
+    /// The successor the last owner names, promoted to owner in the same step.
+    pub transfer_to: Option<UsrId>,
+    /// The org the caller believes the membership belongs to ([`SelfLeave::in_org`]).
+    pub org_id: Option<OrgId>,
+}
+
+impl SelfLeave {
+    /// The member of `mem_id` leaves.
+    pub fn new(mem_id: MemId) -> Self {
+        Self {
+            mem_id,
+            transfer_to: None,
+            org_id: None,
+        }
+    }
+
+    /// Names the user promoted to owner should the leaver be the last owner (a `UsrId`, or an
+    /// `Option<UsrId>` relayed as it came).
+    #[must_use]
+    pub fn transfer_to(mut self, usr_id: impl Into<Option<UsrId>>) -> Self {
+        self.transfer_to = usr_id.into();
+        self
+    }
+}
+
+in_org_builder!(SelfLeave, "a membership");
+
+/// Input of `admin_remove`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AdminRemove {
+    /// The membership removed.
+    pub mem_id: MemId,
+    /// The owner or admin removing it; always checked, under the org's lock.
+    pub admin_usr_id: UsrId,
+    /// The org the caller believes the membership belongs to ([`AdminRemove::in_org`]).
+    pub org_id: Option<OrgId>,
+}
+
+impl AdminRemove {
+    /// `admin_usr_id` removes `mem_id`.
+    pub fn new(mem_id: MemId, admin_usr_id: UsrId) -> Self {
+        Self {
+            mem_id,
+            admin_usr_id,
+            org_id: None,
         }
     }
 }
+
+in_org_builder!(AdminRemove, "a membership");
+
+/// Input of `decline_invitation`.
+///
+/// Unchecked by default, as the spec has it. [`DeclineInvitation::bound_to`] and
+/// [`DeclineInvitation::by`] have the store check, under the org's lock, that the decliner is
+/// the invitee (the identifier binding, as in `accept_invitation`) or an active owner or admin
+/// of the org (`spec/decisions/0016-actor-checks.md`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DeclineInvitation {
+    /// The invitation.
+    pub inv_id: InvId,
+    /// Who declined, recorded as `terminal_by` (may be none: an anonymous decline).
+    pub as_usr_id: Option<UsrId>,
+    /// The identifier of the decliner's authenticated session, compared byte for byte with
+    /// the invitation's.
+    pub identifier: Option<Identifier>,
+    /// Whether the store checks the decliner ([`DeclineInvitation::by`],
+    /// [`DeclineInvitation::bound_to`]).
+    pub checked: bool,
+    /// The org the caller believes the invitation belongs to
+    /// ([`DeclineInvitation::in_org`]).
+    pub org_id: Option<OrgId>,
+}
+
+impl DeclineInvitation {
+    /// Declines `inv_id` anonymously, unchecked.
+    pub fn new(inv_id: InvId) -> Self {
+        Self {
+            inv_id,
+            as_usr_id: None,
+            identifier: None,
+            checked: false,
+            org_id: None,
+        }
+    }
+
+    /// Records `usr_id` (a `UsrId`, or an `Option<UsrId>` relayed as it came) as who declined,
+    /// without checking it unless the decline is checked.
+    #[must_use]
+    pub fn as_user(mut self, usr_id: impl Into<Option<UsrId>>) -> Self {
+        self.as_usr_id = usr_id.into();
+        self
+    }
+
+    /// Records `actor` as who declined and has the store check that the decline is theirs to
+    /// make: the session's identifier (when given with [`DeclineInvitation::bound_to`]) is the
+    /// invitation's, or `actor` is an active owner or admin of the org; otherwise `forbidden`.
+    #[must_use]
+    pub fn by(mut self, actor: UsrId) -> Self {
+        self.as_usr_id = Some(actor);
+        self.checked = true;
+        self
+    }
+
+    /// Has the store check the identifier binding: `identifier`, from the authenticated
+    /// session, must be the invitation's (`precondition.identifier_mismatch` otherwise, unless
+    /// [`DeclineInvitation::by`] names an owner or admin of the org).
+    #[must_use]
+    pub fn bound_to(mut self, identifier: Identifier) -> Self {
+        self.identifier = Some(identifier);
+        self.checked = true;
+        self
+    }
+}
+
+in_org_builder!(DeclineInvitation, "an invitation");
+
+/// Input of `revoke_invitation`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RevokeInvitation {
+    /// The pending invitation.
+    pub inv_id: InvId,
+    /// The owner or admin revoking it; always checked, under the org's lock.
+    pub admin_usr_id: UsrId,
+    /// The org the caller believes the invitation belongs to
+    /// ([`RevokeInvitation::in_org`]).
+    pub org_id: Option<OrgId>,
+}
+
+impl RevokeInvitation {
+    /// `admin_usr_id` revokes `inv_id`.
+    pub fn new(inv_id: InvId, admin_usr_id: UsrId) -> Self {
+        Self {
+            inv_id,
+            admin_usr_id,
+            org_id: None,
+        }
+    }
+}
+
+in_org_builder!(RevokeInvitation, "an invitation");
 
 /// Input of `create_invitation`. Duplicate pre-tuples collapse into one when added.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -515,6 +856,9 @@ pub struct AcceptInvitation {
     /// The identifier of the accepting user's authenticated session; required with
     /// `as_usr_id` and compared byte for byte with the invitation's.
     pub accepting_identifier: Option<Identifier>,
+    /// The org the caller believes the invitation belongs to
+    /// ([`AcceptInvitation::in_org`]).
+    pub org_id: Option<OrgId>,
 }
 
 impl AcceptInvitation {
@@ -524,6 +868,7 @@ impl AcceptInvitation {
             inv_id,
             as_usr_id: None,
             accepting_identifier: None,
+            org_id: None,
         }
     }
 
@@ -534,6 +879,7 @@ impl AcceptInvitation {
             inv_id,
             as_usr_id: Some(as_usr_id),
             accepting_identifier: Some(accepting_identifier),
+            org_id: None,
         }
     }
 
@@ -548,9 +894,12 @@ impl AcceptInvitation {
             inv_id,
             as_usr_id,
             accepting_identifier,
+            org_id: None,
         }
     }
 }
+
+in_org_builder!(AcceptInvitation, "an invitation");
 
 #[cfg(test)]
 mod tests {

@@ -63,13 +63,14 @@ pub use error::{
 pub use flametrench_ids as ids;
 pub use handle::Tenancy;
 pub use input::{
-    AcceptInvitation, AddMember, CreateInvitation, CreateOrg, ListInvitations, ListMembers,
-    ListMembershipsForUser, ListOrgs, ListTuplesByObject, ListTuplesBySubject, Patch,
-    TransferOwnership, UpdateOrg,
+    AcceptInvitation, AddMember, AdminRemove, ChangeRole, CreateInvitation, CreateOrg,
+    DeclineInvitation, ListInvitations, ListMembers, ListMembershipsForUser, ListOrgs,
+    ListTuplesByObject, ListTuplesBySubject, MemberAction, OrgAction, Patch, RevokeInvitation,
+    SelfLeave, TransferOwnership, UpdateOrg,
 };
 pub use model::{
     AcceptInvitationResult, CreateOrgResult, Cursor, Invitation, InvitationStatus, Membership,
-    MembershipStatus, OrgStatus, Organization, Page, PreTuple, Role, TransferOwnershipResult,
+    MembershipStatus, OrgAccess, OrgStatus, Organization, Page, PreTuple, Role, TransferOwnershipResult,
     Tuple, parse_object_id,
 };
 pub use operations::Op;

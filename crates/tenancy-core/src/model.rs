@@ -397,6 +397,42 @@ pub struct TransferOwnershipResult {
     pub to_membership: Membership,
 }
 
+/// What `org_access` answers: an org's status and a user's active membership in it, read
+/// together, so that a permission check sees a suspended org.
+///
+/// ```
+/// use flametrench_tenancy_core::{OrgAccess, OrgStatus};
+///
+/// let none = OrgAccess { org_status: Some(OrgStatus::Suspended), membership: None };
+/// assert_eq!(none.role(), None);
+/// assert!(!none.org_is_active());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrgAccess {
+    /// The org's status; `None` when no org has that id.
+    pub org_status: Option<OrgStatus>,
+    /// The user's active membership in the org, if any (an org of any status keeps its
+    /// members' rows until it is revoked).
+    pub membership: Option<Membership>,
+}
+
+impl OrgAccess {
+    /// Whether the org exists and is active.
+    pub fn org_is_active(&self) -> bool {
+        self.org_status == Some(OrgStatus::Active)
+    }
+
+    /// The role the user holds with effect: their active membership's role in an active org,
+    /// `None` otherwise (no org, no membership, or a suspended or revoked org).
+    pub fn role(&self) -> Option<Role> {
+        if self.org_is_active() {
+            self.membership.as_ref().map(|membership| membership.role)
+        } else {
+            None
+        }
+    }
+}
+
 /// The result of `accept_invitation`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AcceptInvitationResult {

@@ -44,11 +44,16 @@ macro_rules! tenancy_operations {
             read GetOrg get_org(org_id: $crate::ids::OrgId) -> $crate::Organization;
             /// Sets or clears an org's name and slug; always bumps `updated_at`.
             ///
-            /// Authorization: none. The store does not check who asks; the caller decides who may rename an org.
+            /// Authorization: with [`UpdateOrg::by`](crate::UpdateOrg::by), the actor must be
+            /// an active owner or admin of the active org, checked under the org's lock in the
+            /// same round trip (`spec/decisions/0016-actor-checks.md`); without it, none (the
+            /// caller decides who may rename an org).
             ///
             /// # Errors
             ///
-            /// `not_found`; `already_terminal` for a revoked org; `conflict.org_slug`.
+            /// `not_found`; `already_terminal` for a revoked org; with an actor,
+            /// `precondition.org_not_active` for a suspended org and `forbidden`;
+            /// `conflict.org_slug`.
             write UpdateOrg update_org(input: $crate::UpdateOrg) -> $crate::Organization;
             /// Lists every org of the install (an admin-only read: the store does no authorization).
             ///
@@ -58,47 +63,61 @@ macro_rules! tenancy_operations {
             read ListOrgs list_orgs(input: $crate::ListOrgs) -> $crate::Page<$crate::Organization>;
             /// Suspends an active org; memberships and tuples are kept.
             ///
-            /// Authorization: none. The store does not check who asks; the caller decides who may suspend an org.
+            /// Authorization: with [`OrgAction::by`](crate::OrgAction::by), the actor must be an
+            /// active owner of the org, checked under the org's lock in the same round trip
+            /// (`spec/decisions/0016-actor-checks.md`); without it, none (the caller decides who
+            /// may suspend an org).
             ///
             /// # Errors
             ///
             /// `not_found`; `already_terminal` when revoked; `precondition.invalid_transition` when
-            /// already suspended.
-            write SuspendOrg suspend_org(org_id: $crate::ids::OrgId) -> $crate::Organization;
+            /// already suspended; with an actor, `forbidden`.
+            write SuspendOrg suspend_org(input: $crate::OrgAction) -> $crate::Organization;
             /// Reinstates a suspended org.
             ///
-            /// Authorization: none. The store does not check who asks; the caller decides who may reinstate an org.
+            /// Authorization: with [`OrgAction::by`](crate::OrgAction::by), the actor must be an
+            /// active owner of the org, checked under the org's lock in the same round trip
+            /// (`spec/decisions/0016-actor-checks.md`); without it, none (the caller decides who
+            /// may reinstate an org).
             ///
             /// # Errors
             ///
             /// `not_found`; `already_terminal` when revoked; `precondition.invalid_transition` when
-            /// active.
-            write ReinstateOrg reinstate_org(org_id: $crate::ids::OrgId) -> $crate::Organization;
+            /// active; with an actor, `forbidden`.
+            write ReinstateOrg reinstate_org(input: $crate::OrgAction) -> $crate::Organization;
             /// Revokes an org: every active or suspended membership is revoked, every tuple on the org
             /// deleted and every pending invitation revoked, in one step.
             ///
-            /// Authorization: none. The store does not check who asks; the caller decides who may revoke an org.
+            /// Authorization: with [`OrgAction::by`](crate::OrgAction::by), the actor must be an
+            /// active owner of the org, checked under the org's lock in the same round trip
+            /// (`spec/decisions/0016-actor-checks.md`); without it, none (the caller decides who
+            /// may revoke an org).
             ///
             /// # Errors
             ///
-            /// `not_found`; `already_terminal` when already revoked.
-            write RevokeOrg revoke_org(org_id: $crate::ids::OrgId) -> $crate::Organization;
+            /// `not_found`; `already_terminal` when already revoked; with an actor, `forbidden`.
+            write RevokeOrg revoke_org(input: $crate::OrgAction) -> $crate::Organization;
             /// Adds an active membership and its tuple.
             ///
-            /// Authorization: none. `invited_by` is recorded, not checked; the caller decides who may add
-            /// members and with which role.
+            /// Authorization: with [`AddMember::by`](crate::AddMember::by), the actor (recorded as
+            /// `invited_by`) must be an active owner or admin of the org, and an owner to add an
+            /// owner, checked under the org's lock in the same round trip
+            /// (`spec/decisions/0016-actor-checks.md`); with
+            /// [`AddMember::invited_by`](crate::AddMember::invited_by) alone, `invited_by` is
+            /// recorded, not checked.
             ///
             /// # Errors
             ///
-            /// `not_found` (org, user, or `invited_by`); `precondition.org_not_active`;
-            /// `conflict.duplicate_membership`.
+            /// `not_found` (org, user, or `invited_by`); `precondition.org_not_active`; checked,
+            /// `forbidden` and `forbidden.role_hierarchy`; `conflict.duplicate_membership`.
             write AddMember add_member(input: $crate::AddMember) -> $crate::Membership;
-            /// Reads a membership.
+            /// Reads a membership. With `org_id`, a membership of another org is `not_found`, as an
+            /// unknown id is.
             ///
             /// # Errors
             ///
             /// `not_found`.
-            read GetMembership get_membership(mem_id: $crate::ids::MemId) -> $crate::Membership;
+            read GetMembership get_membership(mem_id: $crate::ids::MemId, org_id: Option<$crate::ids::OrgId>) -> $crate::Membership;
             /// Lists an org's memberships of every status (history included), in id order.
             ///
             /// # Errors
@@ -112,32 +131,48 @@ macro_rules! tenancy_operations {
             /// `not_found` (user); `precondition.invalid_cursor`.
             read ListMembershipsForUser list_memberships_for_user(input: $crate::ListMembershipsForUser) -> $crate::Page<$crate::Membership>;
             /// Changes a member's role by revoke-and-re-add; returns the new row.
+            /// Scoped with `in_org`, a membership of another org is `not_found`, nothing written.
             ///
-            /// Authorization: none. The store does not check who asks; the caller decides who may change a role.
+            /// Authorization: with [`ChangeRole::by`](crate::ChangeRole::by), the actor must be an
+            /// active owner or admin of the active org, and an owner to change an owner's role or
+            /// to grant `owner`, checked under the org's lock in the same round trip
+            /// (`spec/decisions/0016-actor-checks.md`); without it, none.
             ///
             /// # Errors
             ///
-            /// `not_found`; `precondition.mem_not_active`; `forbidden.sole_owner`.
-            write ChangeRole change_role(mem_id: $crate::ids::MemId, new_role: $crate::Role) -> $crate::Membership;
+            /// `not_found`; `precondition.mem_not_active`; with an actor,
+            /// `precondition.org_not_active`, `forbidden` and `forbidden.role_hierarchy`;
+            /// `forbidden.sole_owner`.
+            write ChangeRole change_role(input: $crate::ChangeRole) -> $crate::Membership;
             /// Suspends an active membership in place and deletes its tuple.
+            /// Scoped with `in_org`, a membership of another org is `not_found`, nothing written.
             ///
-            /// Authorization: none. The store does not check who asks; the caller decides who may suspend a member.
+            /// Authorization: with [`MemberAction::by`](crate::MemberAction::by), the actor must be
+            /// an active owner or admin of the active org, and an owner to suspend an owner,
+            /// checked under the org's lock in the same round trip
+            /// (`spec/decisions/0016-actor-checks.md`); without it, none.
             ///
             /// # Errors
             ///
-            /// `not_found`; `precondition.mem_not_active`; `forbidden.sole_owner`.
-            write SuspendMembership suspend_membership(mem_id: $crate::ids::MemId) -> $crate::Membership;
+            /// `not_found`; `precondition.mem_not_active`; with an actor,
+            /// `precondition.org_not_active`, `forbidden` and `forbidden.role_hierarchy`;
+            /// `forbidden.sole_owner`.
+            write SuspendMembership suspend_membership(input: $crate::MemberAction) -> $crate::Membership;
             /// Reinstates a suspended membership in place and restores its tuple.
+            /// Scoped with `in_org`, a membership of another org is `not_found`, nothing written.
             ///
-            /// Authorization: none. The store does not check who asks; the caller decides who may reinstate a member.
+            /// Authorization: with [`MemberAction::by`](crate::MemberAction::by), as for
+            /// `suspend_membership`; without it, none.
             ///
             /// # Errors
             ///
             /// `not_found`; `precondition.invalid_transition`; `precondition.org_not_active`;
+            /// with an actor, `forbidden` and `forbidden.role_hierarchy`;
             /// `conflict.duplicate_membership`.
-            write ReinstateMembership reinstate_membership(mem_id: $crate::ids::MemId) -> $crate::Membership;
+            write ReinstateMembership reinstate_membership(input: $crate::MemberAction) -> $crate::Membership;
             /// The member leaves (`removed_by` stays null). The last owner must name a successor by
             /// user id in `transfer_to`, who is promoted to owner in the same step.
+            /// Scoped with `in_org`, a membership of another org is `not_found`, nothing written.
             ///
             /// Authorization: none. The caller must make sure the one asking is the member.
             ///
@@ -145,22 +180,28 @@ macro_rules! tenancy_operations {
             ///
             /// `not_found`; `precondition.mem_not_active`; `precondition.self_transfer`;
             /// `forbidden.sole_owner`; `not_found` when `transfer_to` has no active membership.
-            write SelfLeave self_leave(mem_id: $crate::ids::MemId, transfer_to: Option<$crate::ids::UsrId>) -> $crate::Membership;
-            /// An owner or admin removes a member (`removed_by` = the admin).
+            write SelfLeave self_leave(input: $crate::SelfLeave) -> $crate::Membership;
+            /// An owner or admin removes a member (`removed_by` = the admin), checked under the
+            /// org's lock.
+            /// Scoped with `in_org`, a membership of another org is `not_found`, nothing written.
             ///
             /// # Errors
             ///
             /// `not_found`; `precondition.mem_not_active`; `forbidden`; `forbidden.role_hierarchy`;
             /// `precondition.scope_mismatch`.
-            write AdminRemove admin_remove(mem_id: $crate::ids::MemId, admin_usr_id: $crate::ids::UsrId) -> $crate::Membership;
+            write AdminRemove admin_remove(input: $crate::AdminRemove) -> $crate::Membership;
             /// Makes `to` an owner and `from` a member, both by revoke-and-re-add, in one step.
             ///
-            /// Authorization: none. The store does not check who asks; the caller decides who may transfer ownership (the spec gives it to the current owner).
+            /// Authorization: with [`TransferOwnership::by`](crate::TransferOwnership::by), the
+            /// actor must be an active owner of the active org, checked under the org's lock in
+            /// the same round trip (`spec/decisions/0016-actor-checks.md`); without it, none (the
+            /// spec gives the transfer to the current owner).
             ///
             /// # Errors
             ///
             /// `not_found` (org, from, to); `precondition.from_not_active`, `to_not_active`,
-            /// `org_mismatch`, `from_not_owner`, `self_transfer`.
+            /// `org_mismatch`, `from_not_owner`, `self_transfer`; with an actor,
+            /// `precondition.org_not_active` and `forbidden`.
             write TransferOwnership transfer_ownership(input: $crate::TransferOwnership) -> $crate::TransferOwnershipResult;
             /// Creates a pending invitation. Its `expires_at` is written and returned exactly as the
             /// input holds it, already normalized by [`CreateInvitation::new`](crate::CreateInvitation::new) (whose own error is
@@ -175,12 +216,13 @@ macro_rules! tenancy_operations {
             /// `not_found` (org, `invited_by`); `precondition.org_not_active`;
             /// `precondition.past_expiration`; `forbidden`; `forbidden.role_hierarchy`.
             write CreateInvitation create_invitation(input: $crate::CreateInvitation) -> $crate::Invitation;
-            /// Reads an invitation (an expired one still reads `pending`).
+            /// Reads an invitation (an expired one still reads `pending`). With `org_id`, an
+            /// invitation of another org is `not_found`, as an unknown id is.
             ///
             /// # Errors
             ///
             /// `not_found`.
-            read GetInvitation get_invitation(inv_id: $crate::ids::InvId) -> $crate::Invitation;
+            read GetInvitation get_invitation(inv_id: $crate::ids::InvId, org_id: Option<$crate::ids::OrgId>) -> $crate::Invitation;
             /// Lists an org's invitations in id order.
             ///
             /// # Errors
@@ -189,6 +231,7 @@ macro_rules! tenancy_operations {
             read ListInvitations list_invitations(input: $crate::ListInvitations) -> $crate::Page<$crate::Invitation>;
             /// Accepts an invitation atomically: membership, its tuple, every pre-tuple, and the
             /// invitation's transition, or nothing. Without `as_usr_id` a new user is registered.
+            /// Scoped with `in_org`, an invitation of another org is `not_found`, nothing written.
             ///
             /// Authorization: the identifier binding only. `accepting_identifier` must come from the
             /// authenticated session, never from a request body.
@@ -201,14 +244,22 @@ macro_rules! tenancy_operations {
             /// `conflict.duplicate_membership`.
             write AcceptInvitation accept_invitation(input: $crate::AcceptInvitation) -> $crate::AcceptInvitationResult;
             /// Declines a pending invitation, optionally recording who declined.
+            /// Scoped with `in_org`, an invitation of another org is `not_found`, nothing written.
             ///
-            /// Authorization: none. The caller decides who may decline (usually the invitee).
+            /// Authorization: with [`DeclineInvitation::by`](crate::DeclineInvitation::by) or
+            /// [`DeclineInvitation::bound_to`](crate::DeclineInvitation::bound_to), the decliner
+            /// must be the invitee (the session's identifier is the invitation's) or an active
+            /// owner or admin of the org, checked under the org's lock in the same round trip
+            /// (`spec/decisions/0016-actor-checks.md`); without them, none.
             ///
             /// # Errors
             ///
-            /// `not_found` (invitation, user); `conflict.invitation_not_pending`.
-            write DeclineInvitation decline_invitation(inv_id: $crate::ids::InvId, as_usr_id: Option<$crate::ids::UsrId>) -> $crate::Invitation;
+            /// `not_found` (invitation, user); `conflict.invitation_not_pending`; checked,
+            /// `forbidden` (an actor given) or `precondition.identifier_mismatch` (an identifier
+            /// alone).
+            write DeclineInvitation decline_invitation(input: $crate::DeclineInvitation) -> $crate::Invitation;
             /// Revokes a pending invitation on behalf of an admin.
+            /// Scoped with `in_org`, an invitation of another org is `not_found`, nothing written.
             ///
             /// Authorization: `admin_usr_id` must be an active owner or admin of the invitation's
             /// org, read under the org's lock. The checks run in order: the invitation exists, the
@@ -218,7 +269,7 @@ macro_rules! tenancy_operations {
             /// # Errors
             ///
             /// `not_found` (invitation, user); `conflict.invitation_not_pending`; `forbidden`.
-            write RevokeInvitation revoke_invitation(inv_id: $crate::ids::InvId, admin_usr_id: $crate::ids::UsrId) -> $crate::Invitation;
+            write RevokeInvitation revoke_invitation(input: $crate::RevokeInvitation) -> $crate::Invitation;
             /// Every tuple of a subject, across all orgs and objects, in id order, in one answer.
             ///
             /// Kept for callers that want the whole set; its cost grows with the subject's tuples.
@@ -272,6 +323,15 @@ macro_rules! tenancy_operations {
             ///
             /// Storage errors only.
             read ActiveMembership active_membership(org_id: $crate::ids::OrgId, usr_id: $crate::ids::UsrId) -> Option<$crate::Membership>;
+            /// The org's status and the user's active membership in it, in one read: the
+            /// permission question that also sees a suspended org
+            /// ([`OrgAccess::role`](crate::OrgAccess::role) is `None` there). An unknown org
+            /// has no status and no membership.
+            ///
+            /// # Errors
+            ///
+            /// Storage errors only.
+            read OrgAccess org_access(org_id: $crate::ids::OrgId, usr_id: $crate::ids::UsrId) -> $crate::OrgAccess;
             /// Whether the subject holds any of `relations` on the object: the set form of the
             /// spec's `check`, over the tuples (membership tuples and pre-tuple grants alike),
             /// one lookup per relation on the tuples' natural key. Tuples outlive
@@ -353,7 +413,7 @@ mod tests {
 
     #[test]
     fn the_table_names_every_operation_once() {
-        assert_eq!(Op::ALL.len(), 30);
+        assert_eq!(Op::ALL.len(), 31);
         let mut names: Vec<&str> = Op::ALL.iter().map(|op| op.name()).collect();
         names.sort_unstable();
         names.dedup();

@@ -11,6 +11,7 @@ use flametrench_tenancy_core::{
 };
 use flametrench_tenancy_memory::InMemoryTenancyStore;
 use time::{Duration, OffsetDateTime};
+use flametrench_tenancy_core::{ChangeRole, SelfLeave};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), TenancyError> {
@@ -69,7 +70,7 @@ async fn main() -> Result<(), TenancyError> {
     );
 
     let promoted = store
-        .change_role(accepted.membership.id, Role::Admin)
+        .change_role(ChangeRole::new(accepted.membership.id, Role::Admin))
         .await?;
     println!(
         "4. bob promoted to {}: new membership {} replaces {}",
@@ -81,12 +82,12 @@ async fn main() -> Result<(), TenancyError> {
             .unwrap_or_default()
     );
 
-    match store.self_leave(created.owner_membership.id, None).await {
+    match store.self_leave(SelfLeave::new(created.owner_membership.id)).await {
         Err(error) => println!("5. alice cannot leave alone: {} ({})", error, error.code()),
         Ok(_) => println!("5. unexpected: the sole owner left"),
     }
     let left = store
-        .self_leave(created.owner_membership.id, Some(bob))
+        .self_leave(SelfLeave::new(created.owner_membership.id).transfer_to(bob))
         .await?;
     println!(
         "6. alice left, handing ownership to bob; her membership is now {}",

@@ -30,6 +30,8 @@
 mod sorted;
 mod state;
 mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use store::InMemoryTenancyStore;
 

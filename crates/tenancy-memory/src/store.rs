@@ -13,11 +13,13 @@ use flametrench_tenancy_core::backend::decide::{
 };
 use flametrench_tenancy_core::backend::rules::{self, OrgTransition};
 use flametrench_tenancy_core::{
-    AcceptInvitation, AcceptInvitationResult, AddMember, CreateInvitation, CreateOrg,
-    CreateOrgResult, Entity, EntityType, Invitation, ListInvitations, ListMembers,
-    ListMembershipsForUser, ListOrgs, ListTuplesByObject, ListTuplesBySubject, Membership,
-    OrgStatus, Organization, Page, Relation, Result, Role, SharedClock, TenancyError, TenancyStore,
-    TransferOwnership, TransferOwnershipResult, Tuple, UpdateOrg, system_clock,
+    AcceptInvitation, AcceptInvitationResult, AddMember, AdminRemove, ChangeRole,
+    CreateInvitation, CreateOrg, CreateOrgResult, DeclineInvitation, Entity, EntityType,
+    Invitation, ListInvitations, ListMembers, ListMembershipsForUser, ListOrgs, ListTuplesByObject,
+    ListTuplesBySubject, MemberAction, Membership, Op, OrgAccess, OrgAction, OrgStatus,
+    Organization, Page, Relation, Result, RevokeInvitation, Role, SelfLeave, SharedClock,
+    TenancyError, TenancyStore, TransferOwnership, TransferOwnershipResult, Tuple, UpdateOrg,
+    system_clock,
 };
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -29,6 +31,8 @@ use crate::state::State;
 pub struct InMemoryTenancyStore {
     state: Arc<Mutex<State>>,
     clock: SharedClock,
+    #[cfg(feature = "testing")]
+    hook: Option<crate::testing::LockHook>,
 }
 
 impl Default for InMemoryTenancyStore {
@@ -55,6 +59,36 @@ fn membership_of(state: &State, mem: MemId) -> Result<Membership> {
         .ok_or(TenancyError::not_found(Entity::Membership))
 }
 
+/// The membership `mem`, when it belongs to `scope` (any org when `None`): one of another org
+/// is `not_found`, as an unknown id is.
+fn membership_in(state: &State, mem: MemId, scope: Option<OrgId>) -> Result<Membership> {
+    membership_of(state, mem).and_then(|membership| {
+        if scope.is_none_or(|org| org == membership.org_id) {
+            Ok(membership)
+        } else {
+            Err(TenancyError::not_found(Entity::Membership))
+        }
+    })
+}
+
+/// The invitation `inv`, when it belongs to `scope`, as [`membership_in`].
+fn invitation_in(state: &State, inv: InvId, scope: Option<OrgId>) -> Result<&Invitation> {
+    state
+        .invitation(inv)
+        .filter(|invitation| scope.is_none_or(|org| org == invitation.org_id))
+        .ok_or(TenancyError::not_found(Entity::Invitation))
+}
+
+/// The actor's active role in `org`, for an actor-checked write: `None` when unchecked,
+/// `Some(None)` for an actor without an active membership there.
+fn actor_role(state: &State, actor: Option<UsrId>, org: OrgId) -> Option<Option<Role>> {
+    actor.map(|actor| {
+        state
+            .active_membership(actor, org)
+            .map(|membership| membership.role)
+    })
+}
+
 impl InMemoryTenancyStore {
     /// An empty store on the system clock.
     pub fn new() -> Self {
@@ -66,6 +100,8 @@ impl InMemoryTenancyStore {
         Self {
             state: Arc::new(Mutex::new(State::default())),
             clock,
+            #[cfg(feature = "testing")]
+            hook: None,
         }
     }
 
@@ -74,18 +110,44 @@ impl InMemoryTenancyStore {
         self.lock().snapshot()
     }
 
+    #[cfg(feature = "testing")]
+    pub(crate) fn hooked(&self, hook: crate::testing::LockHook) -> Self {
+        Self {
+            hook: Some(hook),
+            ..self.clone()
+        }
+    }
+
+    #[cfg(feature = "testing")]
+    pub(crate) fn hook(&self) -> Option<crate::testing::LockHook> {
+        self.hook.clone()
+    }
+
+    #[cfg(feature = "testing")]
+    pub(crate) fn read<T>(&self, read: impl FnOnce(&State) -> T) -> T {
+        read(&self.lock())
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         // Operations validate before writing, so a panic elsewhere cannot leave a half-made
         // change behind; the state stays usable.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn transition_org(&self, org_id: OrgId, transition: OrgTransition) -> Result<Organization> {
+    async fn transition_org(
+        &self,
+        op: Op,
+        input: OrgAction,
+        transition: OrgTransition,
+    ) -> Result<Organization> {
+        let org_id = input.org_id;
+        let stale = self.before_lock(op, input.actor, Some(org_id)).await;
         let mut state = self.lock();
         // Read under the lock, so rows are stamped in the order they are written.
         let now = self.clock.now();
         let status = state.org(org_id).map(|org| org.status);
-        let next = decide::org_transition(status, transition)?;
+        let actor = stale.unwrap_or_else(|| actor_role(&state, input.actor, org_id));
+        let next = decide::org_transition(status, transition, actor)?;
         if next == OrgStatus::Revoked {
             state.revoke_org_memberships(org_id, now);
             state.remove_tuples_on(&EntityType::org(), org_id.as_uuid());
@@ -98,22 +160,23 @@ impl InMemoryTenancyStore {
 
     fn end_invitation(
         &self,
-        inv_id: InvId,
+        (inv_id, scope): (InvId, Option<OrgId>),
         end: InvitationEnd,
         actor: Option<UsrId>,
+        identifier: Option<&flametrench_tenancy_core::Identifier>,
     ) -> Result<Invitation> {
         let mut state = self.lock();
         // Read under the lock, so rows are stamped in the order they are written.
         let now = self.clock.now();
-        let invitation = state
-            .invitation(inv_id)
-            .ok_or(TenancyError::not_found(Entity::Invitation))?;
+        let invitation = invitation_in(&state, inv_id, scope)?;
         let facts = EndInvitationFacts {
             status: invitation.status,
             actor_exists: actor.is_none_or(|actor| state.has_user(actor)),
             actor_role: actor
                 .and_then(|actor| state.active_membership(actor, invitation.org_id))
                 .map(|membership| membership.role),
+            identifier_matches: identifier
+                .map(|identifier| identifier.as_str() == invitation.identifier.as_str()),
         };
         decide::end_invitation(&facts, end)?;
         let ended = decide::ended_invitation(invitation, end, actor, now);
@@ -121,14 +184,15 @@ impl InMemoryTenancyStore {
         Ok(ended)
     }
 
-    /// The facts of a membership write on `mem_id`; `named` is the other user the operation
-    /// names, whose active membership in the same org is looked up.
+    /// The facts of a membership write on `mem_id` (of the org `scope`, when given); `named` is
+    /// the other user the operation names, whose active membership in the same org is looked
+    /// up.
     fn membership_facts(
         state: &State,
-        mem_id: MemId,
+        (mem_id, scope): (MemId, Option<OrgId>),
         named: Option<UsrId>,
     ) -> Result<MembershipFacts> {
-        let target = membership_of(state, mem_id)?;
+        let target = membership_in(state, mem_id, scope)?;
         let org = target.org_id;
         Ok(MembershipFacts {
             org_status: org_of(state, org)?.status,
@@ -141,21 +205,52 @@ impl InMemoryTenancyStore {
         })
     }
 
-    /// Runs a membership write: gathers its facts under the lock, asks `decide`, applies the
-    /// plan.
-    fn membership_write<R>(
+    /// Runs a membership write on `target` (a membership, and the org it is scoped to): gathers
+    /// its facts under the lock, asks `decide`, applies the plan. `named` is the other user
+    /// the operation names (an actor, an admin, a successor).
+    async fn membership_write<R>(
         &self,
-        mem_id: MemId,
+        op: Op,
+        target: (MemId, Option<OrgId>),
         named: Option<UsrId>,
         decide: impl FnOnce(&MembershipFacts, OffsetDateTime) -> Result<Plan<R>>,
     ) -> Result<R> {
+        let stale = self.before_lock_on_member(op, named, target.0).await;
         let mut state = self.lock();
         // Read under the lock, so rows are stamped in the order they are written.
         let now = self.clock.now();
-        let facts = Self::membership_facts(&state, mem_id, named)?;
+        let mut facts = Self::membership_facts(&state, target, named)?;
+        if let Some(stale) = stale {
+            facts.named = stale;
+        }
         let plan = decide(&facts, now)?;
         apply(&mut state, &plan.writes);
         Ok(plan.result)
+    }
+}
+
+#[cfg(not(feature = "testing"))]
+impl InMemoryTenancyStore {
+    /// The test hook's place: nothing without the `testing` feature.
+    #[allow(clippy::unused_async)]
+    async fn before_lock(
+        &self,
+        _op: Op,
+        _actor: Option<UsrId>,
+        _org: Option<OrgId>,
+    ) -> Option<Option<Option<Role>>> {
+        None
+    }
+
+    /// The test hook's place: nothing without the `testing` feature.
+    #[allow(clippy::unused_async)]
+    async fn before_lock_on_member(
+        &self,
+        _op: Op,
+        _named: Option<UsrId>,
+        _mem: MemId,
+    ) -> Option<Option<Membership>> {
+        None
     }
 }
 
@@ -203,11 +298,15 @@ impl TenancyStore for InMemoryTenancyStore {
     }
 
     async fn update_org(&self, input: UpdateOrg) -> Result<Organization> {
+        let stale = self
+            .before_lock(Op::UpdateOrg, input.actor, Some(input.org_id))
+            .await;
         let mut state = self.lock();
         // Read under the lock, so rows are stamped in the order they are written.
         let now = self.clock.now();
         let status = state.org(input.org_id).map(|org| org.status);
-        decide::update_org(status)?;
+        let actor = stale.unwrap_or_else(|| actor_role(&state, input.actor, input.org_id));
+        decide::update_org(status, actor)?;
         let current = org_of(&state, input.org_id)?.clone();
         let slug = input.slug.apply(current.slug.clone());
         if let Some(slug) = &slug {
@@ -243,23 +342,34 @@ impl TenancyStore for InMemoryTenancyStore {
         Ok(rules::paginate(rows, limit, |org| org.id))
     }
 
-    async fn suspend_org(&self, org_id: OrgId) -> Result<Organization> {
-        self.transition_org(org_id, OrgTransition::Suspend)
+    async fn suspend_org(&self, input: OrgAction) -> Result<Organization> {
+        self.transition_org(Op::SuspendOrg, input, OrgTransition::Suspend)
+            .await
     }
 
-    async fn reinstate_org(&self, org_id: OrgId) -> Result<Organization> {
-        self.transition_org(org_id, OrgTransition::Reinstate)
+    async fn reinstate_org(&self, input: OrgAction) -> Result<Organization> {
+        self.transition_org(Op::ReinstateOrg, input, OrgTransition::Reinstate)
+            .await
     }
 
-    async fn revoke_org(&self, org_id: OrgId) -> Result<Organization> {
-        self.transition_org(org_id, OrgTransition::Revoke)
+    async fn revoke_org(&self, input: OrgAction) -> Result<Organization> {
+        self.transition_org(Op::RevokeOrg, input, OrgTransition::Revoke)
+            .await
     }
 
     async fn add_member(&self, input: AddMember) -> Result<Membership> {
+        let checked = input.invited_by.filter(|_| input.checked);
+        let stale = self
+            .before_lock(Op::AddMember, checked, Some(input.org_id))
+            .await;
         let mut state = self.lock();
         // Read under the lock, so rows are stamped in the order they are written.
         let now = self.clock.now();
+        let inviter_role = stale
+            .unwrap_or_else(|| actor_role(&state, checked, input.org_id))
+            .flatten();
         let facts = AddMemberFacts {
+            inviter_role,
             org_status: state.org(input.org_id).map(|org| org.status),
             user_exists: state.has_user(input.usr_id),
             inviter_exists: input.invited_by.is_none_or(|usr| state.has_user(usr)),
@@ -270,8 +380,8 @@ impl TenancyStore for InMemoryTenancyStore {
         Ok(membership)
     }
 
-    async fn get_membership(&self, mem_id: MemId) -> Result<Membership> {
-        membership_of(&self.lock(), mem_id)
+    async fn get_membership(&self, mem_id: MemId, org_id: Option<OrgId>) -> Result<Membership> {
+        membership_in(&self.lock(), mem_id, org_id)
     }
 
     /// Lists an org's memberships in id order: O(log n + page) with or without a status or
@@ -304,41 +414,62 @@ impl TenancyStore for InMemoryTenancyStore {
         Ok(rules::paginate(rows, limit, |row| row.id))
     }
 
-    async fn change_role(&self, mem_id: MemId, new_role: Role) -> Result<Membership> {
-        self.membership_write(mem_id, None, |facts, now| {
-            decide::change_role(facts, new_role, MemId::new(), now)
+    async fn change_role(&self, input: ChangeRole) -> Result<Membership> {
+        let target = (input.mem_id, input.org_id);
+        self.membership_write(Op::ChangeRole, target, input.actor, |facts, now| {
+            decide::change_role(facts, &input, MemId::new(), now)
         })
+        .await
     }
 
-    async fn suspend_membership(&self, mem_id: MemId) -> Result<Membership> {
-        self.membership_write(mem_id, None, decide::suspend_membership)
-    }
-
-    async fn reinstate_membership(&self, mem_id: MemId) -> Result<Membership> {
-        self.membership_write(mem_id, None, decide::reinstate_membership)
-    }
-
-    async fn self_leave(&self, mem_id: MemId, transfer_to: Option<UsrId>) -> Result<Membership> {
-        self.membership_write(mem_id, transfer_to, |facts, now| {
-            decide::self_leave(facts, transfer_to, MemId::new(), now)
+    async fn suspend_membership(&self, input: MemberAction) -> Result<Membership> {
+        let target = (input.mem_id, input.org_id);
+        self.membership_write(Op::SuspendMembership, target, input.actor, |facts, now| {
+            decide::suspend_membership(facts, &input, now)
         })
+        .await
     }
 
-    async fn admin_remove(&self, mem_id: MemId, admin_usr_id: UsrId) -> Result<Membership> {
-        self.membership_write(mem_id, Some(admin_usr_id), |facts, now| {
-            decide::admin_remove(facts, admin_usr_id, now)
+    async fn reinstate_membership(&self, input: MemberAction) -> Result<Membership> {
+        let target = (input.mem_id, input.org_id);
+        self.membership_write(Op::ReinstateMembership, target, input.actor, |facts, now| {
+            decide::reinstate_membership(facts, &input, now)
         })
+        .await
+    }
+
+    async fn self_leave(&self, input: SelfLeave) -> Result<Membership> {
+        let target = (input.mem_id, input.org_id);
+        self.membership_write(Op::SelfLeave, target, input.transfer_to, |facts, now| {
+            decide::self_leave(facts, input.transfer_to, MemId::new(), now)
+        })
+        .await
+    }
+
+    async fn admin_remove(&self, input: AdminRemove) -> Result<Membership> {
+        let target = (input.mem_id, input.org_id);
+        let admin = input.admin_usr_id;
+        self.membership_write(Op::AdminRemove, target, Some(admin), |facts, now| {
+            decide::admin_remove(facts, admin, now)
+        })
+        .await
     }
 
     async fn transfer_ownership(
         &self,
         input: TransferOwnership,
     ) -> Result<TransferOwnershipResult> {
+        let stale = self
+            .before_lock(Op::TransferOwnership, input.actor, Some(input.org_id))
+            .await;
         let mut state = self.lock();
         // Read under the lock, so rows are stamped in the order they are written.
         let now = self.clock.now();
         let facts = TransferFacts {
-            org_exists: state.org(input.org_id).is_some(),
+            org_status: state.org(input.org_id).map(|org| org.status),
+            actor_role: stale
+                .unwrap_or_else(|| actor_role(&state, input.actor, input.org_id))
+                .flatten(),
             from: state.membership(input.from_mem_id),
             to: state.membership(input.to_mem_id),
         };
@@ -365,11 +496,8 @@ impl TenancyStore for InMemoryTenancyStore {
         Ok(invitation)
     }
 
-    async fn get_invitation(&self, inv_id: InvId) -> Result<Invitation> {
-        self.lock()
-            .invitation(inv_id)
-            .cloned()
-            .ok_or(TenancyError::not_found(Entity::Invitation))
+    async fn get_invitation(&self, inv_id: InvId, org_id: Option<OrgId>) -> Result<Invitation> {
+        invitation_in(&self.lock(), inv_id, org_id).cloned()
     }
 
     /// Lists an org's invitations in id order: O(log n + page) with or without a status filter
@@ -387,9 +515,7 @@ impl TenancyStore for InMemoryTenancyStore {
         let mut state = self.lock();
         // Read under the lock, so rows are stamped in the order they are written.
         let now = self.clock.now();
-        let invitation = state
-            .invitation(input.inv_id)
-            .ok_or(TenancyError::not_found(Entity::Invitation))?;
+        let invitation = invitation_in(&state, input.inv_id, input.org_id)?;
         let org = invitation.org_id;
         let facts = AcceptFacts {
             org_status: org_of(&state, org)?.status,
@@ -421,16 +547,29 @@ impl TenancyStore for InMemoryTenancyStore {
         })
     }
 
-    async fn decline_invitation(
-        &self,
-        inv_id: InvId,
-        as_usr_id: Option<UsrId>,
-    ) -> Result<Invitation> {
-        self.end_invitation(inv_id, InvitationEnd::Decline, as_usr_id)
+    async fn decline_invitation(&self, input: DeclineInvitation) -> Result<Invitation> {
+        let end = if input.checked {
+            InvitationEnd::CheckedDecline {
+                by_actor: input.as_usr_id.is_some(),
+            }
+        } else {
+            InvitationEnd::Decline
+        };
+        self.end_invitation(
+            (input.inv_id, input.org_id),
+            end,
+            input.as_usr_id,
+            input.identifier.as_ref().filter(|_| input.checked),
+        )
     }
 
-    async fn revoke_invitation(&self, inv_id: InvId, admin_usr_id: UsrId) -> Result<Invitation> {
-        self.end_invitation(inv_id, InvitationEnd::Revoke, Some(admin_usr_id))
+    async fn revoke_invitation(&self, input: RevokeInvitation) -> Result<Invitation> {
+        self.end_invitation(
+            (input.inv_id, input.org_id),
+            InvitationEnd::Revoke,
+            Some(input.admin_usr_id),
+            None,
+        )
     }
 
     async fn list_tuples_for_subject(
@@ -443,6 +582,14 @@ impl TenancyStore for InMemoryTenancyStore {
 
     async fn active_membership(&self, org_id: OrgId, usr_id: UsrId) -> Result<Option<Membership>> {
         Ok(self.lock().active_membership(usr_id, org_id))
+    }
+
+    async fn org_access(&self, org_id: OrgId, usr_id: UsrId) -> Result<OrgAccess> {
+        let state = self.lock();
+        Ok(OrgAccess {
+            org_status: state.org(org_id).map(|org| org.status),
+            membership: state.active_membership(usr_id, org_id),
+        })
     }
 
     async fn check_any(

@@ -15,7 +15,7 @@ async fn a_glob_import_then_method_calls_on_the_store() -> Result<()> {
     let member = store
         .add_member(AddMember::new(created.org.id, bob, Role::Member))
         .await?;
-    assert_eq!(store.get_membership(member.id).await?, member);
+    assert_eq!(store.get_membership(member.id, None).await?, member);
     let page = store.list_members(ListMembers::new(created.org.id)).await?;
     assert_eq!(page.data.len(), 2);
     assert_eq!(store.get_org(created.org.id).await?, created.org);

@@ -35,7 +35,7 @@ async fn both_traits_and_the_handle_in_scope() -> Result<(), TenancyError> {
     let member = clone
         .add_member(AddMember::new(created.org.id, bob, Role::Member))
         .await?;
-    assert_eq!(tenancy.get_membership(member.id).await?, member);
+    assert_eq!(tenancy.get_membership(member.id, None).await?, member);
     assert_eq!(generic(&tenancy).await?, 1);
 
     // A concrete store with both traits in scope: name the trait.

@@ -53,6 +53,7 @@ use libtest_mimic::{Arguments, Failed, Trial};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
+use flametrench_tenancy_core::{AdminRemove, ChangeRole, DeclineInvitation, MemberAction, OrgAction, RevokeInvitation, SelfLeave};
 
 /// The variable naming the OpenAPI directory (the `openapi/` directory of the spec).
 const SPEC_ENV: &str = "FLAMETRENCH_SPEC_OPENAPI";
@@ -335,7 +336,7 @@ async fn sdk_outputs() -> Outputs {
         .unwrap();
     out.add("update_org.empty_name_no_slug", "Organization", &empty_name);
     tick();
-    let suspended = store.suspend_org(bare.org.id).await.unwrap();
+    let suspended = store.suspend_org(OrgAction::new(bare.org.id)).await.unwrap();
     out.add("suspend_org", "Organization", &suspended);
     out.error(
         "update_org.slug_taken",
@@ -347,19 +348,19 @@ async fn sdk_outputs() -> Outputs {
     out.error(
         "suspend_org.already_suspended",
         "precondition.invalid_transition",
-        store.suspend_org(bare.org.id).await,
+        store.suspend_org(OrgAction::new(bare.org.id)).await,
     );
     tick();
     out.add(
         "reinstate_org",
         "Organization",
-        &store.reinstate_org(bare.org.id).await.unwrap(),
+        &store.reinstate_org(OrgAction::new(bare.org.id)).await.unwrap(),
     );
     tick();
     out.add(
         "revoke_org",
         "Organization",
-        &store.revoke_org(bare.org.id).await.unwrap(),
+        &store.revoke_org(OrgAction::new(bare.org.id)).await.unwrap(),
     );
     out.error(
         "update_org.revoked",
@@ -406,54 +407,54 @@ async fn sdk_outputs() -> Outputs {
             .await,
     );
     tick();
-    let bob_member = store.change_role(bob_admin.id, Role::Member).await.unwrap();
+    let bob_member = store.change_role(ChangeRole::new(bob_admin.id, Role::Member)).await.unwrap();
     out.add("change_role.replaces", "Membership", &bob_member);
     out.add(
         "get_membership.replaced",
         "Membership",
-        &store.get_membership(bob_admin.id).await.unwrap(),
+        &store.get_membership(bob_admin.id, None).await.unwrap(),
     );
     out.error(
         "change_role.replaced",
         "precondition.mem_not_active",
-        store.change_role(bob_admin.id, Role::Owner).await,
+        store.change_role(ChangeRole::new(bob_admin.id, Role::Owner)).await,
     );
     out.error(
         "change_role.last_owner",
         "forbidden.sole_owner",
-        store.change_role(alice_owner, Role::Member).await,
+        store.change_role(ChangeRole::new(alice_owner, Role::Member)).await,
     );
     out.error(
         "self_leave.sole_owner",
         "forbidden.sole_owner",
-        store.self_leave(alice_owner, None).await,
+        store.self_leave(SelfLeave::new(alice_owner)).await,
     );
     out.error(
         "self_leave.self_transfer",
         "precondition.self_transfer",
-        store.self_leave(alice_owner, Some(alice)).await,
+        store.self_leave(SelfLeave::new(alice_owner).transfer_to(alice)).await,
     );
     tick();
     out.add(
         "suspend_membership",
         "Membership",
-        &store.suspend_membership(bob_member.id).await.unwrap(),
+        &store.suspend_membership(MemberAction::new(bob_member.id)).await.unwrap(),
     );
     tick();
     out.add(
         "reinstate_membership",
         "Membership",
-        &store.reinstate_membership(bob_member.id).await.unwrap(),
+        &store.reinstate_membership(MemberAction::new(bob_member.id)).await.unwrap(),
     );
     out.error(
         "admin_remove.by_member",
         "forbidden",
-        store.admin_remove(alice_owner, bob).await,
+        store.admin_remove(AdminRemove::new(alice_owner, bob)).await,
     );
     out.error(
         "get_membership.unknown",
         "not_found",
-        store.get_membership(MemId::new()).await,
+        store.get_membership(MemId::new(), None).await,
     );
 
     // Invitations: pending with pre-tuples, accepted (existing and new user), declined,
@@ -576,7 +577,7 @@ async fn sdk_outputs() -> Outputs {
         "decline_invitation",
         "Invitation",
         &store
-            .decline_invitation(to_dave.id, Some(dave))
+            .decline_invitation(DeclineInvitation::new(to_dave.id).as_user(dave))
             .await
             .unwrap(),
     );
@@ -589,17 +590,17 @@ async fn sdk_outputs() -> Outputs {
     out.add(
         "revoke_invitation",
         "Invitation",
-        &store.revoke_invitation(to_frank.id, alice).await.unwrap(),
+        &store.revoke_invitation(RevokeInvitation::new(to_frank.id, alice)).await.unwrap(),
     );
     out.error(
         "revoke_invitation.again",
         "conflict.invitation_not_pending",
-        store.revoke_invitation(to_frank.id, alice).await,
+        store.revoke_invitation(RevokeInvitation::new(to_frank.id, alice)).await,
     );
     out.error(
         "decline_invitation.unknown",
         "not_found",
-        store.decline_invitation(InvId::new(), None).await,
+        store.decline_invitation(DeclineInvitation::new(InvId::new())).await,
     );
     let to_grace = store
         .create_invitation(invite("grace@example.com", Role::Admin))
@@ -641,7 +642,7 @@ async fn sdk_outputs() -> Outputs {
     out.add(
         "get_invitation.expired_reads_pending",
         "Invitation",
-        &store.get_invitation(to_grace.id).await.unwrap(),
+        &store.get_invitation(to_grace.id, None).await.unwrap(),
     );
     out.error(
         "accept_invitation.expired",
@@ -685,14 +686,14 @@ async fn sdk_outputs() -> Outputs {
     out.error(
         "admin_remove.owner_by_admin",
         "forbidden.role_hierarchy",
-        store.admin_remove(transferred.to_membership.id, dave).await,
+        store.admin_remove(AdminRemove::new(transferred.to_membership.id, dave)).await,
     );
     tick();
     out.add(
         "admin_remove",
         "Membership",
         &store
-            .admin_remove(accepted.membership.id, bob)
+            .admin_remove(AdminRemove::new(accepted.membership.id, bob))
             .await
             .unwrap(),
     );
@@ -701,7 +702,7 @@ async fn sdk_outputs() -> Outputs {
         "self_leave",
         "Membership",
         &store
-            .self_leave(transferred.from_membership.id, None)
+            .self_leave(SelfLeave::new(transferred.from_membership.id))
             .await
             .unwrap(),
     );
@@ -970,7 +971,7 @@ async fn edge_timestamps() -> Outputs {
     out.add(
         "create_invitation.expires_at_max_timestamp",
         "Invitation",
-        &store.get_invitation(invitation.id).await.unwrap(),
+        &store.get_invitation(invitation.id, None).await.unwrap(),
     );
     out.add(
         "update_org.at_max_timestamp",

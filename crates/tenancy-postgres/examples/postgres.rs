@@ -10,6 +10,7 @@ use flametrench_tenancy_core::{
 use flametrench_tenancy_postgres::testing::TestPostgres;
 use flametrench_tenancy_postgres::{PostgresTenancyStore, migrate};
 use time::{Duration, OffsetDateTime};
+use flametrench_tenancy_core::{ChangeRole, SelfLeave};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -55,10 +56,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     {
         let nested = PostgresTenancyStore::in_transaction(&mut tx);
         let promoted = nested
-            .change_role(accepted.membership.id, Role::Admin)
+            .change_role(ChangeRole::new(accepted.membership.id, Role::Admin))
             .await?;
         nested
-            .self_leave(created.owner_membership.id, Some(bob))
+            .self_leave(SelfLeave::new(created.owner_membership.id).transfer_to(bob))
             .await
             .map(drop)?;
         println!(

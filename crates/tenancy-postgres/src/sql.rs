@@ -34,22 +34,63 @@ pub(crate) enum Protection {
     /// Full protection, but every write's guard refuses (`{REFUSE}`): for the test that a
     /// refused flight writes nothing.
     GuardsRefuse,
+    /// The membership writes' actor read before the org's lock: the lock statements lock
+    /// nothing, and the guarded statement takes the lock itself, in a CTE, so that its reads
+    /// (the actor's role among them) come from a snapshot taken before the lock was granted.
+    /// For the test that an actor-checked write is decided under the lock.
+    ActorBeforeLock,
 }
 
 /// The lock-row upsert, as a CTE named `bump` reading the locked org from a CTE named `o`.
 const BUMP: &str = "bump AS (INSERT INTO {s}.ft_org_lock AS l (org_id, version) SELECT id, 1 FROM o \
     ON CONFLICT (org_id) DO UPDATE SET version = l.version + 1 RETURNING 1)";
 
-/// What a membership write's guard reads, as a CTE `g` over membership `$1`: the row, its
-/// org's status, the org's active-owner count, and whether the row's user holds another active
-/// membership in the org. The statement returns them (`{GOUT}`), so that a refusal is
-/// explained by the rules from exactly what the guard saw, read once.
-const GUARD_FACTS: &str = "g AS (SELECT {MEM}, \
-    (SELECT o.status FROM {s}.org o WHERE o.id = m.org_id) AS org_status, \
-    (SELECT count(*) FROM {s}.mem x WHERE x.org_id = m.org_id AND x.status = 'active' AND x.role = 'owner') AS owners, \
-    EXISTS (SELECT 1 FROM {s}.mem x WHERE x.org_id = m.org_id AND x.usr_id = m.usr_id \
-            AND x.status = 'active' AND x.id <> m.id) AS other_active \
-    FROM {s}.mem m WHERE m.id = $1)";
+/// What a membership write's guard reads, as a CTE `g` over membership `$1` when it belongs to
+/// the org `scope` (a parameter, null for any org): the row, its org's status, the org's
+/// active-owner count, whether the row's user holds another active membership in the org, and
+/// the active role there of the user `actor` (a parameter, or `NULL`). The statement returns
+/// the facts (`{GOUT}`), so that a refusal is explained by the rules from exactly what the
+/// guard saw, read once. `{GLOCK}` and `{GLOCKED}` are empty but under
+/// [`Protection::ActorBeforeLock`].
+fn guard_facts(scope: &str, actor: &str) -> String {
+    format!(
+        "{{GLOCK}}g AS (SELECT {{MEM}}, \
+        (SELECT o.status FROM {{s}}.org o WHERE o.id = m.org_id) AS org_status, \
+        (SELECT count(*) FROM {{s}}.mem x WHERE x.org_id = m.org_id AND x.status = 'active' AND x.role = 'owner') AS owners, \
+        EXISTS (SELECT 1 FROM {{s}}.mem x WHERE x.org_id = m.org_id AND x.usr_id = m.usr_id \
+                AND x.status = 'active' AND x.id <> m.id) AS other_active, \
+        (SELECT x.role FROM {{s}}.mem x WHERE x.org_id = m.org_id AND x.usr_id = {actor}::uuid \
+                AND x.status = 'active') AS actor_role \
+        FROM {{s}}.mem m WHERE m.id = $1 AND ({scope}::uuid IS NULL OR m.org_id = {scope}){{GLOCKED}})"
+    )
+}
+
+/// The guard of an actor-checked membership write (`spec/decisions/0016-actor-checks.md`),
+/// over `g`: no actor (`actor` null), or an active org and an actor who is an owner or
+/// admin there, and an owner to act on an owner or to grant `owner` (`grants`, a role
+/// expression, or `NULL`).
+fn actor_may(actor: &str, grants: &str) -> String {
+    format!(
+        "({actor}::uuid IS NULL OR (org_status = 'active' AND actor_role IN ('owner', 'admin') \
+         AND ((role <> 'owner' AND {grants}::text IS DISTINCT FROM 'owner') OR actor_role = 'owner')))"
+    )
+}
+
+/// The guard of an actor-checked org write, inside an `UPDATE` of the org (its columns
+/// unqualified): no actor (`actor` null), or an actor whose active role in the org is one of
+/// `roles` (an SQL list), in an active org when `needs_active`. The flight runs it after the
+/// org's lock, in a statement of its own, so the actor's role is read under the lock.
+fn org_actor(actor: &str, roles: &str, needs_active: bool) -> String {
+    let active = if needs_active { "status = 'active' AND " } else { "" };
+    format!(
+        "({actor}::uuid IS NULL OR ({active}EXISTS (SELECT 1 FROM {{s}}.mem a WHERE a.org_id = $1 \
+         AND a.usr_id = {actor} AND a.status = 'active' AND a.role IN {roles})))"
+    )
+}
+
+/// Under [`Protection::ActorBeforeLock`], the org's lock taken inside the guarded statement.
+const LOCK_IN_GUARD: &str = "lk AS (SELECT 1 FROM {s}.org \
+    WHERE id = (SELECT org_id FROM {s}.mem WHERE id = $1) FOR NO KEY UPDATE), ";
 
 /// The facts a guarded membership write returns: the columns of `g`.
 const GUARD_OUT: &str = "{MEM}, org_status, owners, other_active";
@@ -207,11 +248,16 @@ macro_rules! statements {
                 let (lock, bump) = match protection {
                     Protection::Full | Protection::GuardsRefuse => (" FOR NO KEY UPDATE", BUMP),
                     Protection::LockOnly => (" FOR NO KEY UPDATE", "bump AS (SELECT 1 FROM o)"),
-                    Protection::Unlocked => ("", "bump AS (SELECT 1 FROM o)"),
+                    Protection::Unlocked | Protection::ActorBeforeLock => ("", "bump AS (SELECT 1 FROM o)"),
+                };
+                let (guard_lock, guard_locked) = match protection {
+                    Protection::ActorBeforeLock => (LOCK_IN_GUARD, " AND EXISTS (SELECT 1 FROM lk)"),
+                    _ => ("", ""),
                 };
                 let fill = |template: &str| {
                     template
-                        .replace("{GFACTS}", GUARD_FACTS)
+                        .replace("{GLOCK}", guard_lock)
+                        .replace("{GLOCKED}", guard_locked)
                         .replace("{GOUT}", GUARD_OUT)
                         .replace("{GFROM}", GUARD_FROM)
                         .replace("{REFUSE}", refuse)
@@ -258,13 +304,14 @@ statements! {
     get_org = "SELECT {ORG} FROM {s}.org WHERE id = $1";
     org_status = "SELECT status FROM {s}.org WHERE id = $1";
 
-    /// $1 org, $2 set name?, $3 name, $4 set slug?, $5 slug, $6 now.
-    update_org = "WITH o AS (UPDATE {s}.org SET \
+    /// $1 org, $2 set name?, $3 name, $4 set slug?, $5 slug, $6 now, $7 the actor (nullable:
+    /// unchecked; when given, the flight locks the org first, so the actor is read under it).
+    update_org = format!("WITH o AS (UPDATE {{s}}.org SET \
         name = CASE WHEN $2 THEN $3 ELSE name END, \
         slug = CASE WHEN $4 THEN $5 ELSE slug END, \
         updated_at = $6 \
-        WHERE id = $1 AND status <> 'revoked'{REFUSE} RETURNING {ORG}), {BUMP} \
-        SELECT {ORG}, (SELECT count(*) FROM bump) FROM o";
+        WHERE id = $1 AND status <> 'revoked' AND {}{{REFUSE}} RETURNING {{ORG}}), {{BUMP}} \
+        SELECT {{ORG}}, (SELECT count(*) FROM bump) FROM o", org_actor("$7", "('owner', 'admin')", true));
 
     /// $1 after (the nil uuid for the first page), $2 limit: the primary key's range.
     list_orgs = "SELECT {ORG} FROM {s}.org WHERE id > $1 ORDER BY id LIMIT $2";
@@ -279,23 +326,25 @@ statements! {
         AND (translate(name, {LOWER}) LIKE $4 ESCAPE '\\' OR slug LIKE $4 ESCAPE '\\') \
         ORDER BY id LIMIT $2";
 
-    /// $1 org, $2 new status, $3 now, $4 required current status.
-    set_org_status = "WITH o AS (UPDATE {s}.org SET status = $2, updated_at = $3 \
-        WHERE id = $1 AND status = $4{REFUSE} RETURNING {ORG}), {BUMP} \
-        SELECT {ORG}, (SELECT count(*) FROM bump) FROM o";
+    /// $1 org, $2 new status, $3 now, $4 required current status, $5 the actor (nullable, as
+    /// for `update_org`).
+    set_org_status = format!("WITH o AS (UPDATE {{s}}.org SET status = $2, updated_at = $3 \
+        WHERE id = $1 AND status = $4 AND {}{{REFUSE}} RETURNING {{ORG}}), {{BUMP}} \
+        SELECT {{ORG}}, (SELECT count(*) FROM bump) FROM o", org_actor("$5", "('owner')", false));
 
-    /// $1 org, $2 now. Runs after `lock_org`, in its own statement, so that its snapshot
-    /// holds every membership committed before the lock was granted. Revokes the org and,
-    /// gated on that update, its memberships, its tuples and its pending invitations.
-    revoke_org = "WITH o AS (UPDATE {s}.org SET status = 'revoked', updated_at = $2 \
-              WHERE id = $1 AND status <> 'revoked'{REFUSE} RETURNING {ORG}), \
-        ms AS (UPDATE {s}.mem SET status = 'revoked', updated_at = greatest($2, created_at) \
+    /// $1 org, $2 now, $3 the actor (nullable). Runs after `lock_org`, in its own statement,
+    /// so that its snapshot holds every membership committed before the lock was granted.
+    /// Revokes the org and, gated on that update, its memberships, its tuples and its pending
+    /// invitations.
+    revoke_org = format!("WITH o AS (UPDATE {{s}}.org SET status = 'revoked', updated_at = $2 \
+              WHERE id = $1 AND status <> 'revoked' AND {}{{REFUSE}} RETURNING {{ORG}}), \
+        ms AS (UPDATE {{s}}.mem SET status = 'revoked', updated_at = greatest($2, created_at) \
               WHERE org_id = $1 AND status IN ('active', 'suspended') AND EXISTS (SELECT 1 FROM o) RETURNING 1), \
-        ts AS (DELETE FROM {s}.tup WHERE (object_type || '/' || object_id::text) = 'org/' || $1::text \
+        ts AS (DELETE FROM {{s}}.tup WHERE (object_type || '/' || object_id::text) = 'org/' || $1::text \
               AND EXISTS (SELECT 1 FROM o) RETURNING 1), \
-        iv AS (UPDATE {s}.inv SET status = 'revoked', terminal_at = $2 \
+        iv AS (UPDATE {{s}}.inv SET status = 'revoked', terminal_at = $2 \
               WHERE org_id = $1 AND status = 'pending' AND EXISTS (SELECT 1 FROM o) RETURNING 1) \
-        SELECT {ORG} FROM o";
+        SELECT {{ORG}} FROM o", org_actor("$3", "('owner')", false));
 
     /// $1 org. Locks the org row and its lock row; returns the org's status.
     lock_org = "WITH o AS (SELECT id, status FROM {s}.org WHERE id = $1{LOCK}), {BUMP} \
@@ -313,6 +362,8 @@ statements! {
     active_membership_beside = "SELECT {MEM} FROM {s}.mem WHERE usr_id = $2 AND status = 'active' \
         AND org_id = (SELECT org_id FROM {s}.mem WHERE id = $1)";
     get_membership = "SELECT {MEM} FROM {s}.mem WHERE id = $1";
+    /// $1 membership, $2 org: the membership when it belongs to the org.
+    get_membership_in = "SELECT {MEM} FROM {s}.mem WHERE id = $1 AND org_id = $2";
     memberships_by_ids = "SELECT {MEM} FROM {s}.mem WHERE id = ANY($1)";
 
     // The guarded membership writes. Each runs after the org lock, reads its facts
@@ -322,40 +373,45 @@ statements! {
     // on its guard or on an earlier write's effect, so a refused guard writes nothing. $1 is
     // the membership, $2 the time.
 
-    /// $3 new id, $4 new role, $5 tuple id.
-    change_role = format!("WITH {{GFACTS}}, \
-        go AS (SELECT id FROM g WHERE status = 'active' \
+    /// $3 new id, $4 new role, $5 tuple id, $6 scope, $7 actor.
+    change_role = format!("WITH {}, \
+        go AS (SELECT id FROM g WHERE status = 'active' AND {} \
               AND ($4 = 'owner' OR role <> 'owner' OR owners > 1){{REFUSE}}), {} \
         SELECT {{GOUT}}, (SELECT count(*) FROM r_old) + (SELECT count(*) FROM r_new) AS written {{GFROM}}",
-        rotation("r", "go", "$3", "$4", "$5"));
-    suspend_membership = format!("WITH {{GFACTS}}, \
-        go AS (SELECT id FROM g WHERE status = 'active' AND (role <> 'owner' OR owners > 1){{REFUSE}}), {} \
+        guard_facts("$6", "$7"), actor_may("$7", "$4"), rotation("r", "go", "$3", "$4", "$5"));
+    /// $3 scope, $4 actor.
+    suspend_membership = format!("WITH {}, \
+        go AS (SELECT id FROM g WHERE status = 'active' AND {} \
+              AND (role <> 'owner' OR owners > 1){{REFUSE}}), {} \
         SELECT {{GOUT}}, (SELECT count(*) FROM e_end) AS written {{GFROM}}",
-        ending("e", "go", "'suspended'", "NULL"));
-    /// $3 tuple id.
-    reinstate_membership = "WITH {GFACTS}, \
-        go AS (SELECT id FROM g WHERE status = 'suspended' AND org_status = 'active' \
-              AND NOT other_active{REFUSE}), \
-        b AS (UPDATE {s}.mem SET status = 'active', updated_at = greatest($2, created_at) \
+        guard_facts("$3", "$4"), actor_may("$4", "NULL"), ending("e", "go", "'suspended'", "NULL"));
+    /// $3 tuple id, $4 scope, $5 actor.
+    reinstate_membership = format!("WITH {}, \
+        go AS (SELECT id FROM g WHERE status = 'suspended' AND org_status = 'active' AND {} \
+              AND NOT other_active{{REFUSE}}), \
+        b AS (UPDATE {{s}}.mem SET status = 'active', updated_at = greatest($2, created_at) \
               WHERE id = (SELECT id FROM go) RETURNING usr_id, org_id, role, updated_at), \
-        bt AS (INSERT INTO {s}.tup (id, subject_type, subject_id, relation, object_type, object_id, created_at, created_by) \
+        bt AS (INSERT INTO {{s}}.tup (id, subject_type, subject_id, relation, object_type, object_id, created_at, created_by) \
               SELECT $3, 'usr', usr_id, role, 'org', org_id, updated_at, NULL FROM b ON CONFLICT DO NOTHING RETURNING 1) \
-        SELECT {GOUT}, (SELECT count(*) FROM b) AS written {GFROM}";
-    /// $3 the admin.
-    admin_remove = format!("WITH {{GFACTS}}, \
+        SELECT {{GOUT}}, (SELECT count(*) FROM b) AS written {{GFROM}}",
+        guard_facts("$4", "$5"), actor_may("$5", "NULL"));
+    /// $3 the admin, $4 scope.
+    admin_remove = format!("WITH {}, \
         a AS (SELECT g.id, g.role AS target_role, (SELECT x.role FROM {{s}}.mem x WHERE x.org_id = g.org_id \
               AND x.usr_id = $3 AND x.status = 'active') AS actor_role FROM g WHERE g.status = 'active'), \
         go AS (SELECT id FROM a WHERE actor_role IN ('owner', 'admin') AND target_role <> 'owner' \
               AND {} >= {}{{REFUSE}}), {} \
         SELECT {{GOUT}}, (SELECT count(*) FROM e_end) AS written {{GFROM}}",
-        rank("actor_role"), rank("target_role"), ending("e", "go", "'revoked'", "$3"));
+        guard_facts("$4", "NULL"), rank("actor_role"), rank("target_role"),
+        ending("e", "go", "'revoked'", "$3"));
     /// Leaving without naming an heir: no promotion can follow (the last owner is refused).
-    self_leave_alone = format!("WITH {{GFACTS}}, \
+    /// $3 scope.
+    self_leave_alone = format!("WITH {}, \
         go AS (SELECT id FROM g WHERE status = 'active' AND (role <> 'owner' OR owners > 1){{REFUSE}}), {} \
         SELECT {{GOUT}}, (SELECT count(*) FROM e_end) AS written {{GFROM}}",
-        ending("e", "go", "'revoked'", "NULL"));
-    /// $3 transfer_to, $4 the heir's new id, $5 its tuple id.
-    self_leave = format!("WITH {{GFACTS}}, \
+        guard_facts("$3", "NULL"), ending("e", "go", "'revoked'", "NULL"));
+    /// $3 transfer_to, $4 the heir's new id, $5 its tuple id, $6 scope.
+    self_leave = format!("WITH {}, \
         l AS (SELECT g.id, (g.role = 'owner' AND g.owners <= 1) AS last_owner, \
               (SELECT x.id FROM {{s}}.mem x WHERE x.org_id = g.org_id AND x.usr_id = $3 \
                AND x.status = 'active') AS heir_id \
@@ -364,12 +420,16 @@ statements! {
         h AS (SELECT heir_id AS id FROM l WHERE last_owner AND EXISTS (SELECT 1 FROM go)), {}, {} \
         SELECT {{GOUT}}, (SELECT count(*) FROM r_old) + (SELECT count(*) FROM r_new) \
         + (SELECT count(*) FROM e_end) AS written {{GFROM}}",
-        rotation("r", "h", "$4", "'owner'", "$5"), ending("e", "go", "'revoked'", "NULL"));
+        guard_facts("$6", "NULL"), rotation("r", "h", "$4", "'owner'", "$5"),
+        ending("e", "go", "'revoked'", "NULL"));
     /// $1 org, $2 now, $3 from, $4 to, $5 to's new id, $6 its tuple, $7 from's new id, $8 its
-    /// tuple: promotes `to` to owner, then demotes `from` to member.
+    /// tuple, $9 the actor (nullable; an active owner of the active org when given): promotes
+    /// `to` to owner, then demotes `from` to member.
     transfer_ownership = format!("WITH f AS (SELECT id, usr_id, org_id, role, status FROM {{s}}.mem WHERE id = $3), \
         t AS (SELECT id, usr_id, org_id, role, status FROM {{s}}.mem WHERE id = $4), \
-        go AS (SELECT 1 FROM f, t WHERE EXISTS (SELECT 1 FROM {{s}}.org WHERE id = $1) \
+        go AS (SELECT 1 FROM f, t WHERE EXISTS (SELECT 1 FROM {{s}}.org WHERE id = $1 \
+              AND ($9::uuid IS NULL OR (status = 'active' AND EXISTS (SELECT 1 FROM {{s}}.mem a \
+              WHERE a.org_id = $1 AND a.usr_id = $9 AND a.status = 'active' AND a.role = 'owner')))) \
               AND f.status = 'active' AND t.status = 'active' AND f.org_id = $1 AND t.org_id = $1 \
               AND f.role = 'owner' AND f.usr_id <> t.usr_id{{REFUSE}}), \
         pt AS (SELECT id FROM t WHERE EXISTS (SELECT 1 FROM go)), \
@@ -378,20 +438,25 @@ statements! {
         + (SELECT count(*) FROM d_old) + (SELECT count(*) FROM d_new) AS written",
         rotation("p", "pt", "$5", "'owner'", "$6"), rotation("d", "pf", "$7", "'member'", "$8"));
 
-    /// $1 org, $2 usr, $3 invited_by (nullable), $4 role, $5 mem id, $6 tup id, $7 now.
-    /// Inserts only when the org exists and is active and both users exist; a duplicate active
-    /// membership fails on `mem_unique_active`. Reports what it found.
+    /// $1 org, $2 usr, $3 invited_by (nullable), $4 role, $5 mem id, $6 tup id, $7 now, $8
+    /// whether `invited_by`'s authority is checked (then the flight locks the org first, with
+    /// `lock_org`, so the role is read under the lock, not in this statement's snapshot).
+    /// Inserts only when the org exists and is active, both users exist and, checked, the
+    /// inviter may add the role (`rules::check_inviter`); a duplicate active membership fails
+    /// on `mem_unique_active`. Reports what it found.
     add_member = "WITH o AS (SELECT id, status FROM {s}.org WHERE id = $1{LOCK}), {BUMP}, \
         flags AS (SELECT (SELECT status FROM o) AS org_status, \
                          EXISTS (SELECT 1 FROM {s}.usr WHERE id = $2) AS usr_ok, \
-                         ($3::uuid IS NULL OR EXISTS (SELECT 1 FROM {s}.usr WHERE id = $3)) AS inviter_ok), \
-        go AS (SELECT 1 FROM flags WHERE org_status = 'active' AND usr_ok AND inviter_ok{REFUSE}), \
+                         ($3::uuid IS NULL OR EXISTS (SELECT 1 FROM {s}.usr WHERE id = $3)) AS inviter_ok, \
+                         (SELECT role FROM {s}.mem WHERE org_id = $1 AND usr_id = $3 AND status = 'active' AND $8) AS inviter_role), \
+        go AS (SELECT 1 FROM flags WHERE org_status = 'active' AND usr_ok AND inviter_ok \
+              AND (NOT $8 OR (inviter_role IN ('owner', 'admin') AND ($4 <> 'owner' OR inviter_role = 'owner'))){REFUSE}), \
         m AS (INSERT INTO {s}.mem (id, usr_id, org_id, role, status, invited_by, created_at, updated_at) \
               SELECT $5, $2, $1, $4, 'active', $3, $7, $7 FROM go RETURNING id), \
         t AS (INSERT INTO {s}.tup (id, subject_type, subject_id, relation, object_type, object_id, created_at, created_by) \
               SELECT $6, 'usr', $2, $4, 'org', $1, $7, $3 FROM go \
               ON CONFLICT DO NOTHING RETURNING id) \
-        SELECT org_status, usr_ok, inviter_ok, (SELECT count(*) FROM m) AS written FROM flags";
+        SELECT org_status, usr_ok, inviter_ok, inviter_role, (SELECT count(*) FROM m) AS written FROM flags";
 
     // The paged reads. $1 is the owner (org or user), $2 the cursor's id (the nil uuid for
     // the first page), $3 the status and $5 the role filter (nullable, unused by the
@@ -409,11 +474,19 @@ statements! {
         " AND ($3::text IS NULL OR status = $3)", "$4");
     /// $1 org, $2 user: the user's active membership there (`mem_unique_active`).
     active_membership = "SELECT {MEM} FROM {s}.mem WHERE usr_id = $2 AND org_id = $1 AND status = 'active'";
+    /// $1 org, $2 user: the org's status (null when there is no such org) and the user's
+    /// active membership there (its columns null when none), in one row.
+    org_access = "SELECT o.status AS org_status, m.* FROM (SELECT 1) AS one \
+        LEFT JOIN {s}.org o ON o.id = $1 \
+        LEFT JOIN (SELECT {MEM} FROM {s}.mem WHERE usr_id = $2 AND org_id = $1 AND status = 'active') m ON true";
     /// $1 subject type, $2 subject id, $3 relations, $4 object type, $5 object id: whether any
     /// of those tuples exists (the natural-key unique index, one probe per relation).
     check_any = "SELECT EXISTS (SELECT 1 FROM {s}.tup WHERE subject_type = $1 AND subject_id = $2 \
         AND relation = ANY($3) AND object_type = $4 AND object_id = $5) AS found";
     org_exists = "SELECT 1 FROM {s}.org WHERE id = $1";
+    /// A statement that returns nothing: the place of a read a flight does not need, so that
+    /// the flight's statements keep their positions.
+    no_rows = "SELECT 1 WHERE false";
     mem_exists = "SELECT 1 FROM {s}.mem WHERE id = $1";
     inv_exists = "SELECT 1 FROM {s}.inv WHERE id = $1";
     user_exists = "SELECT 1 FROM {s}.usr WHERE id = $1";
@@ -432,6 +505,8 @@ statements! {
               AND inviter_role IN ('owner', 'admin') AND ($4 <> 'owner' OR inviter_role = 'owner'){REFUSE} RETURNING id) \
         SELECT org_status, inviter_ok, inviter_role, (SELECT count(*) FROM i) AS written FROM flags";
     get_invitation = "SELECT {INV} FROM {s}.inv WHERE id = $1";
+    /// $1 invitation, $2 org: the invitation when it belongs to the org.
+    get_invitation_in = "SELECT {INV} FROM {s}.inv WHERE id = $1 AND org_id = $2";
     /// $1 org, $2 after, $4 fetch: one range of `inv_org_idx`.
     list_invitations = owner_range("{INV}", "inv", "org_id", "(SELECT $1::uuid)", "$2", "", "$4");
     /// $1 org, $2 after, $3 status, $4 fetch: one range of `inv_filter_idx`.
@@ -446,18 +521,19 @@ statements! {
         ($2::uuid IS NULL OR EXISTS (SELECT 1 FROM {s}.usr WHERE id = $2)) AS user_exists, \
         ($2::uuid IS NOT NULL AND EXISTS (SELECT 1 FROM {s}.mem m WHERE m.org_id = i.org_id \
              AND m.usr_id = $2 AND m.status = 'active')) AS already_member \
-        FROM {s}.inv i WHERE i.id = $1 FOR UPDATE OF i";
+        FROM {s}.inv i WHERE i.id = $1 AND ($3::uuid IS NULL OR i.org_id = $3) FOR UPDATE OF i";
     /// An acceptance, guarded, in one statement. $1 inv, $2 subject, $3 now, $4 create the
     /// subject user?, $5 mem id, $6 membership tuple id, $7 and $8 the pre-tuples' ids (the
     /// first 24 characters of a fresh tuple id, and a start for its last 48 bits: the n-th
     /// pre-tuple's id ends with `$8 + n` in hex), $9 accepting as an existing user?, $10 the
-    /// accepting identifier. The guard is `decide::accept_invitation`'s. Writes the user (when
+    /// accepting identifier, $11 the org the call is scoped to (nullable). The guard is
+    /// `decide::accept_invitation`'s. Writes the user (when
     /// minted), the membership and its tuple, the pre-tuples, and the invitation's acceptance;
     /// returns the accepted invitation and the pre-tuples it inserted (one already present is
     /// kept and not reported). The membership's tuple is written before the pre-tuples (their
     /// insert waits on its count), so a pre-tuple equal to it is the one skipped.
     accept_invitation = "WITH i AS (SELECT id, org_id, role, invited_by, pre_tuples FROM {s}.inv \
-              WHERE id = $1 AND status = 'pending' AND $3 <= expires_at \
+              WHERE id = $1 AND ($11::uuid IS NULL OR org_id = $11) AND status = 'pending' AND $3 <= expires_at \
               AND (NOT $9 OR ($10::text IS NOT NULL AND $10 = identifier))), \
         go AS (SELECT i.* FROM i WHERE (SELECT o.status FROM {s}.org o WHERE o.id = i.org_id) = 'active' \
               AND (NOT $9 OR EXISTS (SELECT 1 FROM {s}.usr WHERE id = $2)) \
@@ -487,17 +563,25 @@ statements! {
     accept_probe = "SELECT {INV}, ARRAY(SELECT t.id FROM {s}.tup t WHERE t.id > $2 AND t.id <= $3 \
         ORDER BY t.id) AS inserted FROM {s}.inv WHERE id = $1";
     /// $1 inv, $2 new status, $3 now, $4 actor (nullable), $5 whether the actor needs
-    /// invitation authority on the org (the guard of `rules::check_revoke_invitation`).
+    /// invitation authority on the org (the guard of `rules::check_revoke_invitation`), $6 the
+    /// org the call is scoped to (nullable), $7 whether a decline is checked, $8 the
+    /// decliner's identifier (nullable): a checked decline is the invitee's (the identifier
+    /// is the invitation's) or an owner's or admin's (`rules::check_decliner`).
     end_invitation = "UPDATE {s}.inv AS i SET status = $2, terminal_at = $3, terminal_by = $4 \
-        WHERE i.id = $1 AND i.status = 'pending' \
+        WHERE i.id = $1 AND ($6::uuid IS NULL OR i.org_id = $6) AND i.status = 'pending' \
         AND ($4::uuid IS NULL OR EXISTS (SELECT 1 FROM {s}.usr WHERE id = $4)) \
         AND (NOT $5 OR EXISTS (SELECT 1 FROM {s}.mem m WHERE m.org_id = i.org_id AND m.usr_id = $4 \
+             AND m.status = 'active' AND m.role IN ('owner', 'admin'))) \
+        AND (NOT $7 OR ($8::text IS NOT NULL AND $8 = i.identifier) \
+             OR EXISTS (SELECT 1 FROM {s}.mem m WHERE m.org_id = i.org_id AND m.usr_id = $4 \
              AND m.status = 'active' AND m.role IN ('owner', 'admin'))){REFUSE} RETURNING {INV}";
-    /// $1 inv, $2 actor (nullable): what an unsuccessful `end_invitation` found.
+    /// $1 inv, $2 actor (nullable), $3 scope (nullable), $4 a decliner's identifier
+    /// (nullable): what an unsuccessful `end_invitation` found.
     end_invitation_context = "SELECT i.status, \
         ($2::uuid IS NULL OR EXISTS (SELECT 1 FROM {s}.usr WHERE id = $2)) AS actor_exists, \
-        (SELECT m.role FROM {s}.mem m WHERE m.org_id = i.org_id AND m.usr_id = $2 AND m.status = 'active') AS actor_role \
-        FROM {s}.inv i WHERE i.id = $1";
+        (SELECT m.role FROM {s}.mem m WHERE m.org_id = i.org_id AND m.usr_id = $2 AND m.status = 'active') AS actor_role, \
+        CASE WHEN $4::text IS NULL THEN NULL ELSE $4 = i.identifier END AS identifier_matches \
+        FROM {s}.inv i WHERE i.id = $1 AND ($3::uuid IS NULL OR i.org_id = $3)";
 
     tuples_for_subject = "SELECT {TUP} FROM {s}.tup WHERE subject_type = $1 AND subject_id = $2 ORDER BY id";
     /// Through `tup_object_page_idx` (the object's key): every tuple of the object.

@@ -75,7 +75,7 @@ pub(crate) async fn membership_in(
     org_id: OrgId,
     mem_id: MemId,
 ) -> Result<Membership, TenancyError> {
-    let membership = tenancy.get_membership(mem_id).await?;
+    let membership = tenancy.get_membership(mem_id, None).await?;
     if membership.org_id == org_id {
         Ok(membership)
     } else {

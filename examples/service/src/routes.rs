@@ -20,6 +20,7 @@ use crate::error::{self, ApiError};
 use crate::extract::{Actor, ActorIdentifier, JsonBody, OptionalJsonBody, QueryParams};
 use crate::state::AppState;
 use crate::wire::ListMembersQuery;
+use flametrench_tenancy_core::{AdminRemove, ChangeRole, DeclineInvitation, RevokeInvitation, SelfLeave};
 
 type Reply<T> = Result<Json<T>, ApiError>;
 type Created<T> = Result<(StatusCode, Json<T>), ApiError>;
@@ -169,7 +170,7 @@ async fn change_role(
     let target = authz::membership_in(tenancy, org_id, mem_id).await?;
     authz::check_grant(&admin, new_role)?;
     authz::check_grant(&admin, target.role)?;
-    Ok(Json(tenancy.change_role(mem_id, new_role).await?))
+    Ok(Json(tenancy.change_role(ChangeRole::new(mem_id, new_role)).await?))
 }
 
 /// `POST /orgs/{org_id}/members/{mem_id}/self-leave`: the member alone; the sole owner names a
@@ -187,7 +188,7 @@ async fn self_leave(
     if membership.usr_id != actor {
         return Err(TenancyError::Forbidden.into());
     }
-    Ok(Json(tenancy.self_leave(mem_id, transfer_to).await?))
+    Ok(Json(tenancy.self_leave(SelfLeave::new(mem_id).transfer_to(transfer_to)).await?))
 }
 
 /// `POST /orgs/{org_id}/members/{mem_id}/admin-remove`: an owner or admin; the SDK then checks
@@ -201,7 +202,7 @@ async fn admin_remove(
     let tenancy = state.tenancy();
     authz::require_admin(tenancy, org_id, actor).await?;
     authz::membership_in(tenancy, org_id, mem_id).await?;
-    Ok(Json(tenancy.admin_remove(mem_id, actor).await?))
+    Ok(Json(tenancy.admin_remove(AdminRemove::new(mem_id, actor)).await?))
 }
 
 /// `POST /orgs/{org_id}/transfer-ownership`: an owner hands over their own ownership, so
@@ -246,7 +247,7 @@ async fn get_invitation(
 ) -> Reply<Invitation> {
     let inv_id = invitation_path(&inv_id)?;
     let tenancy = state.tenancy();
-    let invitation = tenancy.get_invitation(inv_id).await?;
+    let invitation = tenancy.get_invitation(inv_id, None).await?;
     authz::may_handle_invitation(tenancy, &invitation, actor, identifier.as_ref()).await?;
     Ok(Json(invitation))
 }
@@ -279,9 +280,9 @@ async fn decline_invitation(
 ) -> Reply<Invitation> {
     let inv_id = invitation_path(&inv_id)?;
     let tenancy = state.tenancy();
-    let invitation = tenancy.get_invitation(inv_id).await?;
+    let invitation = tenancy.get_invitation(inv_id, None).await?;
     authz::may_handle_invitation(tenancy, &invitation, actor, identifier.as_ref()).await?;
-    Ok(Json(tenancy.decline_invitation(inv_id, Some(actor)).await?))
+    Ok(Json(tenancy.decline_invitation(DeclineInvitation::new(inv_id).as_user(actor)).await?))
 }
 
 /// `POST /invitations/{inv_id}/revoke`: the SDK requires an owner or admin of the org, under
@@ -293,6 +294,6 @@ async fn revoke_invitation(
 ) -> Reply<Invitation> {
     let inv_id = invitation_path(&inv_id)?;
     Ok(Json(
-        state.tenancy().revoke_invitation(inv_id, actor).await?,
+        state.tenancy().revoke_invitation(RevokeInvitation::new(inv_id, actor)).await?,
     ))
 }

@@ -13,6 +13,7 @@ use flametrench_tenancy_core::time::OffsetDateTime;
 use flametrench_tenancy_core::uuid::Uuid;
 use flametrench_tenancy_postgres::testing::TestPostgres;
 use serde_json::{Value, json};
+use flametrench_tenancy_core::{OrgAction};
 
 const EXPIRES_AT: &str = "2099-01-01T00:00:00Z";
 
@@ -642,7 +643,7 @@ async fn scenario(state: AppState) -> Outcome {
 
     // A suspended org still reads; its writes answer what the SDK answers.
     let org_key: OrgId = org_id.parse().unwrap();
-    state.tenancy().suspend_org(org_key).await.unwrap();
+    state.tenancy().suspend_org(OrgAction::new(org_key)).await.unwrap();
     let suspended = service.by(bob).get(&org).await.ok(200);
     assert_eq!(suspended["status"], "suspended");
     service.by(bob).get(&members).await.ok(200);

@@ -18,9 +18,12 @@
 use flametrench_ids::{InvId, MemId, OrgId, TupId, UsrId};
 use time::OffsetDateTime;
 
-use crate::backend::rules::{self, LeavePlan, OrgTransition};
+use crate::backend::rules::{self, Authority, LeavePlan, OrgTransition};
 use crate::error::{Entity, Result, TenancyError};
-use crate::input::{AcceptInvitation, AddMember, CreateInvitation, CreateOrg, TransferOwnership};
+use crate::input::{
+    AcceptInvitation, AddMember, ChangeRole, CreateInvitation, CreateOrg, MemberAction,
+    TransferOwnership,
+};
 use crate::model::{
     CreateOrgResult, Invitation, InvitationStatus, Membership, MembershipStatus, OrgStatus,
     Organization, Role, TransferOwnershipResult, Tuple,
@@ -78,8 +81,21 @@ pub struct MembershipFacts {
     /// Whether the target's user holds another active membership in the org.
     pub other_active: bool,
     /// The active membership in the target's org of the other user the operation names: the
-    /// admin of `admin_remove`, the `transfer_to` user of `self_leave`.
+    /// admin of `admin_remove`, the `transfer_to` user of `self_leave`, the actor of an
+    /// actor-checked write.
     pub named: Option<Membership>,
+}
+
+impl MembershipFacts {
+    /// The named user's active role in the target's org.
+    fn named_role(&self) -> Option<Role> {
+        self.named
+            .as_ref()
+            .filter(|named| {
+                named.status == MembershipStatus::Active && named.org_id == self.target.org_id
+            })
+            .map(|named| named.role)
+    }
 }
 
 /// One membership row written by a plan. Each write also keeps the row's tuple in step: a
@@ -141,17 +157,29 @@ fn rotation(
     (new, write)
 }
 
-/// `change_role`: revoke-and-re-add with `new_role`; the new row is `new_id`.
+/// `change_role`: revoke-and-re-add with `new_role`; the new row is `new_id`. With an actor,
+/// the named membership is the actor's.
 ///
 /// # Errors
 ///
-/// As [`rules::check_change_role`].
+/// `precondition.mem_not_active`; with an actor, as [`rules::check_actor_on_member`]; then
+/// as [`rules::check_change_role`].
 pub fn change_role(
     facts: &MembershipFacts,
-    new_role: Role,
+    input: &ChangeRole,
     new_id: MemId,
     now: OffsetDateTime,
 ) -> Result<Plan<Membership>> {
+    let new_role = input.new_role;
+    if input.actor.is_some() {
+        rules::require_membership_active(&facts.target)?;
+        rules::check_actor_on_member(
+            facts.org_status,
+            facts.named_role(),
+            facts.target.role,
+            Some(new_role),
+        )?;
+    }
     rules::check_change_role(&facts.target, new_role, facts.active_owners)?;
     let (result, write) = rotation(&facts.target, new_id, new_role, now);
     Ok(Plan {
@@ -160,15 +188,26 @@ pub fn change_role(
     })
 }
 
-/// `suspend_membership`.
+/// `suspend_membership`. With an actor, the named membership is the actor's.
 ///
 /// # Errors
 ///
-/// As [`rules::check_suspend_membership`].
+/// `precondition.mem_not_active`; with an actor, as [`rules::check_actor_on_member`]; then
+/// as [`rules::check_suspend_membership`].
 pub fn suspend_membership(
     facts: &MembershipFacts,
+    input: &MemberAction,
     now: OffsetDateTime,
 ) -> Result<Plan<Membership>> {
+    if input.actor.is_some() {
+        rules::require_membership_active(&facts.target)?;
+        rules::check_actor_on_member(
+            facts.org_status,
+            facts.named_role(),
+            facts.target.role,
+            None,
+        )?;
+    }
     rules::check_suspend_membership(&facts.target, facts.active_owners)?;
     let row = ended(&facts.target, MembershipStatus::Suspended, None, now);
     Ok(Plan {
@@ -177,15 +216,30 @@ pub fn suspend_membership(
     })
 }
 
-/// `reinstate_membership`.
+/// `reinstate_membership`. With an actor, the named membership is the actor's.
 ///
 /// # Errors
 ///
-/// As [`rules::check_reinstate_membership`].
+/// `precondition.invalid_transition` unless suspended; with an actor, as
+/// [`rules::check_actor_on_member`]; then as [`rules::check_reinstate_membership`].
 pub fn reinstate_membership(
     facts: &MembershipFacts,
+    input: &MemberAction,
     now: OffsetDateTime,
 ) -> Result<Plan<Membership>> {
+    if input.actor.is_some() {
+        if facts.target.status != MembershipStatus::Suspended {
+            return Err(TenancyError::precondition(
+                crate::error::PreconditionReason::InvalidTransition,
+            ));
+        }
+        rules::check_actor_on_member(
+            facts.org_status,
+            facts.named_role(),
+            facts.target.role,
+            None,
+        )?;
+    }
     rules::check_reinstate_membership(&facts.target, facts.org_status, facts.other_active)?;
     let row = Membership {
         status: MembershipStatus::Active,
@@ -249,8 +303,10 @@ pub fn admin_remove(
 /// What `transfer_ownership` depends on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TransferFacts {
-    /// Whether the org exists.
-    pub org_exists: bool,
+    /// The org's status, `None` when it does not exist.
+    pub org_status: Option<OrgStatus>,
+    /// The actor's active role in the org, when the transfer is actor-checked.
+    pub actor_role: Option<Role>,
     /// The `from` membership, if it exists.
     pub from: Option<Membership>,
     /// The `to` membership, if it exists.
@@ -262,20 +318,24 @@ pub struct TransferFacts {
 ///
 /// # Errors
 ///
-/// `not_found` for the org, then `from`, then `to`; then as [`rules::check_transfer`].
+/// `not_found` for the org, then `from`, then `to`; then as [`rules::check_transfer`]; with
+/// an actor, then as [`rules::check_actor_on_org`] (an active org, an owner).
 pub fn transfer_ownership(
     facts: &TransferFacts,
     input: &TransferOwnership,
     (to_new_id, from_new_id): (MemId, MemId),
     now: OffsetDateTime,
 ) -> Result<Plan<TransferOwnershipResult>> {
-    if !facts.org_exists {
-        return Err(TenancyError::not_found(Entity::Org));
-    }
+    let org_status = facts
+        .org_status
+        .ok_or(TenancyError::not_found(Entity::Org))?;
     let missing = || TenancyError::not_found(Entity::Membership);
     let from = facts.from.as_ref().ok_or_else(missing)?;
     let to = facts.to.as_ref().ok_or_else(missing)?;
     rules::check_transfer(input.org_id, from, to)?;
+    if input.actor.is_some() {
+        rules::check_actor_on_org(org_status, true, facts.actor_role, Authority::Owner)?;
+    }
     let (to_membership, promote) = rotation(to, to_new_id, Role::Owner, now);
     let (from_membership, demote) = rotation(from, from_new_id, Role::Member, now);
     Ok(Plan {
@@ -298,6 +358,8 @@ pub struct AddMemberFacts {
     pub inviter_exists: bool,
     /// Whether the user already holds an active membership in the org.
     pub already_member: bool,
+    /// `invited_by`'s active role in the org, read when the call is checked.
+    pub inviter_role: Option<Role>,
 }
 
 /// `add_member`: the new membership, `mem_id`.
@@ -305,7 +367,7 @@ pub struct AddMemberFacts {
 /// # Errors
 ///
 /// `not_found` for the org, then the user or inviter; `precondition.org_not_active`;
-/// `conflict.duplicate_membership`.
+/// checked, as [`rules::check_inviter`]; `conflict.duplicate_membership`.
 pub fn add_member(
     facts: &AddMemberFacts,
     input: &AddMember,
@@ -319,6 +381,9 @@ pub fn add_member(
         return Err(TenancyError::not_found(Entity::User));
     }
     rules::require_org_active(status)?;
+    if input.checked {
+        rules::check_inviter(facts.inviter_role, input.role)?;
+    }
     if facts.already_member {
         return Err(TenancyError::DuplicateMembership);
     }
@@ -473,8 +538,14 @@ pub fn accept_invitation(
 /// How an invitation ends without being accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InvitationEnd {
-    /// `decline_invitation`: the invitee's act, no authority needed.
+    /// `decline_invitation`, unchecked: the invitee's act, no authority needed.
     Decline,
+    /// `decline_invitation`, checked: by the invitee (the identifier binding) or an owner or
+    /// admin of the org (`by_actor`: a decliner was given).
+    CheckedDecline {
+        /// Whether a decliner (`as_usr_id`) was given.
+        by_actor: bool,
+    },
     /// `revoke_invitation`: an admin's act.
     Revoke,
 }
@@ -483,7 +554,7 @@ impl InvitationEnd {
     /// The status the invitation moves to.
     pub const fn status(self) -> InvitationStatus {
         match self {
-            Self::Decline => InvitationStatus::Declined,
+            Self::Decline | Self::CheckedDecline { .. } => InvitationStatus::Declined,
             Self::Revoke => InvitationStatus::Revoked,
         }
     }
@@ -498,6 +569,8 @@ pub struct EndInvitationFacts {
     pub actor_exists: bool,
     /// The actor's active role in the invitation's org, if any.
     pub actor_role: Option<Role>,
+    /// For a checked decline given an identifier, whether it is the invitation's.
+    pub identifier_matches: Option<bool>,
 }
 
 /// Whether `end` may end an invitation with these facts.
@@ -505,15 +578,19 @@ pub struct EndInvitationFacts {
 /// # Errors
 ///
 /// `not_found` (user) for an unknown actor; then, revoking, as
-/// [`rules::check_revoke_invitation`]; declining, `conflict.invitation_not_pending`.
+/// [`rules::check_revoke_invitation`]; declining, `conflict.invitation_not_pending`, then,
+/// checked, as [`rules::check_decliner`].
 pub fn end_invitation(facts: &EndInvitationFacts, end: InvitationEnd) -> Result<()> {
     if !facts.actor_exists {
         return Err(TenancyError::not_found(Entity::User));
     }
     match end {
         InvitationEnd::Revoke => rules::check_revoke_invitation(facts.status, facts.actor_role),
-        InvitationEnd::Decline if facts.status == InvitationStatus::Pending => Ok(()),
-        InvitationEnd::Decline => Err(TenancyError::InvitationNotPending),
+        _ if facts.status != InvitationStatus::Pending => Err(TenancyError::InvitationNotPending),
+        InvitationEnd::Decline => Ok(()),
+        InvitationEnd::CheckedDecline { by_actor } => {
+            rules::check_decliner(facts.identifier_matches, by_actor, facts.actor_role)
+        }
     }
 }
 
@@ -536,18 +613,38 @@ pub fn ended_invitation(
 ///
 /// # Errors
 ///
-/// `not_found` (org); then as [`rules::org_transition`].
-pub fn org_transition(status: Option<OrgStatus>, transition: OrgTransition) -> Result<OrgStatus> {
-    let status = status.ok_or(TenancyError::not_found(Entity::Org))?;
-    rules::org_transition(status, transition)
-}
-
-/// Whether `update_org` may change an org in `status` (`None`: it does not exist).
+/// `actor` is `None` for an unchecked call, and for an actor-checked one the actor's active
+/// role in the org (`Some(None)`: none).
 ///
 /// # Errors
 ///
-/// `not_found` (org); `already_terminal`.
-pub fn update_org(status: Option<OrgStatus>) -> Result<()> {
+/// `not_found` (org); then as [`rules::org_transition`]; checked, `forbidden` unless the
+/// actor is an owner.
+pub fn org_transition(
+    status: Option<OrgStatus>,
+    transition: OrgTransition,
+    actor: Option<Option<Role>>,
+) -> Result<OrgStatus> {
     let status = status.ok_or(TenancyError::not_found(Entity::Org))?;
-    rules::check_update_org(status)
+    let next = rules::org_transition(status, transition)?;
+    if let Some(actor_role) = actor {
+        rules::check_actor_on_org(status, false, actor_role, Authority::Owner)?;
+    }
+    Ok(next)
+}
+
+/// Whether `update_org` may change an org in `status` (`None`: it does not exist); `actor` as
+/// for [`org_transition`].
+///
+/// # Errors
+///
+/// `not_found` (org); `already_terminal`; checked, `precondition.org_not_active` and
+/// `forbidden` unless the actor is an owner or admin.
+pub fn update_org(status: Option<OrgStatus>, actor: Option<Option<Role>>) -> Result<()> {
+    let status = status.ok_or(TenancyError::not_found(Entity::Org))?;
+    rules::check_update_org(status)?;
+    if let Some(actor_role) = actor {
+        rules::check_actor_on_org(status, true, actor_role, Authority::OwnerOrAdmin)?;
+    }
+    Ok(())
 }

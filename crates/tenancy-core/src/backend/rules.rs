@@ -317,6 +317,94 @@ pub fn check_revoke_invitation(
     require_invitation_authority(actor_role)
 }
 
+/// What an actor-checked write needs of its actor (`spec/decisions/0016-actor-checks.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Authority {
+    /// An owner or admin: acting on members, updating the org.
+    OwnerOrAdmin,
+    /// An owner: the org's lifecycle and ownership transfer.
+    Owner,
+}
+
+/// Whether `actor_role`, the actor's active role in the org (`None`: no active membership
+/// there), holds `authority`.
+///
+/// # Errors
+///
+/// `forbidden`.
+pub fn require_authority(actor_role: Option<Role>, authority: Authority) -> Result<()> {
+    match (authority, actor_role) {
+        (Authority::OwnerOrAdmin, Some(Role::Owner | Role::Admin))
+        | (Authority::Owner, Some(Role::Owner)) => Ok(()),
+        _ => Err(TenancyError::Forbidden),
+    }
+}
+
+/// What an actor-checked membership write (`change_role`, `suspend_membership`,
+/// `reinstate_membership`) requires, after the target's own state was checked: an active org,
+/// an actor holding an active owner or admin membership in it, and an owner to act on an owner
+/// or to grant `owner` (`grants`, the role given by a role change).
+///
+/// # Errors
+///
+/// `precondition.org_not_active`; `forbidden`; `forbidden.role_hierarchy`.
+pub fn check_actor_on_member(
+    org_status: OrgStatus,
+    actor_role: Option<Role>,
+    target_role: Role,
+    grants: Option<Role>,
+) -> Result<()> {
+    require_org_active(org_status)?;
+    require_authority(actor_role, Authority::OwnerOrAdmin)?;
+    let owner_only = target_role == Role::Owner || grants == Some(Role::Owner);
+    if owner_only && actor_role != Some(Role::Owner) {
+        return Err(TenancyError::RoleHierarchy);
+    }
+    Ok(())
+}
+
+/// What an actor-checked org write requires, after the org's own state was checked: for
+/// `update_org` and `transfer_ownership` (`needs_active`) an active org, then `authority`.
+///
+/// # Errors
+///
+/// `precondition.org_not_active`; `forbidden`.
+pub fn check_actor_on_org(
+    org_status: OrgStatus,
+    needs_active: bool,
+    actor_role: Option<Role>,
+    authority: Authority,
+) -> Result<()> {
+    if needs_active {
+        require_org_active(org_status)?;
+    }
+    require_authority(actor_role, authority)
+}
+
+/// A checked `decline_invitation`, once the invitation is known to be pending: the decliner is
+/// the invitee (`identifier_matches`: the session's identifier, when given, is the
+/// invitation's) or an active owner or admin of the org (`actor_role`).
+///
+/// # Errors
+///
+/// `forbidden` when an actor was given (`by_actor`); otherwise
+/// `precondition.identifier_mismatch`.
+pub fn check_decliner(
+    identifier_matches: Option<bool>,
+    by_actor: bool,
+    actor_role: Option<Role>,
+) -> Result<()> {
+    if identifier_matches == Some(true)
+        || (by_actor && require_authority(actor_role, Authority::OwnerOrAdmin).is_ok())
+    {
+        Ok(())
+    } else if by_actor {
+        Err(TenancyError::Forbidden)
+    } else {
+        Err(precondition(PreconditionReason::IdentifierMismatch))
+    }
+}
+
 /// Whether an invitation has expired at `now` (strictly after `expires_at`).
 pub fn is_expired(invitation: &Invitation, now: OffsetDateTime) -> bool {
     now > invitation.expires_at

@@ -13,6 +13,7 @@ use flametrench_tenancy_core::{
 };
 use flametrench_tenancy_memory::InMemoryTenancyStore;
 use time::{Duration, OffsetDateTime};
+use flametrench_tenancy_core::{AdminRemove, ChangeRole, DeclineInvitation, MemberAction, OrgAction, RevokeInvitation, SelfLeave};
 
 fn assert_send<T: Send>(_: &T) {}
 
@@ -21,7 +22,7 @@ fn futures_are_send() {
     let store = InMemoryTenancyStore::new();
     assert_send(&store.ensure_user(UsrId::new()));
     assert_send(&store.create_org(CreateOrg::new(UsrId::new())));
-    assert_send(&store.change_role(MemId::new(), Role::Admin));
+    assert_send(&store.change_role(ChangeRole::new(MemId::new(), Role::Admin)));
     assert_send(
         &store.accept_invitation(AcceptInvitation::new_user(flametrench_ids::InvId::new())),
     );
@@ -59,11 +60,11 @@ async fn failed_calls_change_nothing() {
             .await
             .unwrap_err(),
         store
-            .self_leave(created.owner_membership.id, None)
+            .self_leave(SelfLeave::new(created.owner_membership.id))
             .await
             .unwrap_err(),
         store
-            .change_role(created.owner_membership.id, Role::Member)
+            .change_role(ChangeRole::new(created.owner_membership.id, Role::Member))
             .await
             .unwrap_err(),
         store
@@ -143,19 +144,19 @@ async fn concurrent_tasks_on_one_org_keep_every_invariant() {
                         .await
                         .map(drop),
                     1 => match pick(&mut rng) {
-                        Some(m) => store.self_leave(m, Some(user)).await.map(drop),
+                        Some(m) => store.self_leave(SelfLeave::new(m).transfer_to(user)).await.map(drop),
                         None => Ok(()),
                     },
                     2 => match pick(&mut rng) {
-                        Some(m) => store.change_role(m, role).await.map(drop),
+                        Some(m) => store.change_role(ChangeRole::new(m, role)).await.map(drop),
                         None => Ok(()),
                     },
                     3 => match pick(&mut rng) {
-                        Some(m) => store.suspend_membership(m).await.map(drop),
+                        Some(m) => store.suspend_membership(MemberAction::new(m)).await.map(drop),
                         None => Ok(()),
                     },
                     4 => match pick(&mut rng) {
-                        Some(m) => store.reinstate_membership(m).await.map(drop),
+                        Some(m) => store.reinstate_membership(MemberAction::new(m)).await.map(drop),
                         None => Ok(()),
                     },
                     5 => match (pick(&mut rng), pick(&mut rng)) {
@@ -191,7 +192,7 @@ async fn concurrent_tasks_on_one_org_keep_every_invariant() {
                         }
                     }
                     _ => match pick(&mut rng) {
-                        Some(m) => store.admin_remove(m, user).await.map(drop),
+                        Some(m) => store.admin_remove(AdminRemove::new(m, user)).await.map(drop),
                         None => Ok(()),
                     },
                 };
@@ -235,17 +236,17 @@ async fn rows_beyond_the_first_chunks_behave_like_the_first() {
     for index in [8_190, 8_191, 8_192, 16_383, 16_384, 19_999] {
         let membership = &members[index];
         assert_eq!(
-            store.get_membership(membership.id).await.expect("get"),
+            store.get_membership(membership.id, None).await.expect("get"),
             *membership
         );
         let changed = store
-            .change_role(membership.id, Role::Admin)
+            .change_role(ChangeRole::new(membership.id, Role::Admin))
             .await
             .expect("change_role");
         assert_eq!(changed.replaces, Some(membership.id));
         assert_eq!(
             store
-                .get_membership(membership.id)
+                .get_membership(membership.id, None)
                 .await
                 .expect("old")
                 .status,
@@ -497,9 +498,9 @@ async fn user_pages_match_a_brute_force_filter_as_the_user_gains_rows() {
             .await
             .expect("active membership");
         let result: Result<(), TenancyError> = match (rng.next(6), mine) {
-            (0 | 1, Some(mine)) => store.change_role(mine.id, role).await.map(drop),
-            (2, Some(mine)) => store.suspend_membership(mine.id).await.map(drop),
-            (3, Some(mine)) => store.self_leave(mine.id, None).await.map(drop),
+            (0 | 1, Some(mine)) => store.change_role(ChangeRole::new(mine.id, role)).await.map(drop),
+            (2, Some(mine)) => store.suspend_membership(MemberAction::new(mine.id)).await.map(drop),
+            (3, Some(mine)) => store.self_leave(SelfLeave::new(mine.id)).await.map(drop),
             (4, None) => {
                 let identifier = Identifier::new(format!("u{round}@example.com")).unwrap();
                 let input = CreateInvitation::new(
@@ -530,7 +531,7 @@ async fn user_pages_match_a_brute_force_filter_as_the_user_gains_rows() {
                     .into_iter()
                     .find(|row| row.org_id == org);
                 match suspended {
-                    Some(row) => store.reinstate_membership(row.id).await.map(drop),
+                    Some(row) => store.reinstate_membership(MemberAction::new(row.id)).await.map(drop),
                     None => store
                         .add_member(AddMember::new(org, user, role))
                         .await
@@ -613,20 +614,20 @@ async fn filtered_pages_match_a_brute_force_filter_across_status_changes() {
                     .await
                     .map(drop),
                 2 => match pick(&mut rng, MembershipStatus::Active) {
-                    Some(mem) => store.change_role(mem, role).await.map(drop),
+                    Some(mem) => store.change_role(ChangeRole::new(mem, role)).await.map(drop),
                     None => Ok(()),
                 },
                 3 => match pick(&mut rng, MembershipStatus::Active) {
-                    Some(mem) => store.suspend_membership(mem).await.map(drop),
+                    Some(mem) => store.suspend_membership(MemberAction::new(mem)).await.map(drop),
                     None => Ok(()),
                 },
                 4 => match pick(&mut rng, MembershipStatus::Suspended) {
-                    Some(mem) => store.reinstate_membership(mem).await.map(drop),
+                    Some(mem) => store.reinstate_membership(MemberAction::new(mem)).await.map(drop),
                     None => Ok(()),
                 },
                 5 => match pick(&mut rng, MembershipStatus::Active) {
-                    Some(mem) if rng.next(2) == 0 => store.admin_remove(mem, owner).await.map(drop),
-                    Some(mem) => store.self_leave(mem, None).await.map(drop),
+                    Some(mem) if rng.next(2) == 0 => store.admin_remove(AdminRemove::new(mem, owner)).await.map(drop),
+                    Some(mem) => store.self_leave(SelfLeave::new(mem)).await.map(drop),
                     None => Ok(()),
                 },
                 _ => {
@@ -659,11 +660,11 @@ async fn filtered_pages_match_a_brute_force_filter_across_status_changes() {
                             .await
                             .map(drop),
                         1 => store
-                            .decline_invitation(invitation.id, Some(user))
+                            .decline_invitation(DeclineInvitation::new(invitation.id).as_user(user))
                             .await
                             .map(drop),
                         2 => store
-                            .revoke_invitation(invitation.id, owner)
+                            .revoke_invitation(RevokeInvitation::new(invitation.id, owner))
                             .await
                             .map(drop),
                         _ => Ok(()),
@@ -677,7 +678,7 @@ async fn filtered_pages_match_a_brute_force_filter_across_status_changes() {
                 check_filtered_reads(&store, org, &users, &mut rng).await;
             }
         }
-        store.revoke_org(org).await.expect("revoke");
+        store.revoke_org(OrgAction::new(org)).await.expect("revoke");
         check_filtered_reads(&store, org, &users, &mut rng).await;
         assert_eq!(store.snapshot().check_invariants(), Vec::<String>::new());
     }
@@ -703,9 +704,9 @@ async fn org_pages_by_status_match_a_brute_force_filter() {
     for round in 0..200 {
         let org = orgs[rng.next(orgs.len())];
         let result = match rng.next(3) {
-            0 => store.suspend_org(org).await,
-            1 => store.reinstate_org(org).await,
-            _ if rng.next(4) == 0 => store.revoke_org(org).await,
+            0 => store.suspend_org(OrgAction::new(org)).await,
+            1 => store.reinstate_org(OrgAction::new(org)).await,
+            _ if rng.next(4) == 0 => store.revoke_org(OrgAction::new(org)).await,
             _ => store.get_org(org).await,
         };
         if let Err(error) = result {

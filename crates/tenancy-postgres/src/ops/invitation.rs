@@ -1,6 +1,6 @@
 //! Invitations: create, read, list, accept, decline and revoke.
 
-use flametrench_ids::{InvId, MemId, TupId, UsrId};
+use flametrench_ids::{InvId, MemId, OrgId, TupId, UsrId};
 use flametrench_tenancy_core::backend::decide::{
     self, AcceptFacts, EndInvitationFacts, InvitationEnd, InviteFacts,
 };
@@ -100,10 +100,21 @@ pub(super) async fn create(
     }
 }
 
-pub(super) async fn get(store: &PostgresTenancyStore<'_, '_>, inv_id: InvId) -> Result<Invitation> {
+pub(super) async fn get(
+    store: &PostgresTenancyStore<'_, '_>,
+    inv_id: InvId,
+    org_id: Option<OrgId>,
+) -> Result<Invitation> {
     let inv = inv_id.as_uuid();
+    let org = org_id.map(|id| id.as_uuid());
     let sql = &store.sql;
-    let stmts = [Stmt::new(&sql.get_invitation).bind(&inv, Type::UUID)];
+    let stmt = match &org {
+        None => Stmt::new(&sql.get_invitation).bind(&inv, Type::UUID),
+        Some(org) => Stmt::new(&sql.get_invitation_in)
+            .bind(&inv, Type::UUID)
+            .bind(org, Type::UUID),
+    };
+    let stmts = [stmt];
     run(
         store,
         Call::read(Op::GetInvitation),
@@ -262,6 +273,7 @@ pub(super) async fn accept(
     let as_usr = input.as_usr_id.map(|id| id.as_uuid());
     let (create_user, as_existing) = (as_usr.is_none(), as_usr.is_some());
     let identifier = input.accepting_identifier.as_ref().map(|id| id.as_str());
+    let scope = input.org_id.map(|id| id.as_uuid());
     let sql = &store.sql;
     let (lowest, highest) = ids.bounds()?;
     let probe = Stmt::new(&sql.accept_probe)
@@ -270,10 +282,11 @@ pub(super) async fn accept(
         .bind(&highest, Type::UUID);
     let found = |rows: &[Row]| accepted_from(rows, &input, fresh, &ids, now);
     let stmts = [
-        Stmt::new(&sql.lock_org_of_inv).bind(&inv, Type::UUID),
+        lock_for_invitation(store, &inv, scope.as_ref()),
         Stmt::new(&sql.accept_context)
             .bind(&inv, Type::UUID)
-            .bind(&as_usr, Type::UUID),
+            .bind(&as_usr, Type::UUID)
+            .bind(&scope, Type::UUID),
         Stmt::new(&sql.accept_invitation)
             .bind(&inv, Type::UUID)
             .bind(&subject, Type::UUID)
@@ -284,7 +297,8 @@ pub(super) async fn accept(
             .bind(&ids.prefix, Type::TEXT)
             .bind(&ids.start, Type::INT8)
             .bind(&as_existing, Type::BOOL)
-            .bind(&identifier, Type::TEXT),
+            .bind(&identifier, Type::TEXT)
+            .bind(&scope, Type::UUID),
     ];
     run(
         store,
@@ -373,24 +387,57 @@ fn accepted_from(
     Ok(Some(accept_result(plan, invitation, &inserted)))
 }
 
-pub(super) async fn end(
-    store: &PostgresTenancyStore<'_, '_>,
-    end: InvitationEnd,
-    inv_id: InvId,
-    actor_id: Option<UsrId>,
-) -> Result<Invitation> {
+/// The org's lock for a write on invitation `inv`: by the org the call is scoped to when
+/// given (an invitation of another org is then simply not found), through the invitation's row
+/// otherwise.
+fn lock_for_invitation<'a>(
+    store: &'a PostgresTenancyStore<'_, '_>,
+    inv: &'a Uuid,
+    scope: Option<&'a Uuid>,
+) -> Stmt<'a> {
+    match scope {
+        Some(org) => Stmt::new(&store.sql.lock_org).bind(org, Type::UUID),
+        None => Stmt::new(&store.sql.lock_org_of_inv).bind(inv, Type::UUID),
+    }
+}
+
+/// An invitation's ending without acceptance: a decline or a revocation.
+pub(super) struct Ending<'a> {
+    pub(super) end: InvitationEnd,
+    pub(super) inv_id: InvId,
+    /// The org the call is scoped to.
+    pub(super) org_id: Option<OrgId>,
+    /// The decliner or the revoking admin.
+    pub(super) actor: Option<UsrId>,
+    /// A checked decline's identifier.
+    pub(super) identifier: Option<&'a str>,
+}
+
+pub(super) async fn end(store: &PostgresTenancyStore<'_, '_>, ending: Ending<'_>) -> Result<Invitation> {
+    let Ending {
+        end,
+        inv_id,
+        org_id,
+        actor: actor_id,
+        identifier,
+    } = ending;
     let now = store.clock.now();
     let inv = inv_id.as_uuid();
     let actor = actor_id.map(|id| id.as_uuid());
-    let (op, status) = match end {
-        InvitationEnd::Decline => (Op::DeclineInvitation, end.status().as_str()),
-        InvitationEnd::Revoke => (Op::RevokeInvitation, end.status().as_str()),
+    let scope = org_id.map(|id| id.as_uuid());
+    let status = end.status().as_str();
+    let op = match end {
+        InvitationEnd::Decline | InvitationEnd::CheckedDecline { .. } => Op::DeclineInvitation,
+        InvitationEnd::Revoke => Op::RevokeInvitation,
     };
-    // Revoking is an admin's act, decided under the org's lock (org, then invitation, as an
-    // acceptance locks them): one flight, `BEGIN` … `COMMIT` with a pool. Declining needs no
-    // authority and stays one statement in autocommit.
+    // Revoking is an admin's act and a checked decline the invitee's or an admin's, decided
+    // under the org's lock (org, then invitation, as an acceptance locks them): one flight,
+    // `BEGIN` … `COMMIT` with a pool. An unchecked decline needs no authority and stays one
+    // statement in autocommit.
     let revoke = end == InvitationEnd::Revoke;
-    let shape = if revoke {
+    let checked_decline = matches!(end, InvitationEnd::CheckedDecline { .. });
+    let locked = revoke || checked_decline;
+    let shape = if locked {
         Shape::Transaction
     } else {
         Shape::Single
@@ -409,8 +456,8 @@ pub(super) async fn end(
             }))
     };
     let mut stmts = Vec::with_capacity(3);
-    if revoke {
-        stmts.push(Stmt::new(&sql.lock_org_of_inv).bind(&inv, Type::UUID));
+    if locked {
+        stmts.push(lock_for_invitation(store, &inv, scope.as_ref()));
     }
     stmts.push(
         Stmt::new(&sql.end_invitation)
@@ -418,12 +465,17 @@ pub(super) async fn end(
             .bind(&status, Type::TEXT)
             .bind(&now, Type::TIMESTAMPTZ)
             .bind(&actor, Type::UUID)
-            .bind(&revoke, Type::BOOL),
+            .bind(&revoke, Type::BOOL)
+            .bind(&scope, Type::UUID)
+            .bind(&checked_decline, Type::BOOL)
+            .bind(&identifier, Type::TEXT),
     );
     stmts.push(
         Stmt::new(&sql.end_invitation_context)
             .bind(&inv, Type::UUID)
-            .bind(&actor, Type::UUID),
+            .bind(&actor, Type::UUID)
+            .bind(&scope, Type::UUID)
+            .bind(&identifier, Type::TEXT),
     );
     run(
         store,
@@ -431,7 +483,7 @@ pub(super) async fn end(
         inv_id,
         &stmts,
         |flights| {
-            let at = usize::from(revoke);
+            let at = usize::from(locked);
             let ended = rows_at(&flights, at)
                 .first()
                 .map(rows::invitation)
@@ -457,6 +509,7 @@ pub(super) async fn end(
                 status,
                 actor_exists: named(row, "actor_exists")?,
                 actor_role: parse_role(actor_role)?,
+                identifier_matches: named(row, "identifier_matches")?,
             };
             settle_row(op, decide::end_invitation(&facts, end), ended)
         },

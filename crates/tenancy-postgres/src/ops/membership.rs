@@ -11,15 +11,16 @@ use flametrench_tenancy_core::backend::decide::{
 };
 use flametrench_tenancy_core::backend::rules;
 use flametrench_tenancy_core::{
-    AddMember, Entity, ListMembers, ListMembershipsForUser, Membership, MembershipStatus, Op,
-    OrgStatus, Page, Result, Role, TenancyError, TransferOwnership, TransferOwnershipResult,
+    AddMember, AdminRemove, ChangeRole, Entity, ListMembers, ListMembershipsForUser, MemberAction,
+    Membership, MembershipStatus, Op, OrgAccess, OrgStatus, Page, Result, Role, SelfLeave,
+    TenancyError, TransferOwnership, TransferOwnershipResult,
 };
 use time::OffsetDateTime;
 use tokio_postgres::Row;
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
-use super::{first, guard_disagreed, org_status_of, role_text, rows_at, settle};
+use super::{first, guard_disagreed, org_status_of, parse_role, role_text, rows_at, settle};
 use crate::error::corrupt;
 use crate::exec::{Shape, Stmt};
 use crate::rows::{self, named};
@@ -40,27 +41,44 @@ pub(super) async fn add(
     );
     let invited_by = input.invited_by.map(|id| id.as_uuid());
     let role = role_text(input.role);
+    let checked = input.checked && invited_by.is_some();
     let sql = &store.sql;
     let probe = Stmt::new(&sql.mem_exists).bind(&mem, Type::UUID);
     let found = |rows: &[Row]| Ok((!rows.is_empty()).then_some(None));
     // A duplicate active membership fails on `mem_unique_active`
     // (`conflict.duplicate_membership`); the guard's other refusals are explained here.
-    let stmts = [Stmt::new(&sql.add_member)
-        .bind(&org, Type::UUID)
-        .bind(&usr, Type::UUID)
-        .bind(&invited_by, Type::UUID)
-        .bind(role, Type::TEXT)
-        .bind(&mem, Type::UUID)
-        .bind(&tup, Type::UUID)
-        .bind(&now, Type::TIMESTAMPTZ)];
+    // Checked, the org's lock comes first in a statement of its own, so the inviter's role is
+    // read under it (a statement that takes the lock itself reads from a snapshot taken
+    // before the lock was granted).
+    let mut stmts = Vec::with_capacity(2);
+    if checked {
+        stmts.push(Stmt::new(&sql.lock_org).bind(&org, Type::UUID));
+    }
+    stmts.push(
+        Stmt::new(&sql.add_member)
+            .bind(&org, Type::UUID)
+            .bind(&usr, Type::UUID)
+            .bind(&invited_by, Type::UUID)
+            .bind(role, Type::TEXT)
+            .bind(&mem, Type::UUID)
+            .bind(&tup, Type::UUID)
+            .bind(&now, Type::TIMESTAMPTZ)
+            .bind(&checked, Type::BOOL),
+    );
+    let shape = if checked {
+        Shape::Transaction
+    } else {
+        Shape::Single
+    };
     let facts = run(
         store,
-        Call::write(Op::AddMember, Shape::Single).probe(probe, &found),
+        Call::write(Op::AddMember, shape).probe(probe, &found),
         input.org_id,
         &stmts,
         |flights| {
-            let rows = first(flights);
+            let rows = rows_at(&flights, usize::from(checked));
             let row = rows.first().ok_or_else(|| corrupt("add_member flags"))?;
+            let inviter_role: Option<&str> = named(row, "inviter_role")?;
             let org_status: Option<&str> = named(row, "org_status")?;
             let facts = AddMemberFacts {
                 org_status: org_status
@@ -69,6 +87,7 @@ pub(super) async fn add(
                 user_exists: named(row, "usr_ok")?,
                 inviter_exists: named(row, "inviter_ok")?,
                 already_member: false,
+                inviter_role: parse_role(inviter_role)?,
             };
             let written: i64 = named(row, "written")?;
             Ok(Some((facts, written == 1)))
@@ -82,6 +101,7 @@ pub(super) async fn add(
             user_exists: true,
             inviter_exists: true,
             already_member: false,
+            inviter_role: Some(Role::Owner),
         },
         true,
     ));
@@ -92,10 +112,21 @@ pub(super) async fn add(
     )
 }
 
-pub(super) async fn get(store: &PostgresTenancyStore<'_, '_>, mem_id: MemId) -> Result<Membership> {
+pub(super) async fn get(
+    store: &PostgresTenancyStore<'_, '_>,
+    mem_id: MemId,
+    org_id: Option<OrgId>,
+) -> Result<Membership> {
     let mem = mem_id.as_uuid();
+    let org = org_id.map(|id| id.as_uuid());
     let sql = &store.sql;
-    let stmts = [Stmt::new(&sql.get_membership).bind(&mem, Type::UUID)];
+    let stmt = match &org {
+        None => Stmt::new(&sql.get_membership).bind(&mem, Type::UUID),
+        Some(org) => Stmt::new(&sql.get_membership_in)
+            .bind(&mem, Type::UUID)
+            .bind(org, Type::UUID),
+    };
+    let stmts = [stmt];
     run(
         store,
         Call::read(Op::GetMembership),
@@ -131,6 +162,34 @@ pub(super) async fn active(
             rows.first().map(rows::membership).transpose()
         },
     )
+    .await
+}
+
+pub(super) async fn access(
+    store: &PostgresTenancyStore<'_, '_>,
+    org_id: OrgId,
+    usr_id: UsrId,
+) -> Result<OrgAccess> {
+    let (org, usr) = (org_id.as_uuid(), usr_id.as_uuid());
+    let sql = &store.sql;
+    let stmts = [Stmt::new(&sql.org_access)
+        .bind(&org, Type::UUID)
+        .bind(&usr, Type::UUID)];
+    run(store, Call::read(Op::OrgAccess), org_id, &stmts, |flights| {
+        let rows = first(flights);
+        let row = rows.first().ok_or_else(|| corrupt("org_access"))?;
+        let org_status: Option<&str> = named(row, "org_status")?;
+        let membership = match named::<Option<Uuid>>(row, "id")? {
+            Some(_) => Some(rows::membership(row)?),
+            None => None,
+        };
+        Ok(OrgAccess {
+            org_status: org_status
+                .map(|status| status.parse().map_err(|_| corrupt("an org status")))
+                .transpose()?,
+            membership,
+        })
+    })
     .await
 }
 
@@ -269,6 +328,9 @@ struct GuardedWrite<'s, 'p, R> {
     /// The membership written, as an id (for the span) and as bound.
     mem_id: MemId,
     mem: &'s Uuid,
+    /// The org the call is scoped to, as bound: the lock is taken by it, and the named user's
+    /// membership read in it.
+    scope: Option<&'s Uuid>,
     /// The user whose active membership of the same org the decision also needs (the
     /// successor of a `self_leave`, the admin of an `admin_remove`).
     named_user: Option<&'s Uuid>,
@@ -285,7 +347,7 @@ impl<'s, 'p, R> GuardedWrite<'s, 'p, R> {
     /// is settled by `probe` and `found`; no other user's membership is read.
     fn new(
         op: Op,
-        (mem_id, mem): (MemId, &'s Uuid),
+        (mem_id, mem, scope): (MemId, &'s Uuid, Option<&'s Uuid>),
         write: Stmt<'s>,
         probe: Stmt<'s>,
         found: &'p ReadMarks<'p, R>,
@@ -294,6 +356,7 @@ impl<'s, 'p, R> GuardedWrite<'s, 'p, R> {
             op,
             mem_id,
             mem,
+            scope,
             named_user: None,
             write,
             probe,
@@ -321,19 +384,29 @@ async fn guarded_write<R>(
         op,
         mem_id,
         mem,
+        scope,
         named_user,
         write,
         probe,
         found,
     } = write;
     let sql = &store.sql;
-    let mut stmts = vec![Stmt::new(&sql.lock_org_of_mem).bind(mem, Type::UUID)];
+    // Scoped, every statement names the org: the lock is the given org's (a membership of
+    // another org is then not found by the guard), and the named user's membership is read
+    // in it.
+    let mut stmts = vec![match scope {
+        Some(org) => Stmt::new(&sql.lock_org).bind(org, Type::UUID),
+        None => Stmt::new(&sql.lock_org_of_mem).bind(mem, Type::UUID),
+    }];
     if let Some(usr) = named_user {
-        stmts.push(
-            Stmt::new(&sql.active_membership_beside)
+        stmts.push(match scope {
+            Some(org) => Stmt::new(&sql.active_membership)
+                .bind(org, Type::UUID)
+                .bind(usr, Type::UUID),
+            None => Stmt::new(&sql.active_membership_beside)
                 .bind(mem, Type::UUID)
                 .bind(usr, Type::UUID),
-        );
+        });
     }
     let at = stmts.len();
     stmts.push(write);
@@ -409,15 +482,25 @@ fn marked(
         .cloned()
 }
 
+/// The membership of a guarded write, the org it is scoped to and its actor, as bound.
+fn target(mem_id: MemId, scope: Option<OrgId>, actor: Option<UsrId>) -> (Uuid, Option<Uuid>, Option<Uuid>) {
+    (
+        mem_id.as_uuid(),
+        scope.map(|id| id.as_uuid()),
+        actor.map(|id| id.as_uuid()),
+    )
+}
+
 pub(super) async fn change_role(
     store: &PostgresTenancyStore<'_, '_>,
-    mem_id: MemId,
-    new_role: Role,
+    input: ChangeRole,
 ) -> Result<Membership> {
     let now = store.clock.now();
     let new_id = MemId::new();
-    let (mem, new, tup) = (mem_id.as_uuid(), new_id.as_uuid(), TupId::new().as_uuid());
-    let role = role_text(new_role);
+    let mem_id = input.mem_id;
+    let (mem, scope, actor) = target(mem_id, input.org_id, input.actor);
+    let (new, tup) = (new_id.as_uuid(), TupId::new().as_uuid());
+    let role = role_text(input.new_role);
     let sql = &store.sql;
     let probe = Stmt::new(&sql.get_membership).bind(&new, Type::UUID);
     let found = |rows: &[Row]| Ok(memberships(rows)?.into_iter().next());
@@ -426,20 +509,30 @@ pub(super) async fn change_role(
         .bind(&now, Type::TIMESTAMPTZ)
         .bind(&new, Type::UUID)
         .bind(role, Type::TEXT)
-        .bind(&tup, Type::UUID);
-    let write = GuardedWrite::new(Op::ChangeRole, (mem_id, &mem), write, probe, &found);
+        .bind(&tup, Type::UUID)
+        .bind(&scope, Type::UUID)
+        .bind(&actor, Type::UUID);
+    let write = GuardedWrite::new(
+        Op::ChangeRole,
+        (mem_id, &mem, scope.as_ref()),
+        write,
+        probe,
+        &found,
+    )
+    .beside(actor.as_ref());
     guarded_write(store, write, |facts| {
-        decide::change_role(facts, new_role, new_id, now)
+        decide::change_role(facts, &input, new_id, now)
     })
     .await
 }
 
 pub(super) async fn suspend(
     store: &PostgresTenancyStore<'_, '_>,
-    mem_id: MemId,
+    input: MemberAction,
 ) -> Result<Membership> {
     let now = store.clock.now();
-    let mem = mem_id.as_uuid();
+    let mem_id = input.mem_id;
+    let (mem, scope, actor) = target(mem_id, input.org_id, input.actor);
     let sql = &store.sql;
     let probe = Stmt::new(&sql.get_membership).bind(&mem, Type::UUID);
     let found = |rows: &[Row]| {
@@ -452,17 +545,31 @@ pub(super) async fn suspend(
     };
     let write = Stmt::new(&sql.suspend_membership)
         .bind(&mem, Type::UUID)
-        .bind(&now, Type::TIMESTAMPTZ);
-    let write = GuardedWrite::new(Op::SuspendMembership, (mem_id, &mem), write, probe, &found);
-    guarded_write(store, write, |facts| decide::suspend_membership(facts, now)).await
+        .bind(&now, Type::TIMESTAMPTZ)
+        .bind(&scope, Type::UUID)
+        .bind(&actor, Type::UUID);
+    let write = GuardedWrite::new(
+        Op::SuspendMembership,
+        (mem_id, &mem, scope.as_ref()),
+        write,
+        probe,
+        &found,
+    )
+    .beside(actor.as_ref());
+    guarded_write(store, write, |facts| {
+        decide::suspend_membership(facts, &input, now)
+    })
+    .await
 }
 
 pub(super) async fn reinstate(
     store: &PostgresTenancyStore<'_, '_>,
-    mem_id: MemId,
+    input: MemberAction,
 ) -> Result<Membership> {
     let now = store.clock.now();
-    let (mem, tup) = (mem_id.as_uuid(), TupId::new().as_uuid());
+    let mem_id = input.mem_id;
+    let (mem, scope, actor) = target(mem_id, input.org_id, input.actor);
+    let tup = TupId::new().as_uuid();
     let sql = &store.sql;
     let probe = Stmt::new(&sql.get_membership).bind(&mem, Type::UUID);
     let found = |rows: &[Row]| {
@@ -476,28 +583,32 @@ pub(super) async fn reinstate(
     let write = Stmt::new(&sql.reinstate_membership)
         .bind(&mem, Type::UUID)
         .bind(&now, Type::TIMESTAMPTZ)
-        .bind(&tup, Type::UUID);
+        .bind(&tup, Type::UUID)
+        .bind(&scope, Type::UUID)
+        .bind(&actor, Type::UUID);
     let write = GuardedWrite::new(
         Op::ReinstateMembership,
-        (mem_id, &mem),
+        (mem_id, &mem, scope.as_ref()),
         write,
         probe,
         &found,
-    );
+    )
+    .beside(actor.as_ref());
     guarded_write(store, write, |facts| {
-        decide::reinstate_membership(facts, now)
+        decide::reinstate_membership(facts, &input, now)
     })
     .await
 }
 
 pub(super) async fn self_leave(
     store: &PostgresTenancyStore<'_, '_>,
-    mem_id: MemId,
-    transfer_to: Option<UsrId>,
+    input: SelfLeave,
 ) -> Result<Membership> {
     let now = store.clock.now();
     let heir_id = MemId::new();
-    let (mem, heir, tup) = (mem_id.as_uuid(), heir_id.as_uuid(), TupId::new().as_uuid());
+    let (mem_id, transfer_to) = (input.mem_id, input.transfer_to);
+    let (mem, scope, _) = target(mem_id, input.org_id, None);
+    let (heir, tup) = (heir_id.as_uuid(), TupId::new().as_uuid());
     let successor = transfer_to.map(|id| id.as_uuid());
     let sql = &store.sql;
     let probe = Stmt::new(&sql.get_membership).bind(&mem, Type::UUID);
@@ -512,16 +623,24 @@ pub(super) async fn self_leave(
     let write = match &successor {
         None => Stmt::new(&sql.self_leave_alone)
             .bind(&mem, Type::UUID)
-            .bind(&now, Type::TIMESTAMPTZ),
+            .bind(&now, Type::TIMESTAMPTZ)
+            .bind(&scope, Type::UUID),
         Some(successor) => Stmt::new(&sql.self_leave)
             .bind(&mem, Type::UUID)
             .bind(&now, Type::TIMESTAMPTZ)
             .bind(successor, Type::UUID)
             .bind(&heir, Type::UUID)
-            .bind(&tup, Type::UUID),
+            .bind(&tup, Type::UUID)
+            .bind(&scope, Type::UUID),
     };
-    let write = GuardedWrite::new(Op::SelfLeave, (mem_id, &mem), write, probe, &found)
-        .beside(successor.as_ref());
+    let write = GuardedWrite::new(
+        Op::SelfLeave,
+        (mem_id, &mem, scope.as_ref()),
+        write,
+        probe,
+        &found,
+    )
+    .beside(successor.as_ref());
     guarded_write(store, write, |facts| {
         decide::self_leave(facts, transfer_to, heir_id, now)
     })
@@ -530,11 +649,12 @@ pub(super) async fn self_leave(
 
 pub(super) async fn admin_remove(
     store: &PostgresTenancyStore<'_, '_>,
-    mem_id: MemId,
-    admin_usr_id: UsrId,
+    input: AdminRemove,
 ) -> Result<Membership> {
     let now = store.clock.now();
-    let (mem, admin) = (mem_id.as_uuid(), admin_usr_id.as_uuid());
+    let (mem_id, admin_usr_id) = (input.mem_id, input.admin_usr_id);
+    let (mem, scope, _) = target(mem_id, input.org_id, None);
+    let admin = admin_usr_id.as_uuid();
     let sql = &store.sql;
     let probe = Stmt::new(&sql.get_membership).bind(&mem, Type::UUID);
     let found = |rows: &[Row]| {
@@ -548,9 +668,16 @@ pub(super) async fn admin_remove(
     let write = Stmt::new(&sql.admin_remove)
         .bind(&mem, Type::UUID)
         .bind(&now, Type::TIMESTAMPTZ)
-        .bind(&admin, Type::UUID);
-    let write = GuardedWrite::new(Op::AdminRemove, (mem_id, &mem), write, probe, &found)
-        .beside(Some(&admin));
+        .bind(&admin, Type::UUID)
+        .bind(&scope, Type::UUID);
+    let write = GuardedWrite::new(
+        Op::AdminRemove,
+        (mem_id, &mem, scope.as_ref()),
+        write,
+        probe,
+        &found,
+    )
+    .beside(Some(&admin));
     guarded_write(store, write, |facts| {
         decide::admin_remove(facts, admin_usr_id, now)
     })
@@ -568,13 +695,22 @@ pub(super) async fn transfer_ownership(
     let (to_new, from_new) = (new_ids.0.as_uuid(), new_ids.1.as_uuid());
     let (to_tup, from_tup) = (TupId::new().as_uuid(), TupId::new().as_uuid());
     let ids = vec![from, to];
+    let actor = input.actor.map(|id| id.as_uuid());
     let sql = &store.sql;
     let new_uuids = vec![to_new, from_new];
     let probe = Stmt::new(&sql.memberships_by_ids).bind(&new_uuids, Type::UUID_ARRAY);
     let found = |rows: &[Row]| Ok(transferred(&memberships(rows)?, new_ids));
+    // The actor's membership (checked) is read under the lock, in the same flight.
+    let actor_stmt = match &actor {
+        Some(actor) => Stmt::new(&sql.active_membership)
+            .bind(&org, Type::UUID)
+            .bind(actor, Type::UUID),
+        None => Stmt::new(&sql.no_rows),
+    };
     let stmts = [
         Stmt::new(&sql.lock_org).bind(&org, Type::UUID),
         Stmt::new(&sql.memberships_by_ids).bind(&ids, Type::UUID_ARRAY),
+        actor_stmt,
         Stmt::new(&sql.transfer_ownership)
             .bind(&org, Type::UUID)
             .bind(&now, Type::TIMESTAMPTZ)
@@ -583,7 +719,8 @@ pub(super) async fn transfer_ownership(
             .bind(&to_new, Type::UUID)
             .bind(&to_tup, Type::UUID)
             .bind(&from_new, Type::UUID)
-            .bind(&from_tup, Type::UUID),
+            .bind(&from_tup, Type::UUID)
+            .bind(&actor, Type::UUID),
     ];
     run(
         store,
@@ -596,12 +733,17 @@ pub(super) async fn transfer_ownership(
                 .map(rows::membership)
                 .collect::<Result<Vec<_>>>()?;
             let find = |id: MemId| found.iter().find(|row| row.id == id).cloned();
+            let actor_role: Option<&str> = rows_at(&flights, 2)
+                .first()
+                .map(|row| named(row, "role"))
+                .transpose()?;
             let facts = TransferFacts {
-                org_exists: org_status_of(rows_at(&flights, 0))?.is_some(),
+                org_status: org_status_of(rows_at(&flights, 0))?,
+                actor_role: parse_role(actor_role)?,
                 from: find(input.from_mem_id),
                 to: find(input.to_mem_id),
             };
-            let written: i64 = rows_at(&flights, 2)
+            let written: i64 = rows_at(&flights, 3)
                 .first()
                 .map(|row| named(row, "written"))
                 .transpose()?

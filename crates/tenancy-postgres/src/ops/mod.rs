@@ -21,12 +21,16 @@ mod org;
 mod tuples;
 
 use flametrench_ids::{InvId, MemId, OrgId, UsrId};
+
+use flametrench_tenancy_core::backend::decide::InvitationEnd;
+use flametrench_tenancy_core::backend::rules::OrgTransition;
 use flametrench_tenancy_core::{
-    AcceptInvitation, AcceptInvitationResult, AddMember, ConflictKind, CreateInvitation, CreateOrg,
-    CreateOrgResult, EntityType, Invitation, ListInvitations, ListMembers, ListMembershipsForUser,
-    ListOrgs, ListTuplesByObject, ListTuplesBySubject, Membership, Op, OrgStatus, Organization,
-    Page, Relation, Result, RetryScope, Role, TenancyError, TenancyStore, TransferOwnership,
-    TransferOwnershipResult, Tuple, UpdateOrg,
+    AcceptInvitation, AcceptInvitationResult, AddMember, AdminRemove, ChangeRole, ConflictKind,
+    CreateInvitation, CreateOrg, CreateOrgResult, DeclineInvitation, EntityType, Invitation,
+    ListInvitations, ListMembers, ListMembershipsForUser, ListOrgs, ListTuplesByObject,
+    ListTuplesBySubject, MemberAction, Membership, Op, OrgAccess, OrgAction, OrgStatus,
+    Organization, Page, Relation, Result, RetryScope, RevokeInvitation, Role, SelfLeave,
+    TenancyError, TenancyStore, TransferOwnership, TransferOwnershipResult, Tuple, UpdateOrg,
 };
 use tokio_postgres::Row;
 use uuid::Uuid;
@@ -135,34 +139,24 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
         org::list(self, input).await
     }
 
-    async fn suspend_org(&self, org_id: OrgId) -> Result<Organization> {
-        org::transition(
-            self,
-            org_id,
-            flametrench_tenancy_core::backend::rules::OrgTransition::Suspend,
-        )
-        .await
+    async fn suspend_org(&self, input: OrgAction) -> Result<Organization> {
+        org::transition(self, input, OrgTransition::Suspend).await
     }
 
-    async fn reinstate_org(&self, org_id: OrgId) -> Result<Organization> {
-        org::transition(
-            self,
-            org_id,
-            flametrench_tenancy_core::backend::rules::OrgTransition::Reinstate,
-        )
-        .await
+    async fn reinstate_org(&self, input: OrgAction) -> Result<Organization> {
+        org::transition(self, input, OrgTransition::Reinstate).await
     }
 
-    async fn revoke_org(&self, org_id: OrgId) -> Result<Organization> {
-        org::revoke(self, org_id).await
+    async fn revoke_org(&self, input: OrgAction) -> Result<Organization> {
+        org::revoke(self, input).await
     }
 
     async fn add_member(&self, input: AddMember) -> Result<Membership> {
         membership::add(self, input).await
     }
 
-    async fn get_membership(&self, mem_id: MemId) -> Result<Membership> {
-        membership::get(self, mem_id).await
+    async fn get_membership(&self, mem_id: MemId, org_id: Option<OrgId>) -> Result<Membership> {
+        membership::get(self, mem_id, org_id).await
     }
 
     async fn list_members(&self, input: ListMembers) -> Result<Page<Membership>> {
@@ -176,24 +170,24 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
         membership::list_for_user(self, input).await
     }
 
-    async fn change_role(&self, mem_id: MemId, new_role: Role) -> Result<Membership> {
-        membership::change_role(self, mem_id, new_role).await
+    async fn change_role(&self, input: ChangeRole) -> Result<Membership> {
+        membership::change_role(self, input).await
     }
 
-    async fn suspend_membership(&self, mem_id: MemId) -> Result<Membership> {
-        membership::suspend(self, mem_id).await
+    async fn suspend_membership(&self, input: MemberAction) -> Result<Membership> {
+        membership::suspend(self, input).await
     }
 
-    async fn reinstate_membership(&self, mem_id: MemId) -> Result<Membership> {
-        membership::reinstate(self, mem_id).await
+    async fn reinstate_membership(&self, input: MemberAction) -> Result<Membership> {
+        membership::reinstate(self, input).await
     }
 
-    async fn self_leave(&self, mem_id: MemId, transfer_to: Option<UsrId>) -> Result<Membership> {
-        membership::self_leave(self, mem_id, transfer_to).await
+    async fn self_leave(&self, input: SelfLeave) -> Result<Membership> {
+        membership::self_leave(self, input).await
     }
 
-    async fn admin_remove(&self, mem_id: MemId, admin_usr_id: UsrId) -> Result<Membership> {
-        membership::admin_remove(self, mem_id, admin_usr_id).await
+    async fn admin_remove(&self, input: AdminRemove) -> Result<Membership> {
+        membership::admin_remove(self, input).await
     }
 
     async fn transfer_ownership(
@@ -207,8 +201,8 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
         invitation::create(self, input).await
     }
 
-    async fn get_invitation(&self, inv_id: InvId) -> Result<Invitation> {
-        invitation::get(self, inv_id).await
+    async fn get_invitation(&self, inv_id: InvId, org_id: Option<OrgId>) -> Result<Invitation> {
+        invitation::get(self, inv_id, org_id).await
     }
 
     async fn list_invitations(&self, input: ListInvitations) -> Result<Page<Invitation>> {
@@ -219,28 +213,34 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
         invitation::accept(self, input).await
     }
 
-    async fn decline_invitation(
-        &self,
-        inv_id: InvId,
-        as_usr_id: Option<UsrId>,
-    ) -> Result<Invitation> {
-        invitation::end(
-            self,
-            flametrench_tenancy_core::backend::decide::InvitationEnd::Decline,
-            inv_id,
-            as_usr_id,
-        )
-        .await
+    async fn decline_invitation(&self, input: DeclineInvitation) -> Result<Invitation> {
+        let end = if input.checked {
+            InvitationEnd::CheckedDecline {
+                by_actor: input.as_usr_id.is_some(),
+            }
+        } else {
+            InvitationEnd::Decline
+        };
+        let identifier = input.identifier.as_ref().filter(|_| input.checked);
+        let ending = invitation::Ending {
+            end,
+            inv_id: input.inv_id,
+            org_id: input.org_id,
+            actor: input.as_usr_id,
+            identifier: identifier.map(|identifier| identifier.as_str()),
+        };
+        invitation::end(self, ending).await
     }
 
-    async fn revoke_invitation(&self, inv_id: InvId, admin_usr_id: UsrId) -> Result<Invitation> {
-        invitation::end(
-            self,
-            flametrench_tenancy_core::backend::decide::InvitationEnd::Revoke,
-            inv_id,
-            Some(admin_usr_id),
-        )
-        .await
+    async fn revoke_invitation(&self, input: RevokeInvitation) -> Result<Invitation> {
+        let ending = invitation::Ending {
+            end: InvitationEnd::Revoke,
+            inv_id: input.inv_id,
+            org_id: input.org_id,
+            actor: Some(input.admin_usr_id),
+            identifier: None,
+        };
+        invitation::end(self, ending).await
     }
 
     async fn list_tuples_for_subject(
@@ -253,6 +253,10 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
 
     async fn active_membership(&self, org_id: OrgId, usr_id: UsrId) -> Result<Option<Membership>> {
         membership::active(self, org_id, usr_id).await
+    }
+
+    async fn org_access(&self, org_id: OrgId, usr_id: UsrId) -> Result<OrgAccess> {
+        membership::access(self, org_id, usr_id).await
     }
 
     async fn check_any(

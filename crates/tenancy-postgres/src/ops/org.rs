@@ -4,13 +4,13 @@ use flametrench_ids::{MemId, OrgId, TupId};
 use flametrench_tenancy_core::backend::decide::{self, CreateOrgFacts};
 use flametrench_tenancy_core::backend::rules::{self, OrgTransition};
 use flametrench_tenancy_core::{
-    CreateOrg, CreateOrgResult, Entity, ListOrgs, Op, OrgStatus, Organization, Page, Patch, Result,
-    TenancyError, UpdateOrg,
+    CreateOrg, CreateOrgResult, Entity, ListOrgs, Op, OrgAction, OrgStatus, Organization, Page,
+    Patch, Result, Role, TenancyError, UpdateOrg,
 };
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
-use super::{first, org_status_of, rows_at, settle, settle_row};
+use super::{first, org_status_of, parse_role, rows_at, settle, settle_row};
 use crate::error::corrupt;
 use crate::exec::{Shape, Stmt};
 use crate::rows;
@@ -138,6 +138,67 @@ fn org_of(rows: &[tokio_postgres::Row]) -> Result<Option<Organization>> {
     rows.first().map(rows::organization).transpose()
 }
 
+/// An org write's flight and how to read it: unchecked, the guarded write (returning the org it
+/// changed) and the org's status read after it, in autocommit; checked by an actor, the org's
+/// lock, the actor's active membership there (read under the lock), then the same two, in
+/// one transaction: the write's guard reads the actor again in its own statement, after the
+/// lock.
+struct OrgFlight<'a> {
+    stmts: Vec<Stmt<'a>>,
+    shape: Shape,
+    checked: bool,
+}
+
+impl<'a> OrgFlight<'a> {
+    fn new(
+        store: &'a PostgresTenancyStore<'_, '_>,
+        org: &'a Uuid,
+        actor: Option<&'a Uuid>,
+        write: Stmt<'a>,
+    ) -> Self {
+        let sql = &store.sql;
+        let mut stmts = Vec::with_capacity(4);
+        if let Some(actor) = actor {
+            stmts.push(Stmt::new(&sql.lock_org).bind(org, Type::UUID));
+            stmts.push(
+                Stmt::new(&sql.active_membership)
+                    .bind(org, Type::UUID)
+                    .bind(actor, Type::UUID),
+            );
+        }
+        stmts.push(write);
+        stmts.push(Stmt::new(&sql.org_status).bind(org, Type::UUID));
+        Self {
+            stmts,
+            shape: if actor.is_some() {
+                Shape::Transaction
+            } else {
+                Shape::Single
+            },
+            checked: actor.is_some(),
+        }
+    }
+
+    /// The actor's role as read under the lock (`None`: unchecked), and the rows of the write
+    /// and of the status after it.
+    fn read(
+        checked: bool,
+        flights: &[Vec<tokio_postgres::Row>],
+    ) -> Result<(Option<Option<Role>>, &[Vec<tokio_postgres::Row>])> {
+        if !checked {
+            return Ok((None, flights));
+        }
+        let role = rows_at(flights, 1)
+            .first()
+            .map(|row| rows::named::<&str>(row, "role"))
+            .transpose()?;
+        Ok((
+            Some(parse_role(role)?),
+            flights.get(2..).unwrap_or_default(),
+        ))
+    }
+}
+
 /// A guarded org write's flight: the write (returning the org it changed), then the org's
 /// status, read after it. `seen` says what status the guard saw when it wrote (`changed`, the
 /// org it wrote); a refused write saw the status read after it, which it left alone. The
@@ -167,6 +228,7 @@ pub(super) async fn update(
     let org = input.org_id.as_uuid();
     let (set_name, name) = patch(&input.name, |name| name.as_str());
     let (set_slug, slug) = patch(&input.slug, |slug| slug.as_str());
+    let actor = input.actor.map(|id| id.as_uuid());
     let sql = &store.sql;
     let probe = Stmt::new(&sql.get_org).bind(&org, Type::UUID);
     let marked = |rows: &[tokio_postgres::Row]| {
@@ -176,24 +238,25 @@ pub(super) async fn update(
                 && (!set_slug || org.slug.as_ref().map(|slug| slug.as_str()) == slug)
         }))
     };
-    let call = Call::write(Op::UpdateOrg, Shape::Single).probe(probe, &marked);
-    let stmts = [
-        Stmt::new(&sql.update_org)
-            .bind(&org, Type::UUID)
-            .bind(&set_name, Type::BOOL)
-            .bind(&name, Type::TEXT)
-            .bind(&set_slug, Type::BOOL)
-            .bind(&slug, Type::TEXT)
-            .bind(&now, Type::TIMESTAMPTZ),
-        Stmt::new(&sql.org_status).bind(&org, Type::UUID),
-    ];
-    run(store, call, input.org_id, &stmts, |flights| {
+    let write = Stmt::new(&sql.update_org)
+        .bind(&org, Type::UUID)
+        .bind(&set_name, Type::BOOL)
+        .bind(&name, Type::TEXT)
+        .bind(&set_slug, Type::BOOL)
+        .bind(&slug, Type::TEXT)
+        .bind(&now, Type::TIMESTAMPTZ)
+        .bind(&actor, Type::UUID);
+    let flight = OrgFlight::new(store, &org, actor.as_ref(), write);
+    let call = Call::write(Op::UpdateOrg, flight.shape).probe(probe, &marked);
+    let checked = flight.checked;
+    run(store, call, input.org_id, &flight.stmts, |flights| {
+        let (actor_role, flights) = OrgFlight::read(checked, &flights)?;
         // The update leaves the status as the guard saw it.
         settle_org_write(
             Op::UpdateOrg,
-            &flights,
+            flights,
             |org| org.status,
-            decide::update_org,
+            |status| decide::update_org(status, actor_role),
         )
     })
     .await
@@ -208,41 +271,45 @@ fn patch<T>(patch: &Patch<T>, text: fn(&T) -> &str) -> (bool, Option<&str>) {
     }
 }
 
-/// `suspend_org` and `reinstate_org`: one conditional update in autocommit.
+/// `suspend_org` and `reinstate_org`: one conditional update in autocommit, or, checked by an
+/// actor, after the org's lock ([`OrgFlight`]).
 pub(super) async fn transition(
     store: &PostgresTenancyStore<'_, '_>,
-    org_id: OrgId,
+    input: OrgAction,
     transition: OrgTransition,
 ) -> Result<Organization> {
     let (op, target, required) = match transition {
         OrgTransition::Suspend => (Op::SuspendOrg, OrgStatus::Suspended, OrgStatus::Active),
         OrgTransition::Reinstate => (Op::ReinstateOrg, OrgStatus::Active, OrgStatus::Suspended),
-        OrgTransition::Revoke => return revoke(store, org_id).await,
+        OrgTransition::Revoke => return revoke(store, input).await,
     };
     let now = store.clock.now();
+    let org_id = input.org_id;
     let org = org_id.as_uuid();
+    let actor = input.actor.map(|id| id.as_uuid());
     let sql = &store.sql;
     let probe = Stmt::new(&sql.get_org).bind(&org, Type::UUID);
     let marked = |rows: &[tokio_postgres::Row]| {
         Ok(org_of(rows)?.filter(|org| org.status == target && org.updated_at == now))
     };
     let (target_text, required_text) = (target.as_str(), required.as_str());
-    let call = Call::write(op, Shape::Single).probe(probe, &marked);
-    let stmts = [
-        Stmt::new(&sql.set_org_status)
-            .bind(&org, Type::UUID)
-            .bind(&target_text, Type::TEXT)
-            .bind(&now, Type::TIMESTAMPTZ)
-            .bind(&required_text, Type::TEXT),
-        Stmt::new(&sql.org_status).bind(&org, Type::UUID),
-    ];
-    run(store, call, org_id, &stmts, |flights| {
+    let write = Stmt::new(&sql.set_org_status)
+        .bind(&org, Type::UUID)
+        .bind(&target_text, Type::TEXT)
+        .bind(&now, Type::TIMESTAMPTZ)
+        .bind(&required_text, Type::TEXT)
+        .bind(&actor, Type::UUID);
+    let flight = OrgFlight::new(store, &org, actor.as_ref(), write);
+    let call = Call::write(op, flight.shape).probe(probe, &marked);
+    let checked = flight.checked;
+    run(store, call, org_id, &flight.stmts, |flights| {
+        let (actor_role, flights) = OrgFlight::read(checked, &flights)?;
         // A written org had the status the guard required.
         settle_org_write(
             op,
-            &flights,
+            flights,
             |_| required,
-            |status| decide::org_transition(status, transition).map(drop),
+            |status| decide::org_transition(status, transition, actor_role).map(drop),
         )
     })
     .await
@@ -252,31 +319,52 @@ pub(super) async fn transition(
 /// invitations in one guarded statement, in one flight (`BEGIN` … `COMMIT` with a pool).
 pub(super) async fn revoke(
     store: &PostgresTenancyStore<'_, '_>,
-    org_id: OrgId,
+    input: OrgAction,
 ) -> Result<Organization> {
     let now = store.clock.now();
+    let org_id = input.org_id;
     let org = org_id.as_uuid();
+    let actor = input.actor.map(|id| id.as_uuid());
     let sql = &store.sql;
     let probe = Stmt::new(&sql.get_org).bind(&org, Type::UUID);
     let marked = |rows: &[tokio_postgres::Row]| {
         Ok(org_of(rows)?.filter(|org| org.status == OrgStatus::Revoked && org.updated_at == now))
     };
     let call = Call::write(Op::RevokeOrg, Shape::Transaction).probe(probe, &marked);
-    let stmts = [
-        Stmt::new(&sql.lock_org).bind(&org, Type::UUID),
+    let mut stmts = vec![Stmt::new(&sql.lock_org).bind(&org, Type::UUID)];
+    if let Some(actor) = &actor {
+        stmts.push(
+            Stmt::new(&sql.active_membership)
+                .bind(&org, Type::UUID)
+                .bind(actor, Type::UUID),
+        );
+    }
+    let at = stmts.len();
+    stmts.push(
         Stmt::new(&sql.revoke_org)
             .bind(&org, Type::UUID)
-            .bind(&now, Type::TIMESTAMPTZ),
-        Stmt::new(&sql.org_status).bind(&org, Type::UUID),
-    ];
+            .bind(&now, Type::TIMESTAMPTZ)
+            .bind(&actor, Type::UUID),
+    );
+    stmts.push(Stmt::new(&sql.org_status).bind(&org, Type::UUID));
     run(store, call, org_id, &stmts, |flights| {
         // The lock read the status the revocation's guard then saw, under the lock.
         let locked = org_status_of(rows_at(&flights, 0))?;
+        let actor_role = match actor {
+            None => None,
+            Some(_) => {
+                let role = rows_at(&flights, 1)
+                    .first()
+                    .map(|row| rows::named::<&str>(row, "role"))
+                    .transpose()?;
+                Some(parse_role(role)?)
+            }
+        };
         settle_org_write(
             Op::RevokeOrg,
-            flights.get(1..).unwrap_or_default(),
+            flights.get(at..).unwrap_or_default(),
             |_| locked.unwrap_or(OrgStatus::Revoked),
-            |status| decide::org_transition(status, OrgTransition::Revoke).map(drop),
+            |status| decide::org_transition(status, OrgTransition::Revoke, actor_role).map(drop),
         )
     })
     .await

@@ -38,6 +38,11 @@ pub enum Weakening {
     /// Every write's guard refuses, whatever the rule says: for the tests that a refused
     /// flight writes nothing, and that a guard and its rule that disagree are caught.
     GuardsRefuse,
+    /// The actor of an actor-checked membership write (and the other reads its guard makes)
+    /// read before the org's lock is granted: the lock statements lock nothing and the
+    /// guarded statement takes the lock itself, so its reads come from a snapshot older than
+    /// the lock. For the test that a demotion committed while the write waits is seen.
+    ActorBeforeLock,
 }
 
 /// `store` with a protection left out, over the tables of `schema`: race tests use it to show
@@ -51,6 +56,7 @@ pub fn weakened<'t, 'c>(
         Weakening::LockOnly => crate::sql::Protection::LockOnly,
         Weakening::Unlocked => crate::sql::Protection::Unlocked,
         Weakening::GuardsRefuse => crate::sql::Protection::GuardsRefuse,
+        Weakening::ActorBeforeLock => crate::sql::Protection::ActorBeforeLock,
     };
     store.with_protection(schema, protection)
 }

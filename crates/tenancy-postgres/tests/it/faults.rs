@@ -9,6 +9,7 @@ use flametrench_tenancy_postgres::testing::PgProxy;
 
 use crate::support::{database, server, users};
 use flametrench_tenancy_postgres::testing::{INVARIANT_QUERIES, InvariantChecker, violations};
+use flametrench_tenancy_core::{ChangeRole};
 
 async fn count(client: &tokio_postgres::Client, sql: &str) -> i64 {
     client.query_one(sql, &[]).await.expect("count").get(0)
@@ -51,7 +52,7 @@ async fn dropped_futures_leave_no_partial_effect() {
             .id;
         let _ = tokio::time::timeout(
             Duration::from_micros(micros),
-            store.change_role(current, Role::Admin),
+            store.change_role(ChangeRole::new(current, Role::Admin)),
         )
         .await;
         assert_eq!(
@@ -61,7 +62,7 @@ async fn dropped_futures_leave_no_partial_effect() {
         );
     }
     // The pool still works afterwards.
-    store.change_role(bob_mem, Role::Guest).await.ok();
+    store.change_role(ChangeRole::new(bob_mem, Role::Guest)).await.ok();
     store
         .create_org(CreateOrg::new(alice))
         .await
@@ -184,7 +185,7 @@ async fn the_store_recovers_from_a_server_restart() {
                     let member = store
                         .add_member(AddMember::new(org, user, Role::Member))
                         .await?;
-                    store.change_role(member.id, Role::Admin).await
+                    store.change_role(ChangeRole::new(member.id, Role::Admin)).await
                 }
                 .await;
                 if let Err(error) = result {

@@ -25,6 +25,7 @@ use tokio_postgres::Client;
 use uuid::Uuid;
 
 use crate::support::{database, server};
+use flametrench_tenancy_core::{AdminRemove, ChangeRole, DeclineInvitation, MemberAction, OrgAction, RevokeInvitation, SelfLeave};
 
 const ROLES: [&str; 6] = ["owner", "admin", "member", "guest", "viewer", "editor"];
 const STATUSES: [&str; 3] = ["active", "suspended", "revoked"];
@@ -211,7 +212,7 @@ async fn enumerate(store: &PostgresTenancyStore<'_, '_>, client: &Client) -> Vec
                             "change_role {org_status} org, {status} {target_role}, second owner \
                              {second_owner}, to {new_role}"
                         );
-                        call!(org, case, store.change_role(mem, role(new_role)));
+                        call!(org, case, store.change_role(ChangeRole::new(mem, role(new_role))));
                     }
                     let org = rows.org(org_status).await;
                     let usr = rows.user().await;
@@ -224,7 +225,7 @@ async fn enumerate(store: &PostgresTenancyStore<'_, '_>, client: &Client) -> Vec
                         "suspend_membership {org_status} org, {status} {target_role}, second \
                          owner {second_owner}"
                     );
-                    call!(org, case, store.suspend_membership(mem));
+                    call!(org, case, store.suspend_membership(MemberAction::new(mem)));
                     for heir in ["none", "self", "member", "suspended member", "stranger"] {
                         let org = rows.org(org_status).await;
                         let usr = rows.user().await;
@@ -252,7 +253,7 @@ async fn enumerate(store: &PostgresTenancyStore<'_, '_>, client: &Client) -> Vec
                             "self_leave {org_status} org, {status} {target_role}, second owner \
                              {second_owner}, transfer to {heir}"
                         );
-                        call!(org, case, store.self_leave(mem, transfer_to));
+                        call!(org, case, store.self_leave(SelfLeave::new(mem).transfer_to(transfer_to)));
                     }
                 }
                 // reinstate_membership: org status, status, another active membership.
@@ -270,7 +271,7 @@ async fn enumerate(store: &PostgresTenancyStore<'_, '_>, client: &Client) -> Vec
                         "reinstate_membership {org_status} org, {status} {target_role}, other \
                          active {other_active}"
                     );
-                    call!(org, case, store.reinstate_membership(mem));
+                    call!(org, case, store.reinstate_membership(MemberAction::new(mem)));
                 }
                 // admin_remove: the actor's role and status against the target's.
                 for actor in ROLES
@@ -289,7 +290,7 @@ async fn enumerate(store: &PostgresTenancyStore<'_, '_>, client: &Client) -> Vec
                         "admin_remove {org_status} org, {status} {target_role} by {} {}",
                         actor.1, actor.0
                     );
-                    call!(org, case, store.admin_remove(mem, admin));
+                    call!(org, case, store.admin_remove(AdminRemove::new(mem, admin)));
                 }
             }
         }
@@ -398,12 +399,12 @@ async fn enumerate(store: &PostgresTenancyStore<'_, '_>, client: &Client) -> Vec
                     }
                 };
                 let case = format!("revoke_invitation {org_status} org, {inv_status}, by {actor}");
-                call!(org, case, store.revoke_invitation(inv, usr));
+                call!(org, case, store.revoke_invitation(RevokeInvitation::new(inv, usr)));
                 let inv = rows
                     .invitation(org, owner, "pat@example.com", inv_status)
                     .await;
                 let case = format!("decline_invitation {org_status} org, {inv_status}, by {actor}");
-                call!(org, case, store.decline_invitation(inv, Some(usr)));
+                call!(org, case, store.decline_invitation(DeclineInvitation::new(inv).as_user(usr)));
             }
         }
     }
@@ -461,13 +462,13 @@ async fn enumerate(store: &PostgresTenancyStore<'_, '_>, client: &Client) -> Vec
         call!(
             org,
             format!("suspend_org {org_status}"),
-            store.suspend_org(org)
+            store.suspend_org(OrgAction::new(org))
         );
         let org = rows.org(org_status).await;
         call!(
             org,
             format!("reinstate_org {org_status}"),
-            store.reinstate_org(org)
+            store.reinstate_org(OrgAction::new(org))
         );
         let org = rows.org(org_status).await;
         let owner = rows.user().await;
@@ -477,7 +478,7 @@ async fn enumerate(store: &PostgresTenancyStore<'_, '_>, client: &Client) -> Vec
         call!(
             org,
             format!("revoke_org {org_status}"),
-            store.revoke_org(org)
+            store.revoke_org(OrgAction::new(org))
         );
         let org = rows.org(org_status).await;
         call!(

@@ -21,6 +21,7 @@ use tokio::sync::Barrier;
 use tokio_postgres::IsolationLevel;
 
 use crate::support::{database, server};
+use flametrench_tenancy_core::{AdminRemove, ChangeRole, MemberAction, OrgAction, SelfLeave};
 
 /// Who makes a call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,12 +77,12 @@ fn identifier() -> Identifier {
 
 async fn make<S: TenancyStore>(store: &S, call: &Call) -> Result<(), TenancyError> {
     match call {
-        Call::SelfLeave(mem) => store.self_leave(*mem, None).await.map(drop),
+        Call::SelfLeave(mem) => store.self_leave(SelfLeave::new(*mem)).await.map(drop),
         Call::AddMember(org, usr) => store
             .add_member(AddMember::new(*org, *usr, Role::Member))
             .await
             .map(drop),
-        Call::RevokeOrg(org) => store.revoke_org(*org).await.map(drop),
+        Call::RevokeOrg(org) => store.revoke_org(OrgAction::new(*org)).await.map(drop),
         Call::CreateInvitation(org, inviter) => store
             .create_invitation(
                 CreateInvitation::new(
@@ -495,13 +496,13 @@ async fn lock_rows_leave_the_org_row_and_its_triggers_alone() {
         .expect("add")
         .id;
     let bob_mem = store
-        .change_role(bob_mem, Role::Admin)
+        .change_role(ChangeRole::new(bob_mem, Role::Admin))
         .await
         .expect("change_role")
         .id;
-    let bob_mem = store.suspend_membership(bob_mem).await.expect("suspend").id;
+    let bob_mem = store.suspend_membership(MemberAction::new(bob_mem)).await.expect("suspend").id;
     let bob_mem = store
-        .reinstate_membership(bob_mem)
+        .reinstate_membership(MemberAction::new(bob_mem))
         .await
         .expect("reinstate")
         .id;
@@ -532,7 +533,7 @@ async fn lock_rows_leave_the_org_row_and_its_triggers_alone() {
         .await
         .expect("accept");
     store
-        .admin_remove(accepted.membership.id, bob)
+        .admin_remove(AdminRemove::new(accepted.membership.id, bob))
         .await
         .expect("admin_remove");
     store
@@ -540,7 +541,7 @@ async fn lock_rows_leave_the_org_row_and_its_triggers_alone() {
         .await
         .expect("add");
     store
-        .self_leave(transferred.from_membership.id, None)
+        .self_leave(SelfLeave::new(transferred.from_membership.id))
         .await
         .expect("self_leave");
     assert_eq!(
@@ -558,6 +559,6 @@ async fn lock_rows_leave_the_org_row_and_its_triggers_alone() {
         .get(0);
     assert_eq!(version, 10, "one lock-row version per write");
     // The org's own writes do update the row, and the adopter's trigger sees them.
-    store.suspend_org(org).await.expect("suspend_org");
+    store.suspend_org(OrgAction::new(org)).await.expect("suspend_org");
     assert_ne!(org_row(&observer, org).await, before);
 }

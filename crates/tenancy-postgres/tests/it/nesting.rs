@@ -6,6 +6,7 @@ use flametrench_tenancy_postgres::testing::PgProxy;
 use tokio_postgres::IsolationLevel;
 
 use crate::support::{database, server, users};
+use flametrench_tenancy_core::{ChangeRole, SelfLeave};
 
 async fn org_count(client: &tokio_postgres::Client) -> i64 {
     client
@@ -172,14 +173,11 @@ async fn deadpool_transaction_and_isolation_levels() {
                 .await
                 .expect("create");
             store
-                .change_role(
-                    created.owner_membership.id,
-                    flametrench_tenancy_core::Role::Owner,
-                )
+                .change_role(ChangeRole::new(created.owner_membership.id, flametrench_tenancy_core::Role::Owner))
                 .await
                 .expect("a two-flight write");
             store
-                .self_leave(created.owner_membership.id, None)
+                .self_leave(SelfLeave::new(created.owner_membership.id))
                 .await
                 .expect_err("the sole owner may not leave");
         }

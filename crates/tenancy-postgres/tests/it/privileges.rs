@@ -10,6 +10,7 @@ use flametrench_tenancy_postgres::{PostgresTenancyStore, migrate};
 use time::{Duration, OffsetDateTime};
 
 use crate::support::{database, server};
+use flametrench_tenancy_core::{ChangeRole, OrgAction};
 
 #[tokio::test]
 async fn the_store_needs_only_row_privileges() {
@@ -60,7 +61,7 @@ async fn the_store_needs_only_row_privileges() {
         .await
         .expect("add_member");
     store
-        .change_role(member.id, Role::Admin)
+        .change_role(ChangeRole::new(member.id, Role::Admin))
         .await
         .expect("change_role");
     let identifier = Identifier::new("carol@example.com").expect("identifier");
@@ -81,7 +82,7 @@ async fn the_store_needs_only_row_privileges() {
         .accept_invitation(AcceptInvitation::as_user(invitation.id, carol, identifier))
         .await
         .expect("accept");
-    store.revoke_org(created.org.id).await.expect("revoke_org");
+    store.revoke_org(OrgAction::new(created.org.id)).await.expect("revoke_org");
 
     // The app role cannot run DDL, so migrations need the owner.
     let refused = migrate(&mut app, "public")

@@ -16,6 +16,7 @@ use tokio::sync::Barrier;
 
 use crate::support::{database, server, users};
 use flametrench_tenancy_postgres::testing::{Weakening, violations, weakened};
+use flametrench_tenancy_core::{ChangeRole, DeclineInvitation, MemberAction, OrgAction, SelfLeave};
 
 const ROUNDS: usize = 25;
 
@@ -90,8 +91,8 @@ async fn all_races(store: Arc<PostgresTenancyStore<'static, 'static>>) {
         let owner = org.owner;
         race(
             store.clone(),
-            move |s| async move { s.self_leave(owner, None).await },
-            move |s| async move { s.self_leave(second, None).await },
+            move |s| async move { s.self_leave(SelfLeave::new(owner)).await },
+            move |s| async move { s.self_leave(SelfLeave::new(second)).await },
         )
         .await;
 
@@ -112,8 +113,8 @@ async fn all_races(store: Arc<PostgresTenancyStore<'static, 'static>>) {
         let owner = org.owner;
         race(
             store.clone(),
-            move |s| async move { s.change_role(owner, Role::Member).await },
-            move |s| async move { s.change_role(second, Role::Admin).await },
+            move |s| async move { s.change_role(ChangeRole::new(owner, Role::Member)).await },
+            move |s| async move { s.change_role(ChangeRole::new(second, Role::Admin)).await },
         )
         .await;
 
@@ -130,8 +131,8 @@ async fn all_races(store: Arc<PostgresTenancyStore<'static, 'static>>) {
         let owner = org.owner;
         race(
             store.clone(),
-            move |s| async move { s.suspend_membership(owner).await },
-            move |s| async move { s.self_leave(second, None).await },
+            move |s| async move { s.suspend_membership(MemberAction::new(owner)).await },
+            move |s| async move { s.self_leave(SelfLeave::new(second)).await },
         )
         .await;
 
@@ -241,7 +242,7 @@ async fn all_races(store: Arc<PostgresTenancyStore<'static, 'static>>) {
                 s.accept_invitation(AcceptInvitation::as_user(contested, erin, ia))
                     .await
             },
-            move |s| async move { s.decline_invitation(contested, None).await },
+            move |s| async move { s.decline_invitation(DeclineInvitation::new(contested)).await },
         )
         .await;
 
@@ -262,7 +263,7 @@ async fn all_races(store: Arc<PostgresTenancyStore<'static, 'static>>) {
         race(
             store.clone(),
             move |s| async move { s.add_member(AddMember::new(id, bob, Role::Member)).await },
-            move |s| async move { s.revoke_org(id).await },
+            move |s| async move { s.revoke_org(OrgAction::new(id)).await },
         )
         .await;
         let ia = ident.clone();
@@ -272,7 +273,7 @@ async fn all_races(store: Arc<PostgresTenancyStore<'static, 'static>>) {
                 s.accept_invitation(AcceptInvitation::as_user(invitation, carol, ia))
                     .await
             },
-            move |s| async move { s.revoke_org(id).await },
+            move |s| async move { s.revoke_org(OrgAction::new(id)).await },
         )
         .await;
     }
@@ -333,16 +334,16 @@ async fn interleaved(
         let store = wrap(PostgresTenancyStore::in_transaction(&mut first), weakening);
         match scenario {
             // Two owners leave at once.
-            0 => store.self_leave(org.owner, None).await.map(drop),
+            0 => store.self_leave(SelfLeave::new(org.owner)).await.map(drop),
             // The org is revoked while a member is added.
-            _ => store.revoke_org(org.id).await.map(drop),
+            _ => store.revoke_org(OrgAction::new(org.id)).await.map(drop),
         }
         .expect("the first call");
     }
     let second_call = async {
         let store = wrap(PostgresTenancyStore::in_transaction(&mut later), weakening);
         match scenario {
-            0 => store.self_leave(second, None).await.map(drop),
+            0 => store.self_leave(SelfLeave::new(second)).await.map(drop),
             _ => store
                 .add_member(AddMember::new(org.id, dave, Role::Member))
                 .await

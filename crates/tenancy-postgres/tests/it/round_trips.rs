@@ -14,6 +14,7 @@ use flametrench_tenancy_postgres::testing::PgProxy;
 use time::{Duration, OffsetDateTime};
 
 use crate::support::{database, server};
+use flametrench_tenancy_core::{AdminRemove, ChangeRole, DeclineInvitation, MemberAction, OrgAction, RevokeInvitation, SelfLeave};
 
 /// One operation's call as the proxy saw it.
 struct Seen {
@@ -54,7 +55,7 @@ async fn measure<S: TenancyStore>(store: &S, proxy: &PgProxy) -> Vec<Seen> {
         "add_member",
         store.add_member(AddMember::new(org, bob, Role::Member))
     );
-    count!("get_membership", store.get_membership(bob_mem.id));
+    count!("get_membership", store.get_membership(bob_mem.id, None));
     count!("active_membership", store.active_membership(org, bob));
     count!(
         "check_any",
@@ -79,11 +80,11 @@ async fn measure<S: TenancyStore>(store: &S, proxy: &PgProxy) -> Vec<Seen> {
             ListMembers::new(org).cursor(Some(Cursor::after(created.owner_membership.id)))
         )
     );
-    let bob_mem = count!("change_role", store.change_role(bob_mem.id, Role::Admin));
-    count!("suspend_membership", store.suspend_membership(bob_mem.id));
+    let bob_mem = count!("change_role", store.change_role(ChangeRole::new(bob_mem.id, Role::Admin)));
+    count!("suspend_membership", store.suspend_membership(MemberAction::new(bob_mem.id)));
     count!(
         "reinstate_membership",
-        store.reinstate_membership(bob_mem.id)
+        store.reinstate_membership(MemberAction::new(bob_mem.id))
     );
     let expires = OffsetDateTime::now_utc() + Duration::days(1);
     let identifier = Identifier::new("carol@example.com").expect("identifier");
@@ -101,7 +102,7 @@ async fn measure<S: TenancyStore>(store: &S, proxy: &PgProxy) -> Vec<Seen> {
                 .expect("pre_tuples"),
         )
     );
-    count!("get_invitation", store.get_invitation(invitation.id));
+    count!("get_invitation", store.get_invitation(invitation.id, None));
     count!(
         "list_invitations",
         store.list_invitations(ListInvitations::new(org))
@@ -137,7 +138,7 @@ async fn measure<S: TenancyStore>(store: &S, proxy: &PgProxy) -> Vec<Seen> {
     );
     count!(
         "admin_remove",
-        store.admin_remove(accepted.membership.id, bob)
+        store.admin_remove(AdminRemove::new(accepted.membership.id, bob))
     );
     let moved = count!(
         "transfer_ownership",
@@ -149,7 +150,7 @@ async fn measure<S: TenancyStore>(store: &S, proxy: &PgProxy) -> Vec<Seen> {
     );
     count!(
         "self_leave",
-        store.self_leave(moved.from_membership.id, None)
+        store.self_leave(SelfLeave::new(moved.from_membership.id))
     );
     // After the transfer, bob owns the org and holds invitation authority.
     let declined = store
@@ -161,7 +162,7 @@ async fn measure<S: TenancyStore>(store: &S, proxy: &PgProxy) -> Vec<Seen> {
         .expect("invite");
     count!(
         "decline_invitation",
-        store.decline_invitation(declined.id, None)
+        store.decline_invitation(DeclineInvitation::new(declined.id))
     );
     let revoked = store
         .create_invitation(
@@ -172,11 +173,11 @@ async fn measure<S: TenancyStore>(store: &S, proxy: &PgProxy) -> Vec<Seen> {
         .expect("invite");
     count!(
         "revoke_invitation",
-        store.revoke_invitation(revoked.id, bob)
+        store.revoke_invitation(RevokeInvitation::new(revoked.id, bob))
     );
-    count!("suspend_org", store.suspend_org(org));
-    count!("reinstate_org", store.reinstate_org(org));
-    count!("revoke_org", store.revoke_org(org));
+    count!("suspend_org", store.suspend_org(OrgAction::new(org)));
+    count!("reinstate_org", store.reinstate_org(OrgAction::new(org)));
+    count!("revoke_org", store.revoke_org(OrgAction::new(org)));
     seen
 }
 
@@ -214,24 +215,24 @@ async fn measure_refusals<S: TenancyStore>(store: &S, proxy: &PgProxy) -> Vec<(&
     refused!(
         "change_role",
         "forbidden.sole_owner",
-        store.change_role(owner, Role::Member)
+        store.change_role(ChangeRole::new(owner, Role::Member))
     );
     refused!(
         "suspend_membership",
         "forbidden.sole_owner",
-        store.suspend_membership(owner)
+        store.suspend_membership(MemberAction::new(owner))
     );
     refused!(
         "reinstate_membership",
         "precondition.invalid_transition",
-        store.reinstate_membership(bob_mem.id)
+        store.reinstate_membership(MemberAction::new(bob_mem.id))
     );
     refused!(
         "self_leave",
         "forbidden.sole_owner",
-        store.self_leave(owner, None)
+        store.self_leave(SelfLeave::new(owner))
     );
-    refused!("admin_remove", "forbidden", store.admin_remove(owner, bob));
+    refused!("admin_remove", "forbidden", store.admin_remove(AdminRemove::new(owner, bob)));
     refused!(
         "transfer_ownership",
         "precondition.from_not_owner",
@@ -267,7 +268,7 @@ async fn measure_refusals<S: TenancyStore>(store: &S, proxy: &PgProxy) -> Vec<(&
     refused!(
         "revoke_invitation",
         "forbidden",
-        store.revoke_invitation(invitation.id, bob)
+        store.revoke_invitation(RevokeInvitation::new(invitation.id, bob))
     );
     refused!(
         "accept_invitation",
@@ -279,32 +280,32 @@ async fn measure_refusals<S: TenancyStore>(store: &S, proxy: &PgProxy) -> Vec<(&
         ))
     );
     store
-        .decline_invitation(invitation.id, None)
+        .decline_invitation(DeclineInvitation::new(invitation.id))
         .await
         .expect("decline");
     refused!(
         "decline_invitation",
         "conflict.invitation_not_pending",
-        store.decline_invitation(invitation.id, None)
+        store.decline_invitation(DeclineInvitation::new(invitation.id))
     );
-    store.suspend_org(org).await.expect("suspend org");
+    store.suspend_org(OrgAction::new(org)).await.expect("suspend org");
     refused!(
         "suspend_org",
         "precondition.invalid_transition",
-        store.suspend_org(org)
+        store.suspend_org(OrgAction::new(org))
     );
     refused!(
         "add_member",
         "precondition.org_not_active",
         store.add_member(AddMember::new(org, alice, Role::Member))
     );
-    store.revoke_org(org).await.expect("revoke org");
+    store.revoke_org(OrgAction::new(org)).await.expect("revoke org");
     refused!(
         "reinstate_org",
         "already_terminal",
-        store.reinstate_org(org)
+        store.reinstate_org(OrgAction::new(org))
     );
-    refused!("revoke_org", "already_terminal", store.revoke_org(org));
+    refused!("revoke_org", "already_terminal", store.revoke_org(OrgAction::new(org)));
     refused!(
         "update_org",
         "already_terminal",
@@ -448,11 +449,11 @@ async fn pool_transactions_choose_read_committed() {
         .expect("add");
     proxy.reset();
     let member = store
-        .change_role(member.id, Role::Admin)
+        .change_role(ChangeRole::new(member.id, Role::Admin))
         .await
         .expect("change_role");
-    store.suspend_membership(member.id).await.expect("suspend");
-    store.revoke_org(org).await.expect("revoke_org");
+    store.suspend_membership(MemberAction::new(member.id)).await.expect("suspend");
+    store.revoke_org(OrgAction::new(org)).await.expect("revoke_org");
     let sql = proxy.stats().sql;
     let begins: Vec<&String> = sql
         .iter()

@@ -8,6 +8,7 @@ use flametrench_tenancy_postgres::PostgresTenancyStore;
 use flametrench_tenancy_postgres::testing::violations;
 
 use crate::support::{database, server, users};
+use flametrench_tenancy_core::{ChangeRole};
 
 #[tokio::test]
 async fn timeouts_are_typed_and_leave_nothing_behind() {
@@ -48,7 +49,7 @@ async fn timeouts_are_typed_and_leave_nothing_behind() {
         let pool = flametrench_tenancy_postgres::testing::pool_for(config, 1).expect("pool");
         let store = PostgresTenancyStore::new(pool);
         let error = store
-            .change_role(member.id, Role::Admin)
+            .change_role(ChangeRole::new(member.id, Role::Admin))
             .await
             .expect_err("blocked");
         match &error {
@@ -66,7 +67,7 @@ async fn timeouts_are_typed_and_leave_nothing_behind() {
         {
             let nested = PostgresTenancyStore::in_transaction(&mut tx);
             let error = nested
-                .change_role(member.id, Role::Admin)
+                .change_role(ChangeRole::new(member.id, Role::Admin))
                 .await
                 .expect_err("blocked");
             assert_eq!(
@@ -83,7 +84,7 @@ async fn timeouts_are_typed_and_leave_nothing_behind() {
     }
 
     drop(hold);
-    let unchanged = setup.get_membership(member.id).await.expect("membership");
+    let unchanged = setup.get_membership(member.id, None).await.expect("membership");
     assert_eq!(
         (unchanged.status, unchanged.role),
         (MembershipStatus::Active, Role::Member)
@@ -94,7 +95,7 @@ async fn timeouts_are_typed_and_leave_nothing_behind() {
         Vec::<String>::new()
     );
     setup
-        .change_role(member.id, Role::Admin)
+        .change_role(ChangeRole::new(member.id, Role::Admin))
         .await
         .expect("works once the lock is gone");
 }

@@ -22,6 +22,7 @@ use flametrench_tenancy_core::{
 use flametrench_tenancy_postgres::testing::{TestPostgres, Weakening, weakened};
 use flametrench_tenancy_postgres::{PooledTenancyStore, PostgresTenancyStore};
 use time::OffsetDateTime;
+use flametrench_tenancy_core::{AdminRemove, ChangeRole, DeclineInvitation, MemberAction, OrgAction, RevokeInvitation, SelfLeave};
 
 /// The writes measured: every write of the operation table but those that make new rows
 /// without an org to lock (`ensure_user`, `create_org`); see [`call`].
@@ -67,7 +68,7 @@ async fn rows(store: &PooledTenancyStore, op: Op) -> Result<Rows, String> {
         .id;
     if op == Op::ReinstateMembership {
         store
-            .suspend_membership(member)
+            .suspend_membership(MemberAction::new(member))
             .await
             .map_err(|e| e.to_string())?;
     }
@@ -86,7 +87,7 @@ async fn rows(store: &PooledTenancyStore, op: Op) -> Result<Rows, String> {
         .map_err(|e| e.to_string())?
         .id;
     if op == Op::ReinstateOrg {
-        store.suspend_org(org).await.map_err(|e| e.to_string())?;
+        store.suspend_org(OrgAction::new(org)).await.map_err(|e| e.to_string())?;
     }
     Ok(Rows {
         org,
@@ -104,12 +105,12 @@ async fn call<S: TenancyStore>(store: &S, op: Op, rows: &Rows) -> Result<(), Str
             .add_member(AddMember::new(rows.org, rows.outsider, Role::Member))
             .await
             .map(drop),
-        Op::ChangeRole => store.change_role(rows.member, Role::Admin).await.map(drop),
-        Op::SuspendMembership => store.suspend_membership(rows.member).await.map(drop),
-        Op::ReinstateMembership => store.reinstate_membership(rows.member).await.map(drop),
-        Op::SelfLeave => store.self_leave(rows.member, None).await.map(drop),
+        Op::ChangeRole => store.change_role(ChangeRole::new(rows.member, Role::Admin)).await.map(drop),
+        Op::SuspendMembership => store.suspend_membership(MemberAction::new(rows.member)).await.map(drop),
+        Op::ReinstateMembership => store.reinstate_membership(MemberAction::new(rows.member)).await.map(drop),
+        Op::SelfLeave => store.self_leave(SelfLeave::new(rows.member)).await.map(drop),
         Op::AdminRemove => store
-            .admin_remove(rows.member, rows.owner_usr)
+            .admin_remove(AdminRemove::new(rows.member, rows.owner_usr))
             .await
             .map(drop),
         Op::TransferOwnership => store
@@ -135,7 +136,7 @@ async fn call<S: TenancyStore>(store: &S, op: Op, rows: &Rows) -> Result<(), Str
             .await
             .map(drop),
         Op::DeclineInvitation => store
-            .decline_invitation(rows.invitation, None)
+            .decline_invitation(DeclineInvitation::new(rows.invitation))
             .await
             .map(drop),
         Op::UpdateOrg => match OrgName::new("Renamed") {
@@ -145,13 +146,13 @@ async fn call<S: TenancyStore>(store: &S, op: Op, rows: &Rows) -> Result<(), Str
                 .map(drop),
             Err(error) => Err(error),
         },
-        Op::SuspendOrg => store.suspend_org(rows.org).await.map(drop),
-        Op::ReinstateOrg => store.reinstate_org(rows.org).await.map(drop),
+        Op::SuspendOrg => store.suspend_org(OrgAction::new(rows.org)).await.map(drop),
+        Op::ReinstateOrg => store.reinstate_org(OrgAction::new(rows.org)).await.map(drop),
         Op::RevokeInvitation => store
-            .revoke_invitation(rows.invitation, rows.owner_usr)
+            .revoke_invitation(RevokeInvitation::new(rows.invitation, rows.owner_usr))
             .await
             .map(drop),
-        Op::RevokeOrg => store.revoke_org(rows.org).await.map(drop),
+        Op::RevokeOrg => store.revoke_org(OrgAction::new(rows.org)).await.map(drop),
         Op::EnsureUser | Op::CreateOrg => return Err(format!("{op} is not measured")),
         Op::GetOrg
         | Op::ListOrgs
@@ -165,6 +166,7 @@ async fn call<S: TenancyStore>(store: &S, op: Op, rows: &Rows) -> Result<(), Str
         | Op::ListTuplesBySubject
         | Op::ListTuplesByObject
         | Op::ActiveMembership
+        | Op::OrgAccess
         | Op::CheckAny => return Err(format!("{op} is a read")),
     };
     done.map_err(|error| format!("{op}: {error}"))

@@ -15,6 +15,7 @@ use flametrench_tenancy_postgres::testing::{PgProxy, TestDatabase, TestPostgres,
 use crate::print::print_samples;
 use crate::scenarios::{identifier, invitation_input, single_client, user};
 use crate::timing::{Floor, Paired, Pairing, Sample, Timing, median, micros, pg_error};
+use flametrench_tenancy_core::{ChangeRole, SelfLeave};
 
 /// Round trips and statements of one call of each write, through the proxy.
 pub(crate) async fn count_trips(
@@ -54,7 +55,7 @@ async fn trip_pass(
         "add_member",
         store.add_member(AddMember::new(created.org.id, bob, Role::Member))
     );
-    let member = measure!("change_role", store.change_role(member.id, Role::Admin));
+    let member = measure!("change_role", store.change_role(ChangeRole::new(member.id, Role::Admin)));
     let grant = PreTuple::new("viewer", "proj", "0190f2a8-1b3c-7abc-8123-aaaaaaaaaaaa")
         .map_err(|e| e.to_string())?;
     let carol = user(store).await;
@@ -82,7 +83,7 @@ async fn trip_pass(
     );
     measure!(
         "self_leave",
-        store.self_leave(moved.from_membership.id, None)
+        store.self_leave(SelfLeave::new(moved.from_membership.id))
     );
     measure!("get_org", store.get_org(created.org.id));
     measure!(

@@ -31,6 +31,7 @@ use crate::instructions::{callgrind, dump_total};
 use crate::scale_load::{Fixture, Handles, IDENTIFIER, Shape, Unit, load_memory, load_postgres};
 use crate::scale_report::{print_memory, print_postgres, write_plot};
 use crate::timing::{ft_callgrind_dump, measure_sync, median, pg_error};
+use flametrench_tenancy_core::{ChangeRole, MemberAction, OrgAction, SelfLeave};
 
 /// The page size of every paged read: the 10-member org holds two full pages at it.
 pub(crate) const LIMIT: u32 = 5;
@@ -528,13 +529,13 @@ async fn run_call<S: TenancyStore>(store: &S, call: Call) -> Result<Outcome, Ten
         Call::ListOrgs(input) => store.list_orgs(input).await.map(|_| None),
         Call::AddMember(input) => store.add_member(input).await.map(|_| None),
         Call::ChangeRole(membership) => store
-            .change_role(membership, Role::Guest)
+            .change_role(ChangeRole::new(membership, Role::Guest))
             .await
             .map(|_| None),
         Call::SuspendMembership(membership) => {
-            store.suspend_membership(membership).await.map(|_| None)
+            store.suspend_membership(MemberAction::new(membership)).await.map(|_| None)
         }
-        Call::SelfLeave(membership) => store.self_leave(membership, None).await.map(|_| None),
+        Call::SelfLeave(membership) => store.self_leave(SelfLeave::new(membership)).await.map(|_| None),
         Call::CreateInvitation(input) => store.create_invitation(input).await.map(|_| None),
         Call::AcceptInvitation(input) => store.accept_invitation(input).await.map(|_| None),
         Call::TransferOwnership(input) => {
@@ -546,7 +547,7 @@ async fn run_call<S: TenancyStore>(store: &S, call: Call) -> Result<Outcome, Ten
                 })
             })
         }
-        Call::RevokeOrg(org) => store.revoke_org(org).await.map(|_| None),
+        Call::RevokeOrg(org) => store.revoke_org(OrgAction::new(org)).await.map(|_| None),
     }
 }
 

@@ -21,6 +21,7 @@ use uuid::Uuid;
 
 use crate::scale::{Axis, Need, Probe};
 use crate::timing::pg_error;
+use flametrench_tenancy_core::{MemberAction, OrgAction};
 
 /// Memberships of each background org.
 const BACKGROUND_ORG_SIZE: usize = 5;
@@ -376,7 +377,7 @@ async fn memory_org(
             .map_err(text)?;
         if suspended {
             store
-                .suspend_membership(membership.id)
+                .suspend_membership(MemberAction::new(membership.id))
                 .await
                 .map_err(text)?;
         }
@@ -515,7 +516,7 @@ async fn memory_install(count: usize) -> Result<InMemoryTenancyStore, String> {
             .slug(Slug::new(slug).map_err(text)?);
         let org = store.create_org(input).await.map_err(text)?.org.id;
         if suspended.contains(&position) {
-            store.suspend_org(org).await.map_err(text)?;
+            store.suspend_org(OrgAction::new(org)).await.map_err(text)?;
         }
     }
     Ok(store)

@@ -8,6 +8,7 @@ use flametrench_tenancy_core::{
 use time::OffsetDateTime;
 
 use crate::timing::{Sample, Timing, time_op};
+use flametrench_tenancy_core::{ChangeRole, SelfLeave};
 
 /// The identifier every benchmarked invitation is for.
 pub(crate) fn identifier() -> Identifier {
@@ -126,7 +127,7 @@ pub(crate) async fn single_client<S: TenancyStore>(
                 async move { member }
             },
             |member| async move {
-                let _ = store.change_role(member, Role::Admin).await;
+                let _ = store.change_role(ChangeRole::new(member, Role::Admin)).await;
             },
         )
         .await,
@@ -186,7 +187,7 @@ pub(crate) async fn single_client<S: TenancyStore>(
                 async move { member }
             },
             |member| async move {
-                let _ = store.self_leave(member, None).await;
+                let _ = store.self_leave(SelfLeave::new(member)).await;
             },
         )
         .await,
@@ -231,7 +232,7 @@ pub(crate) async fn single_client<S: TenancyStore>(
     );
     // The authorization reads beside the plain read they are held to (at most 1.1x).
     let (read_org, owner_mem, _) = org_with_members(store, 1).await;
-    let owner = match store.get_membership(owner_mem).await {
+    let owner = match store.get_membership(owner_mem, None).await {
         Ok(membership) => membership.usr_id,
         Err(_) => alice,
     };
@@ -242,7 +243,7 @@ pub(crate) async fn single_client<S: TenancyStore>(
             iterations,
             |_| async {},
             |()| async move {
-                let _ = store.get_membership(owner_mem).await;
+                let _ = store.get_membership(owner_mem, None).await;
             },
         )
         .await,

@@ -13,6 +13,7 @@ use flametrench_tenancy_core::{
 use time::OffsetDateTime;
 
 use crate::tally::Tally;
+use flametrench_tenancy_core::{AdminRemove, ChangeRole, DeclineInvitation, MemberAction, OrgAction, RevokeInvitation, SelfLeave};
 
 /// Repeatable pseudo-random numbers (xorshift64*).
 pub(crate) struct Rng(u64);
@@ -113,7 +114,7 @@ async fn step<S: TenancyStore>(store: &S, world: &World, rng: &mut Rng, tally: &
             (
                 Op::ChangeRole,
                 store
-                    .change_role(member, role)
+                    .change_role(ChangeRole::new(member, role))
                     .await
                     .map(|member| made = Some(("mem", member.id.as_uuid()))),
             )
@@ -121,14 +122,14 @@ async fn step<S: TenancyStore>(store: &S, world: &World, rng: &mut Rng, tally: &
         4 => (
             Op::SuspendMembership,
             store
-                .suspend_membership(any_member(store, org, rng).await)
+                .suspend_membership(MemberAction::new(any_member(store, org, rng).await))
                 .await
                 .map(drop),
         ),
         5 => (
             Op::ReinstateMembership,
             store
-                .reinstate_membership(any_member(store, org, rng).await)
+                .reinstate_membership(MemberAction::new(any_member(store, org, rng).await))
                 .await
                 .map(drop),
         ),
@@ -137,13 +138,13 @@ async fn step<S: TenancyStore>(store: &S, world: &World, rng: &mut Rng, tally: &
             let heir = if rng.chance(70) { Some(user) } else { None };
             (
                 Op::SelfLeave,
-                store.self_leave(member, heir).await.map(drop),
+                store.self_leave(SelfLeave::new(member).transfer_to(heir)).await.map(drop),
             )
         }
         8 => (
             Op::AdminRemove,
             store
-                .admin_remove(any_member(store, org, rng).await, user)
+                .admin_remove(AdminRemove::new(any_member(store, org, rng).await, user))
                 .await
                 .map(drop),
         ),
@@ -209,14 +210,14 @@ async fn step<S: TenancyStore>(store: &S, world: &World, rng: &mut Rng, tally: &
         14 => (
             Op::DeclineInvitation,
             store
-                .decline_invitation(pending_invitation(store, org, rng).await, Some(user))
+                .decline_invitation(DeclineInvitation::new(pending_invitation(store, org, rng).await).as_user(user))
                 .await
                 .map(drop),
         ),
         15 => (
             Op::RevokeInvitation,
             store
-                .revoke_invitation(pending_invitation(store, org, rng).await, user)
+                .revoke_invitation(RevokeInvitation::new(pending_invitation(store, org, rng).await, user))
                 .await
                 .map(drop),
         ),
@@ -224,7 +225,7 @@ async fn step<S: TenancyStore>(store: &S, world: &World, rng: &mut Rng, tally: &
             let which = rng.below(10);
             match which {
                 0 => {
-                    let result = store.revoke_org(org).await.map(drop);
+                    let result = store.revoke_org(OrgAction::new(org)).await.map(drop);
                     // Replace a revoked org so the run keeps colliding on live ones.
                     if let Ok(created) = store.create_org(CreateOrg::new(user)).await {
                         let mut orgs = world.orgs.lock().unwrap_or_else(PoisonError::into_inner);
@@ -234,8 +235,8 @@ async fn step<S: TenancyStore>(store: &S, world: &World, rng: &mut Rng, tally: &
                     }
                     (Op::RevokeOrg, result)
                 }
-                1..=4 => (Op::SuspendOrg, store.suspend_org(org).await.map(drop)),
-                _ => (Op::ReinstateOrg, store.reinstate_org(org).await.map(drop)),
+                1..=4 => (Op::SuspendOrg, store.suspend_org(OrgAction::new(org)).await.map(drop)),
+                _ => (Op::ReinstateOrg, store.reinstate_org(OrgAction::new(org)).await.map(drop)),
             }
         }
         17 => {
@@ -266,7 +267,7 @@ async fn step<S: TenancyStore>(store: &S, world: &World, rng: &mut Rng, tally: &
         }
         _ => (
             Op::GetMembership,
-            store.get_membership(MemId::new()).await.map(drop),
+            store.get_membership(MemId::new(), None).await.map(drop),
         ),
     };
     tally
