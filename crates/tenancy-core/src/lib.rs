@@ -70,8 +70,8 @@ pub use input::{
 };
 pub use model::{
     AcceptInvitationResult, CreateOrgResult, Cursor, Invitation, InvitationStatus, Membership,
-    MembershipStatus, OrgAccess, OrgStatus, Organization, Page, PreTuple, Role, TransferOwnershipResult,
-    Tuple, parse_object_id,
+    MembershipStatus, OrgAccess, OrgStatus, Organization, Page, PreTuple, Role,
+    TransferOwnershipResult, Tuple, parse_object_id,
 };
 pub use operations::Op;
 pub use store::TenancyStore;

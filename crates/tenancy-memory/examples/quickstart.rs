@@ -9,9 +9,9 @@ use flametrench_tenancy_core::{
     AcceptInvitation, CreateInvitation, CreateOrg, EntityType, Identifier, OrgName, PreTuple, Role,
     Slug, TenancyError, TenancyStore,
 };
+use flametrench_tenancy_core::{ChangeRole, SelfLeave};
 use flametrench_tenancy_memory::InMemoryTenancyStore;
 use time::{Duration, OffsetDateTime};
-use flametrench_tenancy_core::{ChangeRole, SelfLeave};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), TenancyError> {
@@ -82,7 +82,10 @@ async fn main() -> Result<(), TenancyError> {
             .unwrap_or_default()
     );
 
-    match store.self_leave(SelfLeave::new(created.owner_membership.id)).await {
+    match store
+        .self_leave(SelfLeave::new(created.owner_membership.id))
+        .await
+    {
         Err(error) => println!("5. alice cannot leave alone: {} ({})", error, error.code()),
         Ok(_) => println!("5. unexpected: the sole owner left"),
     }

@@ -13,13 +13,12 @@ use flametrench_tenancy_core::backend::decide::{
 };
 use flametrench_tenancy_core::backend::rules::{self, OrgTransition};
 use flametrench_tenancy_core::{
-    AcceptInvitation, AcceptInvitationResult, AddMember, AdminRemove, ChangeRole,
-    CreateInvitation, CreateOrg, CreateOrgResult, DeclineInvitation, Entity, EntityType,
-    Invitation, ListInvitations, ListMembers, ListMembershipsForUser, ListOrgs, ListTuplesByObject,
-    ListTuplesBySubject, MemberAction, Membership, Op, OrgAccess, OrgAction, OrgStatus,
-    Organization, Page, Relation, Result, RevokeInvitation, Role, SelfLeave, SharedClock,
-    TenancyError, TenancyStore, TransferOwnership, TransferOwnershipResult, Tuple, UpdateOrg,
-    system_clock,
+    AcceptInvitation, AcceptInvitationResult, AddMember, AdminRemove, ChangeRole, CreateInvitation,
+    CreateOrg, CreateOrgResult, DeclineInvitation, Entity, EntityType, Invitation, ListInvitations,
+    ListMembers, ListMembershipsForUser, ListOrgs, ListTuplesByObject, ListTuplesBySubject,
+    MemberAction, Membership, Op, OrgAccess, OrgAction, OrgStatus, Organization, Page, Relation,
+    Result, RevokeInvitation, Role, SelfLeave, SharedClock, TenancyError, TenancyStore,
+    TransferOwnership, TransferOwnershipResult, Tuple, UpdateOrg, system_clock,
 };
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -432,9 +431,12 @@ impl TenancyStore for InMemoryTenancyStore {
 
     async fn reinstate_membership(&self, input: MemberAction) -> Result<Membership> {
         let target = (input.mem_id, input.org_id);
-        self.membership_write(Op::ReinstateMembership, target, input.actor, |facts, now| {
-            decide::reinstate_membership(facts, &input, now)
-        })
+        self.membership_write(
+            Op::ReinstateMembership,
+            target,
+            input.actor,
+            |facts, now| decide::reinstate_membership(facts, &input, now),
+        )
         .await
     }
 

@@ -42,10 +42,7 @@ impl InMemoryTenancyStore {
     /// write that names an actor (or another user: an admin, a successor) takes the store's
     /// lock. The hook gets the operation; what it changes is seen by the write.
     #[must_use]
-    pub fn with_lock_hook(
-        &self,
-        hook: impl Fn(Op) -> HookFuture + Send + Sync + 'static,
-    ) -> Self {
+    pub fn with_lock_hook(&self, hook: impl Fn(Op) -> HookFuture + Send + Sync + 'static) -> Self {
         self.hooked(LockHook {
             run: Arc::new(hook),
             actor_before_lock: false,

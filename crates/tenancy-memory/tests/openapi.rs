@@ -47,13 +47,16 @@ use flametrench_tenancy_core::{
     OrgQuery, Page, Patch, PreTuple, PreconditionReason, RetryScope, Role, SharedClock, Slug,
     TenancyError, TenancyStore, TransferOwnership, UpdateOrg,
 };
+use flametrench_tenancy_core::{
+    AdminRemove, ChangeRole, DeclineInvitation, MemberAction, OrgAction, RevokeInvitation,
+    SelfLeave,
+};
 use flametrench_tenancy_memory::InMemoryTenancyStore;
 use jsonschema::{Draft, Validator};
 use libtest_mimic::{Arguments, Failed, Trial};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
-use flametrench_tenancy_core::{AdminRemove, ChangeRole, DeclineInvitation, MemberAction, OrgAction, RevokeInvitation, SelfLeave};
 
 /// The variable naming the OpenAPI directory (the `openapi/` directory of the spec).
 const SPEC_ENV: &str = "FLAMETRENCH_SPEC_OPENAPI";
@@ -336,7 +339,10 @@ async fn sdk_outputs() -> Outputs {
         .unwrap();
     out.add("update_org.empty_name_no_slug", "Organization", &empty_name);
     tick();
-    let suspended = store.suspend_org(OrgAction::new(bare.org.id)).await.unwrap();
+    let suspended = store
+        .suspend_org(OrgAction::new(bare.org.id))
+        .await
+        .unwrap();
     out.add("suspend_org", "Organization", &suspended);
     out.error(
         "update_org.slug_taken",
@@ -354,7 +360,10 @@ async fn sdk_outputs() -> Outputs {
     out.add(
         "reinstate_org",
         "Organization",
-        &store.reinstate_org(OrgAction::new(bare.org.id)).await.unwrap(),
+        &store
+            .reinstate_org(OrgAction::new(bare.org.id))
+            .await
+            .unwrap(),
     );
     tick();
     out.add(
@@ -407,7 +416,10 @@ async fn sdk_outputs() -> Outputs {
             .await,
     );
     tick();
-    let bob_member = store.change_role(ChangeRole::new(bob_admin.id, Role::Member)).await.unwrap();
+    let bob_member = store
+        .change_role(ChangeRole::new(bob_admin.id, Role::Member))
+        .await
+        .unwrap();
     out.add("change_role.replaces", "Membership", &bob_member);
     out.add(
         "get_membership.replaced",
@@ -417,12 +429,16 @@ async fn sdk_outputs() -> Outputs {
     out.error(
         "change_role.replaced",
         "precondition.mem_not_active",
-        store.change_role(ChangeRole::new(bob_admin.id, Role::Owner)).await,
+        store
+            .change_role(ChangeRole::new(bob_admin.id, Role::Owner))
+            .await,
     );
     out.error(
         "change_role.last_owner",
         "forbidden.sole_owner",
-        store.change_role(ChangeRole::new(alice_owner, Role::Member)).await,
+        store
+            .change_role(ChangeRole::new(alice_owner, Role::Member))
+            .await,
     );
     out.error(
         "self_leave.sole_owner",
@@ -432,19 +448,27 @@ async fn sdk_outputs() -> Outputs {
     out.error(
         "self_leave.self_transfer",
         "precondition.self_transfer",
-        store.self_leave(SelfLeave::new(alice_owner).transfer_to(alice)).await,
+        store
+            .self_leave(SelfLeave::new(alice_owner).transfer_to(alice))
+            .await,
     );
     tick();
     out.add(
         "suspend_membership",
         "Membership",
-        &store.suspend_membership(MemberAction::new(bob_member.id)).await.unwrap(),
+        &store
+            .suspend_membership(MemberAction::new(bob_member.id))
+            .await
+            .unwrap(),
     );
     tick();
     out.add(
         "reinstate_membership",
         "Membership",
-        &store.reinstate_membership(MemberAction::new(bob_member.id)).await.unwrap(),
+        &store
+            .reinstate_membership(MemberAction::new(bob_member.id))
+            .await
+            .unwrap(),
     );
     out.error(
         "admin_remove.by_member",
@@ -590,17 +614,24 @@ async fn sdk_outputs() -> Outputs {
     out.add(
         "revoke_invitation",
         "Invitation",
-        &store.revoke_invitation(RevokeInvitation::new(to_frank.id, alice)).await.unwrap(),
+        &store
+            .revoke_invitation(RevokeInvitation::new(to_frank.id, alice))
+            .await
+            .unwrap(),
     );
     out.error(
         "revoke_invitation.again",
         "conflict.invitation_not_pending",
-        store.revoke_invitation(RevokeInvitation::new(to_frank.id, alice)).await,
+        store
+            .revoke_invitation(RevokeInvitation::new(to_frank.id, alice))
+            .await,
     );
     out.error(
         "decline_invitation.unknown",
         "not_found",
-        store.decline_invitation(DeclineInvitation::new(InvId::new())).await,
+        store
+            .decline_invitation(DeclineInvitation::new(InvId::new()))
+            .await,
     );
     let to_grace = store
         .create_invitation(invite("grace@example.com", Role::Admin))
@@ -686,7 +717,9 @@ async fn sdk_outputs() -> Outputs {
     out.error(
         "admin_remove.owner_by_admin",
         "forbidden.role_hierarchy",
-        store.admin_remove(AdminRemove::new(transferred.to_membership.id, dave)).await,
+        store
+            .admin_remove(AdminRemove::new(transferred.to_membership.id, dave))
+            .await,
     );
     tick();
     out.add(

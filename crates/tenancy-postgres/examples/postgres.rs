@@ -7,10 +7,10 @@ use flametrench_tenancy_core::{
     AcceptInvitation, CreateInvitation, CreateOrg, Identifier, ListMembers, Role, Slug,
     TenancyStore,
 };
+use flametrench_tenancy_core::{ChangeRole, SelfLeave};
 use flametrench_tenancy_postgres::testing::TestPostgres;
 use flametrench_tenancy_postgres::{PostgresTenancyStore, migrate};
 use time::{Duration, OffsetDateTime};
-use flametrench_tenancy_core::{ChangeRole, SelfLeave};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

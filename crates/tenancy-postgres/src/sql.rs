@@ -81,7 +81,11 @@ fn actor_may(actor: &str, grants: &str) -> String {
 /// `roles` (an SQL list), in an active org when `needs_active`. The flight runs it after the
 /// org's lock, in a statement of its own, so the actor's role is read under the lock.
 fn org_actor(actor: &str, roles: &str, needs_active: bool) -> String {
-    let active = if needs_active { "status = 'active' AND " } else { "" };
+    let active = if needs_active {
+        "status = 'active' AND "
+    } else {
+        ""
+    };
     format!(
         "({actor}::uuid IS NULL OR ({active}EXISTS (SELECT 1 FROM {{s}}.mem a WHERE a.org_id = $1 \
          AND a.usr_id = {actor} AND a.status = 'active' AND a.role IN {roles})))"

@@ -11,9 +11,14 @@ use flametrench_tenancy_core::{
     OrgStatus, Organization, Page, PreTuple, Relation, Role, TenancyError, TenancyStore,
     TransferOwnership, Tuple,
 };
+use flametrench_tenancy_core::{
+    AdminRemove, ChangeRole, DeclineInvitation, MemberAction, OrgAction, RevokeInvitation,
+    SelfLeave,
+};
 use flametrench_tenancy_memory::InMemoryTenancyStore;
 use time::{Duration, OffsetDateTime};
-use flametrench_tenancy_core::{AdminRemove, ChangeRole, DeclineInvitation, MemberAction, OrgAction, RevokeInvitation, SelfLeave};
+
+mod window;
 
 fn assert_send<T: Send>(_: &T) {}
 
@@ -144,7 +149,10 @@ async fn concurrent_tasks_on_one_org_keep_every_invariant() {
                         .await
                         .map(drop),
                     1 => match pick(&mut rng) {
-                        Some(m) => store.self_leave(SelfLeave::new(m).transfer_to(user)).await.map(drop),
+                        Some(m) => store
+                            .self_leave(SelfLeave::new(m).transfer_to(user))
+                            .await
+                            .map(drop),
                         None => Ok(()),
                     },
                     2 => match pick(&mut rng) {
@@ -152,11 +160,17 @@ async fn concurrent_tasks_on_one_org_keep_every_invariant() {
                         None => Ok(()),
                     },
                     3 => match pick(&mut rng) {
-                        Some(m) => store.suspend_membership(MemberAction::new(m)).await.map(drop),
+                        Some(m) => store
+                            .suspend_membership(MemberAction::new(m))
+                            .await
+                            .map(drop),
                         None => Ok(()),
                     },
                     4 => match pick(&mut rng) {
-                        Some(m) => store.reinstate_membership(MemberAction::new(m)).await.map(drop),
+                        Some(m) => store
+                            .reinstate_membership(MemberAction::new(m))
+                            .await
+                            .map(drop),
                         None => Ok(()),
                     },
                     5 => match (pick(&mut rng), pick(&mut rng)) {
@@ -192,7 +206,10 @@ async fn concurrent_tasks_on_one_org_keep_every_invariant() {
                         }
                     }
                     _ => match pick(&mut rng) {
-                        Some(m) => store.admin_remove(AdminRemove::new(m, user)).await.map(drop),
+                        Some(m) => store
+                            .admin_remove(AdminRemove::new(m, user))
+                            .await
+                            .map(drop),
                         None => Ok(()),
                     },
                 };
@@ -236,7 +253,10 @@ async fn rows_beyond_the_first_chunks_behave_like_the_first() {
     for index in [8_190, 8_191, 8_192, 16_383, 16_384, 19_999] {
         let membership = &members[index];
         assert_eq!(
-            store.get_membership(membership.id, None).await.expect("get"),
+            store
+                .get_membership(membership.id, None)
+                .await
+                .expect("get"),
             *membership
         );
         let changed = store
@@ -498,8 +518,14 @@ async fn user_pages_match_a_brute_force_filter_as_the_user_gains_rows() {
             .await
             .expect("active membership");
         let result: Result<(), TenancyError> = match (rng.next(6), mine) {
-            (0 | 1, Some(mine)) => store.change_role(ChangeRole::new(mine.id, role)).await.map(drop),
-            (2, Some(mine)) => store.suspend_membership(MemberAction::new(mine.id)).await.map(drop),
+            (0 | 1, Some(mine)) => store
+                .change_role(ChangeRole::new(mine.id, role))
+                .await
+                .map(drop),
+            (2, Some(mine)) => store
+                .suspend_membership(MemberAction::new(mine.id))
+                .await
+                .map(drop),
             (3, Some(mine)) => store.self_leave(SelfLeave::new(mine.id)).await.map(drop),
             (4, None) => {
                 let identifier = Identifier::new(format!("u{round}@example.com")).unwrap();
@@ -531,7 +557,10 @@ async fn user_pages_match_a_brute_force_filter_as_the_user_gains_rows() {
                     .into_iter()
                     .find(|row| row.org_id == org);
                 match suspended {
-                    Some(row) => store.reinstate_membership(MemberAction::new(row.id)).await.map(drop),
+                    Some(row) => store
+                        .reinstate_membership(MemberAction::new(row.id))
+                        .await
+                        .map(drop),
                     None => store
                         .add_member(AddMember::new(org, user, role))
                         .await
@@ -614,19 +643,31 @@ async fn filtered_pages_match_a_brute_force_filter_across_status_changes() {
                     .await
                     .map(drop),
                 2 => match pick(&mut rng, MembershipStatus::Active) {
-                    Some(mem) => store.change_role(ChangeRole::new(mem, role)).await.map(drop),
+                    Some(mem) => store
+                        .change_role(ChangeRole::new(mem, role))
+                        .await
+                        .map(drop),
                     None => Ok(()),
                 },
                 3 => match pick(&mut rng, MembershipStatus::Active) {
-                    Some(mem) => store.suspend_membership(MemberAction::new(mem)).await.map(drop),
+                    Some(mem) => store
+                        .suspend_membership(MemberAction::new(mem))
+                        .await
+                        .map(drop),
                     None => Ok(()),
                 },
                 4 => match pick(&mut rng, MembershipStatus::Suspended) {
-                    Some(mem) => store.reinstate_membership(MemberAction::new(mem)).await.map(drop),
+                    Some(mem) => store
+                        .reinstate_membership(MemberAction::new(mem))
+                        .await
+                        .map(drop),
                     None => Ok(()),
                 },
                 5 => match pick(&mut rng, MembershipStatus::Active) {
-                    Some(mem) if rng.next(2) == 0 => store.admin_remove(AdminRemove::new(mem, owner)).await.map(drop),
+                    Some(mem) if rng.next(2) == 0 => store
+                        .admin_remove(AdminRemove::new(mem, owner))
+                        .await
+                        .map(drop),
                     Some(mem) => store.self_leave(SelfLeave::new(mem)).await.map(drop),
                     None => Ok(()),
                 },

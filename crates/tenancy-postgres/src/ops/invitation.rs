@@ -413,7 +413,10 @@ pub(super) struct Ending<'a> {
     pub(super) identifier: Option<&'a str>,
 }
 
-pub(super) async fn end(store: &PostgresTenancyStore<'_, '_>, ending: Ending<'_>) -> Result<Invitation> {
+pub(super) async fn end(
+    store: &PostgresTenancyStore<'_, '_>,
+    ending: Ending<'_>,
+) -> Result<Invitation> {
     let Ending {
         end,
         inv_id,

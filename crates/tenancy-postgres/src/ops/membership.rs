@@ -175,21 +175,27 @@ pub(super) async fn access(
     let stmts = [Stmt::new(&sql.org_access)
         .bind(&org, Type::UUID)
         .bind(&usr, Type::UUID)];
-    run(store, Call::read(Op::OrgAccess), org_id, &stmts, |flights| {
-        let rows = first(flights);
-        let row = rows.first().ok_or_else(|| corrupt("org_access"))?;
-        let org_status: Option<&str> = named(row, "org_status")?;
-        let membership = match named::<Option<Uuid>>(row, "id")? {
-            Some(_) => Some(rows::membership(row)?),
-            None => None,
-        };
-        Ok(OrgAccess {
-            org_status: org_status
-                .map(|status| status.parse().map_err(|_| corrupt("an org status")))
-                .transpose()?,
-            membership,
-        })
-    })
+    run(
+        store,
+        Call::read(Op::OrgAccess),
+        org_id,
+        &stmts,
+        |flights| {
+            let rows = first(flights);
+            let row = rows.first().ok_or_else(|| corrupt("org_access"))?;
+            let org_status: Option<&str> = named(row, "org_status")?;
+            let membership = match named::<Option<Uuid>>(row, "id")? {
+                Some(_) => Some(rows::membership(row)?),
+                None => None,
+            };
+            Ok(OrgAccess {
+                org_status: org_status
+                    .map(|status| status.parse().map_err(|_| corrupt("an org status")))
+                    .transpose()?,
+                membership,
+            })
+        },
+    )
     .await
 }
 
@@ -483,7 +489,11 @@ fn marked(
 }
 
 /// The membership of a guarded write, the org it is scoped to and its actor, as bound.
-fn target(mem_id: MemId, scope: Option<OrgId>, actor: Option<UsrId>) -> (Uuid, Option<Uuid>, Option<Uuid>) {
+fn target(
+    mem_id: MemId,
+    scope: Option<OrgId>,
+    actor: Option<UsrId>,
+) -> (Uuid, Option<Uuid>, Option<Uuid>) {
     (
         mem_id.as_uuid(),
         scope.map(|id| id.as_uuid()),

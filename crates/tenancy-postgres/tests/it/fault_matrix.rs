@@ -16,7 +16,10 @@ use flametrench_tenancy_postgres::testing::{PgProxy, TestDatabase, violations};
 use time::{Duration, OffsetDateTime};
 
 use crate::support::server;
-use flametrench_tenancy_core::{AdminRemove, ChangeRole, DeclineInvitation, MemberAction, OrgAction, RevokeInvitation, SelfLeave};
+use flametrench_tenancy_core::{
+    AdminRemove, ChangeRole, DeclineInvitation, MemberAction, OrgAction, RevokeInvitation,
+    SelfLeave,
+};
 
 /// The rows every operation starts from.
 struct Setup {
@@ -48,7 +51,10 @@ async fn setup<S: TenancyStore>(store: &S) -> Setup {
         .expect("org")
         .org
         .id;
-    store.suspend_org(OrgAction::new(suspended_org)).await.expect("suspend");
+    store
+        .suspend_org(OrgAction::new(suspended_org))
+        .await
+        .expect("suspend");
     let org = created.org.id;
     let bob = store
         .add_member(AddMember::new(org, bob, Role::Member))
@@ -60,7 +66,10 @@ async fn setup<S: TenancyStore>(store: &S) -> Setup {
         .await
         .expect("dave")
         .id;
-    store.suspend_membership(MemberAction::new(dave)).await.expect("suspend dave");
+    store
+        .suspend_membership(MemberAction::new(dave))
+        .await
+        .expect("suspend dave");
     let invitation = store
         .create_invitation(
             CreateInvitation::new(
@@ -109,20 +118,32 @@ async fn run_op<S: TenancyStore>(store: &S, setup: &Setup, op: Op) -> Result<()>
             .await
             .map(drop),
         Op::SuspendOrg => store.suspend_org(OrgAction::new(setup.org)).await.map(drop),
-        Op::ReinstateOrg => store.reinstate_org(OrgAction::new(setup.suspended_org)).await.map(drop),
+        Op::ReinstateOrg => store
+            .reinstate_org(OrgAction::new(setup.suspended_org))
+            .await
+            .map(drop),
         Op::RevokeOrg => store.revoke_org(OrgAction::new(setup.org)).await.map(drop),
         Op::AddMember => store
             .add_member(AddMember::new(setup.org, setup.carol, Role::Admin))
             .await
             .map(drop),
-        Op::ChangeRole => store.change_role(ChangeRole::new(setup.bob, Role::Admin)).await.map(drop),
-        Op::SuspendMembership => store.suspend_membership(MemberAction::new(setup.bob)).await.map(drop),
+        Op::ChangeRole => store
+            .change_role(ChangeRole::new(setup.bob, Role::Admin))
+            .await
+            .map(drop),
+        Op::SuspendMembership => store
+            .suspend_membership(MemberAction::new(setup.bob))
+            .await
+            .map(drop),
         Op::ReinstateMembership => store
             .reinstate_membership(MemberAction::new(setup.dave_suspended))
             .await
             .map(drop),
         Op::SelfLeave => store.self_leave(SelfLeave::new(setup.bob)).await.map(drop),
-        Op::AdminRemove => store.admin_remove(AdminRemove::new(setup.bob, setup.alice)).await.map(drop),
+        Op::AdminRemove => store
+            .admin_remove(AdminRemove::new(setup.bob, setup.alice))
+            .await
+            .map(drop),
         Op::TransferOwnership => store
             .transfer_ownership(TransferOwnership::new(setup.org, setup.owner, setup.bob))
             .await

@@ -8,8 +8,8 @@ use flametrench_tenancy_postgres::PostgresTenancyStore;
 use flametrench_tenancy_postgres::testing::PgProxy;
 
 use crate::support::{database, server, users};
+use flametrench_tenancy_core::ChangeRole;
 use flametrench_tenancy_postgres::testing::{INVARIANT_QUERIES, InvariantChecker, violations};
-use flametrench_tenancy_core::{ChangeRole};
 
 async fn count(client: &tokio_postgres::Client, sql: &str) -> i64 {
     client.query_one(sql, &[]).await.expect("count").get(0)
@@ -62,7 +62,10 @@ async fn dropped_futures_leave_no_partial_effect() {
         );
     }
     // The pool still works afterwards.
-    store.change_role(ChangeRole::new(bob_mem, Role::Guest)).await.ok();
+    store
+        .change_role(ChangeRole::new(bob_mem, Role::Guest))
+        .await
+        .ok();
     store
         .create_org(CreateOrg::new(alice))
         .await
@@ -185,7 +188,9 @@ async fn the_store_recovers_from_a_server_restart() {
                     let member = store
                         .add_member(AddMember::new(org, user, Role::Member))
                         .await?;
-                    store.change_role(ChangeRole::new(member.id, Role::Admin)).await
+                    store
+                        .change_role(ChangeRole::new(member.id, Role::Admin))
+                        .await
                 }
                 .await;
                 if let Err(error) = result {

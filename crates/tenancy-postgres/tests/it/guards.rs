@@ -25,7 +25,10 @@ use tokio_postgres::Client;
 use uuid::Uuid;
 
 use crate::support::{database, server};
-use flametrench_tenancy_core::{AdminRemove, ChangeRole, DeclineInvitation, MemberAction, OrgAction, RevokeInvitation, SelfLeave};
+use flametrench_tenancy_core::{
+    AdminRemove, ChangeRole, DeclineInvitation, MemberAction, OrgAction, RevokeInvitation,
+    SelfLeave,
+};
 
 const ROLES: [&str; 6] = ["owner", "admin", "member", "guest", "viewer", "editor"];
 const STATUSES: [&str; 3] = ["active", "suspended", "revoked"];
@@ -212,7 +215,11 @@ async fn enumerate(store: &PostgresTenancyStore<'_, '_>, client: &Client) -> Vec
                             "change_role {org_status} org, {status} {target_role}, second owner \
                              {second_owner}, to {new_role}"
                         );
-                        call!(org, case, store.change_role(ChangeRole::new(mem, role(new_role))));
+                        call!(
+                            org,
+                            case,
+                            store.change_role(ChangeRole::new(mem, role(new_role)))
+                        );
                     }
                     let org = rows.org(org_status).await;
                     let usr = rows.user().await;
@@ -253,7 +260,11 @@ async fn enumerate(store: &PostgresTenancyStore<'_, '_>, client: &Client) -> Vec
                             "self_leave {org_status} org, {status} {target_role}, second owner \
                              {second_owner}, transfer to {heir}"
                         );
-                        call!(org, case, store.self_leave(SelfLeave::new(mem).transfer_to(transfer_to)));
+                        call!(
+                            org,
+                            case,
+                            store.self_leave(SelfLeave::new(mem).transfer_to(transfer_to))
+                        );
                     }
                 }
                 // reinstate_membership: org status, status, another active membership.
@@ -271,7 +282,11 @@ async fn enumerate(store: &PostgresTenancyStore<'_, '_>, client: &Client) -> Vec
                         "reinstate_membership {org_status} org, {status} {target_role}, other \
                          active {other_active}"
                     );
-                    call!(org, case, store.reinstate_membership(MemberAction::new(mem)));
+                    call!(
+                        org,
+                        case,
+                        store.reinstate_membership(MemberAction::new(mem))
+                    );
                 }
                 // admin_remove: the actor's role and status against the target's.
                 for actor in ROLES
@@ -399,12 +414,20 @@ async fn enumerate(store: &PostgresTenancyStore<'_, '_>, client: &Client) -> Vec
                     }
                 };
                 let case = format!("revoke_invitation {org_status} org, {inv_status}, by {actor}");
-                call!(org, case, store.revoke_invitation(RevokeInvitation::new(inv, usr)));
+                call!(
+                    org,
+                    case,
+                    store.revoke_invitation(RevokeInvitation::new(inv, usr))
+                );
                 let inv = rows
                     .invitation(org, owner, "pat@example.com", inv_status)
                     .await;
                 let case = format!("decline_invitation {org_status} org, {inv_status}, by {actor}");
-                call!(org, case, store.decline_invitation(DeclineInvitation::new(inv).as_user(usr)));
+                call!(
+                    org,
+                    case,
+                    store.decline_invitation(DeclineInvitation::new(inv).as_user(usr))
+                );
             }
         }
     }

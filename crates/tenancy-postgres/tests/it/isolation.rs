@@ -500,7 +500,11 @@ async fn lock_rows_leave_the_org_row_and_its_triggers_alone() {
         .await
         .expect("change_role")
         .id;
-    let bob_mem = store.suspend_membership(MemberAction::new(bob_mem)).await.expect("suspend").id;
+    let bob_mem = store
+        .suspend_membership(MemberAction::new(bob_mem))
+        .await
+        .expect("suspend")
+        .id;
     let bob_mem = store
         .reinstate_membership(MemberAction::new(bob_mem))
         .await
@@ -559,6 +563,9 @@ async fn lock_rows_leave_the_org_row_and_its_triggers_alone() {
         .get(0);
     assert_eq!(version, 10, "one lock-row version per write");
     // The org's own writes do update the row, and the adopter's trigger sees them.
-    store.suspend_org(OrgAction::new(org)).await.expect("suspend_org");
+    store
+        .suspend_org(OrgAction::new(org))
+        .await
+        .expect("suspend_org");
     assert_ne!(org_row(&observer, org).await, before);
 }

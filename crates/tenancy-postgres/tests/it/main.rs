@@ -15,3 +15,4 @@ mod races;
 mod round_trips;
 mod support;
 mod timeouts;
+mod window;

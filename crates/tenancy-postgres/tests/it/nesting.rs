@@ -173,7 +173,10 @@ async fn deadpool_transaction_and_isolation_levels() {
                 .await
                 .expect("create");
             store
-                .change_role(ChangeRole::new(created.owner_membership.id, flametrench_tenancy_core::Role::Owner))
+                .change_role(ChangeRole::new(
+                    created.owner_membership.id,
+                    flametrench_tenancy_core::Role::Owner,
+                ))
                 .await
                 .expect("a two-flight write");
             store

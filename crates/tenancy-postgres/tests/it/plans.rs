@@ -446,50 +446,55 @@ fn writes() -> Vec<(&'static str, &'static str, String)> {
         ),
         (
             "add_member",
-            "uuid, uuid, uuid, text, uuid, uuid, timestamptz",
+            "uuid, uuid, uuid, text, uuid, uuid, timestamptz, bool",
             format!(
-                "{BIG}, {}, {}, 'member', {new}, {new}, now()",
+                "{BIG}, {}, {}, 'member', {new}, {new}, now(), true",
                 usr(30000),
                 usr(1)
             ),
         ),
         (
             "change_role",
-            "uuid, timestamptz, uuid, text, uuid",
-            format!("{}, now(), {new}, 'admin', {new}", mem(5)),
+            "uuid, timestamptz, uuid, text, uuid, uuid, uuid",
+            format!(
+                "{}, now(), {new}, 'admin', {new}, {BIG}, {}",
+                mem(5),
+                usr(1)
+            ),
         ),
         (
             "suspend_membership",
-            "uuid, timestamptz",
-            format!("{}, now()", mem(5)),
+            "uuid, timestamptz, uuid, uuid",
+            format!("{}, now(), {BIG}, {}", mem(5), usr(1)),
         ),
         (
             "reinstate_membership",
-            "uuid, timestamptz, uuid",
-            format!("{}, now(), {new}", mem(7)),
+            "uuid, timestamptz, uuid, uuid, uuid",
+            format!("{}, now(), {new}, {BIG}, {}", mem(7), usr(1)),
         ),
         (
             "admin_remove",
-            "uuid, timestamptz, uuid",
-            format!("{}, now(), {}", mem(5), usr(1)),
+            "uuid, timestamptz, uuid, uuid",
+            format!("{}, now(), {}, {BIG}", mem(5), usr(1)),
         ),
         (
             "self_leave_alone",
-            "uuid, timestamptz",
-            format!("{}, now()", mem(5)),
+            "uuid, timestamptz, uuid",
+            format!("{}, now(), {BIG}", mem(5)),
         ),
         (
             "self_leave",
-            "uuid, timestamptz, uuid, uuid, uuid",
-            format!("{}, now(), {}, {new}, {new}", mem(1), usr(2)),
+            "uuid, timestamptz, uuid, uuid, uuid, uuid",
+            format!("{}, now(), {}, {new}, {new}, {BIG}", mem(1), usr(2)),
         ),
         (
             "transfer_ownership",
-            "uuid, timestamptz, uuid, uuid, uuid, uuid, uuid, uuid",
+            "uuid, timestamptz, uuid, uuid, uuid, uuid, uuid, uuid, uuid",
             format!(
-                "{BIG}, now(), {}, {}, {new}, {new}, {new}, {new}",
+                "{BIG}, now(), {}, {}, {new}, {new}, {new}, {new}, {}",
                 mem(1),
-                mem(2)
+                mem(2),
+                usr(1)
             ),
         ),
         (
@@ -503,28 +508,57 @@ fn writes() -> Vec<(&'static str, &'static str, String)> {
         ),
         (
             "accept_context",
-            "uuid, uuid",
-            format!("{inv}, {}", usr(30000)),
+            "uuid, uuid, uuid",
+            format!("{inv}, {}, {BIG}", usr(30000)),
         ),
         (
             "accept_invitation",
-            "uuid, uuid, timestamptz, bool, uuid, uuid, text, int8, bool, text",
+            "uuid, uuid, timestamptz, bool, uuid, uuid, text, int8, bool, text, uuid",
             format!(
                 "{inv}, {}, now(), false, {new}, {new}, '0190f2a8-1b3c-7abc-8123-', 0, true, \
-                 'guest5@example.com'",
+                 'guest5@example.com', {BIG}",
                 usr(30000)
             ),
         ),
         (
             "end_invitation",
-            "uuid, text, timestamptz, uuid, bool",
-            format!("{inv}, 'revoked', now(), {}, true", usr(1)),
+            "uuid, text, timestamptz, uuid, bool, uuid, bool, text",
+            format!(
+                "{inv}, 'revoked', now(), {}, true, {BIG}, false, NULL",
+                usr(1)
+            ),
+        ),
+        (
+            // A checked decline by an admin, with an identifier that does not match.
+            "end_invitation",
+            "uuid, text, timestamptz, uuid, bool, uuid, bool, text",
+            format!(
+                "{inv}, 'declined', now(), {}, false, {BIG}, true, 'nobody@example.com'",
+                usr(1)
+            ),
         ),
         (
             "end_invitation_context",
-            "uuid, uuid",
-            format!("{inv}, {}", usr(1)),
+            "uuid, uuid, uuid, text",
+            format!("{inv}, {}, {BIG}, 'guest5@example.com'", usr(1)),
         ),
+        (
+            "set_org_status",
+            "uuid, text, timestamptz, text, uuid",
+            format!("{BIG}, 'suspended', now(), 'active', {}", usr(1)),
+        ),
+        (
+            "update_org",
+            "uuid, bool, text, bool, text, timestamptz, uuid",
+            format!("{BIG}, true, 'Renamed', false, NULL, now(), {}", usr(1)),
+        ),
+        ("org_access", "uuid, uuid", format!("{BIG}, {}", usr(1))),
+        (
+            "get_membership_in",
+            "uuid, uuid",
+            format!("{}, {BIG}", mem(5)),
+        ),
+        ("get_invitation_in", "uuid, uuid", format!("{inv}, {BIG}")),
     ]
 }
 

@@ -82,7 +82,10 @@ async fn the_store_needs_only_row_privileges() {
         .accept_invitation(AcceptInvitation::as_user(invitation.id, carol, identifier))
         .await
         .expect("accept");
-    store.revoke_org(OrgAction::new(created.org.id)).await.expect("revoke_org");
+    store
+        .revoke_org(OrgAction::new(created.org.id))
+        .await
+        .expect("revoke_org");
 
     // The app role cannot run DDL, so migrations need the owner.
     let refused = migrate(&mut app, "public")

@@ -15,8 +15,8 @@ use time::{Duration, OffsetDateTime};
 use tokio::sync::Barrier;
 
 use crate::support::{database, server, users};
-use flametrench_tenancy_postgres::testing::{Weakening, violations, weakened};
 use flametrench_tenancy_core::{ChangeRole, DeclineInvitation, MemberAction, OrgAction, SelfLeave};
+use flametrench_tenancy_postgres::testing::{Weakening, violations, weakened};
 
 const ROUNDS: usize = 25;
 
@@ -242,7 +242,10 @@ async fn all_races(store: Arc<PostgresTenancyStore<'static, 'static>>) {
                 s.accept_invitation(AcceptInvitation::as_user(contested, erin, ia))
                     .await
             },
-            move |s| async move { s.decline_invitation(DeclineInvitation::new(contested)).await },
+            move |s| async move {
+                s.decline_invitation(DeclineInvitation::new(contested))
+                    .await
+            },
         )
         .await;
 

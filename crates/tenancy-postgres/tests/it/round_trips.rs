@@ -14,7 +14,20 @@ use flametrench_tenancy_postgres::testing::PgProxy;
 use time::{Duration, OffsetDateTime};
 
 use crate::support::{database, server};
-use flametrench_tenancy_core::{AdminRemove, ChangeRole, DeclineInvitation, MemberAction, OrgAction, RevokeInvitation, SelfLeave};
+use flametrench_tenancy_core::{
+    AdminRemove, ChangeRole, DeclineInvitation, MemberAction, OrgAction, RevokeInvitation,
+    SelfLeave,
+};
+
+/// Which forms of the calls a pass measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Forms {
+    /// Unscoped, authorized by the caller.
+    Plain,
+    /// Scoped to the org (`in_org`, the scoped reads) and actor-checked (`by`) wherever the
+    /// operation takes it: the org and the actor are decided in the same flight.
+    ScopedChecked,
+}
 
 /// One operation's call as the proxy saw it.
 struct Seen {
@@ -23,8 +36,9 @@ struct Seen {
     sql: Vec<String>,
 }
 
-/// Runs every operation once, recording the round trips and statements of each.
-async fn measure<S: TenancyStore>(store: &S, proxy: &PgProxy) -> Vec<Seen> {
+/// Runs every operation once, in `forms`, recording the round trips and statements of each.
+#[allow(clippy::too_many_lines)]
+async fn measure<S: TenancyStore>(store: &S, proxy: &PgProxy, forms: Forms) -> Vec<Seen> {
     let mut seen = Vec::new();
     macro_rules! count {
         ($name:literal, $call:expr) => {{
@@ -45,18 +59,43 @@ async fn measure<S: TenancyStore>(store: &S, proxy: &PgProxy) -> Vec<Seen> {
     store.ensure_user(carol).await.expect("carol");
     let created = count!("create_org", store.create_org(CreateOrg::new(alice)));
     let org = created.org.id;
+    let checked = forms == Forms::ScopedChecked;
+    let scope = checked.then_some(org);
+    // The org-scoped and actor-checked forms, when measured.
+    let member_action = |mem, actor| {
+        let action = MemberAction::new(mem);
+        if checked {
+            action.in_org(org).by(actor)
+        } else {
+            action
+        }
+    };
+    let org_action = |actor| {
+        if checked {
+            OrgAction::new(org).by(actor)
+        } else {
+            OrgAction::new(org)
+        }
+    };
     count!("get_org", store.get_org(org));
     count!(
         "update_org",
-        store.update_org(UpdateOrg::new(org).name(Patch::Set(OrgName::new("Acme").expect("name"))))
+        store.update_org({
+            let update = UpdateOrg::new(org).name(Patch::Set(OrgName::new("Acme").expect("name")));
+            if checked { update.by(alice) } else { update }
+        })
     );
     count!("list_orgs", store.list_orgs(ListOrgs::new()));
     let bob_mem = count!(
         "add_member",
-        store.add_member(AddMember::new(org, bob, Role::Member))
+        store.add_member({
+            let add = AddMember::new(org, bob, Role::Member);
+            if checked { add.by(alice) } else { add }
+        })
     );
-    count!("get_membership", store.get_membership(bob_mem.id, None));
+    count!("get_membership", store.get_membership(bob_mem.id, scope));
     count!("active_membership", store.active_membership(org, bob));
+    count!("org_access", store.org_access(org, bob));
     count!(
         "check_any",
         store.check_any(
@@ -80,11 +119,24 @@ async fn measure<S: TenancyStore>(store: &S, proxy: &PgProxy) -> Vec<Seen> {
             ListMembers::new(org).cursor(Some(Cursor::after(created.owner_membership.id)))
         )
     );
-    let bob_mem = count!("change_role", store.change_role(ChangeRole::new(bob_mem.id, Role::Admin)));
-    count!("suspend_membership", store.suspend_membership(MemberAction::new(bob_mem.id)));
+    let bob_mem = count!(
+        "change_role",
+        store.change_role({
+            let change = ChangeRole::new(bob_mem.id, Role::Admin);
+            if checked {
+                change.in_org(org).by(alice)
+            } else {
+                change
+            }
+        })
+    );
+    count!(
+        "suspend_membership",
+        store.suspend_membership(member_action(bob_mem.id, alice))
+    );
     count!(
         "reinstate_membership",
-        store.reinstate_membership(MemberAction::new(bob_mem.id))
+        store.reinstate_membership(member_action(bob_mem.id, alice))
     );
     let expires = OffsetDateTime::now_utc() + Duration::days(1);
     let identifier = Identifier::new("carol@example.com").expect("identifier");
@@ -102,18 +154,17 @@ async fn measure<S: TenancyStore>(store: &S, proxy: &PgProxy) -> Vec<Seen> {
                 .expect("pre_tuples"),
         )
     );
-    count!("get_invitation", store.get_invitation(invitation.id, None));
+    count!("get_invitation", store.get_invitation(invitation.id, scope));
     count!(
         "list_invitations",
         store.list_invitations(ListInvitations::new(org))
     );
     let accepted = count!(
         "accept_invitation",
-        store.accept_invitation(AcceptInvitation::as_user(
-            invitation.id,
-            carol,
-            identifier.clone()
-        ))
+        store.accept_invitation({
+            let accept = AcceptInvitation::as_user(invitation.id, carol, identifier.clone());
+            if checked { accept.in_org(org) } else { accept }
+        })
     );
     count!(
         "list_tuples_for_subject",
@@ -138,19 +189,28 @@ async fn measure<S: TenancyStore>(store: &S, proxy: &PgProxy) -> Vec<Seen> {
     );
     count!(
         "admin_remove",
-        store.admin_remove(AdminRemove::new(accepted.membership.id, bob))
+        store.admin_remove({
+            let remove = AdminRemove::new(accepted.membership.id, bob);
+            if checked { remove.in_org(org) } else { remove }
+        })
     );
     let moved = count!(
         "transfer_ownership",
-        store.transfer_ownership(TransferOwnership::new(
-            org,
-            created.owner_membership.id,
-            bob_mem.id
-        ))
+        store.transfer_ownership({
+            let transfer = TransferOwnership::new(org, created.owner_membership.id, bob_mem.id);
+            if checked {
+                transfer.by(alice)
+            } else {
+                transfer
+            }
+        })
     );
     count!(
         "self_leave",
-        store.self_leave(SelfLeave::new(moved.from_membership.id))
+        store.self_leave({
+            let leave = SelfLeave::new(moved.from_membership.id);
+            if checked { leave.in_org(org) } else { leave }
+        })
     );
     // After the transfer, bob owns the org and holds invitation authority.
     let declined = store
@@ -162,7 +222,14 @@ async fn measure<S: TenancyStore>(store: &S, proxy: &PgProxy) -> Vec<Seen> {
         .expect("invite");
     count!(
         "decline_invitation",
-        store.decline_invitation(DeclineInvitation::new(declined.id))
+        store.decline_invitation({
+            let decline = DeclineInvitation::new(declined.id);
+            if checked {
+                decline.in_org(org).by(carol).bound_to(identifier.clone())
+            } else {
+                decline
+            }
+        })
     );
     let revoked = store
         .create_invitation(
@@ -173,11 +240,15 @@ async fn measure<S: TenancyStore>(store: &S, proxy: &PgProxy) -> Vec<Seen> {
         .expect("invite");
     count!(
         "revoke_invitation",
-        store.revoke_invitation(RevokeInvitation::new(revoked.id, bob))
+        store.revoke_invitation({
+            let revoke = RevokeInvitation::new(revoked.id, bob);
+            if checked { revoke.in_org(org) } else { revoke }
+        })
     );
-    count!("suspend_org", store.suspend_org(OrgAction::new(org)));
-    count!("reinstate_org", store.reinstate_org(OrgAction::new(org)));
-    count!("revoke_org", store.revoke_org(OrgAction::new(org)));
+    // After the transfer, bob owns the org.
+    count!("suspend_org", store.suspend_org(org_action(bob)));
+    count!("reinstate_org", store.reinstate_org(org_action(bob)));
+    count!("revoke_org", store.revoke_org(org_action(bob)));
     seen
 }
 
@@ -232,7 +303,85 @@ async fn measure_refusals<S: TenancyStore>(store: &S, proxy: &PgProxy) -> Vec<(&
         "forbidden.sole_owner",
         store.self_leave(SelfLeave::new(owner))
     );
-    refused!("admin_remove", "forbidden", store.admin_remove(AdminRemove::new(owner, bob)));
+    refused!(
+        "admin_remove",
+        "forbidden",
+        store.admin_remove(AdminRemove::new(owner, bob))
+    );
+    // Scoped to another org: not found, in the same single flight.
+    let other = store
+        .create_org(CreateOrg::new(bob))
+        .await
+        .expect("org")
+        .org
+        .id;
+    refused!(
+        "change_role",
+        "not_found",
+        store.change_role(
+            ChangeRole::new(bob_mem.id, Role::Admin)
+                .in_org(other)
+                .by(bob)
+        )
+    );
+    refused!(
+        "suspend_membership",
+        "not_found",
+        store.suspend_membership(MemberAction::new(bob_mem.id).in_org(other))
+    );
+    refused!(
+        "self_leave",
+        "not_found",
+        store.self_leave(SelfLeave::new(bob_mem.id).in_org(other))
+    );
+    refused!(
+        "admin_remove",
+        "not_found",
+        store.admin_remove(AdminRemove::new(bob_mem.id, alice).in_org(other))
+    );
+    refused!(
+        "get_membership",
+        "not_found",
+        store.get_membership(bob_mem.id, Some(other))
+    );
+    // Checked, by an actor without the authority: forbidden, in the same single flight.
+    let dave = UsrId::new();
+    store.ensure_user(dave).await.expect("dave");
+    refused!(
+        "change_role",
+        "forbidden",
+        store.change_role(ChangeRole::new(owner, Role::Member).in_org(org).by(bob))
+    );
+    refused!(
+        "suspend_membership",
+        "forbidden",
+        store.suspend_membership(MemberAction::new(owner).by(bob))
+    );
+    refused!(
+        "add_member",
+        "forbidden",
+        store.add_member(AddMember::new(org, dave, Role::Member).by(bob))
+    );
+    refused!(
+        "update_org",
+        "forbidden",
+        store.update_org(UpdateOrg::new(org).by(bob))
+    );
+    refused!(
+        "suspend_org",
+        "forbidden",
+        store.suspend_org(OrgAction::new(org).by(bob))
+    );
+    refused!(
+        "revoke_org",
+        "forbidden",
+        store.revoke_org(OrgAction::new(org).by(bob))
+    );
+    refused!(
+        "transfer_ownership",
+        "forbidden",
+        store.transfer_ownership(TransferOwnership::new(org, owner, bob_mem.id).by(bob))
+    );
     refused!(
         "transfer_ownership",
         "precondition.from_not_owner",
@@ -288,7 +437,10 @@ async fn measure_refusals<S: TenancyStore>(store: &S, proxy: &PgProxy) -> Vec<(&
         "conflict.invitation_not_pending",
         store.decline_invitation(DeclineInvitation::new(invitation.id))
     );
-    store.suspend_org(OrgAction::new(org)).await.expect("suspend org");
+    store
+        .suspend_org(OrgAction::new(org))
+        .await
+        .expect("suspend org");
     refused!(
         "suspend_org",
         "precondition.invalid_transition",
@@ -299,13 +451,20 @@ async fn measure_refusals<S: TenancyStore>(store: &S, proxy: &PgProxy) -> Vec<(&
         "precondition.org_not_active",
         store.add_member(AddMember::new(org, alice, Role::Member))
     );
-    store.revoke_org(OrgAction::new(org)).await.expect("revoke org");
+    store
+        .revoke_org(OrgAction::new(org))
+        .await
+        .expect("revoke org");
     refused!(
         "reinstate_org",
         "already_terminal",
         store.reinstate_org(OrgAction::new(org))
     );
-    refused!("revoke_org", "already_terminal", store.revoke_org(OrgAction::new(org)));
+    refused!(
+        "revoke_org",
+        "already_terminal",
+        store.revoke_org(OrgAction::new(org))
+    );
     refused!(
         "update_org",
         "already_terminal",
@@ -325,7 +484,7 @@ async fn pool_and_nested_round_trips_within_budget() {
     let store = PostgresTenancyStore::new(pool);
     // The first pass prepares each statement once on the connection (one extra round trip per
     // flight the first time an operation runs on it); the budget holds from then on.
-    let cold = measure(&store, &proxy).await;
+    let cold = measure(&store, &proxy, Forms::Plain).await;
     // Every operation of the table is measured.
     let mut measured: Vec<&str> = cold.iter().map(|seen| seen.op).collect();
     measured.sort_unstable();
@@ -343,7 +502,10 @@ async fn pool_and_nested_round_trips_within_budget() {
             "{op} took {trips} round trips on a cold connection"
         );
     }
-    let pooled = measure(&store, &proxy).await;
+    // The scoped and checked forms prepare their own statements once, then hold the budget too.
+    measure(&store, &proxy, Forms::ScopedChecked).await;
+    let mut pooled = measure(&store, &proxy, Forms::Plain).await;
+    pooled.extend(measure(&store, &proxy, Forms::ScopedChecked).await);
     let summary: Vec<(&str, u64)> = pooled.iter().map(|s| (s.op, s.round_trips)).collect();
     println!("pool round trips: {summary:?}");
     for Seen {
@@ -375,7 +537,9 @@ async fn pool_and_nested_round_trips_within_budget() {
     let mut tx = client.transaction().await.expect("begin");
     let nested = {
         let store = PostgresTenancyStore::in_transaction(&mut tx);
-        measure(&store, &proxy).await
+        let mut nested = measure(&store, &proxy, Forms::Plain).await;
+        nested.extend(measure(&store, &proxy, Forms::ScopedChecked).await);
+        nested
     };
     tx.rollback().await.expect("rollback");
     let summary: Vec<(&str, u64)> = nested.iter().map(|s| (s.op, s.round_trips)).collect();
@@ -452,8 +616,14 @@ async fn pool_transactions_choose_read_committed() {
         .change_role(ChangeRole::new(member.id, Role::Admin))
         .await
         .expect("change_role");
-    store.suspend_membership(MemberAction::new(member.id)).await.expect("suspend");
-    store.revoke_org(OrgAction::new(org)).await.expect("revoke_org");
+    store
+        .suspend_membership(MemberAction::new(member.id))
+        .await
+        .expect("suspend");
+    store
+        .revoke_org(OrgAction::new(org))
+        .await
+        .expect("revoke_org");
     let sql = proxy.stats().sql;
     let begins: Vec<&String> = sql
         .iter()

@@ -8,7 +8,7 @@ use flametrench_tenancy_postgres::PostgresTenancyStore;
 use flametrench_tenancy_postgres::testing::violations;
 
 use crate::support::{database, server, users};
-use flametrench_tenancy_core::{ChangeRole};
+use flametrench_tenancy_core::ChangeRole;
 
 #[tokio::test]
 async fn timeouts_are_typed_and_leave_nothing_behind() {
@@ -84,7 +84,10 @@ async fn timeouts_are_typed_and_leave_nothing_behind() {
     }
 
     drop(hold);
-    let unchanged = setup.get_membership(member.id, None).await.expect("membership");
+    let unchanged = setup
+        .get_membership(member.id, None)
+        .await
+        .expect("membership");
     assert_eq!(
         (unchanged.status, unchanged.role),
         (MembershipStatus::Active, Role::Member)

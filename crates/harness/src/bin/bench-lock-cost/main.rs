@@ -19,10 +19,13 @@ use flametrench_tenancy_core::{
     AcceptInvitation, AddMember, CreateInvitation, CreateOrg, Identifier, Op, OrgName, Patch, Role,
     TenancyStore, TransferOwnership, UpdateOrg,
 };
+use flametrench_tenancy_core::{
+    AdminRemove, ChangeRole, DeclineInvitation, MemberAction, OrgAction, RevokeInvitation,
+    SelfLeave,
+};
 use flametrench_tenancy_postgres::testing::{TestPostgres, Weakening, weakened};
 use flametrench_tenancy_postgres::{PooledTenancyStore, PostgresTenancyStore};
 use time::OffsetDateTime;
-use flametrench_tenancy_core::{AdminRemove, ChangeRole, DeclineInvitation, MemberAction, OrgAction, RevokeInvitation, SelfLeave};
 
 /// The writes measured: every write of the operation table but those that make new rows
 /// without an org to lock (`ensure_user`, `create_org`); see [`call`].
@@ -87,7 +90,10 @@ async fn rows(store: &PooledTenancyStore, op: Op) -> Result<Rows, String> {
         .map_err(|e| e.to_string())?
         .id;
     if op == Op::ReinstateOrg {
-        store.suspend_org(OrgAction::new(org)).await.map_err(|e| e.to_string())?;
+        store
+            .suspend_org(OrgAction::new(org))
+            .await
+            .map_err(|e| e.to_string())?;
     }
     Ok(Rows {
         org,
@@ -105,10 +111,22 @@ async fn call<S: TenancyStore>(store: &S, op: Op, rows: &Rows) -> Result<(), Str
             .add_member(AddMember::new(rows.org, rows.outsider, Role::Member))
             .await
             .map(drop),
-        Op::ChangeRole => store.change_role(ChangeRole::new(rows.member, Role::Admin)).await.map(drop),
-        Op::SuspendMembership => store.suspend_membership(MemberAction::new(rows.member)).await.map(drop),
-        Op::ReinstateMembership => store.reinstate_membership(MemberAction::new(rows.member)).await.map(drop),
-        Op::SelfLeave => store.self_leave(SelfLeave::new(rows.member)).await.map(drop),
+        Op::ChangeRole => store
+            .change_role(ChangeRole::new(rows.member, Role::Admin))
+            .await
+            .map(drop),
+        Op::SuspendMembership => store
+            .suspend_membership(MemberAction::new(rows.member))
+            .await
+            .map(drop),
+        Op::ReinstateMembership => store
+            .reinstate_membership(MemberAction::new(rows.member))
+            .await
+            .map(drop),
+        Op::SelfLeave => store
+            .self_leave(SelfLeave::new(rows.member))
+            .await
+            .map(drop),
         Op::AdminRemove => store
             .admin_remove(AdminRemove::new(rows.member, rows.owner_usr))
             .await
@@ -147,7 +165,10 @@ async fn call<S: TenancyStore>(store: &S, op: Op, rows: &Rows) -> Result<(), Str
             Err(error) => Err(error),
         },
         Op::SuspendOrg => store.suspend_org(OrgAction::new(rows.org)).await.map(drop),
-        Op::ReinstateOrg => store.reinstate_org(OrgAction::new(rows.org)).await.map(drop),
+        Op::ReinstateOrg => store
+            .reinstate_org(OrgAction::new(rows.org))
+            .await
+            .map(drop),
         Op::RevokeInvitation => store
             .revoke_invitation(RevokeInvitation::new(rows.invitation, rows.owner_usr))
             .await

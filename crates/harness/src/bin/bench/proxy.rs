@@ -55,7 +55,10 @@ async fn trip_pass(
         "add_member",
         store.add_member(AddMember::new(created.org.id, bob, Role::Member))
     );
-    let member = measure!("change_role", store.change_role(ChangeRole::new(member.id, Role::Admin)));
+    let member = measure!(
+        "change_role",
+        store.change_role(ChangeRole::new(member.id, Role::Admin))
+    );
     let grant = PreTuple::new("viewer", "proj", "0190f2a8-1b3c-7abc-8123-aaaaaaaaaaaa")
         .map_err(|e| e.to_string())?;
     let carol = user(store).await;

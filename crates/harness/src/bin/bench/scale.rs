@@ -532,10 +532,14 @@ async fn run_call<S: TenancyStore>(store: &S, call: Call) -> Result<Outcome, Ten
             .change_role(ChangeRole::new(membership, Role::Guest))
             .await
             .map(|_| None),
-        Call::SuspendMembership(membership) => {
-            store.suspend_membership(MemberAction::new(membership)).await.map(|_| None)
-        }
-        Call::SelfLeave(membership) => store.self_leave(SelfLeave::new(membership)).await.map(|_| None),
+        Call::SuspendMembership(membership) => store
+            .suspend_membership(MemberAction::new(membership))
+            .await
+            .map(|_| None),
+        Call::SelfLeave(membership) => store
+            .self_leave(SelfLeave::new(membership))
+            .await
+            .map(|_| None),
         Call::CreateInvitation(input) => store.create_invitation(input).await.map(|_| None),
         Call::AcceptInvitation(input) => store.accept_invitation(input).await.map(|_| None),
         Call::TransferOwnership(input) => {

@@ -127,7 +127,9 @@ pub(crate) async fn single_client<S: TenancyStore>(
                 async move { member }
             },
             |member| async move {
-                let _ = store.change_role(ChangeRole::new(member, Role::Admin)).await;
+                let _ = store
+                    .change_role(ChangeRole::new(member, Role::Admin))
+                    .await;
             },
         )
         .await,

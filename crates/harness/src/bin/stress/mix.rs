@@ -13,7 +13,10 @@ use flametrench_tenancy_core::{
 use time::OffsetDateTime;
 
 use crate::tally::Tally;
-use flametrench_tenancy_core::{AdminRemove, ChangeRole, DeclineInvitation, MemberAction, OrgAction, RevokeInvitation, SelfLeave};
+use flametrench_tenancy_core::{
+    AdminRemove, ChangeRole, DeclineInvitation, MemberAction, OrgAction, RevokeInvitation,
+    SelfLeave,
+};
 
 /// Repeatable pseudo-random numbers (xorshift64*).
 pub(crate) struct Rng(u64);
@@ -138,7 +141,10 @@ async fn step<S: TenancyStore>(store: &S, world: &World, rng: &mut Rng, tally: &
             let heir = if rng.chance(70) { Some(user) } else { None };
             (
                 Op::SelfLeave,
-                store.self_leave(SelfLeave::new(member).transfer_to(heir)).await.map(drop),
+                store
+                    .self_leave(SelfLeave::new(member).transfer_to(heir))
+                    .await
+                    .map(drop),
             )
         }
         8 => (
@@ -210,14 +216,19 @@ async fn step<S: TenancyStore>(store: &S, world: &World, rng: &mut Rng, tally: &
         14 => (
             Op::DeclineInvitation,
             store
-                .decline_invitation(DeclineInvitation::new(pending_invitation(store, org, rng).await).as_user(user))
+                .decline_invitation(
+                    DeclineInvitation::new(pending_invitation(store, org, rng).await).as_user(user),
+                )
                 .await
                 .map(drop),
         ),
         15 => (
             Op::RevokeInvitation,
             store
-                .revoke_invitation(RevokeInvitation::new(pending_invitation(store, org, rng).await, user))
+                .revoke_invitation(RevokeInvitation::new(
+                    pending_invitation(store, org, rng).await,
+                    user,
+                ))
                 .await
                 .map(drop),
         ),
@@ -235,8 +246,14 @@ async fn step<S: TenancyStore>(store: &S, world: &World, rng: &mut Rng, tally: &
                     }
                     (Op::RevokeOrg, result)
                 }
-                1..=4 => (Op::SuspendOrg, store.suspend_org(OrgAction::new(org)).await.map(drop)),
-                _ => (Op::ReinstateOrg, store.reinstate_org(OrgAction::new(org)).await.map(drop)),
+                1..=4 => (
+                    Op::SuspendOrg,
+                    store.suspend_org(OrgAction::new(org)).await.map(drop),
+                ),
+                _ => (
+                    Op::ReinstateOrg,
+                    store.reinstate_org(OrgAction::new(org)).await.map(drop),
+                ),
             }
         }
         17 => {
