@@ -316,8 +316,11 @@ macro_rules! tenancy_operations {
             /// `precondition.invalid_cursor` for a cursor that is not a well-formed `tup_` id
             /// (another prefix included).
             read ListTuplesByObject list_tuples_by_object(input: $crate::ListTuplesByObject) -> $crate::Page<$crate::Tuple>;
-            /// The user's active membership in the org, if any: the role question every
-            /// request asks, in one indexed lookup. An unknown org or user has none.
+            /// The user's active membership in the org, if any, in one indexed lookup. An unknown
+            /// org or user has none. The org's status is not consulted: a member of a suspended
+            /// org keeps an active membership. For a permission check,
+            /// [`org_access`](crate::TenancyStore::org_access) answers with the org's status in
+            /// the same single read.
             ///
             /// # Errors
             ///

@@ -179,24 +179,37 @@ impl<'a> OrgFlight<'a> {
         }
     }
 
-    /// The actor's role as read under the lock (`None`: unchecked), and the rows of the write
-    /// and of the status after it.
-    fn read(
-        checked: bool,
-        flights: &[Vec<tokio_postgres::Row>],
-    ) -> Result<(Option<Option<Role>>, &[Vec<tokio_postgres::Row>])> {
+    /// What the flight read: the actor's role as read under the lock, and the rows of the
+    /// write and of the status after it.
+    fn read(checked: bool, flights: &[Vec<tokio_postgres::Row>]) -> Result<OrgFlightRows<'_>> {
         if !checked {
-            return Ok((None, flights));
+            return Ok(OrgFlightRows {
+                actor_role: None,
+                rest: flights,
+            });
         }
-        let role = rows_at(flights, 1)
-            .first()
-            .map(|row| rows::named::<&str>(row, "role"))
-            .transpose()?;
-        Ok((
-            Some(parse_role(role)?),
-            flights.get(2..).unwrap_or_default(),
-        ))
+        Ok(OrgFlightRows {
+            actor_role: Some(role_in(rows_at(flights, 1))?),
+            rest: flights.get(2..).unwrap_or_default(),
+        })
     }
+}
+
+/// The role of the active membership an `active_membership` read returned, if any.
+fn role_in(rows: &[tokio_postgres::Row]) -> Result<Option<Role>> {
+    let role = rows
+        .first()
+        .map(|row| rows::named::<&str>(row, "role"))
+        .transpose()?;
+    parse_role(role)
+}
+
+/// An org write's flight as read by [`OrgFlight::read`].
+struct OrgFlightRows<'f> {
+    /// `None` when unchecked; else the actor's active role in the org, if any.
+    actor_role: Option<Option<Role>>,
+    /// The rows of the write, then of the status read after it.
+    rest: &'f [Vec<tokio_postgres::Row>],
 }
 
 /// A guarded org write's flight: the write (returning the org it changed), then the org's
@@ -250,11 +263,11 @@ pub(super) async fn update(
     let call = Call::write(Op::UpdateOrg, flight.shape).probe(probe, &marked);
     let checked = flight.checked;
     run(store, call, input.org_id, &flight.stmts, |flights| {
-        let (actor_role, flights) = OrgFlight::read(checked, &flights)?;
+        let OrgFlightRows { actor_role, rest } = OrgFlight::read(checked, &flights)?;
         // The update leaves the status as the guard saw it.
         settle_org_write(
             Op::UpdateOrg,
-            flights,
+            rest,
             |org| org.status,
             |status| decide::update_org(status, actor_role),
         )
@@ -303,11 +316,11 @@ pub(super) async fn transition(
     let call = Call::write(op, flight.shape).probe(probe, &marked);
     let checked = flight.checked;
     run(store, call, org_id, &flight.stmts, |flights| {
-        let (actor_role, flights) = OrgFlight::read(checked, &flights)?;
+        let OrgFlightRows { actor_role, rest } = OrgFlight::read(checked, &flights)?;
         // A written org had the status the guard required.
         settle_org_write(
             op,
-            flights,
+            rest,
             |_| required,
             |status| decide::org_transition(status, transition, actor_role).map(drop),
         )
@@ -350,16 +363,7 @@ pub(super) async fn revoke(
     run(store, call, org_id, &stmts, |flights| {
         // The lock read the status the revocation's guard then saw, under the lock.
         let locked = org_status_of(rows_at(&flights, 0))?;
-        let actor_role = match actor {
-            None => None,
-            Some(_) => {
-                let role = rows_at(&flights, 1)
-                    .first()
-                    .map(|row| rows::named::<&str>(row, "role"))
-                    .transpose()?;
-                Some(parse_role(role)?)
-            }
-        };
+        let actor_role = actor.map(|_| role_in(rows_at(&flights, 1))).transpose()?;
         settle_org_write(
             Op::RevokeOrg,
             flights.get(at..).unwrap_or_default(),
