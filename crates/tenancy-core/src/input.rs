@@ -661,8 +661,8 @@ in_org_builder!(AdminRemove, "a membership");
 ///
 /// Unchecked by default, as the spec has it. [`DeclineInvitation::bound_to`] and
 /// [`DeclineInvitation::by`] have the store check, under the org's lock, that the decliner is
-/// the invitee (the identifier binding, as in `accept_invitation`) or an active owner or admin
-/// of the org (`spec/decisions/0016-actor-checks.md`).
+/// the invitee (the identifier binding, as in `accept_invitation`) or, given with `by`, an
+/// active owner or admin of the org (`spec/decisions/0016-actor-checks.md`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct DeclineInvitation {
@@ -671,11 +671,12 @@ pub struct DeclineInvitation {
     /// Who declined, recorded as `terminal_by` (may be none: an anonymous decline).
     pub as_usr_id: Option<UsrId>,
     /// The identifier of the decliner's authenticated session, compared byte for byte with
-    /// the invitation's.
+    /// the invitation's ([`DeclineInvitation::bound_to`]).
     pub identifier: Option<Identifier>,
-    /// Whether the store checks the decliner ([`DeclineInvitation::by`],
-    /// [`DeclineInvitation::bound_to`]).
-    pub checked: bool,
+    /// Whether `as_usr_id` is an actor whose authority may allow the decline
+    /// ([`DeclineInvitation::by`]); a decliner recorded with
+    /// [`DeclineInvitation::as_user`] is only recorded.
+    pub by_actor: bool,
     /// The org the caller believes the invitation belongs to
     /// ([`DeclineInvitation::in_org`]).
     pub org_id: Option<OrgId>,
@@ -688,16 +689,17 @@ impl DeclineInvitation {
             inv_id,
             as_usr_id: None,
             identifier: None,
-            checked: false,
+            by_actor: false,
             org_id: None,
         }
     }
 
-    /// Records `usr_id` (a `UsrId`, or an `Option<UsrId>` relayed as it came) as who declined,
-    /// without checking it unless the decline is checked.
+    /// Records `usr_id` (a `UsrId`, or an `Option<UsrId>` relayed as it came) as who declined.
+    /// Only recorded: its authority allows nothing (use [`DeclineInvitation::by`] for that).
     #[must_use]
     pub fn as_user(mut self, usr_id: impl Into<Option<UsrId>>) -> Self {
         self.as_usr_id = usr_id.into();
+        self.by_actor = false;
         self
     }
 
@@ -707,7 +709,7 @@ impl DeclineInvitation {
     #[must_use]
     pub fn by(mut self, actor: UsrId) -> Self {
         self.as_usr_id = Some(actor);
-        self.checked = true;
+        self.by_actor = true;
         self
     }
 
@@ -717,8 +719,13 @@ impl DeclineInvitation {
     #[must_use]
     pub fn bound_to(mut self, identifier: Identifier) -> Self {
         self.identifier = Some(identifier);
-        self.checked = true;
         self
+    }
+
+    /// Whether the store checks the decliner: [`DeclineInvitation::by`] or
+    /// [`DeclineInvitation::bound_to`] was given.
+    pub fn is_checked(&self) -> bool {
+        self.by_actor || self.identifier.is_some()
     }
 }
 

@@ -550,9 +550,9 @@ impl TenancyStore for InMemoryTenancyStore {
     }
 
     async fn decline_invitation(&self, input: DeclineInvitation) -> Result<Invitation> {
-        let end = if input.checked {
+        let end = if input.is_checked() {
             InvitationEnd::CheckedDecline {
-                by_actor: input.as_usr_id.is_some(),
+                by_actor: input.by_actor,
             }
         } else {
             InvitationEnd::Decline
@@ -561,7 +561,7 @@ impl TenancyStore for InMemoryTenancyStore {
             (input.inv_id, input.org_id),
             end,
             input.as_usr_id,
-            input.identifier.as_ref().filter(|_| input.checked),
+            input.identifier.as_ref(),
         )
     }
 

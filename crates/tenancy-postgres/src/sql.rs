@@ -569,15 +569,16 @@ statements! {
     /// $1 inv, $2 new status, $3 now, $4 actor (nullable), $5 whether the actor needs
     /// invitation authority on the org (the guard of `rules::check_revoke_invitation`), $6 the
     /// org the call is scoped to (nullable), $7 whether a decline is checked, $8 the
-    /// decliner's identifier (nullable): a checked decline is the invitee's (the identifier
-    /// is the invitation's) or an owner's or admin's (`rules::check_decliner`).
+    /// decliner's identifier (nullable), $9 whether the decliner's authority may allow it: a
+    /// checked decline is the invitee's (the identifier is the invitation's) or, `$9`, an
+    /// owner's or admin's (`rules::check_decliner`).
     end_invitation = "UPDATE {s}.inv AS i SET status = $2, terminal_at = $3, terminal_by = $4 \
         WHERE i.id = $1 AND ($6::uuid IS NULL OR i.org_id = $6) AND i.status = 'pending' \
         AND ($4::uuid IS NULL OR EXISTS (SELECT 1 FROM {s}.usr WHERE id = $4)) \
         AND (NOT $5 OR EXISTS (SELECT 1 FROM {s}.mem m WHERE m.org_id = i.org_id AND m.usr_id = $4 \
              AND m.status = 'active' AND m.role IN ('owner', 'admin'))) \
         AND (NOT $7 OR ($8::text IS NOT NULL AND $8 = i.identifier) \
-             OR EXISTS (SELECT 1 FROM {s}.mem m WHERE m.org_id = i.org_id AND m.usr_id = $4 \
+             OR $9 AND EXISTS (SELECT 1 FROM {s}.mem m WHERE m.org_id = i.org_id AND m.usr_id = $4 \
              AND m.status = 'active' AND m.role IN ('owner', 'admin'))){REFUSE} RETURNING {INV}";
     /// $1 inv, $2 actor (nullable), $3 scope (nullable), $4 a decliner's identifier
     /// (nullable): what an unsuccessful `end_invitation` found.

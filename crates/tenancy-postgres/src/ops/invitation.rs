@@ -439,6 +439,7 @@ pub(super) async fn end(
     // statement in autocommit.
     let revoke = end == InvitationEnd::Revoke;
     let checked_decline = matches!(end, InvitationEnd::CheckedDecline { .. });
+    let by_actor = matches!(end, InvitationEnd::CheckedDecline { by_actor: true });
     let locked = revoke || checked_decline;
     let shape = if locked {
         Shape::Transaction
@@ -471,7 +472,8 @@ pub(super) async fn end(
             .bind(&revoke, Type::BOOL)
             .bind(&scope, Type::UUID)
             .bind(&checked_decline, Type::BOOL)
-            .bind(&identifier, Type::TEXT),
+            .bind(&identifier, Type::TEXT)
+            .bind(&by_actor, Type::BOOL),
     );
     stmts.push(
         Stmt::new(&sql.end_invitation_context)

@@ -214,14 +214,14 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
     }
 
     async fn decline_invitation(&self, input: DeclineInvitation) -> Result<Invitation> {
-        let end = if input.checked {
+        let end = if input.is_checked() {
             InvitationEnd::CheckedDecline {
-                by_actor: input.as_usr_id.is_some(),
+                by_actor: input.by_actor,
             }
         } else {
             InvitationEnd::Decline
         };
-        let identifier = input.identifier.as_ref().filter(|_| input.checked);
+        let identifier = input.identifier.as_ref();
         let ending = invitation::Ending {
             end,
             inv_id: input.inv_id,

@@ -531,9 +531,9 @@ fn writes() -> Vec<(&'static str, &'static str, String)> {
         (
             // A checked decline by an admin, with an identifier that does not match.
             "end_invitation",
-            "uuid, text, timestamptz, uuid, bool, uuid, bool, text",
+            "uuid, text, timestamptz, uuid, bool, uuid, bool, text, bool",
             format!(
-                "{inv}, 'declined', now(), {}, false, {BIG}, true, 'nobody@example.com'",
+                "{inv}, 'declined', now(), {}, false, {BIG}, true, 'nobody@example.com', true",
                 usr(1)
             ),
         ),
