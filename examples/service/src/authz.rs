@@ -1,91 +1,72 @@
-//! The service's own authorization reads: the SDK records who acts but, for most operations,
-//! leaves deciding who may act to the caller.
+//! The service's own authorization decisions: those of its reads, and the one write the SDK
+//! cannot check for it (`self_leave`, where the actor must be the member).
 //!
-//! Every gate resolves the org first, so an unknown org is `not_found` for everyone, and then
-//! asks about the actor: a refusal is the SDK's own `forbidden` (or `forbidden.role_hierarchy`),
-//! so it maps to a status and an envelope like every other error.
+//! Writes are not gated here. Every write the SDK can check is given the actor (`.by(actor)`,
+//! or the admin of `admin_remove` and `revoke_invitation`) and the path's org (`in_org`), and the
+//! store decides both under the org's lock, in the write's own round trip
+//! (`spec/decisions/0016-actor-checks.md`, `0017-org-scoped-calls.md`). A read made here first
+//! would be a decision on a role the actor may no longer hold when the write takes the lock.
+//!
+//! A read's gate is one `org_access` round trip: the org's status and the actor's active
+//! membership, read together, so the gate sees a suspended org (membership tuples, which
+//! `check_any` reads, outlive `suspend_org`). A refusal is the SDK's own error, so it maps to a
+//! status and an envelope like every other one.
 
 use flametrench_tenancy_core::ids::{MemId, OrgId, UsrId};
 use flametrench_tenancy_core::{
-    Entity, EntityType, Identifier, Invitation, Membership, Organization, Relation, Role, Tenancy,
-    TenancyError,
+    Entity, Identifier, Invitation, PreconditionReason, Role, Tenancy, TenancyError,
 };
 
-/// Any active role on the org: what reading the org and its members takes.
-pub(crate) async fn require_member(
+/// The actor's role in `org_id`, for the reads of an active org's members and invitations:
+/// 404 `not_found` (org) for an unknown org, 403 `forbidden` without an active membership
+/// (the org's status is not told to outsiders), 409 `precondition.org_not_active` to a member
+/// of a suspended org.
+pub(crate) async fn reader_role(
     tenancy: &Tenancy<'_>,
     org_id: OrgId,
     actor: UsrId,
-) -> Result<Organization, TenancyError> {
-    let org = tenancy.get_org(org_id).await?;
-    let every_role = Role::ALL.iter().map(|role| role.relation()).collect();
-    if holds_any(tenancy, org_id, actor, every_role).await? {
-        Ok(org)
-    } else {
-        Err(TenancyError::Forbidden)
+) -> Result<Role, TenancyError> {
+    let access = tenancy.org_access(org_id, actor).await?;
+    if access.org_status.is_none() {
+        return Err(TenancyError::not_found(Entity::Org));
     }
-}
-
-/// An active `owner` or `admin` membership in the org, which is returned: what adding members
-/// and changing roles take.
-pub(crate) async fn require_admin(
-    tenancy: &Tenancy<'_>,
-    org_id: OrgId,
-    actor: UsrId,
-) -> Result<Membership, TenancyError> {
-    let Some(membership) = tenancy.active_membership(org_id, actor).await? else {
-        // No role here: tell an unknown org from a refusal.
-        tenancy.get_org(org_id).await?;
+    if access.membership.is_none() {
         return Err(TenancyError::Forbidden);
-    };
-    flametrench_tenancy_core::require_invitation_authority(Some(membership.role))?;
-    Ok(membership)
+    }
+    access
+        .role()
+        .ok_or(TenancyError::precondition(PreconditionReason::OrgNotActive))
 }
 
-/// The actor's active `owner` membership in the org: what handing over ownership takes.
-pub(crate) async fn require_owner(
+/// What reading the org itself takes: an active membership, in an active or a suspended org
+/// (its members see why everything else answers `precondition.org_not_active`). 404 for an
+/// unknown org, 403 otherwise.
+pub(crate) async fn require_org_reader(
     tenancy: &Tenancy<'_>,
     org_id: OrgId,
     actor: UsrId,
-) -> Result<Membership, TenancyError> {
-    match tenancy.active_membership(org_id, actor).await? {
-        Some(membership) if membership.role == Role::Owner => Ok(membership),
-        Some(_) => Err(TenancyError::Forbidden),
-        None => {
-            tenancy.get_org(org_id).await?;
-            Err(TenancyError::Forbidden)
-        }
+) -> Result<(), TenancyError> {
+    let access = tenancy.org_access(org_id, actor).await?;
+    match (access.org_status, access.membership) {
+        (None, _) => Err(TenancyError::not_found(Entity::Org)),
+        (Some(_), None) => Err(TenancyError::Forbidden),
+        (Some(_), Some(_)) => Ok(()),
     }
 }
 
-/// What an admin may hand out: the rule of invitations (ADR 0012) applied to adding members and
-/// changing roles, so that an admin can neither make an owner nor change an owner's role.
-///
-/// # Errors
-///
-/// `forbidden.role_hierarchy` when `granter` is not an owner and `role` is `owner`.
-pub(crate) fn check_grant(granter: &Membership, role: Role) -> Result<(), TenancyError> {
-    flametrench_tenancy_core::check_inviter(Some(granter.role), role)
-}
-
-/// The membership `mem_id` of the org `org_id`: one of another org is `not_found`, as if the
-/// path named nothing.
-pub(crate) async fn membership_in(
-    tenancy: &Tenancy<'_>,
-    org_id: OrgId,
-    mem_id: MemId,
-) -> Result<Membership, TenancyError> {
-    let membership = tenancy.get_membership(mem_id, None).await?;
-    if membership.org_id == org_id {
-        Ok(membership)
-    } else {
-        Err(TenancyError::not_found(Entity::Membership))
+/// An owner or admin: what reading an org's invitations takes, and what `PUT /orgs/{org_id}`
+/// with `{}` (a read) takes.
+pub(crate) fn require_admin_role(role: Role) -> Result<(), TenancyError> {
+    match role {
+        Role::Owner | Role::Admin => Ok(()),
+        _ => Err(TenancyError::Forbidden),
     }
 }
 
-/// Whether the actor may see or decline the invitation: it is the invitee (the session's
-/// verified identifier is the invitation's, byte for byte), or an owner or admin of its org.
-pub(crate) async fn may_handle_invitation(
+/// Whether the actor may read the invitation: it is the invitee (the session's verified
+/// identifier is the invitation's, byte for byte), whatever the org's status, or an owner or
+/// admin of its active org.
+pub(crate) async fn may_read_invitation(
     tenancy: &Tenancy<'_>,
     invitation: &Invitation,
     actor: UsrId,
@@ -94,29 +75,27 @@ pub(crate) async fn may_handle_invitation(
     if actor_identifier == Some(&invitation.identifier) {
         return Ok(());
     }
-    let admins = vec![Role::Owner.relation(), Role::Admin.relation()];
-    if holds_any(tenancy, invitation.org_id, actor, admins).await? {
+    require_admin_role(reader_role(tenancy, invitation.org_id, actor).await?)
+}
+
+/// `self_leave` has no actor check in the SDK (decision 0016 leaves it to the caller): the
+/// membership `mem_id` must be of `org_id` (one of another org is `not_found`, as an unknown
+/// id) and the actor's own (`forbidden` otherwise).
+///
+/// This is the one read the service makes before a write, and it has no window: a
+/// membership's user never changes (a role change or a transfer writes a new row for the same
+/// user), so what it establishes stays true when the write takes the lock, which decides
+/// whether the membership is still active.
+pub(crate) async fn require_own_membership(
+    tenancy: &Tenancy<'_>,
+    org_id: OrgId,
+    mem_id: MemId,
+    actor: UsrId,
+) -> Result<(), TenancyError> {
+    let membership = tenancy.get_membership(mem_id, Some(org_id)).await?;
+    if membership.usr_id == actor {
         Ok(())
     } else {
         Err(TenancyError::Forbidden)
     }
-}
-
-/// `check_any` on the org's membership tuples. Tuples outlive `suspend_org`, so reads keep
-/// working on a suspended org; a suspended membership has no tuple and holds nothing.
-async fn holds_any(
-    tenancy: &Tenancy<'_>,
-    org_id: OrgId,
-    actor: UsrId,
-    relations: Vec<Relation>,
-) -> Result<bool, TenancyError> {
-    tenancy
-        .check_any(
-            EntityType::usr(),
-            actor.as_uuid(),
-            relations,
-            EntityType::org(),
-            org_id.as_uuid(),
-        )
-        .await
 }

@@ -1,9 +1,11 @@
 //! An example JSON service over the Flametrench tenancy SDK: the OpenAPI's paths for orgs,
 //! memberships and invitations, on the in-memory store or on PostgreSQL, in one axum router.
 //!
-//! It shows what an adopter writes around the SDK: who the actor is, which authorization reads
-//! to make before an operation the SDK does not guard, how every error becomes a status and the
-//! spec's error envelope, and how a handler runs its own SQL and SDK calls in one transaction.
+//! It shows what an adopter writes around the SDK: who the actor is, handing the actor and the
+//! path's org to the SDK so that it decides who may write in the write's own round trip (the
+//! service reads no role first), the service's own gate on its reads, how every error becomes a
+//! status and the spec's error envelope, and how a handler runs its own SQL and SDK calls in
+//! one transaction.
 //!
 //! ```no_run
 //! use flametrench_example_service::{StartError, router, state_from_env};
@@ -38,26 +40,56 @@
 //! | method and path | body | success | who may call |
 //! | --- | --- | --- | --- |
 //! | `POST /orgs` | optional `{name, slug}` | 201 `CreateOrgResponse` | anyone (the actor becomes the owner) |
-//! | `GET /orgs/{org_id}` | | 200 `Organization` | an active member |
-//! | `PUT /orgs/{org_id}` | `UpdateOrgRequest` | 200 `Organization` (`{}` changes nothing) | an owner or admin |
-//! | `POST /orgs/{org_id}/members` | `AddMemberRequest` (`invited_by` may only repeat the actor) | 201 `Membership` | an owner or admin; an owner to add an owner |
-//! | `GET /orgs/{org_id}/members?cursor&limit&status&role` | | 200 `MembershipPage` | an active member |
-//! | `POST /orgs/{org_id}/members/{mem_id}/change-role` | `ChangeRoleRequest` | 200 `Membership` | an owner or admin; an owner to make or change an owner |
-//! | `POST /orgs/{org_id}/members/{mem_id}/self-leave` | optional `SelfLeaveRequest` (`transferTo`) | 200 `Membership` | the member |
-//! | `POST /orgs/{org_id}/members/{mem_id}/admin-remove` | | 200 `Membership` | an owner or admin (the SDK checks the ranks) |
-//! | `POST /orgs/{org_id}/transfer-ownership` | `TransferOwnershipRequest` | 200 `TransferOwnershipResponse` | the owner of `from_mem_id` |
-//! | `POST /orgs/{org_id}/invitations` | `CreateInvitationRequest` | 201 `Invitation` | an owner or admin, checked by the SDK |
-//! | `GET /invitations/{inv_id}` | | 200 `Invitation` | the invitee, or an owner or admin of the org |
-//! | `POST /invitations/{inv_id}/accept` | optional `AcceptInvitationRequest` | 200 `AcceptInvitationResponse` | the invitee |
-//! | `POST /invitations/{inv_id}/decline` | | 200 `Invitation` | the invitee, or an owner or admin of the org |
-//! | `POST /invitations/{inv_id}/revoke` | | 200 `Invitation` | an owner or admin, checked by the SDK |
+//! | `GET /orgs/{org_id}` | | 200 `Organization` | an active member, the org active or suspended |
+//! | `PUT /orgs/{org_id}` | `UpdateOrgRequest` | 200 `Organization` (`{}` changes nothing) | an owner or admin of the active org (SDK) |
+//! | `POST /orgs/{org_id}/suspend` | | 200 `Organization` | an owner (SDK) |
+//! | `POST /orgs/{org_id}/reinstate` | | 200 `Organization` | an owner (SDK) |
+//! | `POST /orgs/{org_id}/revoke` | | 200 `Organization` | an owner (SDK) |
+//! | `POST /orgs/{org_id}/members` | `AddMemberRequest` (`invited_by` may only repeat the actor) | 201 `Membership` | an owner or admin of the active org; an owner to add an owner (SDK) |
+//! | `GET /orgs/{org_id}/members?cursor&limit&status&role` | | 200 `MembershipPage` | an active member of the active org |
+//! | `GET /orgs/{org_id}/members/{mem_id}` | | 200 `Membership` | an active member of the active org |
+//! | `POST /orgs/{org_id}/members/{mem_id}/change-role` | `ChangeRoleRequest` | 200 `Membership` | an owner or admin of the active org; an owner to grant `owner` or change an owner's role (SDK) |
+//! | `POST /orgs/{org_id}/members/{mem_id}/suspend` | | 200 `Membership` | an owner or admin of the active org; an owner to suspend an owner (SDK) |
+//! | `POST /orgs/{org_id}/members/{mem_id}/reinstate` | | 200 `Membership` | as suspend (SDK) |
+//! | `POST /orgs/{org_id}/members/{mem_id}/self-leave` | optional `SelfLeaveRequest` (`transferTo`) | 200 `Membership` | the member (the service) |
+//! | `POST /orgs/{org_id}/members/{mem_id}/admin-remove` | | 200 `Membership` | an owner or admin above the target's rank (SDK) |
+//! | `POST /orgs/{org_id}/transfer-ownership` | `TransferOwnershipRequest` | 200 `TransferOwnershipResponse` | an owner of the active org, for any owner's membership (SDK) |
+//! | `POST /orgs/{org_id}/invitations` | `CreateInvitationRequest` | 201 `Invitation` | an owner or admin of the active org; an owner to invite an owner (SDK) |
+//! | `GET /orgs/{org_id}/invitations?cursor&limit&status` | | 200 `InvitationPage` | an owner or admin of the active org |
+//! | `GET /invitations/{inv_id}` | | 200 `Invitation` | the invitee, or an owner or admin of the active org |
+//! | `POST /invitations/{inv_id}/accept` | optional `AcceptInvitationRequest` | 200 `AcceptInvitationResponse` | the invitee (SDK, by the identifier binding) |
+//! | `POST /invitations/{inv_id}/decline` | | 200 `Invitation` | the invitee, or an owner or admin of the org (SDK) |
+//! | `POST /invitations/{inv_id}/revoke` | | 200 `Invitation` | an owner or admin of the org (SDK) |
 //!
-//! The gates are the service's own reads: `check_any` over the org's membership tuples for
-//! "an active member" and for the invitation's admins, `active_membership` where the actor's
-//! role matters. Each gate looks the org up first, so an unknown org is 404 `not_found` for
-//! everyone; a refusal is 403 `forbidden`, or `forbidden.role_hierarchy` when an admin tries to
-//! grant or change `owner`. Reads keep working on a suspended org (its tuples are kept), and its
-//! writes answer whatever the SDK answers, `precondition.org_not_active` for most.
+//! **Writes: the SDK decides.** "(SDK)" marks a rule the store checks itself: the handler
+//! passes the actor (`.by(actor)`, or as the admin of `admin_remove` and `revoke_invitation`
+//! and the issuer of `create_invitation`) and, on every path that names a membership
+//! (`/orgs/{org_id}/members/{mem_id}…`), the path's org (`in_org`); the store decides both
+//! under the org's lock, in the same round trip as the write
+//! (`spec/decisions/0016-actor-checks.md`, `0017-org-scoped-calls.md`). The paths
+//! `/invitations/{inv_id}…` name no org, so those calls are unscoped: the org the SDK checks
+//! the actor in is the invitation's own. The service makes no authorization read before these
+//! writes, so no role it read can be stale by the time the write runs: an admin demoted while
+//! their request waits for the lock is refused. The answers are the SDK's, in its order: 404
+//! `not_found` for an unknown org, membership or invitation, and for a membership of another
+//! org exactly as for an unknown id; then the target's state (409 `precondition.mem_not_active`,
+//! …); then the org's (409 `precondition.org_not_active` in a suspended org, whose owners may
+//! still reinstate or revoke it); then 403 `forbidden` for an actor without the authority,
+//! `forbidden.role_hierarchy` for one of too low a rank.
+//!
+//! `self-leave` is the exception: the SDK does not know who asks, so the service reads the
+//! membership first, scoped to the path's org (404 for one of another org), and refuses with
+//! 403 unless it is the actor's. A membership's user never changes, so that read cannot go
+//! stale; whether the membership is still active the write decides under the lock.
+//!
+//! **Reads: the service decides**, in one `org_access` round trip (the org's status and the
+//! actor's active membership, read together): an unknown org is 404 `not_found`, an actor
+//! without an active membership 403 `forbidden`, and a member of a suspended org 409
+//! `precondition.org_not_active` (its members and invitations are frozen with it; the org
+//! itself still reads, so they see why). `GET /orgs/{org_id}/members/{mem_id}` reads the
+//! membership first, scoped to the org, so that one of another org is 404 in one round trip,
+//! as with the SDK's writes; the gate follows. `GET /invitations/{inv_id}` passes the invitee
+//! (`x-actor-identifier` is the invitation's) without a gate.
 //!
 //! Bodies are read as JSON whatever their content type, so `curl -d` needs no header; the
 //! optional ones may be left empty.
@@ -94,8 +126,9 @@
 //! # Stores
 //!
 //! [`state_from_env`] picks PostgreSQL when `DATABASE_URL` is set (it runs `migrate` and creates
-//! `audit_log` at start-up) and a new in-memory store otherwise; [`AppState::in_memory`] and
-//! [`AppState::on_postgres`] build either directly. `cargo run -p flametrench-example-service`
+//! `audit_log` at start-up) and a new in-memory store otherwise; [`AppState::in_memory`],
+//! [`AppState::on_memory`] (over a store of the caller's) and [`AppState::on_postgres`] build
+//! either directly. `cargo run -p flametrench-example-service`
 //! listens on `127.0.0.1:3000`, or on the port in `PORT`.
 
 mod authz;

@@ -11,16 +11,16 @@ use flametrench_tenancy_core::request::{
     CreateOrgRequest, SelfLeaveRequest, TransferOwnershipRequest, UpdateOrgRequest, parse_id,
 };
 use flametrench_tenancy_core::{
-    AcceptInvitationResult, CreateOrgResult, Invitation, Membership, Op, Organization, Page,
-    TenancyError, TransferOwnershipResult,
+    AcceptInvitationResult, AdminRemove, ChangeRole, CreateOrgResult, DeclineInvitation,
+    Invitation, MemberAction, Membership, Op, OrgAction, Organization, Page, RevokeInvitation,
+    SelfLeave, TenancyError, TransferOwnershipResult,
 };
 
 use crate::authz;
 use crate::error::{self, ApiError};
 use crate::extract::{Actor, ActorIdentifier, JsonBody, OptionalJsonBody, QueryParams};
 use crate::state::AppState;
-use crate::wire::ListMembersQuery;
-use flametrench_tenancy_core::{AdminRemove, ChangeRole, DeclineInvitation, RevokeInvitation, SelfLeave};
+use crate::wire::{ListInvitationsQuery, ListMembersQuery};
 
 type Reply<T> = Result<Json<T>, ApiError>;
 type Created<T> = Result<(StatusCode, Json<T>), ApiError>;
@@ -31,10 +31,22 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/orgs", post(create_org))
         .route("/orgs/{org_id}", get(get_org).put(update_org))
+        .route("/orgs/{org_id}/suspend", post(suspend_org))
+        .route("/orgs/{org_id}/reinstate", post(reinstate_org))
+        .route("/orgs/{org_id}/revoke", post(revoke_org))
         .route("/orgs/{org_id}/members", post(add_member).get(list_members))
+        .route("/orgs/{org_id}/members/{mem_id}", get(get_member))
         .route(
             "/orgs/{org_id}/members/{mem_id}/change-role",
             post(change_role),
+        )
+        .route(
+            "/orgs/{org_id}/members/{mem_id}/suspend",
+            post(suspend_member),
+        )
+        .route(
+            "/orgs/{org_id}/members/{mem_id}/reinstate",
+            post(reinstate_member),
         )
         .route(
             "/orgs/{org_id}/members/{mem_id}/self-leave",
@@ -48,7 +60,10 @@ pub fn router(state: AppState) -> Router {
             "/orgs/{org_id}/transfer-ownership",
             post(transfer_ownership),
         )
-        .route("/orgs/{org_id}/invitations", post(create_invitation))
+        .route(
+            "/orgs/{org_id}/invitations",
+            post(create_invitation).get(list_invitations),
+        )
         .route("/invitations/{inv_id}", get(get_invitation))
         .route("/invitations/{inv_id}/accept", post(accept_invitation))
         .route("/invitations/{inv_id}/decline", post(decline_invitation))
@@ -94,19 +109,21 @@ async fn create_org(
     created(result)
 }
 
-/// `GET /orgs/{org_id}`: any active member.
+/// `GET /orgs/{org_id}`: an active member, in an active or a suspended org.
 async fn get_org(
     State(state): State<AppState>,
     Actor(actor): Actor,
     Path(org_id): Path<String>,
 ) -> Reply<Organization> {
     let org_id = org_path(&org_id)?;
-    let org = authz::require_member(state.tenancy(), org_id, actor).await?;
-    Ok(Json(org))
+    let tenancy = state.tenancy();
+    authz::require_org_reader(tenancy, org_id, actor).await?;
+    Ok(Json(tenancy.get_org(org_id).await?))
 }
 
-/// `PUT /orgs/{org_id}`: an owner or admin renames the org or changes its slug. An empty body
-/// changes nothing and answers the org as it is (the spec allows that or a 400).
+/// `PUT /orgs/{org_id}`: an owner or admin of the active org renames it or changes its slug,
+/// checked by the SDK. An empty body changes nothing and answers the org as it is (the spec
+/// allows that or a 400): a read, gated as the service's other reads of an active org.
 async fn update_org(
     State(state): State<AppState>,
     Actor(actor): Actor,
@@ -115,18 +132,49 @@ async fn update_org(
 ) -> Reply<Organization> {
     let org_id = org_path(&org_id)?;
     let unchanged = body.is_empty();
-    let input = body.into_input(org_id)?;
+    let input = body.into_input(org_id)?.by(actor);
     let tenancy = state.tenancy();
-    authz::require_admin(tenancy, org_id, actor).await?;
     if unchanged {
+        authz::require_admin_role(authz::reader_role(tenancy, org_id, actor).await?)?;
         return Ok(Json(tenancy.get_org(org_id).await?));
     }
     Ok(Json(tenancy.update_org(input).await?))
 }
 
-/// `POST /orgs/{org_id}/members`: an owner or admin; only an owner adds an owner. The addition
-/// is recorded as the actor's: a body's `invited_by` may repeat the actor, not credit someone
-/// else (`forbidden`).
+/// `POST /orgs/{org_id}/suspend`: an owner, checked by the SDK.
+async fn suspend_org(
+    State(state): State<AppState>,
+    Actor(actor): Actor,
+    Path(org_id): Path<String>,
+) -> Reply<Organization> {
+    let input = OrgAction::new(org_path(&org_id)?).by(actor);
+    Ok(Json(state.tenancy().suspend_org(input).await?))
+}
+
+/// `POST /orgs/{org_id}/reinstate`: an owner, checked by the SDK (the owners of a suspended
+/// org keep their authority over its lifecycle).
+async fn reinstate_org(
+    State(state): State<AppState>,
+    Actor(actor): Actor,
+    Path(org_id): Path<String>,
+) -> Reply<Organization> {
+    let input = OrgAction::new(org_path(&org_id)?).by(actor);
+    Ok(Json(state.tenancy().reinstate_org(input).await?))
+}
+
+/// `POST /orgs/{org_id}/revoke`: an owner, checked by the SDK. Terminal.
+async fn revoke_org(
+    State(state): State<AppState>,
+    Actor(actor): Actor,
+    Path(org_id): Path<String>,
+) -> Reply<Organization> {
+    let input = OrgAction::new(org_path(&org_id)?).by(actor);
+    Ok(Json(state.tenancy().revoke_org(input).await?))
+}
+
+/// `POST /orgs/{org_id}/members`: an owner or admin, and an owner to add an owner, checked by
+/// the SDK, which records the actor as `invited_by`. A body's `invited_by` may repeat the
+/// actor, not credit someone else (`forbidden`).
 async fn add_member(
     State(state): State<AppState>,
     Actor(actor): Actor,
@@ -134,14 +182,12 @@ async fn add_member(
     JsonBody(body): JsonBody<AddMemberRequest>,
 ) -> Created<Membership> {
     let org_id = org_path(&org_id)?;
-    let input = body.into_input(org_id, actor)?;
-    let tenancy = state.tenancy();
-    let admin = authz::require_admin(tenancy, org_id, actor).await?;
-    authz::check_grant(&admin, input.role)?;
-    created(tenancy.add_member(input).await?)
+    let input = body.into_input(org_id, actor)?.by(actor);
+    created(state.tenancy().add_member(input).await?)
 }
 
-/// `GET /orgs/{org_id}/members`: any active member; `cursor`, `limit`, `status`, `role`.
+/// `GET /orgs/{org_id}/members`: an active member of the active org; `cursor`, `limit`,
+/// `status`, `role`.
 async fn list_members(
     State(state): State<AppState>,
     Actor(actor): Actor,
@@ -151,12 +197,27 @@ async fn list_members(
     let org_id = org_path(&org_id)?;
     let input = query.into_input(org_id)?;
     let tenancy = state.tenancy();
-    authz::require_member(tenancy, org_id, actor).await?;
+    authz::reader_role(tenancy, org_id, actor).await?;
     Ok(Json(tenancy.list_members(input).await?))
 }
 
-/// `POST /orgs/{org_id}/members/{mem_id}/change-role`: an owner or admin; only an owner makes
-/// an owner or changes an owner's role.
+/// `GET /orgs/{org_id}/members/{mem_id}`: an active member of the active org. The membership
+/// is read first, scoped to the path's org, so one of another org is 404 at the cost of that
+/// one read; the gate follows, as the SDK's own checks come after `not_found`.
+async fn get_member(
+    State(state): State<AppState>,
+    Actor(actor): Actor,
+    Path(path): Path<(String, String)>,
+) -> Reply<Membership> {
+    let (org_id, mem_id) = member_path(&path)?;
+    let tenancy = state.tenancy();
+    let membership = tenancy.get_membership(mem_id, Some(org_id)).await?;
+    authz::reader_role(tenancy, org_id, actor).await?;
+    Ok(Json(membership))
+}
+
+/// `POST /orgs/{org_id}/members/{mem_id}/change-role`: an owner or admin, and an owner to
+/// grant `owner` or change an owner's role, checked by the SDK.
 async fn change_role(
     State(state): State<AppState>,
     Actor(actor): Actor,
@@ -164,17 +225,38 @@ async fn change_role(
     JsonBody(body): JsonBody<ChangeRoleRequest>,
 ) -> Reply<Membership> {
     let (org_id, mem_id) = member_path(&path)?;
-    let new_role = body.into_input()?;
-    let tenancy = state.tenancy();
-    let admin = authz::require_admin(tenancy, org_id, actor).await?;
-    let target = authz::membership_in(tenancy, org_id, mem_id).await?;
-    authz::check_grant(&admin, new_role)?;
-    authz::check_grant(&admin, target.role)?;
-    Ok(Json(tenancy.change_role(ChangeRole::new(mem_id, new_role)).await?))
+    let input = ChangeRole::new(mem_id, body.into_input()?)
+        .in_org(org_id)
+        .by(actor);
+    Ok(Json(state.tenancy().change_role(input).await?))
+}
+
+/// `POST /orgs/{org_id}/members/{mem_id}/suspend`: an owner or admin, and an owner to suspend
+/// an owner, checked by the SDK.
+async fn suspend_member(
+    State(state): State<AppState>,
+    Actor(actor): Actor,
+    Path(path): Path<(String, String)>,
+) -> Reply<Membership> {
+    let (org_id, mem_id) = member_path(&path)?;
+    let input = MemberAction::new(mem_id).in_org(org_id).by(actor);
+    Ok(Json(state.tenancy().suspend_membership(input).await?))
+}
+
+/// `POST /orgs/{org_id}/members/{mem_id}/reinstate`: as suspending, checked by the SDK.
+async fn reinstate_member(
+    State(state): State<AppState>,
+    Actor(actor): Actor,
+    Path(path): Path<(String, String)>,
+) -> Reply<Membership> {
+    let (org_id, mem_id) = member_path(&path)?;
+    let input = MemberAction::new(mem_id).in_org(org_id).by(actor);
+    Ok(Json(state.tenancy().reinstate_membership(input).await?))
 }
 
 /// `POST /orgs/{org_id}/members/{mem_id}/self-leave`: the member alone; the sole owner names a
-/// successor in `transferTo`.
+/// successor in `transferTo`. The SDK takes no actor here, so the service checks that the
+/// membership is the actor's (`authz::require_own_membership`).
 async fn self_leave(
     State(state): State<AppState>,
     Actor(actor): Actor,
@@ -182,50 +264,40 @@ async fn self_leave(
     OptionalJsonBody(body): OptionalJsonBody<SelfLeaveRequest>,
 ) -> Reply<Membership> {
     let (org_id, mem_id) = member_path(&path)?;
-    let transfer_to = body.into_input()?;
+    let input = SelfLeave::new(mem_id)
+        .transfer_to(body.into_input()?)
+        .in_org(org_id);
     let tenancy = state.tenancy();
-    let membership = authz::membership_in(tenancy, org_id, mem_id).await?;
-    if membership.usr_id != actor {
-        return Err(TenancyError::Forbidden.into());
-    }
-    Ok(Json(tenancy.self_leave(SelfLeave::new(mem_id).transfer_to(transfer_to)).await?))
+    authz::require_own_membership(tenancy, org_id, mem_id, actor).await?;
+    Ok(Json(tenancy.self_leave(input).await?))
 }
 
-/// `POST /orgs/{org_id}/members/{mem_id}/admin-remove`: an owner or admin; the SDK then checks
-/// the role hierarchy.
+/// `POST /orgs/{org_id}/members/{mem_id}/admin-remove`: an owner or admin, above the target's
+/// rank, checked by the SDK.
 async fn admin_remove(
     State(state): State<AppState>,
     Actor(actor): Actor,
     Path(path): Path<(String, String)>,
 ) -> Reply<Membership> {
     let (org_id, mem_id) = member_path(&path)?;
-    let tenancy = state.tenancy();
-    authz::require_admin(tenancy, org_id, actor).await?;
-    authz::membership_in(tenancy, org_id, mem_id).await?;
-    Ok(Json(tenancy.admin_remove(AdminRemove::new(mem_id, actor)).await?))
+    let input = AdminRemove::new(mem_id, actor).in_org(org_id);
+    Ok(Json(state.tenancy().admin_remove(input).await?))
 }
 
-/// `POST /orgs/{org_id}/transfer-ownership`: an owner hands over their own ownership, so
-/// `from_mem_id` must be the actor's owner membership.
+/// `POST /orgs/{org_id}/transfer-ownership`: an owner of the active org, checked by the SDK.
+/// Any owner may hand over any owner's ownership (decision 0016), not only their own.
 async fn transfer_ownership(
     State(state): State<AppState>,
     Actor(actor): Actor,
     Path(org_id): Path<String>,
     JsonBody(body): JsonBody<TransferOwnershipRequest>,
 ) -> Reply<TransferOwnershipResult> {
-    let org_id = org_path(&org_id)?;
-    let input = body.into_input(org_id)?;
-    let tenancy = state.tenancy();
-    let owner = authz::require_owner(tenancy, org_id, actor).await?;
-    if owner.id != input.from_mem_id {
-        return Err(TenancyError::Forbidden.into());
-    }
-    Ok(Json(tenancy.transfer_ownership(input).await?))
+    let input = body.into_input(org_path(&org_id)?)?.by(actor);
+    Ok(Json(state.tenancy().transfer_ownership(input).await?))
 }
 
 /// `POST /orgs/{org_id}/invitations`, issued by the actor. The SDK itself requires an owner or
-/// admin (only an owner invites an owner), under the org's lock (ADR 0012), so the service
-/// does not ask first.
+/// admin (only an owner invites an owner), under the org's lock (ADR 0012).
 async fn create_invitation(
     State(state): State<AppState>,
     Actor(actor): Actor,
@@ -237,8 +309,23 @@ async fn create_invitation(
     created(state.tenancy().create_invitation(input).await?)
 }
 
-/// `GET /invitations/{inv_id}`: the invitee (by `x-actor-identifier`) or an owner or admin of
-/// the org.
+/// `GET /orgs/{org_id}/invitations`: an owner or admin of the active org; `cursor`, `limit`,
+/// `status`.
+async fn list_invitations(
+    State(state): State<AppState>,
+    Actor(actor): Actor,
+    Path(org_id): Path<String>,
+    QueryParams(query): QueryParams<ListInvitationsQuery>,
+) -> Reply<Page<Invitation>> {
+    let org_id = org_path(&org_id)?;
+    let input = query.into_input(org_id)?;
+    let tenancy = state.tenancy();
+    authz::require_admin_role(authz::reader_role(tenancy, org_id, actor).await?)?;
+    Ok(Json(tenancy.list_invitations(input).await?))
+}
+
+/// `GET /invitations/{inv_id}`: the invitee (by `x-actor-identifier`), or an owner or admin of
+/// the org while it is active.
 async fn get_invitation(
     State(state): State<AppState>,
     Actor(actor): Actor,
@@ -248,7 +335,7 @@ async fn get_invitation(
     let inv_id = invitation_path(&inv_id)?;
     let tenancy = state.tenancy();
     let invitation = tenancy.get_invitation(inv_id, None).await?;
-    authz::may_handle_invitation(tenancy, &invitation, actor, identifier.as_ref()).await?;
+    authz::may_read_invitation(tenancy, &invitation, actor, identifier.as_ref()).await?;
     Ok(Json(invitation))
 }
 
@@ -271,18 +358,18 @@ async fn accept_invitation(
 }
 
 /// `POST /invitations/{inv_id}/decline`: the invitee (by `x-actor-identifier`) or an owner or
-/// admin of the org, recorded as `terminal_by`.
+/// admin of the org, checked by the SDK, and recorded as `terminal_by`.
 async fn decline_invitation(
     State(state): State<AppState>,
     Actor(actor): Actor,
     ActorIdentifier(identifier): ActorIdentifier,
     Path(inv_id): Path<String>,
 ) -> Reply<Invitation> {
-    let inv_id = invitation_path(&inv_id)?;
-    let tenancy = state.tenancy();
-    let invitation = tenancy.get_invitation(inv_id, None).await?;
-    authz::may_handle_invitation(tenancy, &invitation, actor, identifier.as_ref()).await?;
-    Ok(Json(tenancy.decline_invitation(DeclineInvitation::new(inv_id).as_user(actor)).await?))
+    let mut input = DeclineInvitation::new(invitation_path(&inv_id)?).by(actor);
+    if let Some(identifier) = identifier {
+        input = input.bound_to(identifier);
+    }
+    Ok(Json(state.tenancy().decline_invitation(input).await?))
 }
 
 /// `POST /invitations/{inv_id}/revoke`: the SDK requires an owner or admin of the org, under
@@ -292,8 +379,6 @@ async fn revoke_invitation(
     Actor(actor): Actor,
     Path(inv_id): Path<String>,
 ) -> Reply<Invitation> {
-    let inv_id = invitation_path(&inv_id)?;
-    Ok(Json(
-        state.tenancy().revoke_invitation(RevokeInvitation::new(inv_id, actor)).await?,
-    ))
+    let input = RevokeInvitation::new(invitation_path(&inv_id)?, actor);
+    Ok(Json(state.tenancy().revoke_invitation(input).await?))
 }

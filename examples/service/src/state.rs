@@ -48,7 +48,13 @@ impl std::fmt::Debug for AppState {
 impl AppState {
     /// A service over a new, empty in-memory store.
     pub fn in_memory() -> Self {
-        Self::with(InMemoryTenancyStore::new().into(), None)
+        Self::on_memory(InMemoryTenancyStore::new())
+    }
+
+    /// A service over `store`, an in-memory store the caller built (on a clock of its own, say,
+    /// or with test support). A clone the caller keeps shares the service's state.
+    pub fn on_memory(store: InMemoryTenancyStore) -> Self {
+        Self::with(store.into(), None)
     }
 
     /// A service over PostgreSQL: migrates the tenancy tables in `public` (idempotent), creates

@@ -1,163 +1,19 @@
 //! The service's scenario over HTTP, on the in-memory store and on PostgreSQL: an org, an
-//! invitation accepted, a role change, members listed, the refusals (sole owner, forbidden
-//! removal, not found, invalid bodies) and, on PostgreSQL, the audit rows of the transactional
-//! `POST /orgs`.
+//! invitation accepted, role changes, suspensions, members and invitations listed, the org's
+//! lifecycle, the refusals (sole owner, forbidden writes decided by the SDK, the service's own
+//! read gates, not found, invalid bodies) and, on PostgreSQL, the audit rows of the
+//! transactional `POST /orgs`.
 
-// The helpers below are test code too: a failed request or a body of the wrong shape should
-// panic with the value at hand, which `unwrap` does.
-#![allow(clippy::unwrap_used)]
-
-use flametrench_example_service::{ACTOR_HEADER, ACTOR_IDENTIFIER_HEADER, AppState, router};
-use flametrench_tenancy_core::ids::{OrgId, UsrId};
+use flametrench_example_service::AppState;
+use flametrench_tenancy_core::ids::{MemId, OrgId, UsrId};
 use flametrench_tenancy_core::time::OffsetDateTime;
 use flametrench_tenancy_core::uuid::Uuid;
 use flametrench_tenancy_postgres::testing::TestPostgres;
 use serde_json::{Value, json};
-use flametrench_tenancy_core::{OrgAction};
+
+use crate::support::{Service, text};
 
 const EXPIRES_AT: &str = "2099-01-01T00:00:00Z";
-
-/// The service, listening on a free loopback port of this process.
-struct Service {
-    http: reqwest::Client,
-    base: String,
-}
-
-impl Service {
-    async fn start(state: AppState) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, router(state)).await.unwrap() });
-        Self {
-            http: reqwest::Client::new(),
-            base,
-        }
-    }
-
-    /// Requests made as `actor`.
-    fn by(&self, actor: UsrId) -> Caller<'_> {
-        Caller {
-            service: self,
-            actor: Some(actor.to_string()),
-            identifier: None,
-        }
-    }
-
-    /// Requests without a valid actor: `x-actor` left out, or set to `raw`.
-    fn anonymous(&self, raw: Option<&str>) -> Caller<'_> {
-        Caller {
-            service: self,
-            actor: raw.map(str::to_owned),
-            identifier: None,
-        }
-    }
-}
-
-/// One caller's request headers.
-struct Caller<'s> {
-    service: &'s Service,
-    actor: Option<String>,
-    identifier: Option<String>,
-}
-
-impl Caller<'_> {
-    /// The same caller with a verified identifier in `x-actor-identifier`.
-    fn verified(mut self, identifier: &str) -> Self {
-        self.identifier = Some(identifier.to_owned());
-        self
-    }
-
-    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        let mut request = self
-            .service
-            .http
-            .request(method, format!("{}{path}", self.service.base));
-        if let Some(actor) = &self.actor {
-            request = request.header(ACTOR_HEADER, actor);
-        }
-        if let Some(identifier) = &self.identifier {
-            request = request.header(ACTOR_IDENTIFIER_HEADER, identifier);
-        }
-        request
-    }
-
-    async fn get(&self, path: &str) -> Answer {
-        Answer::of(self.request(reqwest::Method::GET, path)).await
-    }
-
-    async fn post(&self, path: &str, body: Value) -> Answer {
-        Answer::of(self.request(reqwest::Method::POST, path).json(&body)).await
-    }
-
-    async fn put(&self, path: &str, body: Value) -> Answer {
-        Answer::of(self.request(reqwest::Method::PUT, path).json(&body)).await
-    }
-
-    /// A POST with no body at all.
-    async fn post_empty(&self, path: &str) -> Answer {
-        Answer::of(self.request(reqwest::Method::POST, path)).await
-    }
-
-    /// A POST whose body is `raw`, as written.
-    async fn post_raw(&self, path: &str, raw: &str) -> Answer {
-        let request = self
-            .request(reqwest::Method::POST, path)
-            .header("content-type", "application/json")
-            .body(raw.to_owned());
-        Answer::of(request).await
-    }
-}
-
-/// A response: its status and its JSON body.
-struct Answer {
-    status: u16,
-    body: Value,
-}
-
-impl Answer {
-    async fn of(request: reqwest::RequestBuilder) -> Self {
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap();
-        let body = serde_json::from_str(&text)
-            .unwrap_or_else(|error| panic!("not JSON ({error}): {status} {text:?}"));
-        Self { status, body }
-    }
-
-    /// The body of a success with `status`.
-    #[track_caller]
-    fn ok(self, status: u16) -> Value {
-        assert_eq!(self.status, status, "{}", self.body);
-        self.body
-    }
-
-    /// The envelope of a failure with `status` and `code`, checked against the `Error` schema.
-    #[track_caller]
-    fn refused(self, status: u16, code: &str) -> Value {
-        assert_eq!(
-            (self.status, self.body["code"].as_str()),
-            (status, Some(code)),
-            "{}",
-            self.body
-        );
-        let envelope = self.body.as_object().unwrap();
-        assert!(envelope["message"].is_string(), "{}", self.body);
-        assert!(
-            envelope
-                .keys()
-                .all(|key| ["code", "message", "details"].contains(&key.as_str())),
-            "{}",
-            self.body
-        );
-        self.body
-    }
-}
-
-fn text(value: &Value) -> &str {
-    value
-        .as_str()
-        .unwrap_or_else(|| panic!("not a string: {value}"))
-}
 
 /// What the scenario leaves for the store-specific checks.
 struct Outcome {
@@ -167,7 +23,7 @@ struct Outcome {
 
 /// The whole scenario; every step checks status and body.
 async fn scenario(state: AppState) -> Outcome {
-    let service = Service::start(state.clone()).await;
+    let service = Service::start(state).await;
     let (alice, bob, carol, dave) = (UsrId::new(), UsrId::new(), UsrId::new(), UsrId::new());
     let (alice_id, bob_id, carol_id, dave_id) = (
         alice.to_string(),
@@ -527,7 +383,30 @@ async fn scenario(state: AppState) -> Outcome {
         .await
         .refused(403, "forbidden");
 
-    // A plain member may neither remove, nor add, nor change roles.
+    // Any member reads one membership of the org; an unknown one is 404, a bad id 400.
+    let member = |mem: &str| format!("{org}/members/{mem}");
+    let read_bob = service.by(carol).get(&member(&bob_admin)).await.ok(200);
+    assert_eq!(read_bob["role"], "admin");
+    assert_eq!(read_bob["usr_id"], bob_id.as_str());
+    service
+        .by(dave)
+        .get(&member(&bob_admin))
+        .await
+        .refused(403, "forbidden");
+    let unknown_member = service
+        .by(carol)
+        .get(&member(&MemId::new().to_string()))
+        .await
+        .refused(404, "not_found");
+    assert_eq!(unknown_member["details"]["entity"], "membership");
+    service
+        .by(carol)
+        .get(&member("mem_nope"))
+        .await
+        .refused(400, "invalid_id");
+
+    // A plain member may neither remove, nor add, nor change roles, nor suspend (the SDK
+    // decides each, with the actor).
     let admin_remove = |mem: &str| format!("{org}/members/{mem}/admin-remove");
     service
         .by(carol)
@@ -544,6 +423,47 @@ async fn scenario(state: AppState) -> Outcome {
         .post(&change_role(&carol_member), json!({ "new_role": "admin" }))
         .await
         .refused(403, "forbidden");
+    let suspend = |mem: &str| format!("{org}/members/{mem}/suspend");
+    let reinstate = |mem: &str| format!("{org}/members/{mem}/reinstate");
+    service
+        .by(carol)
+        .post_empty(&suspend(&bob_admin))
+        .await
+        .refused(403, "forbidden");
+
+    // An admin suspends and reinstates a member, but not an owner; a suspended member holds
+    // no role.
+    service
+        .by(bob)
+        .post_empty(&suspend(&alice_owner))
+        .await
+        .refused(403, "forbidden.role_hierarchy");
+    service
+        .by(bob)
+        .post(&change_role(&alice_owner), json!({ "new_role": "member" }))
+        .await
+        .refused(403, "forbidden.role_hierarchy");
+    let suspended_carol = service
+        .by(bob)
+        .post_empty(&suspend(&carol_member))
+        .await
+        .ok(200);
+    assert_eq!(suspended_carol["id"], carol_member.as_str());
+    assert_eq!(suspended_carol["status"], "suspended");
+    service.by(carol).get(&org).await.refused(403, "forbidden");
+    service
+        .by(bob)
+        .post_empty(&suspend(&carol_member))
+        .await
+        .refused(409, "precondition.mem_not_active");
+    let reinstated_carol = service
+        .by(bob)
+        .post_empty(&reinstate(&carol_member))
+        .await
+        .ok(200);
+    assert_eq!(reinstated_carol["id"], carol_member.as_str());
+    assert_eq!(reinstated_carol["status"], "active");
+    service.by(carol).get(&org).await.ok(200);
 
     // The sole owner may not just leave; nobody leaves for someone else.
     let self_leave = |mem: &str| format!("{org}/members/{mem}/self-leave");
@@ -591,6 +511,12 @@ async fn scenario(state: AppState) -> Outcome {
         .post_empty(&decline)
         .await
         .refused(403, "forbidden");
+    service
+        .by(carol)
+        .verified("carol@example.com")
+        .post_empty(&decline)
+        .await
+        .refused(403, "forbidden");
     let declined = service
         .by(dave)
         .verified("dave@example.com")
@@ -610,6 +536,39 @@ async fn scenario(state: AppState) -> Outcome {
         .await
         .refused(400, "invalid_id");
 
+    // Owners and admins list the org's invitations, with filters; members may not.
+    let listed = service.by(alice).get(&invitations).await.ok(200);
+    assert_eq!(listed["data"].as_array().unwrap().len(), 3);
+    let revoked_only = service
+        .by(bob)
+        .get(&format!("{invitations}?status=revoked"))
+        .await
+        .ok(200);
+    assert_eq!(revoked_only["data"].as_array().unwrap().len(), 1);
+    assert_eq!(revoked_only["data"][0]["terminal_by"], bob_id.as_str());
+    let first_invitation = service
+        .by(bob)
+        .get(&format!("{invitations}?limit=1"))
+        .await
+        .ok(200);
+    assert_eq!(first_invitation["data"].as_array().unwrap().len(), 1);
+    assert!(first_invitation["page"]["next_cursor"].is_string());
+    service
+        .by(carol)
+        .get(&invitations)
+        .await
+        .refused(403, "forbidden");
+    service
+        .by(alice)
+        .get(&format!("{invitations}?status=bogus"))
+        .await
+        .refused(400, "precondition.invalid_status");
+    service
+        .by(alice)
+        .get(&format!("{invitations}?limit=many"))
+        .await
+        .refused(400, "invalid_request");
+
     // Bob removes Carol as an admin.
     let removed = service
         .by(bob)
@@ -619,7 +578,7 @@ async fn scenario(state: AppState) -> Outcome {
     assert_eq!(removed["status"], "revoked");
     assert_eq!(removed["removed_by"], bob_id.as_str());
 
-    // Ownership passes from Alice to Bob; only the owner of `from` may hand it over.
+    // Ownership passes from Alice to Bob; only an owner may hand it over (the SDK decides).
     let transfer = format!("{org}/transfer-ownership");
     let handover = json!({ "from_mem_id": alice_owner, "to_mem_id": bob_admin });
     service
@@ -641,12 +600,46 @@ async fn scenario(state: AppState) -> Outcome {
     assert_eq!(left["removed_by"], Value::Null);
     service.by(alice).get(&org).await.refused(403, "forbidden");
 
-    // A suspended org still reads; its writes answer what the SDK answers.
-    let org_key: OrgId = org_id.parse().unwrap();
-    state.tenancy().suspend_org(OrgAction::new(org_key)).await.unwrap();
-    let suspended = service.by(bob).get(&org).await.ok(200);
+    // The org's lifecycle is its owners' (the SDK decides). A suspended org still reads for
+    // its members; its members and invitations do not (the service's gate sees the org's
+    // status), and its writes answer what the SDK answers.
+    let bob_owner = text(&transferred["to_membership"]["id"]).to_owned();
+    let suspend_org = format!("{org}/suspend");
+    let reinstate_org = format!("{org}/reinstate");
+    service
+        .by(dave)
+        .post_empty(&suspend_org)
+        .await
+        .refused(403, "forbidden");
+    let suspended = service.by(bob).post_empty(&suspend_org).await.ok(200);
     assert_eq!(suspended["status"], "suspended");
-    service.by(bob).get(&members).await.ok(200);
+    let read = service.by(bob).get(&org).await.ok(200);
+    assert_eq!(read["status"], "suspended");
+    service
+        .by(bob)
+        .get(&members)
+        .await
+        .refused(409, "precondition.org_not_active");
+    service
+        .by(bob)
+        .get(&member(&bob_owner))
+        .await
+        .refused(409, "precondition.org_not_active");
+    service
+        .by(bob)
+        .get(&invitations)
+        .await
+        .refused(409, "precondition.org_not_active");
+    service
+        .by(dave)
+        .get(&members)
+        .await
+        .refused(403, "forbidden");
+    service
+        .by(bob)
+        .put(&org, json!({ "name": "Renamed" }))
+        .await
+        .refused(409, "precondition.org_not_active");
     service
         .by(bob)
         .post(&members, json!({ "usr_id": dave_id, "role": "member" }))
@@ -660,6 +653,31 @@ async fn scenario(state: AppState) -> Outcome {
         )
         .await
         .refused(409, "precondition.org_not_active");
+    service
+        .by(bob)
+        .post_empty(&suspend_org)
+        .await
+        .refused(409, "precondition.invalid_transition");
+    let reinstated = service.by(bob).post_empty(&reinstate_org).await.ok(200);
+    assert_eq!(reinstated["status"], "active");
+    service.by(bob).get(&members).await.ok(200);
+    service
+        .by(dave)
+        .post_empty(&format!("{org}/revoke"))
+        .await
+        .refused(403, "forbidden");
+    let revoked_org = service
+        .by(bob)
+        .post_empty(&format!("{org}/revoke"))
+        .await
+        .ok(200);
+    assert_eq!(revoked_org["status"], "revoked");
+    service.by(bob).get(&org).await.refused(403, "forbidden");
+    service
+        .by(bob)
+        .post_empty(&reinstate_org)
+        .await
+        .refused(409, "already_terminal");
 
     // Paths and methods the service does not serve.
     service
