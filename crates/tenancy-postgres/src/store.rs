@@ -16,7 +16,8 @@ use crate::sql::Sql;
 /// The schema used when none is chosen.
 pub const DEFAULT_SCHEMA: &str = "public";
 
-/// Checks a schema name: 1 to 63 characters of `[a-z0-9_]`, not starting with a digit.
+/// Checks a schema name: 1 to 63 characters of `[a-z0-9_]`, not starting with a digit nor
+/// with `pg_` (PostgreSQL's reserved prefix).
 ///
 /// # Errors
 ///
@@ -34,6 +35,11 @@ pub(crate) fn check_schema(schema: &str) -> Result<(), TenancyError> {
     }
     if schema.starts_with(|c: char| c.is_ascii_digit()) {
         return invalid("a schema name does not start with a digit");
+    }
+    if schema.starts_with("pg_") {
+        // PostgreSQL reserves these names (`pg_catalog`, `pg_toast`, …): a schema of that name
+        // cannot be created, and the system's own must not receive the tables.
+        return invalid("a schema name does not start with pg_ (reserved by PostgreSQL)");
     }
     Ok(())
 }
@@ -198,7 +204,7 @@ impl<'t, 'c> PostgresTenancyStore<'t, 'c> {
     /// # Errors
     ///
     /// `storage.invalid_schema` when `schema` is not 1 to 63 characters of `[a-z0-9_]` (not
-    /// starting with a digit).
+    /// starting with a digit, nor with `pg_`, which PostgreSQL reserves).
     pub fn with_schema(mut self, schema: &str) -> Result<Self, TenancyError> {
         check_schema(schema)?;
         self.sql = Arc::new(Sql::new(schema));

@@ -82,6 +82,10 @@ async fn migrate_creates_adopts_and_is_idempotent() {
         "9lives",
         &"x".repeat(64),
         "a\"; DROP TABLE org; --",
+        // Reserved by PostgreSQL: refused by the SDK, not by the server.
+        "pg_catalog",
+        "pg_toast",
+        "pg_tenancy",
     ] {
         let error = PostgresTenancyStore::new(other.pool(1).expect("pool"))
             .with_schema(bad)
