@@ -448,6 +448,9 @@ mod fixture {
         if let Some(org) = tri!(input.scope()) {
             leave = leave.in_org(org);
         }
+        if let Some(actor) = tri!(input.actor()) {
+            leave = leave.by(actor);
+        }
         done(store.self_leave(leave).await)
     }
 

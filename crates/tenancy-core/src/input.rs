@@ -602,13 +602,16 @@ in_org_builder!(ChangeRole, "a membership");
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SelfLeave {
-    /// The leaving member's active membership. The caller makes sure the one asking is its
-    /// user.
+    /// The leaving member's active membership. Its user is the one asking: checked by the
+    /// store with [`SelfLeave::by`], by the caller otherwise.
     pub mem_id: MemId,
     /// The successor the last owner names, promoted to owner in the same step.
     pub transfer_to: Option<UsrId>,
     /// The org the caller believes the membership belongs to ([`SelfLeave::in_org`]).
     pub org_id: Option<OrgId>,
+    /// The user asking, when the store is to check that it is the member
+    /// ([`SelfLeave::by`]).
+    pub actor: Option<UsrId>,
 }
 
 impl SelfLeave {
@@ -618,7 +621,16 @@ impl SelfLeave {
             mem_id,
             transfer_to: None,
             org_id: None,
+            actor: None,
         }
+    }
+
+    /// Has the store check, with the write, that `actor` is the membership's user: a leave is
+    /// the member's own act (`forbidden` otherwise; `spec/decisions/0016-actor-checks.md`).
+    #[must_use]
+    pub fn by(mut self, actor: UsrId) -> Self {
+        self.actor = Some(actor);
+        self
     }
 
     /// Names the user promoted to owner should the leaver be the last owner (a `UsrId`, or an

@@ -174,12 +174,15 @@ macro_rules! tenancy_operations {
             /// user id in `transfer_to`, who is promoted to owner in the same step.
             /// Scoped with `in_org`, a membership of another org is `not_found`, nothing written.
             ///
-            /// Authorization: none. The caller must make sure the one asking is the member.
+            /// Authorization: with [`SelfLeave::by`](crate::SelfLeave::by), the store checks that the
+            /// actor is the member, with the write; without it, the caller must make sure the one
+            /// asking is the member.
             ///
             /// # Errors
             ///
             /// `not_found`; `precondition.mem_not_active`; `precondition.self_transfer`;
-            /// `forbidden.sole_owner`; `not_found` when `transfer_to` has no active membership.
+            /// `forbidden.sole_owner`; `not_found` when `transfer_to` has no active membership;
+            /// with an actor, `forbidden` (after `precondition.mem_not_active`).
             write SelfLeave self_leave(input: $crate::SelfLeave) -> $crate::Membership;
             /// An owner or admin removes a member (`removed_by` = the admin), checked under the
             /// org's lock.

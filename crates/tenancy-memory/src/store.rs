@@ -443,7 +443,7 @@ impl TenancyStore for InMemoryTenancyStore {
     async fn self_leave(&self, input: SelfLeave) -> Result<Membership> {
         let target = (input.mem_id, input.org_id);
         self.membership_write(Op::SelfLeave, target, input.transfer_to, |facts, now| {
-            decide::self_leave(facts, input.transfer_to, MemId::new(), now)
+            decide::self_leave(facts, &input, MemId::new(), now)
         })
         .await
     }

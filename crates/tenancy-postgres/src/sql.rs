@@ -409,17 +409,20 @@ statements! {
         guard_facts("$4", "NULL"), rank("actor_role"), rank("target_role"),
         ending("e", "go", "'revoked'", "$3"));
     /// Leaving without naming an heir: no promotion can follow (the last owner is refused).
-    /// $3 scope.
+    /// $3 scope, $4 actor (nullable: when given, it must be the member).
     self_leave_alone = format!("WITH {}, \
-        go AS (SELECT id FROM g WHERE status = 'active' AND (role <> 'owner' OR owners > 1){{REFUSE}}), {} \
+        go AS (SELECT id FROM g WHERE status = 'active' AND ($4::uuid IS NULL OR usr_id = $4) \
+              AND (role <> 'owner' OR owners > 1){{REFUSE}}), {} \
         SELECT {{GOUT}}, (SELECT count(*) FROM e_end) AS written {{GFROM}}",
         guard_facts("$3", "NULL"), ending("e", "go", "'revoked'", "NULL"));
-    /// $3 transfer_to, $4 the heir's new id, $5 its tuple id, $6 scope.
+    /// $3 transfer_to, $4 the heir's new id, $5 its tuple id, $6 scope, $7 actor (nullable: when
+    /// given, it must be the member).
     self_leave = format!("WITH {}, \
         l AS (SELECT g.id, (g.role = 'owner' AND g.owners <= 1) AS last_owner, \
               (SELECT x.id FROM {{s}}.mem x WHERE x.org_id = g.org_id AND x.usr_id = $3 \
                AND x.status = 'active') AS heir_id \
-              FROM g WHERE g.status = 'active' AND ($3::uuid IS NULL OR $3 <> g.usr_id)), \
+              FROM g WHERE g.status = 'active' AND ($7::uuid IS NULL OR g.usr_id = $7) \
+              AND ($3::uuid IS NULL OR $3 <> g.usr_id)), \
         go AS (SELECT id FROM l WHERE (NOT last_owner OR heir_id IS NOT NULL){{REFUSE}}), \
         h AS (SELECT heir_id AS id FROM l WHERE last_owner AND EXISTS (SELECT 1 FROM go)), {}, {} \
         SELECT {{GOUT}}, (SELECT count(*) FROM r_old) + (SELECT count(*) FROM r_new) \

@@ -1,5 +1,4 @@
-//! The service's own authorization decisions: those of its reads, and the one write the SDK
-//! cannot check for it (`self_leave`, where the actor must be the member).
+//! The service's own authorization decisions: those of its reads.
 //!
 //! Writes are not gated here. Every write the SDK can check is given the actor (`.by(actor)`,
 //! or the admin of `admin_remove` and `revoke_invitation`) and the path's org (`in_org`), and the
@@ -12,7 +11,7 @@
 //! `check_any` reads, outlive `suspend_org`). A refusal is the SDK's own error, so it maps to a
 //! status and an envelope like every other one.
 
-use flametrench_tenancy_core::ids::{MemId, OrgId, UsrId};
+use flametrench_tenancy_core::ids::{OrgId, UsrId};
 use flametrench_tenancy_core::{
     Entity, Identifier, Invitation, PreconditionReason, Role, Tenancy, TenancyError,
 };
@@ -76,26 +75,4 @@ pub(crate) async fn may_read_invitation(
         return Ok(());
     }
     require_admin_role(reader_role(tenancy, invitation.org_id, actor).await?)
-}
-
-/// `self_leave` has no actor check in the SDK (decision 0016 leaves it to the caller): the
-/// membership `mem_id` must be of `org_id` (one of another org is `not_found`, as an unknown
-/// id) and the actor's own (`forbidden` otherwise).
-///
-/// This is the one read the service makes before a write, and it has no window: a
-/// membership's user never changes (a role change or a transfer writes a new row for the same
-/// user), so what it establishes stays true when the write takes the lock, which decides
-/// whether the membership is still active.
-pub(crate) async fn require_own_membership(
-    tenancy: &Tenancy<'_>,
-    org_id: OrgId,
-    mem_id: MemId,
-    actor: UsrId,
-) -> Result<(), TenancyError> {
-    let membership = tenancy.get_membership(mem_id, Some(org_id)).await?;
-    if membership.usr_id == actor {
-        Ok(())
-    } else {
-        Err(TenancyError::Forbidden)
-    }
 }

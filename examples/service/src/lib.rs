@@ -51,7 +51,7 @@
 //! | `POST /orgs/{org_id}/members/{mem_id}/change-role` | `ChangeRoleRequest` | 200 `Membership` | an owner or admin of the active org; an owner to grant `owner` or change an owner's role (SDK) |
 //! | `POST /orgs/{org_id}/members/{mem_id}/suspend` | | 200 `Membership` | an owner or admin of the active org; an owner to suspend an owner (SDK) |
 //! | `POST /orgs/{org_id}/members/{mem_id}/reinstate` | | 200 `Membership` | as suspend (SDK) |
-//! | `POST /orgs/{org_id}/members/{mem_id}/self-leave` | optional `SelfLeaveRequest` (`transferTo`) | 200 `Membership` | the member (the service) |
+//! | `POST /orgs/{org_id}/members/{mem_id}/self-leave` | optional `SelfLeaveRequest` (`transferTo`) | 200 `Membership` | the member (the SDK) |
 //! | `POST /orgs/{org_id}/members/{mem_id}/admin-remove` | | 200 `Membership` | an owner or admin above the target's rank (SDK) |
 //! | `POST /orgs/{org_id}/transfer-ownership` | `TransferOwnershipRequest` | 200 `TransferOwnershipResponse` | an owner of the active org, for any owner's membership (SDK) |
 //! | `POST /orgs/{org_id}/invitations` | `CreateInvitationRequest` | 201 `Invitation` | an owner or admin of the active org; an owner to invite an owner (SDK) |
@@ -77,10 +77,8 @@
 //! still reinstate or revoke it); then 403 `forbidden` for an actor without the authority,
 //! `forbidden.role_hierarchy` for one of too low a rank.
 //!
-//! `self-leave` is the exception: the SDK does not know who asks, so the service reads the
-//! membership first, scoped to the path's org (404 for one of another org), and refuses with
-//! 403 unless it is the actor's. A membership's user never changes, so that read cannot go
-//! stale; whether the membership is still active the write decides under the lock.
+//! `self-leave` is checked the same way: the SDK refuses with 403 unless the membership is the
+//! actor's (`SelfLeave::by`).
 //!
 //! **Reads: the service decides**, in one `org_access` round trip (the org's status and the
 //! actor's active membership, read together): an unknown org is 404 `not_found`, an actor

@@ -254,9 +254,9 @@ async fn reinstate_member(
     Ok(Json(state.tenancy().reinstate_membership(input).await?))
 }
 
-/// `POST /orgs/{org_id}/members/{mem_id}/self-leave`: the member alone; the sole owner names a
-/// successor in `transferTo`. The SDK takes no actor here, so the service checks that the
-/// membership is the actor's (`authz::require_own_membership`).
+/// `POST /orgs/{org_id}/members/{mem_id}/self-leave`: the member alone (the SDK checks that the
+/// membership is the actor's, with the write); the sole owner names a successor in
+/// `transferTo`.
 async fn self_leave(
     State(state): State<AppState>,
     Actor(actor): Actor,
@@ -266,10 +266,9 @@ async fn self_leave(
     let (org_id, mem_id) = member_path(&path)?;
     let input = SelfLeave::new(mem_id)
         .transfer_to(body.into_input()?)
-        .in_org(org_id);
-    let tenancy = state.tenancy();
-    authz::require_own_membership(tenancy, org_id, mem_id, actor).await?;
-    Ok(Json(tenancy.self_leave(input).await?))
+        .in_org(org_id)
+        .by(actor);
+    Ok(Json(state.tenancy().self_leave(input).await?))
 }
 
 /// `POST /orgs/{org_id}/members/{mem_id}/admin-remove`: an owner or admin, above the target's

@@ -21,7 +21,7 @@ use time::OffsetDateTime;
 use crate::backend::rules::{self, Authority, LeavePlan, OrgTransition};
 use crate::error::{Entity, Result, TenancyError};
 use crate::input::{
-    AcceptInvitation, AddMember, ChangeRole, CreateInvitation, CreateOrg, MemberAction,
+    AcceptInvitation, AddMember, ChangeRole, CreateInvitation, CreateOrg, MemberAction, SelfLeave,
     TransferOwnership,
 };
 use crate::model::{
@@ -257,13 +257,21 @@ pub fn reinstate_membership(
 ///
 /// # Errors
 ///
-/// As [`rules::plan_self_leave`].
+/// `precondition.mem_not_active`; with an actor, `forbidden` unless it is the member; then as
+/// [`rules::plan_self_leave`].
 pub fn self_leave(
     facts: &MembershipFacts,
-    transfer_to: Option<UsrId>,
+    input: &SelfLeave,
     heir_id: MemId,
     now: OffsetDateTime,
 ) -> Result<Plan<Membership>> {
+    let transfer_to = input.transfer_to;
+    if let Some(actor) = input.actor {
+        rules::require_membership_active(&facts.target)?;
+        if actor != facts.target.usr_id {
+            return Err(TenancyError::Forbidden);
+        }
+    }
     let plan = rules::plan_self_leave(
         &facts.target,
         transfer_to,

@@ -617,7 +617,7 @@ pub(super) async fn self_leave(
     let now = store.clock.now();
     let heir_id = MemId::new();
     let (mem_id, transfer_to) = (input.mem_id, input.transfer_to);
-    let (mem, scope, _) = target(mem_id, input.org_id, None);
+    let (mem, scope, actor) = target(mem_id, input.org_id, input.actor);
     let (heir, tup) = (heir_id.as_uuid(), TupId::new().as_uuid());
     let successor = transfer_to.map(|id| id.as_uuid());
     let sql = &store.sql;
@@ -634,14 +634,16 @@ pub(super) async fn self_leave(
         None => Stmt::new(&sql.self_leave_alone)
             .bind(&mem, Type::UUID)
             .bind(&now, Type::TIMESTAMPTZ)
-            .bind(&scope, Type::UUID),
+            .bind(&scope, Type::UUID)
+            .bind(&actor, Type::UUID),
         Some(successor) => Stmt::new(&sql.self_leave)
             .bind(&mem, Type::UUID)
             .bind(&now, Type::TIMESTAMPTZ)
             .bind(successor, Type::UUID)
             .bind(&heir, Type::UUID)
             .bind(&tup, Type::UUID)
-            .bind(&scope, Type::UUID),
+            .bind(&scope, Type::UUID)
+            .bind(&actor, Type::UUID),
     };
     let write = GuardedWrite::new(
         Op::SelfLeave,
@@ -652,7 +654,7 @@ pub(super) async fn self_leave(
     )
     .beside(successor.as_ref());
     guarded_write(store, write, |facts| {
-        decide::self_leave(facts, transfer_to, heir_id, now)
+        decide::self_leave(facts, &input, heir_id, now)
     })
     .await
 }

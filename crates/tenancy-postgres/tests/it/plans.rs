@@ -479,13 +479,18 @@ fn writes() -> Vec<(&'static str, &'static str, String)> {
         ),
         (
             "self_leave_alone",
-            "uuid, timestamptz, uuid",
-            format!("{}, now(), {BIG}", mem(5)),
+            "uuid, timestamptz, uuid, uuid",
+            format!("{}, now(), {BIG}, {}", mem(5), usr(5)),
         ),
         (
             "self_leave",
-            "uuid, timestamptz, uuid, uuid, uuid, uuid",
-            format!("{}, now(), {}, {new}, {new}, {BIG}", mem(1), usr(2)),
+            "uuid, timestamptz, uuid, uuid, uuid, uuid, uuid",
+            format!(
+                "{}, now(), {}, {new}, {new}, {BIG}, {}",
+                mem(1),
+                usr(2),
+                usr(1)
+            ),
         ),
         (
             "transfer_ownership",
@@ -522,9 +527,9 @@ fn writes() -> Vec<(&'static str, &'static str, String)> {
         ),
         (
             "end_invitation",
-            "uuid, text, timestamptz, uuid, bool, uuid, bool, text",
+            "uuid, text, timestamptz, uuid, bool, uuid, bool, text, bool",
             format!(
-                "{inv}, 'revoked', now(), {}, true, {BIG}, false, NULL",
+                "{inv}, 'revoked', now(), {}, true, {BIG}, false, NULL, false",
                 usr(1)
             ),
         ),

@@ -209,7 +209,11 @@ async fn measure<S: TenancyStore>(store: &S, proxy: &PgProxy, forms: Forms) -> V
         "self_leave",
         store.self_leave({
             let leave = SelfLeave::new(moved.from_membership.id);
-            if checked { leave.in_org(org) } else { leave }
+            if checked {
+                leave.in_org(org).by(alice)
+            } else {
+                leave
+            }
         })
     );
     // After the transfer, bob owns the org and holds invitation authority.
