@@ -29,6 +29,53 @@ fn fk_entity(constraint: &str) -> Option<Entity> {
     }
 }
 
+/// The SDK's error for a failure of the application's own statement: the same classification
+/// the store gives its own (SQLSTATE and constraint to [`ErrorKind`], a deadlock, a
+/// serialization failure, a lock or statement timeout as `storage.retryable_conflict`, a broken
+/// connection as `storage.connection_lost`, the reference schema's constraints as the SDK's
+/// conflicts), so one error type and one retry rule serve both.
+///
+/// A retryable conflict is given [`RetryScope::Transaction`]: an error inside a transaction
+/// aborts it, so what may be run again is the whole transaction (the unit of work); in
+/// autocommit, that is the statement itself.
+///
+/// ```
+/// use flametrench_tenancy_postgres::{classify, tokio_postgres};
+///
+/// # async fn demo(client: &tokio_postgres::Client) -> Result<(), flametrench_tenancy_core::TenancyError> {
+/// client
+///     .execute("INSERT INTO audit_log (what) VALUES ($1)", &[&"org created"])
+///     .await
+///     .map_err(classify)?;
+/// # Ok(()) }
+/// ```
+///
+/// [`ErrorKind`]: flametrench_tenancy_core::ErrorKind
+pub fn classify(error: tokio_postgres::Error) -> TenancyError {
+    match map_pg(error, Phase::BeforeCommit) {
+        TenancyError::RetryableConflict { kind, source, .. } => TenancyError::RetryableConflict {
+            kind,
+            scope: RetryScope::Transaction,
+            source,
+        },
+        other => other,
+    }
+}
+
+/// As [`classify`], for an error of a `COMMIT` the application sent itself: a connection that
+/// broke with the `COMMIT` in flight is `storage.commit_outcome_unknown` (it may have
+/// committed), not `storage.connection_lost`.
+pub fn classify_commit(error: tokio_postgres::Error) -> TenancyError {
+    match map_pg(error, Phase::Commit) {
+        TenancyError::RetryableConflict { kind, source, .. } => TenancyError::RetryableConflict {
+            kind,
+            scope: RetryScope::Transaction,
+            source,
+        },
+        other => other,
+    }
+}
+
 /// Converts a driver error into the SDK's error.
 pub(crate) fn map_pg(error: tokio_postgres::Error, phase: Phase) -> TenancyError {
     let Some(state) = error.code() else {

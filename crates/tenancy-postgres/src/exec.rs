@@ -153,13 +153,16 @@ pub(crate) struct Tx<'c> {
     pool: Option<&'c deadpool_postgres::Pool>,
     /// The transaction's id (as text) and its backend's process id, once answered.
     xact: Option<(String, i32)>,
+    /// How long a lost commit is looked into.
+    budget: Duration,
 }
 
 /// Asks for the transaction's id (assigning one) and the backend's process id.
 const XACT_SQL: &str = "SELECT pg_current_xact_id()::text, pg_backend_pid()";
 
-/// How long a lost commit is looked into before its outcome is reported unknown.
-const RESOLVE_BUDGET: Duration = Duration::from_secs(10);
+/// How long a lost commit is looked into before its outcome is reported unknown, unless the
+/// store is given another budget (`PostgresTenancyStore::with_resolve_budget`).
+pub(crate) const RESOLVE_BUDGET: Duration = Duration::from_secs(10);
 
 /// What became of a transaction whose `COMMIT` answer was lost.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -189,7 +192,7 @@ impl<'c> Tx<'c> {
         shape: Shape,
         discard: &'c AtomicBool,
         cache: Option<&'c deadpool_postgres::ClientWrapper>,
-        pool: &'c deadpool_postgres::Pool,
+        (pool, budget): (&'c deadpool_postgres::Pool, Duration),
     ) -> Self {
         Self {
             client,
@@ -203,6 +206,7 @@ impl<'c> Tx<'c> {
             cache,
             pool: Some(pool),
             xact: None,
+            budget,
         }
     }
 
@@ -219,6 +223,7 @@ impl<'c> Tx<'c> {
             cache: None,
             pool: None,
             xact: None,
+            budget: RESOLVE_BUDGET,
         }
     }
 
@@ -345,7 +350,7 @@ impl<'c> Tx<'c> {
         let (Some(pool), Some((xid, pid))) = (self.pool, self.xact.clone()) else {
             return Err(error);
         };
-        match resolve(pool, &xid, pid).await {
+        match resolve(pool, &xid, pid, self.budget).await {
             Resolution::Committed => {
                 // Its rows are lost with the answer: the write's probe reads the marks it left
                 // (`run`), as for a commit whose id never came back.
@@ -446,11 +451,16 @@ async fn side_connection(
 
 /// Finds out, on a new connection made by `pool`'s manager, whether the transaction `xid` (run by backend
 /// `pid`) committed: polls `pg_xact_status` through "in progress" until the transaction ends,
-/// within [`RESOLVE_BUDGET`]. No answer (NULL: the id is too old to know; an error: an id "in
+/// within `budget`. No answer (NULL: the id is too old to know; an error: an id "in
 /// the future", from another server) is [`Resolution::Unknown`], as is a server that stays
 /// unreachable.
-pub(crate) async fn resolve(pool: &deadpool_postgres::Pool, xid: &str, pid: i32) -> Resolution {
-    let deadline = std::time::Instant::now() + RESOLVE_BUDGET;
+pub(crate) async fn resolve(
+    pool: &deadpool_postgres::Pool,
+    xid: &str,
+    pid: i32,
+    budget: Duration,
+) -> Resolution {
+    let deadline = std::time::Instant::now() + budget;
     loop {
         if let Some(client) = side_connection(pool).await {
             {
@@ -490,9 +500,13 @@ pub(crate) async fn resolve(pool: &deadpool_postgres::Pool, xid: &str, pid: i32)
 
 /// After a write lost its answer without its transaction's id: the rows of `probe`, the read
 /// of the marks the write leaves (its new rows by the ids the SDK chose, or the status, actor
-/// and time it stamped). `None` when no connection could tell.
-pub(crate) async fn probe(pool: &deadpool_postgres::Pool, probe: &Stmt<'_>) -> Option<Vec<Row>> {
-    let deadline = std::time::Instant::now() + RESOLVE_BUDGET;
+/// and time it stamped). `None` when no connection could tell within `budget`.
+pub(crate) async fn probe(
+    pool: &deadpool_postgres::Pool,
+    probe: &Stmt<'_>,
+    budget: Duration,
+) -> Option<Vec<Row>> {
+    let deadline = std::time::Instant::now() + budget;
     loop {
         if let Some(client) = side_connection(pool).await {
             match client.query_typed(probe.sql, &probe.params).await {

@@ -49,6 +49,7 @@ mod store;
 /// The pool crate whose [`Pool`](deadpool_postgres::Pool) the store takes, re-exported so that
 /// an adopter builds it with the same version.
 pub use deadpool_postgres;
+pub use error::{classify, classify_commit};
 pub use migrate::{
     Migration, PAGE_INDEXES_SQL, SCHEMA_SQL, SCHEMA_VERSION, SEARCH_INDEX, VERSION_TABLE, migrate,
 };

@@ -116,7 +116,7 @@ async fn pooled<T>(
             (Err(error), Some(probe))
                 if lost_commit || matches!(error, TenancyError::CommitOutcomeUnknown { .. }) =>
             {
-                let found = read_marks(pool, &probe.stmt)
+                let found = read_marks(pool, &probe.stmt, store.resolve_budget)
                     .await
                     .map(|rows| (probe.read)(&rows));
                 let settled = settle_lost(error, found);
@@ -154,7 +154,13 @@ async fn attempt_once<T>(
     } else {
         None
     };
-    let mut tx = Tx::pool(client, shape, &connection.discard, cache, pool);
+    let mut tx = Tx::pool(
+        client,
+        shape,
+        &connection.discard,
+        cache,
+        (pool, store.resolve_budget),
+    );
     let result = tx.finish(stmts).await.and_then(read);
     if result.is_err() {
         tx.abort().await;

@@ -49,7 +49,14 @@ pub(crate) enum Source<'t, 'c> {
     Nested(Mutex<&'t mut Transaction<'c>>),
     /// A pooled connection with a transaction [`PostgresTenancyStore::begin`] opened (boxed:
     /// a pooled object is large beside the other sources).
-    Owned(Box<Mutex<Object>>),
+    Owned(Arc<Owned>),
+}
+
+/// The connection of a transaction [`PostgresTenancyStore::begin`] opened, and the pool it
+/// came from (whose other connections resolve a lost commit).
+pub(crate) struct Owned {
+    pub(crate) connection: Mutex<Object>,
+    pub(crate) pool: Pool,
 }
 
 /// Exclusive access to the connection of a store that works inside a transaction: the
@@ -139,6 +146,8 @@ pub struct PostgresTenancyStore<'t, 'c> {
     pub(crate) sql: Arc<Sql>,
     pub(crate) clock: SharedClock,
     pub(crate) prepared: bool,
+    /// How long a lost commit is looked into before it is `storage.commit_outcome_unknown`.
+    pub(crate) resolve_budget: std::time::Duration,
 }
 
 impl std::fmt::Debug for PostgresTenancyStore<'_, '_> {
@@ -166,6 +175,7 @@ impl PostgresTenancyStore<'static, 'static> {
             sql: Arc::new(Sql::new(DEFAULT_SCHEMA)),
             clock: system_clock(),
             prepared: true,
+            resolve_budget: crate::exec::RESOLVE_BUDGET,
         }
     }
 }
@@ -196,6 +206,7 @@ impl<'t, 'c> PostgresTenancyStore<'t, 'c> {
             sql: Arc::new(Sql::new(DEFAULT_SCHEMA)),
             clock: system_clock(),
             prepared: true,
+            resolve_budget: crate::exec::RESOLVE_BUDGET,
         }
     }
 
@@ -228,6 +239,27 @@ impl<'t, 'c> PostgresTenancyStore<'t, 'c> {
     ) -> Self {
         self.sql = Arc::new(Sql::with_protection(schema, protection));
         self
+    }
+
+    /// Looks into a lost commit (the connection broke while a `COMMIT` was in flight) for up to
+    /// `budget` before reporting `storage.commit_outcome_unknown` (default 10 s): the time the
+    /// server may take to notice the broken connection and end its transaction, polled on
+    /// other connections. Applies to pool calls and to [`StoreTransaction::commit`].
+    #[must_use]
+    pub fn with_resolve_budget(mut self, budget: std::time::Duration) -> Self {
+        self.resolve_budget = budget;
+        self
+    }
+
+    /// The pool the store was built from; `None` for a store inside a caller's transaction.
+    /// A store from [`begin`](Self::begin) keeps its pool too (for lost-commit resolution and
+    /// the caller's own pooled work).
+    pub fn pool(&self) -> Option<&Pool> {
+        match &self.source {
+            Source::Pool(pool) => Some(pool),
+            Source::Nested(_) => None,
+            Source::Owned(owned) => Some(&owned.pool),
+        }
     }
 
     /// Sends unnamed statements instead of preparing each statement once per pooled
@@ -266,7 +298,7 @@ impl<'t, 'c> PostgresTenancyStore<'t, 'c> {
         let guard = match &self.source {
             Source::Pool(_) => return None,
             Source::Nested(mutex) => CallerGuard::Borrowed(mutex.lock().await),
-            Source::Owned(mutex) => CallerGuard::Owned(mutex.lock().await),
+            Source::Owned(owned) => CallerGuard::Owned(owned.connection.lock().await),
         };
         Some(CallerClient { guard })
     }
@@ -276,7 +308,9 @@ impl<'t, 'c> PostgresTenancyStore<'t, 'c> {
         match &self.source {
             Source::Pool(_) => None,
             Source::Nested(mutex) => Some(NestedGuard(CallerGuard::Borrowed(mutex.lock().await))),
-            Source::Owned(mutex) => Some(NestedGuard(CallerGuard::Owned(mutex.lock().await))),
+            Source::Owned(owned) => Some(NestedGuard(CallerGuard::Owned(
+                owned.connection.lock().await,
+            ))),
         }
     }
 }
@@ -371,12 +405,18 @@ impl PostgresTenancyStore<'static, 'static> {
                 crate::error::Phase::BeforeCommit,
             ));
         }
+        let owned = Arc::new(Owned {
+            connection: Mutex::new(object),
+            pool: pool.clone(),
+        });
         Ok(StoreTransaction {
+            owned: owned.clone(),
             store: Self {
-                source: Source::Owned(Box::new(Mutex::new(object))),
+                source: Source::Owned(owned),
                 sql: self.sql.clone(),
                 clock: self.clock.clone(),
                 prepared: self.prepared,
+                resolve_budget: self.resolve_budget,
             },
             finished: false,
         })
@@ -389,6 +429,8 @@ impl PostgresTenancyStore<'static, 'static> {
 /// [`rollback`](Self::rollback); dropped without either, it is rolled back (the `ROLLBACK` is
 /// queued on the connection before it goes back to the pool).
 pub struct StoreTransaction {
+    /// Its connection and pool, shared with `store`'s source.
+    owned: Arc<Owned>,
     store: PostgresTenancyStore<'static, 'static>,
     finished: bool,
 }
@@ -410,41 +452,86 @@ impl std::ops::Deref for StoreTransaction {
 }
 
 impl StoreTransaction {
-    fn object(&mut self) -> Option<&mut Object> {
-        match &mut self.store.source {
-            Source::Owned(mutex) => Some(mutex.get_mut()),
-            _ => None,
+    /// The transaction's connection, for the caller's own statements (they commit or roll
+    /// back with the SDK's work). SDK calls on this transaction wait while the returned guard
+    /// is held: drop it before the next call.
+    pub async fn client(&self) -> CallerClient<'_, 'static, 'static> {
+        CallerClient {
+            guard: CallerGuard::Owned(self.owned.connection.lock().await),
         }
     }
 
     /// Commits the SDK's work and the caller's own statements together.
     ///
+    /// When the connection breaks while the `COMMIT` is in flight, the outcome is looked into as
+    /// for a pool call: the transaction's id came back in the `COMMIT`'s own flight, and other
+    /// connections of the pool ask the server what became of it, for up to the store's
+    /// resolve budget ([`PostgresTenancyStore::with_resolve_budget`]). Committed, this returns
+    /// `Ok`; rolled back, `storage.connection_lost` (nothing was written: run the unit again);
+    /// a transaction that wrote nothing has nothing to lose and returns `Ok`.
+    ///
     /// # Errors
     ///
     /// `storage.transaction_aborted` when a statement of the transaction failed (it is rolled
     /// back instead; the server would turn the `COMMIT` into a `ROLLBACK` without an error);
-    /// `storage.commit_outcome_unknown` when the connection broke while the `COMMIT` was in
-    /// flight; another storage error from the server.
+    /// `storage.connection_lost` when a lost commit was found rolled back;
+    /// `storage.commit_outcome_unknown` when the server could not say within the budget;
+    /// another storage error from the server.
     pub async fn commit(mut self) -> Result<(), TenancyError> {
         self.finished = true;
-        let Some(object) = self.object() else {
-            return Err(crate::error::corrupt(
-                "an owned transaction without its connection",
-            ));
-        };
-        // A probe in the same flight: it fails when the transaction is aborted, and then the
-        // COMMIT that follows it is a rollback.
-        let (probe, commit) = tokio::join!(
-            object.query_typed("SELECT 1", &[]),
+        let budget = self.store.resolve_budget;
+        let owned = self.owned.clone();
+        let object = owned.connection.lock().await;
+        // In the same flight: the transaction's id (null when it wrote nothing) and backend,
+        // and a statement that fails when the transaction is aborted (then the COMMIT that
+        // follows is a rollback).
+        let (asked, commit) = tokio::join!(
+            object.query_typed(
+                "SELECT pg_current_xact_id_if_assigned()::text, pg_backend_pid()",
+                &[]
+            ),
             object.batch_execute("COMMIT")
         );
-        if let Err(error) = probe {
-            if error.code() == Some(&tokio_postgres::error::SqlState::IN_FAILED_SQL_TRANSACTION) {
+        let xact = match asked {
+            Err(error)
+                if error.code()
+                    == Some(&tokio_postgres::error::SqlState::IN_FAILED_SQL_TRANSACTION) =>
+            {
                 return Err(TenancyError::TransactionAborted);
             }
-            return Err(crate::error::map_pg(error, crate::error::Phase::Commit));
+            Err(error) => {
+                return Err(crate::error::map_pg(error, crate::error::Phase::Commit));
+            }
+            Ok(rows) => rows.first().map(|row| {
+                (
+                    row.try_get::<_, Option<String>>(0).ok().flatten(),
+                    row.try_get::<_, i32>(1).unwrap_or_default(),
+                )
+            }),
+        };
+        let error = match commit {
+            Ok(()) => return Ok(()),
+            Err(error) => crate::error::map_pg(error, crate::error::Phase::Commit),
+        };
+        let TenancyError::CommitOutcomeUnknown { source } = error else {
+            return Err(error);
+        };
+        match xact {
+            // Nothing was written: there is nothing the commit could have lost.
+            Some((None, _)) => Ok(()),
+            Some((Some(xid), pid)) => {
+                match crate::exec::resolve(&owned.pool, &xid, pid, budget).await {
+                    crate::exec::Resolution::Committed => Ok(()),
+                    crate::exec::Resolution::Aborted => {
+                        Err(TenancyError::ConnectionLost { source })
+                    }
+                    crate::exec::Resolution::Unknown => {
+                        Err(TenancyError::CommitOutcomeUnknown { source })
+                    }
+                }
+            }
+            None => Err(TenancyError::CommitOutcomeUnknown { source }),
         }
-        commit.map_err(|error| crate::error::map_pg(error, crate::error::Phase::Commit))
     }
 
     /// Rolls back the SDK's work and the caller's own statements.
@@ -455,11 +542,7 @@ impl StoreTransaction {
     /// transaction whose connection is gone).
     pub async fn rollback(mut self) -> Result<(), TenancyError> {
         self.finished = true;
-        let Some(object) = self.object() else {
-            return Err(crate::error::corrupt(
-                "an owned transaction without its connection",
-            ));
-        };
+        let object = self.owned.connection.lock().await;
         object
             .batch_execute("ROLLBACK")
             .await
@@ -472,7 +555,8 @@ impl Drop for StoreTransaction {
         if self.finished {
             return;
         }
-        if let Some(object) = self.object() {
+        // Nothing else holds the connection: every guard borrows the transaction.
+        if let Ok(object) = self.owned.connection.try_lock() {
             // Queued before anything the connection's next user sends.
             crate::exec::send_without_waiting(object.batch_execute("ROLLBACK"));
         }

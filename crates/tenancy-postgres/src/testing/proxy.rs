@@ -39,6 +39,8 @@ struct Shared {
     /// Messages still allowed before the proxy cuts the connection; `u64::MAX` = no limit.
     allowance: AtomicU64,
     cut: AtomicBool,
+    /// Wakes every connection to close it ([`PgProxy::sever_all`]).
+    sever: tokio::sync::Notify,
     /// Added to every chunk's delivery, in each direction.
     one_way: Duration,
 }
@@ -180,6 +182,13 @@ impl PgProxy {
         self.shared.cut.store(false, Ordering::SeqCst);
     }
 
+    /// Closes every connection the proxy carries now, both ways, as a failed network would:
+    /// the client sees its connection break, and the server learns of it only when it next
+    /// writes to the connection. New connections are carried as usual.
+    pub fn sever_all(&self) {
+        self.shared.sever.notify_waiters();
+    }
+
     /// Whether a cut happened since the limit was set.
     pub fn did_cut(&self) -> bool {
         self.shared.cut.load(Ordering::SeqCst)
@@ -246,10 +255,12 @@ async fn pump(
         ready.clone(),
     );
     let downward = backend(server_read, Outlet::new(client_write, one_way), ready);
-    // Either side ending ends the connection.
+    let severed = shared.sever.notified();
+    // Either side ending ends the connection, and so does `sever_all`.
     tokio::select! {
         result = upward => result,
         result = downward => result,
+        () = severed => Ok(()),
     }
 }
 

@@ -15,4 +15,5 @@ mod races;
 mod round_trips;
 mod support;
 mod timeouts;
+mod unit;
 mod window;

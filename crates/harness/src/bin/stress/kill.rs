@@ -1,22 +1,30 @@
-//! `stress --kill-backends-ms N`: terminates a random client backend of the test
-//! database every N ms from a side connection, and checks afterwards that every row a call
-//! reported created is in the database.
+//! `stress --kill-backends-ms N [--kill-backends-max-ms M]`: terminates a random client
+//! backend of the test database every N ms (or every uniformly drawn N..=M ms) from a side
+//! connection, and checks afterwards that every row a call reported created is in the
+//! database.
 
 use std::time::{Duration, Instant};
 
 use flametrench_tenancy_postgres::testing::TestDatabase;
 
-/// Terminates one random client backend of `database` (never its own) every `every` until
-/// `deadline`; returns how many it terminated. Its own connection is made again when it breaks.
+/// Terminates one random client backend of `database` (never its own) after each interval
+/// drawn uniformly from `(least, most)` until `deadline`; returns how many it terminated. Its
+/// own connection is made again when it breaks.
 pub(crate) async fn kill_backends(
     database: TestDatabase,
-    every: Duration,
+    (least, most): (Duration, Duration),
     deadline: Instant,
 ) -> u64 {
     let mut killed = 0;
     let mut client = None;
+    let span = most.saturating_sub(least).as_micros() as u64;
     while Instant::now() < deadline {
-        tokio::time::sleep(every).await;
+        let extra = if span == 0 {
+            0
+        } else {
+            (uuid::Uuid::new_v4().as_u128() as u64) % (span + 1)
+        };
+        tokio::time::sleep(least + Duration::from_micros(extra)).await;
         if client
             .as_ref()
             .is_none_or(|client: &tokio_postgres::Client| client.is_closed())

@@ -41,6 +41,16 @@ struct Cli {
     /// Terminate a random client backend every this many milliseconds (0: never).
     #[arg(long, default_value_t = 0)]
     kill_backends_ms: u64,
+    /// With --kill-backends-ms N: draw each interval uniformly from N..=M ms instead.
+    #[arg(long)]
+    kill_backends_max_ms: Option<u64>,
+    /// Connections in the PostgreSQL store's pool (default: one per client).
+    #[arg(long)]
+    pool_size: Option<usize>,
+    /// Fail the run when more than this percentage of the writes end
+    /// `storage.commit_outcome_unknown` (not checked when absent).
+    #[arg(long)]
+    max_unknown_percent: Option<f64>,
 }
 
 fn main() -> ExitCode {
@@ -83,7 +93,7 @@ async fn postgres(cli: &Cli) -> Result<bool, String> {
     let database = server.fresh_database().await.map_err(|e| e.to_string())?;
     let store = Arc::new(PostgresTenancyStore::new(
         database
-            .pool(cli.clients.max(1))
+            .pool(cli.pool_size.unwrap_or(cli.clients).max(1))
             .map_err(|e| e.to_string())?,
     ));
     // The checker survives the restart: it reconnects and checks again, and a check that
@@ -96,9 +106,13 @@ async fn postgres(cli: &Cli) -> Result<bool, String> {
     // every time rather than left to timing.
     let restart_due = Arc::new(AtomicBool::new(cli.restart));
     let killer = (cli.kill_backends_ms > 0).then(|| {
+        let most = cli.kill_backends_max_ms.unwrap_or(cli.kill_backends_ms);
         tokio::spawn(kill::kill_backends(
             database.clone(),
-            Duration::from_millis(cli.kill_backends_ms),
+            (
+                Duration::from_millis(cli.kill_backends_ms),
+                Duration::from_millis(most.max(cli.kill_backends_ms)),
+            ),
             Instant::now() + Duration::from_secs(cli.seconds),
         ))
     });
@@ -135,7 +149,18 @@ async fn postgres(cli: &Cli) -> Result<bool, String> {
     }
     tally.missing = Some(kill::missing_rows(&database, &tally.created).await?);
     tally.print("postgres (pool)");
-    Ok(tally.violations.is_empty()
+    let unknown_ok = cli.max_unknown_percent.is_none_or(|most| {
+        let within = tally.unknown_percent() <= most;
+        if !within {
+            println!(
+                "FAILED: {:.3} % of the writes ended with an unknown outcome (at most {most} %)",
+                tally.unknown_percent()
+            );
+        }
+        within
+    });
+    Ok(unknown_ok
+        && tally.violations.is_empty()
         && tally.untyped.is_empty()
         && tally.missing.as_ref().is_some_and(Vec::is_empty))
 }

@@ -43,6 +43,25 @@ impl Tally {
         }
     }
 
+    /// The write calls made.
+    fn writes(&self) -> u64 {
+        self.ops
+            .iter()
+            .filter(|(op, _)| op.is_write())
+            .map(|(_, count)| count)
+            .sum()
+    }
+
+    /// The percentage of the writes that ended `storage.commit_outcome_unknown`.
+    pub(crate) fn unknown_percent(&self) -> f64 {
+        let unknown = self
+            .errors
+            .get("storage.commit_outcome_unknown")
+            .copied()
+            .unwrap_or(0);
+        100.0 * unknown as f64 / self.writes().max(1) as f64
+    }
+
     /// Prints the run's report for `store`.
     pub(crate) fn print(&self, store: &str) {
         println!("stress on {store}: {} checkpoints", self.checkpoints);
@@ -58,12 +77,7 @@ impl Tally {
         for violation in self.violations.iter().take(10) {
             println!("    {violation}");
         }
-        let writes: u64 = self
-            .ops
-            .iter()
-            .filter(|(op, _)| op.is_write())
-            .map(|(_, count)| count)
-            .sum();
+        let writes = self.writes();
         let unknown = self
             .errors
             .get("storage.commit_outcome_unknown")
