@@ -43,6 +43,9 @@ macro_rules! define_dyn_store {
                 #[doc = concat!("See [`TenancyStore::", stringify!($name), "`].")]
                 fn $name(&self, $($arg: $ty),*) -> BoxFuture<'_, Result<$ret>>;
             )*
+
+            /// See [`TenancyStore::begin_unit`].
+            fn begin_unit(&self) -> BoxFuture<'_, Result<crate::Unit>>;
         }
 
         impl<S: TenancyStore> DynTenancyStore for S {
@@ -51,6 +54,10 @@ macro_rules! define_dyn_store {
                     Box::pin(TenancyStore::$name(self, $($arg),*))
                 }
             )*
+
+            fn begin_unit(&self) -> BoxFuture<'_, Result<crate::Unit>> {
+                Box::pin(TenancyStore::begin_unit(self))
+            }
         }
 
         impl TenancyStore for Arc<dyn DynTenancyStore> {
@@ -59,6 +66,10 @@ macro_rules! define_dyn_store {
                     DynTenancyStore::$name(&**self, $($arg),*)
                 }
             )*
+
+            fn begin_unit(&self) -> impl Future<Output = Result<crate::Unit>> + Send {
+                DynTenancyStore::begin_unit(&**self)
+            }
         }
     };
 }

@@ -73,6 +73,10 @@ macro_rules! define_handle {
                     DynTenancyStore::$name(&*self.store, $($arg),*)
                 }
             )*
+
+            fn begin_unit(&self) -> impl std::future::Future<Output = Result<crate::Unit>> + Send {
+                DynTenancyStore::begin_unit(&*self.store)
+            }
         }
     };
 }

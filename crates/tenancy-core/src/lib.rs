@@ -47,6 +47,7 @@ mod operations;
 pub mod request;
 mod store;
 mod text;
+mod unit;
 
 /// The two authority checks an application makes itself today (who may invite, and grant
 /// which role), kept at the root until org-scoped calls decide authority with the write; the
@@ -77,4 +78,5 @@ pub use operations::Op;
 pub use store::TenancyStore;
 pub use text::{EntityType, Identifier, OrgName, OrgQuery, Relation, Slug};
 pub use time;
+pub use unit::{UNIT_ATTEMPTS, Unit, UnitOfWork, unit_may_run_again};
 pub use uuid;

@@ -23,6 +23,20 @@ macro_rules! define_store_trait {
                 $(#[$doc])*
                 fn $name(&self, $($arg: $ty),*) -> impl Future<Output = Result<$ret>> + Send;
             )*
+
+            /// Opens a unit of work ([`Unit`](crate::Unit)): calls made through it commit or
+            /// roll back as one. Most callers want
+            /// [`Tenancy::begin`](crate::Tenancy::begin) or
+            /// [`Tenancy::in_unit`](crate::Tenancy::in_unit).
+            ///
+            /// # Errors
+            ///
+            /// `storage.not_supported` by default, for a store without units of work.
+            fn begin_unit(&self) -> impl Future<Output = Result<crate::Unit>> + Send {
+                std::future::ready(Err(crate::TenancyError::NotSupported {
+                    what: "units of work on this store",
+                }))
+            }
         }
     };
 }
@@ -39,6 +53,10 @@ macro_rules! define_ref_store {
                     S::$name(*self, $($arg),*)
                 }
             )*
+
+            fn begin_unit(&self) -> impl Future<Output = Result<crate::Unit>> + Send {
+                S::begin_unit(*self)
+            }
         }
     };
 }

@@ -32,8 +32,10 @@ mod state;
 mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod unit;
 
 pub use store::InMemoryTenancyStore;
+pub use unit::InMemoryUnit;
 
 /// The workspace README's examples, compiled and run as doctests.
 #[cfg(doctest)]

@@ -121,7 +121,7 @@ type Ix = u32;
 const NONE: Ix = Ix::MAX;
 
 /// Dense indexes for ids: the first id interned gets 0, the next 1, and so on.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Interner<T> {
     /// The ids, by index.
     ids: Vec<T>,
@@ -312,7 +312,7 @@ const CHUNK: usize = 1 << 13;
 /// while holding the store's lock) and leave up to half its capacity unused. Here only the
 /// first chunk grows by doubling, so a small store stays small; every later chunk is allocated
 /// at its full size once and never moves.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct Rows {
     chunks: Vec<Vec<MemRow>>,
     len: usize,
@@ -352,8 +352,11 @@ impl Rows {
 pub(crate) type TupleKey = (EntityType, Uuid, Relation, EntityType, Uuid);
 
 /// Everything the store holds.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct State {
+    /// Moves on with every write (`InMemoryTenancyStore::write`): what a unit of work checks
+    /// at commit.
+    pub(crate) version: u64,
     /// Every known user: added by `add_user`, or named by a membership written.
     users: Interner<UsrId>,
     /// Written through `insert_org`, `set_org_status` and `update_org_fields`, which keep

@@ -127,7 +127,30 @@ impl InMemoryTenancyStore {
         read(&self.lock())
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
+    /// The state, for a write: its version moves on, so that a unit of work that began
+    /// before commits only if nothing else was written since.
+    pub(crate) fn write(&self) -> MutexGuard<'_, State> {
+        let mut state = self.lock();
+        state.version += 1;
+        state
+    }
+
+    /// A store over `state` on `clock`: a unit of work's private state.
+    pub(crate) fn over(state: State, clock: SharedClock) -> Self {
+        Self {
+            state: Arc::new(Mutex::new(state)),
+            clock,
+            #[cfg(feature = "testing")]
+            hook: None,
+        }
+    }
+
+    /// The store's clock.
+    pub(crate) fn clock(&self) -> &SharedClock {
+        &self.clock
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
         // Operations validate before writing, so a panic elsewhere cannot leave a half-made
         // change behind; the state stays usable.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
@@ -141,7 +164,7 @@ impl InMemoryTenancyStore {
     ) -> Result<Organization> {
         let org_id = input.org_id;
         let stale = self.before_lock(op, input.actor, Some(org_id)).await;
-        let mut state = self.lock();
+        let mut state = self.write();
         // Read under the lock, so rows are stamped in the order they are written.
         let now = self.clock.now();
         let status = state.org(org_id).map(|org| org.status);
@@ -164,7 +187,7 @@ impl InMemoryTenancyStore {
         actor: Option<UsrId>,
         identifier: Option<&flametrench_tenancy_core::Identifier>,
     ) -> Result<Invitation> {
-        let mut state = self.lock();
+        let mut state = self.write();
         // Read under the lock, so rows are stamped in the order they are written.
         let now = self.clock.now();
         let invitation = invitation_in(&state, inv_id, scope)?;
@@ -215,7 +238,7 @@ impl InMemoryTenancyStore {
         decide: impl FnOnce(&MembershipFacts, OffsetDateTime) -> Result<Plan<R>>,
     ) -> Result<R> {
         let stale = self.before_lock_on_member(op, named, target.0).await;
-        let mut state = self.lock();
+        let mut state = self.write();
         // Read under the lock, so rows are stamped in the order they are written.
         let now = self.clock.now();
         let mut facts = Self::membership_facts(&state, target, named)?;
@@ -266,13 +289,21 @@ fn apply(state: &mut State, writes: &[MembershipWrite]) {
 }
 
 impl TenancyStore for InMemoryTenancyStore {
+    /// Opens a unit of work over a copy of the store's state (a copy of every row: O(size)),
+    /// committed only if nothing else was written since ([`InMemoryUnit`](crate::InMemoryUnit)).
+    async fn begin_unit(&self) -> Result<flametrench_tenancy_core::Unit> {
+        Ok(flametrench_tenancy_core::Unit::new(
+            crate::unit::InMemoryUnit::begin(self),
+        ))
+    }
+
     async fn ensure_user(&self, usr_id: UsrId) -> Result<()> {
-        self.lock().add_user(usr_id);
+        self.write().add_user(usr_id);
         Ok(())
     }
 
     async fn create_org(&self, input: CreateOrg) -> Result<CreateOrgResult> {
-        let mut state = self.lock();
+        let mut state = self.write();
         // Read under the lock, so rows are stamped in the order they are written.
         let now = self.clock.now();
         let facts = CreateOrgFacts {
@@ -300,7 +331,7 @@ impl TenancyStore for InMemoryTenancyStore {
         let stale = self
             .before_lock(Op::UpdateOrg, input.actor, Some(input.org_id))
             .await;
-        let mut state = self.lock();
+        let mut state = self.write();
         // Read under the lock, so rows are stamped in the order they are written.
         let now = self.clock.now();
         let status = state.org(input.org_id).map(|org| org.status);
@@ -361,7 +392,7 @@ impl TenancyStore for InMemoryTenancyStore {
         let stale = self
             .before_lock(Op::AddMember, checked, Some(input.org_id))
             .await;
-        let mut state = self.lock();
+        let mut state = self.write();
         // Read under the lock, so rows are stamped in the order they are written.
         let now = self.clock.now();
         let inviter_role = stale
@@ -464,7 +495,7 @@ impl TenancyStore for InMemoryTenancyStore {
         let stale = self
             .before_lock(Op::TransferOwnership, input.actor, Some(input.org_id))
             .await;
-        let mut state = self.lock();
+        let mut state = self.write();
         // Read under the lock, so rows are stamped in the order they are written.
         let now = self.clock.now();
         let facts = TransferFacts {
@@ -483,7 +514,7 @@ impl TenancyStore for InMemoryTenancyStore {
     async fn create_invitation(&self, mut input: CreateInvitation) -> Result<Invitation> {
         // `expires_at` is a public field: a value set on it directly is normalized here too.
         input.expires_at = flametrench_tenancy_core::normalize_timestamp(input.expires_at)?;
-        let mut state = self.lock();
+        let mut state = self.write();
         // Read under the lock, so rows are stamped in the order they are written.
         let now = self.clock.now();
         let facts = InviteFacts {
@@ -514,7 +545,7 @@ impl TenancyStore for InMemoryTenancyStore {
     }
 
     async fn accept_invitation(&self, input: AcceptInvitation) -> Result<AcceptInvitationResult> {
-        let mut state = self.lock();
+        let mut state = self.write();
         // Read under the lock, so rows are stamped in the order they are written.
         let now = self.clock.now();
         let invitation = invitation_in(&state, input.inv_id, input.org_id)?;

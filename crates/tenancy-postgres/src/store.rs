@@ -418,7 +418,7 @@ impl PostgresTenancyStore<'static, 'static> {
                 prepared: self.prepared,
                 resolve_budget: self.resolve_budget,
             },
-            finished: false,
+            finished: AtomicBool::new(false),
         })
     }
 }
@@ -432,13 +432,13 @@ pub struct StoreTransaction {
     /// Its connection and pool, shared with `store`'s source.
     owned: Arc<Owned>,
     store: PostgresTenancyStore<'static, 'static>,
-    finished: bool,
+    finished: AtomicBool,
 }
 
 impl std::fmt::Debug for StoreTransaction {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StoreTransaction")
-            .field("finished", &self.finished)
+            .field("finished", &self.finished.load(Ordering::Relaxed))
             .finish()
     }
 }
@@ -477,8 +477,21 @@ impl StoreTransaction {
     /// `storage.connection_lost` when a lost commit was found rolled back;
     /// `storage.commit_outcome_unknown` when the server could not say within the budget;
     /// another storage error from the server.
-    pub async fn commit(mut self) -> Result<(), TenancyError> {
-        self.finished = true;
+    pub async fn commit(self) -> Result<(), TenancyError> {
+        self.end_commit().await
+    }
+
+    /// Marks the transaction ended; an error if it already was.
+    fn end(&self) -> Result<(), TenancyError> {
+        if self.finished.swap(true, Ordering::AcqRel) {
+            Err(ended())
+        } else {
+            Ok(())
+        }
+    }
+
+    async fn end_commit(&self) -> Result<(), TenancyError> {
+        self.end()?;
         let budget = self.store.resolve_budget;
         let owned = self.owned.clone();
         let object = owned.connection.lock().await;
@@ -540,8 +553,12 @@ impl StoreTransaction {
     ///
     /// A storage error when the connection could not run `ROLLBACK` (the server rolls back a
     /// transaction whose connection is gone).
-    pub async fn rollback(mut self) -> Result<(), TenancyError> {
-        self.finished = true;
+    pub async fn rollback(self) -> Result<(), TenancyError> {
+        self.end_rollback().await
+    }
+
+    async fn end_rollback(&self) -> Result<(), TenancyError> {
+        self.end()?;
         let object = self.owned.connection.lock().await;
         object
             .batch_execute("ROLLBACK")
@@ -552,7 +569,7 @@ impl StoreTransaction {
 
 impl Drop for StoreTransaction {
     fn drop(&mut self) {
-        if self.finished {
+        if self.finished.load(Ordering::Acquire) {
             return;
         }
         // Nothing else holds the connection: every guard borrows the transaction.
@@ -562,3 +579,39 @@ impl Drop for StoreTransaction {
         }
     }
 }
+
+fn ended() -> TenancyError {
+    TenancyError::NotSupported {
+        what: "calls on a transaction that has ended",
+    }
+}
+
+/// A [`StoreTransaction`] is a unit of work of the core's ([`flametrench_tenancy_core::Unit`]):
+/// [`PostgresTenancyStore`]'s `begin_unit` (and `Tenancy::begin`) return one.
+impl flametrench_tenancy_core::UnitOfWork for StoreTransaction {
+    async fn commit_unit(&self) -> Result<(), TenancyError> {
+        self.end_commit().await
+    }
+
+    async fn rollback_unit(&self) -> Result<(), TenancyError> {
+        self.end_rollback().await
+    }
+}
+
+macro_rules! delegate_to_store {
+    ($($(#[$doc:meta])* $kind:ident $variant:ident $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty;)*) => {
+        /// The store's calls, inside the transaction; refused once it ended.
+        impl flametrench_tenancy_core::TenancyStore for StoreTransaction {
+            $(
+                async fn $name(&self, $($arg: $ty),*) -> Result<$ret, TenancyError> {
+                    if self.finished.load(Ordering::Acquire) {
+                        return Err(ended());
+                    }
+                    self.store.$name($($arg),*).await
+                }
+            )*
+        }
+    };
+}
+
+flametrench_tenancy_core::tenancy_operations!(delegate_to_store);

@@ -18,6 +18,7 @@ use flametrench_tenancy_core::{
 use flametrench_tenancy_memory::InMemoryTenancyStore;
 use time::{Duration, OffsetDateTime};
 
+mod unit;
 mod window;
 
 fn assert_send<T: Send>(_: &T) {}

@@ -119,6 +119,25 @@ fn settle<T>(op: Op, decided: Result<T>, written: bool) -> Result<T> {
 }
 
 impl TenancyStore for PostgresTenancyStore<'_, '_> {
+    /// Over a pool: [`PostgresTenancyStore::begin`] as a [`Unit`](flametrench_tenancy_core::Unit).
+    /// Inside a transaction: `storage.not_supported`.
+    async fn begin_unit(&self) -> Result<flametrench_tenancy_core::Unit> {
+        let Some(pool) = self.pool().filter(|_| !self.is_nested()) else {
+            return Err(TenancyError::NotSupported {
+                what: "a unit of work on a store that already works inside a transaction",
+            });
+        };
+        let pooled = PostgresTenancyStore::new(pool.clone());
+        let pooled = PostgresTenancyStore {
+            sql: self.sql.clone(),
+            clock: self.clock.clone(),
+            prepared: self.prepared,
+            resolve_budget: self.resolve_budget,
+            ..pooled
+        };
+        Ok(flametrench_tenancy_core::Unit::new(pooled.begin().await?))
+    }
+
     async fn ensure_user(&self, usr_id: UsrId) -> Result<()> {
         tuples::ensure_user(self, usr_id).await
     }

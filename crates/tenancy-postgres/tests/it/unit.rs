@@ -220,3 +220,148 @@ async fn the_callers_own_errors_are_classified_as_the_stores() {
     let error = tx.commit().await.expect_err("an aborted commit");
     assert_eq!(error.code(), "storage.transaction_aborted");
 }
+
+/// The application's own table, written beside the SDK's calls.
+async fn audit_table(db: &TestDatabase) {
+    db.connect()
+        .await
+        .expect("client")
+        .batch_execute("CREATE TABLE audit_log (org uuid NOT NULL)")
+        .await
+        .expect("the audit table");
+}
+
+async fn audited(observer: &tokio_postgres::Client, org: uuid::Uuid) -> (bool, bool) {
+    let org_row = observer
+        .query_opt("SELECT 1 FROM org WHERE id = $1", &[&org])
+        .await
+        .expect("org")
+        .is_some();
+    let audit_row = observer
+        .query_opt("SELECT 1 FROM audit_log WHERE org = $1", &[&org])
+        .await
+        .expect("audit")
+        .is_some();
+    (org_row, audit_row)
+}
+
+/// Through the handle: the SDK's calls and the application's own statement commit as one,
+/// unseen by others before; a unit dropped without commit leaves nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_units_calls_and_the_callers_statements_commit_as_one() {
+    let server = server().await;
+    let db = database(&server).await;
+    audit_table(&db).await;
+    let tenancy = flametrench_tenancy_core::Tenancy::new(PostgresTenancyStore::new(
+        db.pool(2).expect("pool"),
+    ));
+    let observer = db.connect().await.expect("observer");
+    let alice = UsrId::new();
+    tenancy.ensure_user(alice).await.expect("alice");
+
+    let unit = tenancy.begin().await.expect("begin");
+    let org = unit
+        .create_org(CreateOrg::new(alice))
+        .await
+        .expect("create")
+        .org
+        .id
+        .as_uuid();
+    let tx = unit
+        .downcast_ref::<flametrench_tenancy_postgres::StoreTransaction>()
+        .expect("a PostgreSQL unit");
+    tx.client()
+        .await
+        .execute("INSERT INTO audit_log (org) VALUES ($1)", &[&org])
+        .await
+        .map_err(classify)
+        .expect("the caller's own row");
+    assert_eq!(
+        audited(&observer, org).await,
+        (false, false),
+        "before commit"
+    );
+    unit.commit().await.expect("commit");
+    assert_eq!(audited(&observer, org).await, (true, true), "after commit");
+
+    let dropped = {
+        let unit = tenancy.begin().await.expect("begin");
+        unit.create_org(CreateOrg::new(alice))
+            .await
+            .expect("create")
+            .org
+            .id
+            .as_uuid()
+    };
+    assert_eq!(audited(&observer, dropped).await, (false, false), "dropped");
+    // A store inside a caller's transaction has no units of its own.
+    let mut client = db.connect().await.expect("client");
+    let mut caller = client.transaction().await.expect("begin");
+    let nested = PostgresTenancyStore::in_transaction(&mut caller);
+    let error = nested.begin_unit().await.expect_err("nested");
+    assert_eq!(error.code(), "storage.not_supported");
+}
+
+/// `in_unit` runs the whole unit again after a retryable failure of the caller's own
+/// statement (a lock timeout, which aborts the transaction), and once only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_unit_runs_a_unit_again_after_a_retryable_failure() {
+    let server = server().await;
+    let db = database(&server).await;
+    audit_table(&db).await;
+    let tenancy = flametrench_tenancy_core::Tenancy::new(PostgresTenancyStore::new(
+        db.pool(2).expect("pool"),
+    ));
+    let observer = db.connect().await.expect("observer");
+    let alice = UsrId::new();
+    tenancy.ensure_user(alice).await.expect("alice");
+    let holder = std::sync::Arc::new(tokio::sync::Mutex::new(db.connect().await.expect("holder")));
+    holder
+        .lock()
+        .await
+        .batch_execute("BEGIN; LOCK TABLE audit_log IN ACCESS EXCLUSIVE MODE")
+        .await
+        .expect("lock");
+    let attempts = std::sync::atomic::AtomicU32::new(0);
+    let org = tenancy
+        .in_unit(|unit| {
+            let attempt = attempts.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let holder = holder.clone();
+            async move {
+                let org = unit.create_org(CreateOrg::new(alice)).await?.org.id;
+                let tx = unit
+                    .downcast_ref::<flametrench_tenancy_postgres::StoreTransaction>()
+                    .expect("a PostgreSQL unit");
+                let client = tx.client().await;
+                client
+                    .batch_execute("SET LOCAL lock_timeout = '50ms'")
+                    .await
+                    .map_err(classify)?;
+                let written = client
+                    .execute("INSERT INTO audit_log (org) VALUES ($1)", &[&org.as_uuid()])
+                    .await
+                    .map_err(classify);
+                if attempt == 0 {
+                    // The lock is released once the first attempt has timed out.
+                    holder
+                        .lock()
+                        .await
+                        .batch_execute("ROLLBACK")
+                        .await
+                        .expect("release");
+                }
+                written?;
+                Ok(org)
+            }
+        })
+        .await
+        .expect("the second attempt commits");
+    assert_eq!(attempts.load(std::sync::atomic::Ordering::SeqCst), 2);
+    assert_eq!(audited(&observer, org.as_uuid()).await, (true, true));
+    let orgs: i64 = observer
+        .query_one("SELECT count(*) FROM org", &[])
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(orgs, 1, "the failed attempt left nothing");
+}
