@@ -138,6 +138,16 @@ impl Unit {
 
 macro_rules! define_unit_store {
     ($($(#[$doc:meta])* $kind:ident $variant:ident $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty;)*) => {
+        /// The operations, as inherent methods (as on [`Tenancy`]): no trait import needed.
+        impl Unit {
+            $(
+                $(#[$doc])*
+                pub async fn $name(&self, $($arg: $ty),*) -> Result<$ret> {
+                    DynTenancyStore::$name(&*self.inner, $($arg),*).await
+                }
+            )*
+        }
+
         impl TenancyStore for Unit {
             $(
                 fn $name(&self, $($arg: $ty),*) -> impl Future<Output = Result<$ret>> + Send {

@@ -113,13 +113,14 @@
 //!
 //! # One transaction
 //!
-//! `POST /orgs` is written once against a unit of work: an audit row, `create_org`, a second
-//! audit row, then commit. On PostgreSQL the unit is a transaction from
-//! [`PostgresTenancyStore::begin`](flametrench_tenancy_postgres::PostgresTenancyStore::begin):
-//! the SDK's calls go through a [`Tenancy`](flametrench_tenancy_core::Tenancy) handle on it (each
-//! nested in a savepoint), the service's inserts into its own table `audit_log` through
-//! `caller_client()`, and a failure anywhere rolls back all three. On memory there is no
-//! transaction and no audit table, and the handler is `create_org` alone.
+//! `POST /orgs` is written once, for both stores, as a unit of work run by
+//! [`Tenancy::in_unit`](flametrench_tenancy_core::Tenancy::in_unit): an audit row, `create_org`,
+//! a second audit row. The SDK's calls go through the [`Unit`](flametrench_tenancy_core::Unit);
+//! on PostgreSQL the service's inserts into its own table `audit_log` go through the unit's
+//! transaction (`StoreTransaction::client`, their errors classified by
+//! [`classify`](flametrench_tenancy_postgres::classify)), and a failure anywhere rolls back all
+//! three; a retryable one runs the unit again. On memory there is no audit table, and the unit
+//! holds `create_org` alone.
 //!
 //! # Stores
 //!

@@ -20,6 +20,7 @@ use crate::authz;
 use crate::error::{self, ApiError};
 use crate::extract::{Actor, ActorIdentifier, JsonBody, OptionalJsonBody, QueryParams};
 use crate::state::AppState;
+use crate::state::audit;
 use crate::wire::{ListInvitationsQuery, ListMembersQuery};
 
 type Reply<T> = Result<Json<T>, ApiError>;
@@ -89,9 +90,10 @@ fn invitation_path(inv_id: &str) -> Result<InvId, TenancyError> {
     parse_id("inv_id", inv_id)
 }
 
-/// `POST /orgs`, the transactional handler: on PostgreSQL one transaction holds an audit row,
-/// the org with its owner membership, and a second audit row, committed together; on memory it
-/// is `create_org` alone.
+/// `POST /orgs`, the transactional handler, written once for both stores: one unit of work
+/// holds an audit row, the org with its owner membership, and a second audit row, committed
+/// together (on memory, which has no audit table, the unit holds `create_org`); a retryable
+/// failure anywhere runs the whole unit again (`Tenancy::in_unit`).
 async fn create_org(
     State(state): State<AppState>,
     Actor(actor): Actor,
@@ -99,13 +101,23 @@ async fn create_org(
 ) -> Created<CreateOrgResult> {
     let input = body.into_input(actor)?;
     let op = Op::CreateOrg;
-    let work = state.begin().await?;
-    work.audit(&format!("{op} requested by {actor}"), None)
+    let result = state
+        .tenancy()
+        .in_unit(|unit| {
+            let input = input.clone();
+            async move {
+                audit(&unit, &format!("{op} requested by {actor}"), None).await?;
+                let result = unit.create_org(input).await?;
+                audit(
+                    &unit,
+                    &format!("{op} done for {actor}"),
+                    Some(result.org.id),
+                )
+                .await?;
+                Ok(result)
+            }
+        })
         .await?;
-    let result = work.tenancy().create_org(input).await?;
-    work.audit(&format!("{op} done for {actor}"), Some(result.org.id))
-        .await?;
-    work.commit().await?;
     created(result)
 }
 

@@ -1,17 +1,14 @@
-//! The service's state (the tenancy handle, and on PostgreSQL the pool store transactions are
-//! opened from) and the unit of work a handler runs its calls in.
+//! The service's state (the tenancy handle) and its own table, written in a unit of work.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 use flametrench_tenancy_core::ids::{OrgId, UsrId};
-use flametrench_tenancy_core::{Tenancy, TenancyError};
+use flametrench_tenancy_core::{Tenancy, TenancyError, Unit};
 use flametrench_tenancy_memory::InMemoryTenancyStore;
 use flametrench_tenancy_postgres::deadpool_postgres::{self, Pool, Runtime};
 use flametrench_tenancy_postgres::tokio_postgres::NoTls;
-use flametrench_tenancy_postgres::{
-    PooledTenancyStore, PostgresTenancyStore, StoreTransaction, migrate,
-};
+use flametrench_tenancy_postgres::{PostgresTenancyStore, StoreTransaction, classify, migrate};
 
 /// The service's own table, next to the SDK's: one row per step of a transactional handler.
 pub const AUDIT_LOG_DDL: &str = "CREATE TABLE IF NOT EXISTS audit_log (\
@@ -26,14 +23,14 @@ const INSERT_AUDIT: &str = "INSERT INTO audit_log (what, org_id) VALUES ($1, $2)
 /// migration.
 pub type StartError = Box<dyn std::error::Error + Send + Sync>;
 
-/// What every handler shares: the tenancy handle, the pool store on PostgreSQL, and the users
-/// already registered by this process.
+/// What every handler shares: the tenancy handle (on either store: units of work come from
+/// it too), and the users already registered by this process.
 ///
 /// Cloning is cheap and every clone is the same service.
 #[derive(Clone)]
 pub struct AppState {
     tenancy: Tenancy<'static>,
-    postgres: Option<Arc<PooledTenancyStore>>,
+    on_postgres: bool,
     registered: Arc<Mutex<HashSet<UsrId>>>,
 }
 
@@ -54,12 +51,11 @@ impl AppState {
     /// A service over `store`, an in-memory store the caller built (on a clock of its own, say,
     /// or with test support). A clone the caller keeps shares the service's state.
     pub fn on_memory(store: InMemoryTenancyStore) -> Self {
-        Self::with(store.into(), None)
+        Self::with(store.into(), false)
     }
 
     /// A service over PostgreSQL: migrates the tenancy tables in `public` (idempotent), creates
-    /// the service's own `audit_log` table if missing, and keeps the pool store both as the
-    /// shared handle and for the transactions of `POST /orgs`.
+    /// the service's own `audit_log` table if missing, and serves a handle on the pool store.
     ///
     /// # Errors
     ///
@@ -69,27 +65,26 @@ impl AppState {
         migrate(&mut client, "public").await?;
         client.batch_execute(AUDIT_LOG_DDL).await?;
         drop(client);
-        let store = Arc::new(PostgresTenancyStore::new(pool));
-        Ok(Self::with(Tenancy::from_shared(store.clone()), Some(store)))
+        Ok(Self::with(PostgresTenancyStore::new(pool).into(), true))
     }
 
-    fn with(tenancy: Tenancy<'static>, postgres: Option<Arc<PooledTenancyStore>>) -> Self {
+    fn with(tenancy: Tenancy<'static>, on_postgres: bool) -> Self {
         Self {
             tenancy,
-            postgres,
+            on_postgres,
             registered: Arc::new(Mutex::new(HashSet::new())),
         }
     }
 
-    /// The tenancy handle the handlers call (outside a transaction): for set-up a test does
-    /// behind the service's back, or an adopter's own routes.
+    /// The tenancy handle the handlers call, and begin units of work on: for set-up a test
+    /// does behind the service's back, or an adopter's own routes.
     pub fn tenancy(&self) -> &Tenancy<'static> {
         &self.tenancy
     }
 
     /// `"postgres"` or `"memory"`.
     pub fn store_name(&self) -> &'static str {
-        if self.postgres.is_some() {
+        if self.on_postgres {
             "postgres"
         } else {
             "memory"
@@ -116,84 +111,34 @@ impl AppState {
             .map(|registered| registered.contains(&usr_id))
             .unwrap_or(false)
     }
-
-    /// Starts a unit of work: on PostgreSQL a transaction from `begin()`, on memory nothing
-    /// (each call of the memory store is atomic on its own).
-    ///
-    /// # Errors
-    ///
-    /// A storage error when no connection could be had or `BEGIN` failed.
-    pub(crate) async fn begin(&self) -> Result<Work, TenancyError> {
-        let transaction = match &self.postgres {
-            Some(store) => Some(store.begin().await?),
-            None => None,
-        };
-        Ok(Work {
-            transaction,
-            shared: self.tenancy.clone(),
-        })
-    }
 }
 
-/// One handler's unit of work. Its [`tenancy`](Work::tenancy) handle and its
-/// [`audit`](Work::audit) statements share the transaction on PostgreSQL, so they commit
-/// together or not at all; dropped without [`commit`](Work::commit), it rolls back.
-pub(crate) struct Work {
-    transaction: Option<StoreTransaction>,
-    shared: Tenancy<'static>,
-}
-
-impl Work {
-    /// The handle whose calls belong to this unit of work: nested in savepoints of the
-    /// transaction on PostgreSQL, the shared handle on memory.
-    pub(crate) fn tenancy(&self) -> Tenancy<'_> {
-        match &self.transaction {
-            Some(transaction) => Tenancy::new(&**transaction),
-            None => self.shared.clone(),
-        }
-    }
-
-    /// Appends a row to `audit_log` inside the transaction; on memory, which has no such
-    /// table, it does nothing.
-    ///
-    /// # Errors
-    ///
-    /// `storage.backend` when the insert fails.
-    pub(crate) async fn audit(
-        &self,
-        what: &str,
-        org_id: Option<OrgId>,
-    ) -> Result<(), TenancyError> {
-        let Some(transaction) = &self.transaction else {
-            return Ok(());
-        };
-        let Some(client) = transaction.caller_client().await else {
-            return Err(TenancyError::NotSupported {
-                what: "a caller client outside a transaction",
-            });
-        };
-        let org_uuid = org_id.map(|org_id| org_id.as_uuid());
-        client
-            .execute(INSERT_AUDIT, &[&what, &org_uuid])
-            .await
-            .map_err(|error| TenancyError::Backend {
-                source: Box::new(error),
-            })?;
-        // The guard drops here, before the handler's next SDK call, which would wait for it.
-        Ok(())
-    }
-
-    /// Commits the transaction (on memory there is nothing to commit).
-    ///
-    /// # Errors
-    ///
-    /// What [`StoreTransaction::commit`] returns.
-    pub(crate) async fn commit(self) -> Result<(), TenancyError> {
-        match self.transaction {
-            Some(transaction) => transaction.commit().await,
-            None => Ok(()),
-        }
-    }
+/// Appends a row to the service's own `audit_log` inside `unit`, on PostgreSQL (the unit's
+/// transaction, through its client: the row commits or rolls back with the SDK's calls of the
+/// unit); the memory store has no such table, and nothing is written.
+///
+/// # Errors
+///
+/// The insert's failure, classified as the store classifies its own
+/// ([`flametrench_tenancy_postgres::classify`]): a conflict or a lost connection is retryable,
+/// so `Tenancy::in_unit` runs the unit again.
+pub(crate) async fn audit(
+    unit: &Unit,
+    what: &str,
+    org_id: Option<OrgId>,
+) -> Result<(), TenancyError> {
+    let Some(transaction) = unit.downcast_ref::<StoreTransaction>() else {
+        return Ok(());
+    };
+    let org_uuid = org_id.map(|org_id| org_id.as_uuid());
+    transaction
+        .client()
+        .await
+        .execute(INSERT_AUDIT, &[&what, &org_uuid])
+        .await
+        .map_err(classify)?;
+    // The client's guard drops here, before the unit's next SDK call, which would wait for it.
+    Ok(())
 }
 
 /// The state `cargo run` starts with: PostgreSQL when `DATABASE_URL` is set and not empty (a
