@@ -139,19 +139,33 @@ pub(crate) const CI_STEPS: &[Step] = &[
     ("packaging", &["xtask", "package"], None),
 ];
 
-/// Runs every step in order, stopping at the first that fails; whether all passed.
+/// Runs every step in order, stopping at the first that fails; whether all passed. Prints
+/// each step's wall time as it ends, and all of them, with the total, at the end.
 pub(crate) fn run() -> bool {
+    let started = std::time::Instant::now();
+    let mut times: Vec<(&str, std::time::Duration)> = Vec::new();
+    let mut passed = true;
     for (what, args, env) in CI_STEPS {
         println!("== {what}: cargo {}", args.join(" "));
+        let step = std::time::Instant::now();
         let mut command = crate::cargo();
         command.args(*args);
         if let Some((key, value)) = env {
             command.env(key, value);
         }
-        if !crate::succeeds(&mut command) {
+        let ok = crate::succeeds(&mut command);
+        times.push((what, step.elapsed()));
+        println!("-- {what}: {:.1} s", step.elapsed().as_secs_f64());
+        if !ok {
             println!("failed: {what}: cargo {}", args.join(" "));
-            return false;
+            passed = false;
+            break;
         }
     }
-    true
+    println!("== step times");
+    for (what, took) in &times {
+        println!("{:>8.1} s  {what}", took.as_secs_f64());
+    }
+    println!("{:>8.1} s  total", started.elapsed().as_secs_f64());
+    passed
 }
