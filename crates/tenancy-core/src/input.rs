@@ -395,10 +395,12 @@ impl AddMember {
         }
     }
 
-    /// Records who added the user, without checking their authority.
+    /// Records who added the user, without checking their authority (it undoes
+    /// [`AddMember::by`]'s check).
     #[must_use]
     pub fn invited_by(mut self, invited_by: UsrId) -> Self {
         self.invited_by = Some(invited_by);
+        self.checked = false;
         self
     }
 

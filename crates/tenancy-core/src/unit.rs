@@ -118,9 +118,11 @@ impl Unit {
     /// # Errors
     ///
     /// `storage.retryable_conflict` (needing the whole unit to run again:
-    /// [`TenancyError::needs_transaction_restart`]) when the store must refuse it, a storage
-    /// error when the commit failed, `storage.commit_outcome_unknown` when the store could
-    /// not find out whether it committed.
+    /// [`TenancyError::needs_transaction_restart`]) when the store must refuse it (a write
+    /// since the unit began, on memory; a conflict at `COMMIT`, on PostgreSQL);
+    /// `storage.connection_lost` when the connection broke and nothing was committed; another
+    /// storage error when the commit failed; `storage.commit_outcome_unknown` when the store
+    /// could not find out whether it committed.
     pub async fn commit(self) -> Result<()> {
         self.inner.commit_dyn().await
     }
@@ -214,14 +216,18 @@ impl Tenancy<'_> {
     {
         let mut attempt = 1;
         loop {
-            let unit = self.begin().await?;
-            let outcome = match work(unit.clone()).await {
-                Ok(value) => unit.commit().await.map(|()| value),
-                Err(error) => {
-                    // The work's error is the one to report; a failed rollback changes nothing.
-                    let _ = unit.rollback().await;
-                    Err(error)
-                }
+            let outcome = match self.begin().await {
+                // A unit that could not begin (a stale connection, say) is tried again too.
+                Err(error) => Err(error),
+                Ok(unit) => match work(unit.clone()).await {
+                    Ok(value) => unit.commit().await.map(|()| value),
+                    Err(error) => {
+                        // The work's error is the one to report; a failed rollback changes
+                        // nothing.
+                        let _ = unit.rollback().await;
+                        Err(error)
+                    }
+                },
             };
             match outcome {
                 Err(error) if unit_may_run_again(&error) && attempt < UNIT_ATTEMPTS => {

@@ -38,9 +38,11 @@ impl fmt::Debug for LockHook {
 }
 
 impl InMemoryTenancyStore {
-    /// This store (the same state) with `hook` run, with the lock not held, just before every
-    /// write that names an actor (or another user: an admin, a successor) takes the store's
-    /// lock. The hook gets the operation; what it changes is seen by the write.
+    /// This store (the same state) with `hook` run, with the lock not held, just before an
+    /// actor-checked write takes the store's lock: the membership writes that name another
+    /// user (an actor, an admin, a successor), and `update_org`, the org transitions,
+    /// `transfer_ownership` and `add_member` given an actor. The hook gets the operation; what
+    /// it changes is seen by the write.
     #[must_use]
     pub fn with_lock_hook(&self, hook: impl Fn(Op) -> HookFuture + Send + Sync + 'static) -> Self {
         self.hooked(LockHook {

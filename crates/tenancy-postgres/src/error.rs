@@ -52,7 +52,12 @@ fn fk_entity(constraint: &str) -> Option<Entity> {
 ///
 /// [`ErrorKind`]: flametrench_tenancy_core::ErrorKind
 pub fn classify(error: tokio_postgres::Error) -> TenancyError {
-    match map_pg(error, Phase::BeforeCommit) {
+    transaction_scoped(map_pg(error, Phase::BeforeCommit))
+}
+
+/// A retryable conflict, scoped to the transaction it ended; any other error as it is.
+pub(crate) fn transaction_scoped(error: TenancyError) -> TenancyError {
+    match error {
         TenancyError::RetryableConflict { kind, source, .. } => TenancyError::RetryableConflict {
             kind,
             scope: RetryScope::Transaction,
@@ -66,14 +71,7 @@ pub fn classify(error: tokio_postgres::Error) -> TenancyError {
 /// broke with the `COMMIT` in flight is `storage.commit_outcome_unknown` (it may have
 /// committed), not `storage.connection_lost`.
 pub fn classify_commit(error: tokio_postgres::Error) -> TenancyError {
-    match map_pg(error, Phase::Commit) {
-        TenancyError::RetryableConflict { kind, source, .. } => TenancyError::RetryableConflict {
-            kind,
-            scope: RetryScope::Transaction,
-            source,
-        },
-        other => other,
-    }
+    transaction_scoped(map_pg(error, Phase::Commit))
 }
 
 /// Converts a driver error into the SDK's error.

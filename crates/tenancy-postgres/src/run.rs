@@ -175,9 +175,7 @@ async fn nested<T>(
     stmts: &[Stmt<'_>],
     read: &(impl Fn(Vec<Vec<Row>>) -> Result<T> + Sync),
 ) -> Result<T> {
-    let Some(guard) = store.nested_guard().await else {
-        return Err(corrupt("a nested call without a transaction"));
-    };
+    let guard = store.nested_guard().await?;
     let name = savepoint_name(op.name());
     let mut tx = Tx::nested(guard.client(), &name);
     match tx.finish(stmts).await.and_then(read) {

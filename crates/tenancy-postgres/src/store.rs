@@ -57,6 +57,9 @@ pub(crate) enum Source<'t, 'c> {
 pub(crate) struct Owned {
     pub(crate) connection: Mutex<Object>,
     pub(crate) pool: Pool,
+    /// Set, under the connection's lock, once `COMMIT` or `ROLLBACK` was sent: later calls are
+    /// refused there, so none runs outside the transaction.
+    pub(crate) ended: AtomicBool,
 }
 
 /// Exclusive access to the connection of a store that works inside a transaction: the
@@ -304,13 +307,22 @@ impl<'t, 'c> PostgresTenancyStore<'t, 'c> {
     }
 
     /// The connection of a nested call (caller's or owned transaction).
-    pub(crate) async fn nested_guard(&self) -> Option<NestedGuard<'_, 't, 'c>> {
+    ///
+    /// # Errors
+    ///
+    /// Over a pool (no transaction to nest in), and once an owned transaction ended (checked
+    /// under the connection's lock, so that no call runs after its `COMMIT`).
+    pub(crate) async fn nested_guard(&self) -> Result<NestedGuard<'_, 't, 'c>, TenancyError> {
         match &self.source {
-            Source::Pool(_) => None,
-            Source::Nested(mutex) => Some(NestedGuard(CallerGuard::Borrowed(mutex.lock().await))),
-            Source::Owned(owned) => Some(NestedGuard(CallerGuard::Owned(
-                owned.connection.lock().await,
-            ))),
+            Source::Pool(_) => Err(crate::error::corrupt("a nested call without a transaction")),
+            Source::Nested(mutex) => Ok(NestedGuard(CallerGuard::Borrowed(mutex.lock().await))),
+            Source::Owned(owned) => {
+                let guard = owned.connection.lock().await;
+                if owned.ended.load(Ordering::Acquire) {
+                    return Err(ended());
+                }
+                Ok(NestedGuard(CallerGuard::Owned(guard)))
+            }
         }
     }
 }
@@ -408,6 +420,7 @@ impl PostgresTenancyStore<'static, 'static> {
         let owned = Arc::new(Owned {
             connection: Mutex::new(object),
             pool: pool.clone(),
+            ended: AtomicBool::new(false),
         });
         Ok(StoreTransaction {
             owned: owned.clone(),
@@ -418,7 +431,6 @@ impl PostgresTenancyStore<'static, 'static> {
                 prepared: self.prepared,
                 resolve_budget: self.resolve_budget,
             },
-            finished: AtomicBool::new(false),
         })
     }
 }
@@ -432,13 +444,12 @@ pub struct StoreTransaction {
     /// Its connection and pool, shared with `store`'s source.
     owned: Arc<Owned>,
     store: PostgresTenancyStore<'static, 'static>,
-    finished: AtomicBool,
 }
 
 impl std::fmt::Debug for StoreTransaction {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StoreTransaction")
-            .field("finished", &self.finished.load(Ordering::Relaxed))
+            .field("ended", &self.owned.ended.load(Ordering::Relaxed))
             .finish()
     }
 }
@@ -481,20 +492,23 @@ impl StoreTransaction {
         self.end_commit().await
     }
 
-    /// Marks the transaction ended; an error if it already was.
-    fn end(&self) -> Result<(), TenancyError> {
-        if self.finished.swap(true, Ordering::AcqRel) {
-            Err(ended())
-        } else {
-            Ok(())
-        }
-    }
-
     async fn end_commit(&self) -> Result<(), TenancyError> {
-        self.end()?;
         let budget = self.store.resolve_budget;
         let owned = self.owned.clone();
         let object = owned.connection.lock().await;
+        // Ended under the lock and sent in the same poll: a commit dropped while it waits for
+        // the connection leaves the transaction to `Drop`'s rollback.
+        if owned.ended.swap(true, Ordering::AcqRel) {
+            return Err(ended());
+        }
+        if object.is_closed() {
+            // Nothing can be sent: the server rolls back a transaction whose connection is gone.
+            return Err(TenancyError::ConnectionLost {
+                source: Box::new(std::io::Error::other(
+                    "the connection closed before COMMIT was sent",
+                )),
+            });
+        }
         // In the same flight: the transaction's id (null when it wrote nothing) and backend,
         // and a statement that fails when the transaction is aborted (then the COMMIT that
         // follows is a rollback).
@@ -512,9 +526,16 @@ impl StoreTransaction {
             {
                 return Err(TenancyError::TransactionAborted);
             }
-            Err(error) => {
-                return Err(crate::error::map_pg(error, crate::error::Phase::Commit));
+            // The server answered the statement before the COMMIT with an error (a backend
+            // ended, say): the COMMIT behind it did not commit.
+            Err(error) if error.code().is_some() => {
+                return Err(crate::error::transaction_scoped(crate::error::map_pg(
+                    error,
+                    crate::error::Phase::BeforeCommit,
+                )));
             }
+            // The answer was lost: the COMMIT may have run, and its id is unknown.
+            Err(error) => return Err(crate::error::map_pg(error, crate::error::Phase::Commit)),
             Ok(rows) => rows.first().map(|row| {
                 (
                     row.try_get::<_, Option<String>>(0).ok().flatten(),
@@ -524,7 +545,12 @@ impl StoreTransaction {
         };
         let error = match commit {
             Ok(()) => return Ok(()),
-            Err(error) => crate::error::map_pg(error, crate::error::Phase::Commit),
+            // A conflict at COMMIT (a deferred check, a serialization failure) ended the
+            // transaction: what may run again is the whole unit.
+            Err(error) => crate::error::transaction_scoped(crate::error::map_pg(
+                error,
+                crate::error::Phase::Commit,
+            )),
         };
         let TenancyError::CommitOutcomeUnknown { source } = error else {
             return Err(error);
@@ -558,8 +584,10 @@ impl StoreTransaction {
     }
 
     async fn end_rollback(&self) -> Result<(), TenancyError> {
-        self.end()?;
         let object = self.owned.connection.lock().await;
+        if self.owned.ended.swap(true, Ordering::AcqRel) {
+            return Err(ended());
+        }
         object
             .batch_execute("ROLLBACK")
             .await
@@ -569,11 +597,12 @@ impl StoreTransaction {
 
 impl Drop for StoreTransaction {
     fn drop(&mut self) {
-        if self.finished.load(Ordering::Acquire) {
+        if self.owned.ended.load(Ordering::Acquire) {
             return;
         }
         // Nothing else holds the connection: every guard borrows the transaction.
         if let Ok(object) = self.owned.connection.try_lock() {
+            self.owned.ended.store(true, Ordering::Release);
             // Queued before anything the connection's next user sends.
             crate::exec::send_without_waiting(object.batch_execute("ROLLBACK"));
         }
@@ -604,7 +633,7 @@ macro_rules! delegate_to_store {
         impl flametrench_tenancy_core::TenancyStore for StoreTransaction {
             $(
                 async fn $name(&self, $($arg: $ty),*) -> Result<$ret, TenancyError> {
-                    if self.finished.load(Ordering::Acquire) {
+                    if self.owned.ended.load(Ordering::Acquire) {
                         return Err(ended());
                     }
                     self.store.$name($($arg),*).await

@@ -41,7 +41,8 @@ pub(super) async fn add(
     );
     let invited_by = input.invited_by.map(|id| id.as_uuid());
     let role = role_text(input.role);
-    let checked = input.checked && invited_by.is_some();
+    // Checked without an inviter, the guard refuses (no role), as the rule does.
+    let checked = input.checked;
     let sql = &store.sql;
     let probe = Stmt::new(&sql.mem_exists).bind(&mem, Type::UUID);
     let found = |rows: &[Row]| Ok((!rows.is_empty()).then_some(None));

@@ -582,3 +582,33 @@ async fn a_refused_flight_writes_nothing() {
     println!("conflicts by operation: {disagreed:?}");
     assert_eq!(disagreed.len(), 15, "{disagreed:?}");
 }
+
+/// `AddMember` built checked with no inviter (its fields are public) is refused as the rule
+/// refuses it, `forbidden`, and writes nothing: the guard is the rule's, whatever the input.
+#[tokio::test]
+async fn a_checked_add_member_without_an_inviter_is_refused_and_writes_nothing() {
+    let server = server().await;
+    let db = database(&server).await;
+    let store = PostgresTenancyStore::new(db.pool(1).expect("pool"));
+    let (alice, bob) = (UsrId::new(), UsrId::new());
+    store.ensure_user(alice).await.expect("alice");
+    store.ensure_user(bob).await.expect("bob");
+    let org = store
+        .create_org(flametrench_tenancy_core::CreateOrg::new(alice))
+        .await
+        .expect("org")
+        .org
+        .id;
+    let mut input = flametrench_tenancy_core::AddMember::new(org, bob, Role::Member);
+    input.checked = true;
+    let error = store
+        .add_member(input)
+        .await
+        .expect_err("unchecked inviter");
+    assert_eq!(error.code(), "forbidden");
+    assert_eq!(
+        store.active_membership(org, bob).await.expect("read"),
+        None,
+        "nothing was written"
+    );
+}

@@ -365,3 +365,95 @@ async fn in_unit_runs_a_unit_again_after_a_retryable_failure() {
         .get(0);
     assert_eq!(orgs, 1, "the failed attempt left nothing");
 }
+
+/// A unit whose backend died before its `COMMIT` reports `storage.connection_lost` (nothing
+/// was committed), so `in_unit` runs it again; and a commit dropped while it waited for the
+/// connection leaves no transaction open on it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_unit_that_lost_its_backend_runs_again_and_a_dropped_commit_rolls_back() {
+    let server = server().await;
+    let db = database(&server).await;
+    let tenancy = flametrench_tenancy_core::Tenancy::new(PostgresTenancyStore::new(
+        db.pool(1).expect("pool"),
+    ));
+    let observer = db.connect().await.expect("observer");
+    let alice = UsrId::new();
+    tenancy.ensure_user(alice).await.expect("alice");
+    let attempts = std::sync::atomic::AtomicU32::new(0);
+    tenancy
+        .in_unit(|unit| {
+            let first = attempts.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0;
+            let observer = &observer;
+            async move {
+                let org = unit.create_org(CreateOrg::new(alice)).await?.org;
+                if first {
+                    let tx = unit
+                        .downcast_ref::<flametrench_tenancy_postgres::StoreTransaction>()
+                        .expect("a PostgreSQL unit");
+                    let client = tx.client().await;
+                    let pid: i32 = client
+                        .query_one("SELECT pg_backend_pid()", &[])
+                        .await
+                        .expect("pid")
+                        .get(0);
+                    observer
+                        .execute("SELECT pg_terminate_backend($1)", &[&pid])
+                        .await
+                        .expect("terminate");
+                    let deadline = Instant::now() + Duration::from_secs(20);
+                    while !client.is_closed() {
+                        assert!(Instant::now() < deadline, "the client never saw it");
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                }
+                Ok(org)
+            }
+        })
+        .await
+        .expect("the second attempt commits");
+    assert_eq!(attempts.load(std::sync::atomic::Ordering::SeqCst), 2);
+    let orgs: i64 = observer
+        .query_one("SELECT count(*) FROM org", &[])
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(orgs, 1);
+
+    // A commit that times out waiting for the connection (held by the caller's own client)
+    // sent nothing: when the unit goes, it is rolled back, and the pool's one connection
+    // serves the next call outside any transaction.
+    {
+        let unit = tenancy.begin().await.expect("begin");
+        unit.create_org(CreateOrg::new(alice))
+            .await
+            .expect("create");
+        let tx = unit
+            .downcast_ref::<flametrench_tenancy_postgres::StoreTransaction>()
+            .expect("a PostgreSQL unit");
+        let held = tx.client().await;
+        let waited = tokio::time::timeout(Duration::from_millis(50), unit.clone().commit()).await;
+        assert!(waited.is_err(), "the commit waited for the connection");
+        drop(held);
+    }
+    let next = tenancy
+        .create_org(CreateOrg::new(alice))
+        .await
+        .expect("a pool call")
+        .org
+        .id;
+    let seen = observer
+        .query_opt("SELECT 1 FROM org WHERE id = $1", &[&next.as_uuid()])
+        .await
+        .expect("read")
+        .is_some();
+    assert!(
+        seen,
+        "the pool call committed (it ran outside the dropped unit)"
+    );
+    let orgs: i64 = observer
+        .query_one("SELECT count(*) FROM org", &[])
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(orgs, 2, "the dropped unit's org is not there");
+}
