@@ -18,7 +18,7 @@ use crate::api_render::{args, function, generics, last, ty};
 const FORMAT: u64 = 57;
 
 /// The published crates: package name, library name.
-const CRATES: [(&str, &str); 5] = [
+const CRATES: [(&str, &str); 6] = [
     ("flametrench-ids", "flametrench_ids"),
     ("flametrench-tenancy-core", "flametrench_tenancy_core"),
     ("flametrench-tenancy-memory", "flametrench_tenancy_memory"),
@@ -27,6 +27,7 @@ const CRATES: [(&str, &str); 5] = [
         "flametrench_tenancy_postgres",
     ),
     ("flametrench-conformance", "flametrench_conformance"),
+    ("flametrench-tenancy-axum", "flametrench_tenancy_axum"),
 ];
 
 /// Writes (or with `check`, compares) every crate's listing; whether all went well.

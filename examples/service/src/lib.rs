@@ -94,11 +94,14 @@
 //!
 //! # Errors
 //!
-//! Every error of the SDK answers with `error.kind().http_status()` and `error.body()`, the
-//! spec's envelope `{"code", "message", "details"?}`: 404 `not_found`; 409 for conflicts and for
-//! state that forbids the call (`forbidden.sole_owner`, `precondition.org_not_active`, the
-//! identifier-binding failures); 403 `forbidden`, `forbidden.role_hierarchy`; 400 for bad input;
-//! 503 and 500 for storage (the source is logged to standard error, never sent).
+//! Responses, extractors and fallbacks come from the SDK's axum integration
+//! ([`flametrench_tenancy_axum`]): every error of the SDK answers with
+//! `error.kind().http_status()` and `error.body()`, the spec's envelope
+//! `{"code", "message", "details"?}`: 404 `not_found`; 409 for conflicts and for state that
+//! forbids the call (`forbidden.sole_owner`, `precondition.org_not_active`, the
+//! identifier-binding failures); 403 `forbidden`, `forbidden.role_hierarchy`; 400 for bad input
+//! (a path id that is not of its type: `invalid_id` naming the field); 503 with `Retry-After`
+//! and 500 for storage (the source is logged to standard error, never sent).
 //!
 //! The bodies are the SDK's request types ([`flametrench_tenancy_core::request`]), which hand
 //! every value the SDK validates to the SDK's own constructor, so it answers with the SDK's
@@ -131,11 +134,9 @@
 //! listens on `127.0.0.1:3000`, or on the port in `PORT`.
 
 mod authz;
-mod error;
 mod extract;
 mod routes;
 mod state;
-mod wire;
 
 pub use extract::{ACTOR_HEADER, ACTOR_IDENTIFIER_HEADER};
 pub use routes::router;

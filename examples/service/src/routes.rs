@@ -2,26 +2,28 @@
 
 use axum::Json;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use flametrench_tenancy_core::ids::{InvId, MemId, OrgId};
 use flametrench_tenancy_core::request::{
     AcceptInvitationRequest, AddMemberRequest, ChangeRoleRequest, CreateInvitationRequest,
-    CreateOrgRequest, SelfLeaveRequest, TransferOwnershipRequest, UpdateOrgRequest, parse_id,
+    CreateOrgRequest, SelfLeaveRequest, TransferOwnershipRequest, UpdateOrgRequest,
 };
 use flametrench_tenancy_core::{
     AcceptInvitationResult, AdminRemove, ChangeRole, CreateOrgResult, DeclineInvitation,
     Invitation, MemberAction, Membership, Op, OrgAction, Organization, Page, RevokeInvitation,
-    SelfLeave, TenancyError, TransferOwnershipResult,
+    SelfLeave, TransferOwnershipResult,
 };
 
 use crate::authz;
-use crate::error::{self, ApiError};
-use crate::extract::{Actor, ActorIdentifier, JsonBody, OptionalJsonBody, QueryParams};
+use crate::extract::{Actor, ActorIdentifier};
 use crate::state::AppState;
 use crate::state::audit;
-use crate::wire::{ListInvitationsQuery, ListMembersQuery};
+use flametrench_tenancy_axum::{
+    ApiError, Ids, Json as JsonBody, ListInvitationsQuery, ListMembersQuery,
+    OptionalJson as OptionalJsonBody, Query as QueryParams, method_not_allowed, route_not_found,
+};
 
 type Reply<T> = Result<Json<T>, ApiError>;
 type Created<T> = Result<(StatusCode, Json<T>), ApiError>;
@@ -69,25 +71,13 @@ pub fn router(state: AppState) -> Router {
         .route("/invitations/{inv_id}/accept", post(accept_invitation))
         .route("/invitations/{inv_id}/decline", post(decline_invitation))
         .route("/invitations/{inv_id}/revoke", post(revoke_invitation))
-        .fallback(error::route_not_found)
-        .method_not_allowed_fallback(error::method_not_allowed)
+        .fallback(route_not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
 }
 
 fn created<T>(value: T) -> Created<T> {
     Ok((StatusCode::CREATED, Json(value)))
-}
-
-fn org_path(org_id: &str) -> Result<OrgId, TenancyError> {
-    parse_id("org_id", org_id)
-}
-
-fn member_path((org_id, mem_id): &(String, String)) -> Result<(OrgId, MemId), TenancyError> {
-    Ok((org_path(org_id)?, parse_id("mem_id", mem_id)?))
-}
-
-fn invitation_path(inv_id: &str) -> Result<InvId, TenancyError> {
-    parse_id("inv_id", inv_id)
 }
 
 /// `POST /orgs`, the transactional handler, written once for both stores: one unit of work
@@ -125,9 +115,8 @@ async fn create_org(
 async fn get_org(
     State(state): State<AppState>,
     Actor(actor): Actor,
-    Path(org_id): Path<String>,
+    Ids(org_id): Ids<OrgId>,
 ) -> Reply<Organization> {
-    let org_id = org_path(&org_id)?;
     let tenancy = state.tenancy();
     authz::require_org_reader(tenancy, org_id, actor).await?;
     Ok(Json(tenancy.get_org(org_id).await?))
@@ -139,10 +128,9 @@ async fn get_org(
 async fn update_org(
     State(state): State<AppState>,
     Actor(actor): Actor,
-    Path(org_id): Path<String>,
+    Ids(org_id): Ids<OrgId>,
     JsonBody(body): JsonBody<UpdateOrgRequest>,
 ) -> Reply<Organization> {
-    let org_id = org_path(&org_id)?;
     let unchanged = body.is_empty();
     let input = body.into_input(org_id)?.by(actor);
     let tenancy = state.tenancy();
@@ -157,9 +145,9 @@ async fn update_org(
 async fn suspend_org(
     State(state): State<AppState>,
     Actor(actor): Actor,
-    Path(org_id): Path<String>,
+    Ids(org_id): Ids<OrgId>,
 ) -> Reply<Organization> {
-    let input = OrgAction::new(org_path(&org_id)?).by(actor);
+    let input = OrgAction::new(org_id).by(actor);
     Ok(Json(state.tenancy().suspend_org(input).await?))
 }
 
@@ -168,9 +156,9 @@ async fn suspend_org(
 async fn reinstate_org(
     State(state): State<AppState>,
     Actor(actor): Actor,
-    Path(org_id): Path<String>,
+    Ids(org_id): Ids<OrgId>,
 ) -> Reply<Organization> {
-    let input = OrgAction::new(org_path(&org_id)?).by(actor);
+    let input = OrgAction::new(org_id).by(actor);
     Ok(Json(state.tenancy().reinstate_org(input).await?))
 }
 
@@ -178,9 +166,9 @@ async fn reinstate_org(
 async fn revoke_org(
     State(state): State<AppState>,
     Actor(actor): Actor,
-    Path(org_id): Path<String>,
+    Ids(org_id): Ids<OrgId>,
 ) -> Reply<Organization> {
-    let input = OrgAction::new(org_path(&org_id)?).by(actor);
+    let input = OrgAction::new(org_id).by(actor);
     Ok(Json(state.tenancy().revoke_org(input).await?))
 }
 
@@ -190,10 +178,9 @@ async fn revoke_org(
 async fn add_member(
     State(state): State<AppState>,
     Actor(actor): Actor,
-    Path(org_id): Path<String>,
+    Ids(org_id): Ids<OrgId>,
     JsonBody(body): JsonBody<AddMemberRequest>,
 ) -> Created<Membership> {
-    let org_id = org_path(&org_id)?;
     let input = body.into_input(org_id, actor)?.by(actor);
     created(state.tenancy().add_member(input).await?)
 }
@@ -203,10 +190,9 @@ async fn add_member(
 async fn list_members(
     State(state): State<AppState>,
     Actor(actor): Actor,
-    Path(org_id): Path<String>,
+    Ids(org_id): Ids<OrgId>,
     QueryParams(query): QueryParams<ListMembersQuery>,
 ) -> Reply<Page<Membership>> {
-    let org_id = org_path(&org_id)?;
     let input = query.into_input(org_id)?;
     let tenancy = state.tenancy();
     authz::reader_role(tenancy, org_id, actor).await?;
@@ -219,9 +205,8 @@ async fn list_members(
 async fn get_member(
     State(state): State<AppState>,
     Actor(actor): Actor,
-    Path(path): Path<(String, String)>,
+    Ids((org_id, mem_id)): Ids<(OrgId, MemId)>,
 ) -> Reply<Membership> {
-    let (org_id, mem_id) = member_path(&path)?;
     let tenancy = state.tenancy();
     let membership = tenancy.get_membership(mem_id, Some(org_id)).await?;
     authz::reader_role(tenancy, org_id, actor).await?;
@@ -233,10 +218,9 @@ async fn get_member(
 async fn change_role(
     State(state): State<AppState>,
     Actor(actor): Actor,
-    Path(path): Path<(String, String)>,
+    Ids((org_id, mem_id)): Ids<(OrgId, MemId)>,
     JsonBody(body): JsonBody<ChangeRoleRequest>,
 ) -> Reply<Membership> {
-    let (org_id, mem_id) = member_path(&path)?;
     let input = ChangeRole::new(mem_id, body.into_input()?)
         .in_org(org_id)
         .by(actor);
@@ -248,9 +232,8 @@ async fn change_role(
 async fn suspend_member(
     State(state): State<AppState>,
     Actor(actor): Actor,
-    Path(path): Path<(String, String)>,
+    Ids((org_id, mem_id)): Ids<(OrgId, MemId)>,
 ) -> Reply<Membership> {
-    let (org_id, mem_id) = member_path(&path)?;
     let input = MemberAction::new(mem_id).in_org(org_id).by(actor);
     Ok(Json(state.tenancy().suspend_membership(input).await?))
 }
@@ -259,9 +242,8 @@ async fn suspend_member(
 async fn reinstate_member(
     State(state): State<AppState>,
     Actor(actor): Actor,
-    Path(path): Path<(String, String)>,
+    Ids((org_id, mem_id)): Ids<(OrgId, MemId)>,
 ) -> Reply<Membership> {
-    let (org_id, mem_id) = member_path(&path)?;
     let input = MemberAction::new(mem_id).in_org(org_id).by(actor);
     Ok(Json(state.tenancy().reinstate_membership(input).await?))
 }
@@ -272,10 +254,9 @@ async fn reinstate_member(
 async fn self_leave(
     State(state): State<AppState>,
     Actor(actor): Actor,
-    Path(path): Path<(String, String)>,
+    Ids((org_id, mem_id)): Ids<(OrgId, MemId)>,
     OptionalJsonBody(body): OptionalJsonBody<SelfLeaveRequest>,
 ) -> Reply<Membership> {
-    let (org_id, mem_id) = member_path(&path)?;
     let input = SelfLeave::new(mem_id)
         .transfer_to(body.into_input()?)
         .in_org(org_id)
@@ -288,9 +269,8 @@ async fn self_leave(
 async fn admin_remove(
     State(state): State<AppState>,
     Actor(actor): Actor,
-    Path(path): Path<(String, String)>,
+    Ids((org_id, mem_id)): Ids<(OrgId, MemId)>,
 ) -> Reply<Membership> {
-    let (org_id, mem_id) = member_path(&path)?;
     let input = AdminRemove::new(mem_id, actor).in_org(org_id);
     Ok(Json(state.tenancy().admin_remove(input).await?))
 }
@@ -300,10 +280,10 @@ async fn admin_remove(
 async fn transfer_ownership(
     State(state): State<AppState>,
     Actor(actor): Actor,
-    Path(org_id): Path<String>,
+    Ids(org_id): Ids<OrgId>,
     JsonBody(body): JsonBody<TransferOwnershipRequest>,
 ) -> Reply<TransferOwnershipResult> {
-    let input = body.into_input(org_path(&org_id)?)?.by(actor);
+    let input = body.into_input(org_id)?.by(actor);
     Ok(Json(state.tenancy().transfer_ownership(input).await?))
 }
 
@@ -312,10 +292,9 @@ async fn transfer_ownership(
 async fn create_invitation(
     State(state): State<AppState>,
     Actor(actor): Actor,
-    Path(org_id): Path<String>,
+    Ids(org_id): Ids<OrgId>,
     JsonBody(body): JsonBody<CreateInvitationRequest>,
 ) -> Created<Invitation> {
-    let org_id = org_path(&org_id)?;
     let input = body.into_input(org_id, actor)?;
     created(state.tenancy().create_invitation(input).await?)
 }
@@ -325,10 +304,9 @@ async fn create_invitation(
 async fn list_invitations(
     State(state): State<AppState>,
     Actor(actor): Actor,
-    Path(org_id): Path<String>,
+    Ids(org_id): Ids<OrgId>,
     QueryParams(query): QueryParams<ListInvitationsQuery>,
 ) -> Reply<Page<Invitation>> {
-    let org_id = org_path(&org_id)?;
     let input = query.into_input(org_id)?;
     let tenancy = state.tenancy();
     authz::require_admin_role(authz::reader_role(tenancy, org_id, actor).await?)?;
@@ -341,9 +319,8 @@ async fn get_invitation(
     State(state): State<AppState>,
     Actor(actor): Actor,
     ActorIdentifier(identifier): ActorIdentifier,
-    Path(inv_id): Path<String>,
+    Ids(inv_id): Ids<InvId>,
 ) -> Reply<Invitation> {
-    let inv_id = invitation_path(&inv_id)?;
     let tenancy = state.tenancy();
     let invitation = tenancy.get_invitation(inv_id, None).await?;
     authz::may_read_invitation(tenancy, &invitation, actor, identifier.as_ref()).await?;
@@ -360,10 +337,9 @@ async fn accept_invitation(
     State(state): State<AppState>,
     Actor(actor): Actor,
     ActorIdentifier(identifier): ActorIdentifier,
-    Path(inv_id): Path<String>,
+    Ids(inv_id): Ids<InvId>,
     OptionalJsonBody(body): OptionalJsonBody<AcceptInvitationRequest>,
 ) -> Reply<AcceptInvitationResult> {
-    let inv_id = invitation_path(&inv_id)?;
     let input = body.into_input(inv_id, actor, identifier)?;
     Ok(Json(state.tenancy().accept_invitation(input).await?))
 }
@@ -374,9 +350,9 @@ async fn decline_invitation(
     State(state): State<AppState>,
     Actor(actor): Actor,
     ActorIdentifier(identifier): ActorIdentifier,
-    Path(inv_id): Path<String>,
+    Ids(inv_id): Ids<InvId>,
 ) -> Reply<Invitation> {
-    let mut input = DeclineInvitation::new(invitation_path(&inv_id)?).by(actor);
+    let mut input = DeclineInvitation::new(inv_id).by(actor);
     if let Some(identifier) = identifier {
         input = input.bound_to(identifier);
     }
@@ -388,8 +364,8 @@ async fn decline_invitation(
 async fn revoke_invitation(
     State(state): State<AppState>,
     Actor(actor): Actor,
-    Path(inv_id): Path<String>,
+    Ids(inv_id): Ids<InvId>,
 ) -> Reply<Invitation> {
-    let input = RevokeInvitation::new(invitation_path(&inv_id)?, actor);
+    let input = RevokeInvitation::new(inv_id, actor);
     Ok(Json(state.tenancy().revoke_invitation(input).await?))
 }
