@@ -9,13 +9,19 @@ use flametrench_tenancy_core::{Identifier, PreconditionReason, TenancyError};
 use crate::state::AppState;
 use flametrench_tenancy_axum::ApiError;
 
-/// The header naming the acting user: the stand-in for the adopter's authentication.
-pub const ACTOR_HEADER: &str = "x-actor";
+/// The header carrying the credential: `Authorization: Bearer <token>`, as the OpenAPI's
+/// `bearerAuth` scheme has it. A stand-in for a real identity layer: the token is the user's
+/// `usr_` id, or, when the service was given a token table ([`AppState::with_tokens`]), a token
+/// of that table.
+///
+/// [`AppState::with_tokens`]: crate::AppState::with_tokens
+pub const ACTOR_HEADER: &str = "authorization";
 /// The header carrying the actor's verified identifier: the stand-in for the email address the
 /// adopter's session has verified.
 pub const ACTOR_IDENTIFIER_HEADER: &str = "x-actor-identifier";
 
-/// The acting user, from `x-actor`, registered with `ensure_user` on first sight.
+/// The acting user, from the bearer token, registered with `ensure_user` on first sight; a
+/// missing, malformed or unknown token is 401 `unauthorized`.
 pub(crate) struct Actor(pub(crate) UsrId);
 
 impl FromRequestParts<AppState> for Actor {
@@ -23,13 +29,17 @@ impl FromRequestParts<AppState> for Actor {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let Some(value) = parts.headers.get(ACTOR_HEADER) else {
-            return Err(ApiError::unauthorized("the x-actor header is missing"));
+            return Err(ApiError::unauthorized("a bearer token is required"));
         };
-        let usr_id = value
+        let token = value
             .to_str()
             .ok()
-            .and_then(|text| text.parse::<UsrId>().ok())
-            .ok_or_else(|| ApiError::unauthorized("the x-actor header is not a usr_ id"))?;
+            .and_then(|text| text.strip_prefix("Bearer "))
+            .map(str::trim)
+            .ok_or_else(|| ApiError::unauthorized("the authorization is not a bearer token"))?;
+        let usr_id = state
+            .user_of(token)
+            .ok_or_else(|| ApiError::unauthorized("unknown bearer token"))?;
         state.register(usr_id).await?;
         Ok(Self(usr_id))
     }

@@ -20,10 +20,12 @@
 //!
 //! # The actor
 //!
-//! Every request names its actor in the header `x-actor: usr_<32 hex>`. The header stands in
-//! for the adopter's authentication (a session cookie, a bearer token): the service trusts it
-//! as is, which no real service may do. A missing or malformed header answers 401
-//! `unauthorized`. The SDK's calls may only name registered users, so the service registers the
+//! Every request carries the OpenAPI's bearer authentication, `Authorization: Bearer <token>`,
+//! a stand-in for the adopter's identity layer: by default the token is the user's id
+//! (`Bearer usr_<32 hex>`), trusted as is, which no real service may do; with a token table
+//! ([`AppState::with_tokens`], or `FLAMETRENCH_TOKENS` / `FLAMETRENCH_TOKENS_FILE` for
+//! [`state_from_env`]) only its tokens are accepted. A missing, malformed or unknown token
+//! answers 401 `unauthorized`. Every path is under `/v1`, as the spec's servers are. The SDK's calls may only name registered users, so the service registers the
 //! actor with `ensure_user` the first time the process sees it; a user who is to be added with
 //! `POST /orgs/{org_id}/members` must therefore have made one request first.
 //!
@@ -36,6 +38,8 @@
 //! invitation.
 //!
 //! # Endpoints
+//!
+//! Every path below is under `/v1`.
 //!
 //! | method and path | body | success | who may call |
 //! | --- | --- | --- | --- |

@@ -28,9 +28,18 @@ use flametrench_tenancy_axum::{
 type Reply<T> = Result<Json<T>, ApiError>;
 type Created<T> = Result<(StatusCode, Json<T>), ApiError>;
 
-/// The service's router over `state`: the tenancy paths of the OpenAPI (see the crate docs for
-/// the list), JSON in and out, every failure answered with the spec's error envelope.
+/// The service's router over `state`: the tenancy paths of the OpenAPI under `/v1` (the spec's
+/// servers are `https://{host}/v1`; see the crate docs for the list), JSON in and out, every
+/// failure answered with the spec's error envelope.
 pub fn router(state: AppState) -> Router {
+    Router::new()
+        .nest("/v1", routes())
+        .fallback(route_not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+}
+
+fn routes() -> Router<AppState> {
     Router::new()
         .route("/orgs", post(create_org))
         .route("/orgs/{org_id}", get(get_org).put(update_org))
@@ -73,7 +82,6 @@ pub fn router(state: AppState) -> Router {
         .route("/invitations/{inv_id}/revoke", post(revoke_invitation))
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .with_state(state)
 }
 
 fn created<T>(value: T) -> Created<T> {

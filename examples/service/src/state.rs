@@ -1,6 +1,6 @@
 //! The service's state (the tenancy handle) and its own table, written in a unit of work.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use flametrench_tenancy_core::ids::{OrgId, UsrId};
@@ -32,6 +32,8 @@ pub struct AppState {
     tenancy: Tenancy<'static>,
     on_postgres: bool,
     registered: Arc<Mutex<HashSet<UsrId>>>,
+    /// Bearer tokens to users; `None`: the token is the user's id.
+    tokens: Option<Arc<HashMap<String, UsrId>>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -73,6 +75,23 @@ impl AppState {
             tenancy,
             on_postgres,
             registered: Arc::new(Mutex::new(HashSet::new())),
+            tokens: None,
+        }
+    }
+
+    /// Accepts only the bearer tokens of `tokens`, each standing for its user (instead of the
+    /// default, where the token is the user's `usr_` id).
+    #[must_use]
+    pub fn with_tokens(mut self, tokens: HashMap<String, UsrId>) -> Self {
+        self.tokens = Some(Arc::new(tokens));
+        self
+    }
+
+    /// The user a bearer token stands for.
+    pub(crate) fn user_of(&self, token: &str) -> Option<UsrId> {
+        match &self.tokens {
+            Some(tokens) => tokens.get(token).copied(),
+            None => token.parse().ok(),
         }
     }
 
@@ -148,6 +167,39 @@ pub(crate) async fn audit(
 ///
 /// What [`AppState::on_postgres`] returns, or an invalid `DATABASE_URL`.
 pub async fn state_from_env() -> Result<AppState, StartError> {
+    let state = store_from_env().await?;
+    Ok(match tokens_from_env()? {
+        Some(tokens) => state.with_tokens(tokens),
+        None => state,
+    })
+}
+
+/// The token table of `FLAMETRENCH_TOKENS` (`token=usr_…` pairs separated by commas) or of the
+/// file `FLAMETRENCH_TOKENS_FILE` (one pair a line; `#` starts a comment); `None` when neither
+/// is set.
+fn tokens_from_env() -> Result<Option<HashMap<String, UsrId>>, StartError> {
+    let text = match (
+        std::env::var("FLAMETRENCH_TOKENS"),
+        std::env::var("FLAMETRENCH_TOKENS_FILE"),
+    ) {
+        (Ok(pairs), _) if !pairs.is_empty() => pairs.replace(',', "\n"),
+        (_, Ok(path)) if !path.is_empty() => std::fs::read_to_string(path)?,
+        _ => return Ok(None),
+    };
+    let mut tokens = HashMap::new();
+    for line in text.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (token, usr) = line
+            .split_once('=')
+            .ok_or_else(|| format!("a token line is not token=usr_…: {line}"))?;
+        tokens.insert(token.trim().to_owned(), usr.trim().parse::<UsrId>()?);
+    }
+    Ok(Some(tokens))
+}
+
+async fn store_from_env() -> Result<AppState, StartError> {
     match std::env::var("DATABASE_URL") {
         Ok(url) if !url.is_empty() => {
             let mut config = deadpool_postgres::Config::new();

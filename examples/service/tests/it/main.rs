@@ -5,6 +5,7 @@
 // hand, which `unwrap` does.
 #![allow(clippy::unwrap_used)]
 
+mod auth;
 mod cross_tenant;
 mod scenario;
 mod support;

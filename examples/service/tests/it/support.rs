@@ -16,7 +16,7 @@ pub(crate) struct Service {
 impl Service {
     pub(crate) async fn start(state: AppState) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
+        let base = format!("http://{}/v1", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, router(state)).await.unwrap() });
         Self {
             http: reqwest::Client::new(),
@@ -33,7 +33,7 @@ impl Service {
         }
     }
 
-    /// Requests without a valid actor: `x-actor` left out, or set to `raw`.
+    /// Requests without a valid actor: no bearer token, or the token `raw`.
     pub(crate) fn anonymous(&self, raw: Option<&str>) -> Caller<'_> {
         Caller {
             service: self,
@@ -63,7 +63,7 @@ impl Caller<'_> {
             .http
             .request(method, format!("{}{path}", self.service.base));
         if let Some(actor) = &self.actor {
-            request = request.header(ACTOR_HEADER, actor);
+            request = request.header(ACTOR_HEADER, format!("Bearer {actor}"));
         }
         if let Some(identifier) = &self.identifier {
             request = request.header(ACTOR_IDENTIFIER_HEADER, identifier);
