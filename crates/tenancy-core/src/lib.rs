@@ -49,10 +49,6 @@ mod store;
 mod text;
 mod unit;
 
-/// The two authority checks an application makes itself today (who may invite, and grant
-/// which role), kept at the root until org-scoped calls decide authority with the write; the
-/// rest of the rules are for store implementers ([`backend::rules`]).
-pub use backend::rules::{check_inviter, require_invitation_authority};
 pub use clock::{
     Clock, MAX_TIMESTAMP, MIN_TIMESTAMP, ManualClock, SharedClock, SystemClock, clamp_timestamp,
     normalize_timestamp, system_clock, truncate_to_micros,
