@@ -15,6 +15,8 @@ pub const UNAUTHORIZED: &str = "unauthorized";
 pub const ROUTE_NOT_FOUND: &str = "route_not_found";
 /// The code of a method a served path does not take.
 pub const METHOD_NOT_ALLOWED: &str = "method_not_allowed";
+/// The code of an operation of the API the service does not offer.
+pub const NOT_IMPLEMENTED: &str = "not_implemented";
 
 /// The `Retry-After` of a retryable error (`storage.retryable_conflict`,
 /// `storage.connection_lost`, …), in seconds: the conflicts and lost connections it answers
@@ -72,6 +74,15 @@ impl ApiError {
         Self::Request {
             status: StatusCode::UNAUTHORIZED,
             code: UNAUTHORIZED,
+            message: message.into(),
+        }
+    }
+
+    /// A 501 [`NOT_IMPLEMENTED`]: an operation of the API the service does not offer.
+    pub fn not_implemented(message: impl Into<String>) -> Self {
+        Self::Request {
+            status: StatusCode::NOT_IMPLEMENTED,
+            code: NOT_IMPLEMENTED,
             message: message.into(),
         }
     }

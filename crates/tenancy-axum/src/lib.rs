@@ -45,8 +45,11 @@ mod extract;
 mod query;
 
 pub use error::{
-    ApiError, INVALID_REQUEST, METHOD_NOT_ALLOWED, RETRY_AFTER_SECONDS, ROUTE_NOT_FOUND,
-    UNAUTHORIZED, method_not_allowed, route_not_found,
+    ApiError, INVALID_REQUEST, METHOD_NOT_ALLOWED, NOT_IMPLEMENTED, RETRY_AFTER_SECONDS,
+    ROUTE_NOT_FOUND, UNAUTHORIZED, method_not_allowed, route_not_found,
 };
 pub use extract::{Ids, Json, OptionalJson, PathIds, Query};
-pub use query::{ListInvitationsQuery, ListMembersQuery, parse_limit};
+pub use query::{
+    Check, CheckRequest, ListInvitationsQuery, ListMembersQuery, ListOrgsQuery,
+    TuplesByObjectQuery, TuplesBySubjectQuery, parse_limit,
+};

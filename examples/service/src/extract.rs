@@ -28,6 +28,25 @@ impl FromRequestParts<AppState> for Actor {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        match Caller::from_request_parts(parts, state).await? {
+            Caller::User(usr_id) => Ok(Self(usr_id)),
+            Caller::System => Err(ApiError::unauthorized(
+                "the system token names no user; this route needs one",
+            )),
+        }
+    }
+}
+
+/// Who calls: the system (the configured system token) or a user (as [`Actor`]).
+pub(crate) enum Caller {
+    System,
+    User(UsrId),
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let Some(value) = parts.headers.get(ACTOR_HEADER) else {
             return Err(ApiError::unauthorized("a bearer token is required"));
         };
@@ -37,11 +56,14 @@ impl FromRequestParts<AppState> for Actor {
             .and_then(|text| text.strip_prefix("Bearer "))
             .map(str::trim)
             .ok_or_else(|| ApiError::unauthorized("the authorization is not a bearer token"))?;
+        if state.is_system(token) {
+            return Ok(Self::System);
+        }
         let usr_id = state
             .user_of(token)
             .ok_or_else(|| ApiError::unauthorized("unknown bearer token"))?;
         state.register(usr_id).await?;
-        Ok(Self(usr_id))
+        Ok(Self::User(usr_id))
     }
 }
 

@@ -64,6 +64,11 @@
 //! | `POST /invitations/{inv_id}/accept` | optional `AcceptInvitationRequest` | 200 `AcceptInvitationResponse` | the invitee (SDK, by the identifier binding) |
 //! | `POST /invitations/{inv_id}/decline` | | 200 `Invitation` | the invitee, or an owner or admin of the org (SDK) |
 //! | `POST /invitations/{inv_id}/revoke` | | 200 `Invitation` | an owner or admin of the org (SDK) |
+//! | `GET /orgs` (v0.4) | query `cursor`, `limit`, `query`, `status` | 200 `OrgPage` | the system caller only (ADR 0025: the one cross-tenant read), by its token ([`AppState::with_system_token`], `FLAMETRENCH_SYSTEM_TOKEN`) |
+//! | `POST /tuples/check` | `CheckRequest` | 200 `CheckResponse` (`matched_tuple_id` null) | a user about its own tuples, or the system |
+//! | `GET /tuples/by-subject` | query `subject_type`, `subject_id`, `cursor`, `limit` | 200 `TuplePage` | a user for its own tuples, or the system |
+//! | `GET /tuples/by-object` | query `object_type`, `object_id`, `relation`, `cursor`, `limit` | 200 `TuplePage` | for an org, an owner or admin of the active org; the system for any object |
+//! | `POST /tuples`, `DELETE /tuples/{tup_id}` | | 501 `not_implemented` | nobody: tuple writes are not the tenancy SDK's, and serving them raw would let a client forge `(usr, owner, org)` tuples |
 //!
 //! **Writes: the SDK decides.** "(SDK)" marks a rule the store checks itself: the handler
 //! passes the actor (`.by(actor)`, or as the admin of `admin_remove` and `revoke_invitation`

@@ -4,7 +4,7 @@ use axum::Json;
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use flametrench_tenancy_core::ids::{InvId, MemId, OrgId};
 use flametrench_tenancy_core::request::{
     AcceptInvitationRequest, AddMemberRequest, ChangeRoleRequest, CreateInvitationRequest,
@@ -13,16 +13,18 @@ use flametrench_tenancy_core::request::{
 use flametrench_tenancy_core::{
     AcceptInvitationResult, AdminRemove, ChangeRole, CreateOrgResult, DeclineInvitation,
     Invitation, MemberAction, Membership, Op, OrgAction, Organization, Page, RevokeInvitation,
-    SelfLeave, TransferOwnershipResult,
+    SelfLeave, TenancyError, TransferOwnershipResult, Tuple,
 };
+use flametrench_tenancy_core::{EntityType, uuid};
 
 use crate::authz;
-use crate::extract::{Actor, ActorIdentifier};
+use crate::extract::{Actor, ActorIdentifier, Caller};
 use crate::state::AppState;
 use crate::state::audit;
 use flametrench_tenancy_axum::{
-    ApiError, Ids, Json as JsonBody, ListInvitationsQuery, ListMembersQuery,
-    OptionalJson as OptionalJsonBody, Query as QueryParams, method_not_allowed, route_not_found,
+    ApiError, CheckRequest, Ids, Json as JsonBody, ListInvitationsQuery, ListMembersQuery,
+    ListOrgsQuery, OptionalJson as OptionalJsonBody, Query as QueryParams, TuplesByObjectQuery,
+    TuplesBySubjectQuery, method_not_allowed, route_not_found,
 };
 
 type Reply<T> = Result<Json<T>, ApiError>;
@@ -41,7 +43,7 @@ pub fn router(state: AppState) -> Router {
 
 fn routes() -> Router<AppState> {
     Router::new()
-        .route("/orgs", post(create_org))
+        .route("/orgs", post(create_org).get(list_orgs))
         .route("/orgs/{org_id}", get(get_org).put(update_org))
         .route("/orgs/{org_id}/suspend", post(suspend_org))
         .route("/orgs/{org_id}/reinstate", post(reinstate_org))
@@ -80,6 +82,11 @@ fn routes() -> Router<AppState> {
         .route("/invitations/{inv_id}/accept", post(accept_invitation))
         .route("/invitations/{inv_id}/decline", post(decline_invitation))
         .route("/invitations/{inv_id}/revoke", post(revoke_invitation))
+        .route("/tuples", post(tuple_writes_not_served))
+        .route("/tuples/{tup_id}", delete(tuple_writes_not_served))
+        .route("/tuples/check", post(check))
+        .route("/tuples/by-subject", get(tuples_by_subject))
+        .route("/tuples/by-object", get(tuples_by_object))
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
 }
@@ -376,4 +383,89 @@ async fn revoke_invitation(
 ) -> Reply<Invitation> {
     let input = RevokeInvitation::new(inv_id, actor);
     Ok(Json(state.tenancy().revoke_invitation(input).await?))
+}
+
+/// `GET /orgs` (v0.4, ADR 0025): the one cross-tenant read, for the system caller only (the
+/// configured system token); a user is 403 `forbidden`.
+async fn list_orgs(
+    State(state): State<AppState>,
+    caller: Caller,
+    QueryParams(query): QueryParams<ListOrgsQuery>,
+) -> Reply<Page<Organization>> {
+    let Caller::System = caller else {
+        return Err(TenancyError::Forbidden.into());
+    };
+    Ok(Json(state.tenancy().list_orgs(query.into_input()?).await?))
+}
+
+/// `POST /tuples` and `DELETE /tuples/{tup_id}`: not served. Tuple writes are not the tenancy
+/// SDK's, and serving them raw would let a client forge `(usr, owner, org)` tuples.
+async fn tuple_writes_not_served() -> ApiError {
+    ApiError::not_implemented("tuple writes are not served by this service")
+}
+
+/// Whether `caller` may read the tuples of `subject`: the system, or the user itself.
+fn may_read_subject(
+    caller: &Caller,
+    subject_type: &EntityType,
+    subject_id: uuid::Uuid,
+) -> Result<(), ApiError> {
+    match caller {
+        Caller::System => Ok(()),
+        Caller::User(usr) if *subject_type == EntityType::usr() && usr.as_uuid() == subject_id => {
+            Ok(())
+        }
+        Caller::User(_) => Err(TenancyError::Forbidden.into()),
+    }
+}
+
+/// `POST /tuples/check`: the system, or a user about its own tuples.
+async fn check(
+    State(state): State<AppState>,
+    caller: Caller,
+    JsonBody(body): JsonBody<CheckRequest>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let check = body.into_check()?;
+    may_read_subject(&caller, &check.subject_type, check.subject_id)?;
+    let allowed = state
+        .tenancy()
+        .check_any(
+            check.subject_type,
+            check.subject_id,
+            check.relations,
+            check.object_type,
+            check.object_id,
+        )
+        .await?;
+    Ok(Json(
+        serde_json::json!({ "allowed": allowed, "matched_tuple_id": null }),
+    ))
+}
+
+/// `GET /tuples/by-subject`: the system, or a user listing its own tuples.
+async fn tuples_by_subject(
+    State(state): State<AppState>,
+    caller: Caller,
+    QueryParams(query): QueryParams<TuplesBySubjectQuery>,
+) -> Reply<Page<Tuple>> {
+    let input = query.into_input()?;
+    may_read_subject(&caller, &input.subject_type, input.subject_id)?;
+    Ok(Json(state.tenancy().list_tuples_by_subject(input).await?))
+}
+
+/// `GET /tuples/by-object`: the system; or, for an org, an owner or admin of that active org.
+async fn tuples_by_object(
+    State(state): State<AppState>,
+    caller: Caller,
+    QueryParams(query): QueryParams<TuplesByObjectQuery>,
+) -> Reply<Page<Tuple>> {
+    let input = query.into_input()?;
+    if let Caller::User(actor) = caller {
+        let org = (input.object_type == EntityType::org())
+            .then(|| OrgId::try_from_uuid(input.object_id).ok())
+            .flatten()
+            .ok_or(TenancyError::Forbidden)?;
+        authz::require_admin_role(authz::reader_role(state.tenancy(), org, actor).await?)?;
+    }
+    Ok(Json(state.tenancy().list_tuples_by_object(input).await?))
 }

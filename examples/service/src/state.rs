@@ -34,6 +34,8 @@ pub struct AppState {
     registered: Arc<Mutex<HashSet<UsrId>>>,
     /// Bearer tokens to users; `None`: the token is the user's id.
     tokens: Option<Arc<HashMap<String, UsrId>>>,
+    /// The bearer token of the system caller (`GET /orgs`, any tuple read), if any.
+    system_token: Option<Arc<str>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -76,7 +78,23 @@ impl AppState {
             on_postgres,
             registered: Arc::new(Mutex::new(HashSet::new())),
             tokens: None,
+            system_token: None,
         }
+    }
+
+    /// Accepts `token` as the system caller's: the one caller of `GET /orgs` (ADR 0025's
+    /// cross-tenant read) and of any tuple read.
+    #[must_use]
+    pub fn with_system_token(mut self, token: &str) -> Self {
+        self.system_token = Some(Arc::from(token));
+        self
+    }
+
+    /// Whether `token` is the system caller's.
+    pub(crate) fn is_system(&self, token: &str) -> bool {
+        self.system_token
+            .as_deref()
+            .is_some_and(|system| system == token)
     }
 
     /// Accepts only the bearer tokens of `tokens`, each standing for its user (instead of the
@@ -167,11 +185,16 @@ pub(crate) async fn audit(
 ///
 /// What [`AppState::on_postgres`] returns, or an invalid `DATABASE_URL`.
 pub async fn state_from_env() -> Result<AppState, StartError> {
-    let state = store_from_env().await?;
-    Ok(match tokens_from_env()? {
-        Some(tokens) => state.with_tokens(tokens),
-        None => state,
-    })
+    let mut state = store_from_env().await?;
+    if let Some(tokens) = tokens_from_env()? {
+        state = state.with_tokens(tokens);
+    }
+    if let Ok(token) = std::env::var("FLAMETRENCH_SYSTEM_TOKEN") {
+        if !token.is_empty() {
+            state = state.with_system_token(&token);
+        }
+    }
+    Ok(state)
 }
 
 /// The token table of `FLAMETRENCH_TOKENS` (`token=usr_…` pairs separated by commas) or of the

@@ -9,4 +9,5 @@ mod auth;
 mod cross_tenant;
 mod scenario;
 mod support;
+mod tuples;
 mod window;

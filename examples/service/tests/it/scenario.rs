@@ -687,9 +687,11 @@ async fn scenario(state: AppState) -> Outcome {
         .refused(404, "route_not_found");
     service
         .by(bob)
-        .get("/orgs")
+        .put("/orgs", json!({}))
         .await
         .refused(405, "method_not_allowed");
+    // `GET /orgs` is served, to the system caller only.
+    service.by(bob).get("/orgs").await.refused(403, "forbidden");
 
     Outcome { org_id, alice }
 }

@@ -89,6 +89,10 @@ impl Caller<'_> {
     }
 
     /// A POST whose body is `raw`, as written.
+    pub(crate) async fn delete(&self, path: &str) -> Answer {
+        Answer::of(self.request(reqwest::Method::DELETE, path)).await
+    }
+
     pub(crate) async fn post_raw(&self, path: &str, raw: &str) -> Answer {
         let request = self
             .request(reqwest::Method::POST, path)
