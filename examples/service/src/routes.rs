@@ -399,8 +399,9 @@ async fn list_orgs(
 }
 
 /// `POST /tuples` and `DELETE /tuples/{tup_id}`: not served. Tuple writes are not the tenancy
-/// SDK's, and serving them raw would let a client forge `(usr, owner, org)` tuples.
-async fn tuple_writes_not_served() -> ApiError {
+/// SDK's, and serving them raw would let a client forge `(usr, owner, org)` tuples. A caller
+/// without credentials is answered 401 first, as on every route.
+async fn tuple_writes_not_served(_caller: Caller) -> ApiError {
     ApiError::not_implemented("tuple writes are not served by this service")
 }
 

@@ -136,4 +136,10 @@ async fn tuple_writes_are_not_served() {
         .delete("/tuples/tup_0190f2a81b3c7abc8123456789abcdef")
         .await
         .refused(501, "not_implemented");
+    // Credentials first, as on every route.
+    service
+        .anonymous(None)
+        .delete("/tuples/tup_0190f2a81b3c7abc8123456789abcdef")
+        .await
+        .refused(401, "unauthorized");
 }
