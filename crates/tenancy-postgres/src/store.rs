@@ -466,6 +466,11 @@ impl StoreTransaction {
     /// The transaction's connection, for the caller's own statements (they commit or roll
     /// back with the SDK's work). SDK calls on this transaction wait while the returned guard
     /// is held: drop it before the next call.
+    ///
+    /// Once the transaction ended (committed or rolled back through a clone of its
+    /// [`Unit`](flametrench_tenancy_core::Unit)), the connection is no longer in it: statements
+    /// sent then run on their own. SDK calls are refused then (`storage.not_supported`); the
+    /// caller's own statements are the caller's to stop.
     pub async fn client(&self) -> CallerClient<'_, 'static, 'static> {
         CallerClient {
             guard: CallerGuard::Owned(self.owned.connection.lock().await),
