@@ -491,9 +491,6 @@ statements! {
     check_any = "SELECT EXISTS (SELECT 1 FROM {s}.tup WHERE subject_type = $1 AND subject_id = $2 \
         AND relation = ANY($3) AND object_type = $4 AND object_id = $5) AS found";
     org_exists = "SELECT 1 FROM {s}.org WHERE id = $1";
-    /// A statement that returns nothing: the place of a read a flight does not need, so that
-    /// the flight's statements keep their positions.
-    no_rows = "SELECT 1 WHERE false";
     mem_exists = "SELECT 1 FROM {s}.mem WHERE id = $1";
     inv_exists = "SELECT 1 FROM {s}.inv WHERE id = $1";
     user_exists = "SELECT 1 FROM {s}.usr WHERE id = $1";

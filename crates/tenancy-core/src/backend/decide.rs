@@ -87,6 +87,22 @@ pub struct MembershipFacts {
 }
 
 impl MembershipFacts {
+    /// For an actor-checked write (`actor` given, and named in these facts): the target's own
+    /// state (`state`), then the actor's authority over it ([`rules::check_actor_on_member`],
+    /// `grants` the role a role change gives); nothing without an actor.
+    fn check_actor(
+        &self,
+        actor: Option<UsrId>,
+        state: impl FnOnce(&Membership) -> Result<()>,
+        grants: Option<Role>,
+    ) -> Result<()> {
+        if actor.is_none() {
+            return Ok(());
+        }
+        state(&self.target)?;
+        rules::check_actor_on_member(self.org_status, self.named_role(), self.target.role, grants)
+    }
+
     /// The named user's active role in the target's org.
     fn named_role(&self) -> Option<Role> {
         self.named
@@ -171,15 +187,11 @@ pub fn change_role(
     now: OffsetDateTime,
 ) -> Result<Plan<Membership>> {
     let new_role = input.new_role;
-    if input.actor.is_some() {
-        rules::require_membership_active(&facts.target)?;
-        rules::check_actor_on_member(
-            facts.org_status,
-            facts.named_role(),
-            facts.target.role,
-            Some(new_role),
-        )?;
-    }
+    facts.check_actor(
+        input.actor,
+        rules::require_membership_active,
+        Some(new_role),
+    )?;
     rules::check_change_role(&facts.target, new_role, facts.active_owners)?;
     let (result, write) = rotation(&facts.target, new_id, new_role, now);
     Ok(Plan {
@@ -199,15 +211,7 @@ pub fn suspend_membership(
     input: &MemberAction,
     now: OffsetDateTime,
 ) -> Result<Plan<Membership>> {
-    if input.actor.is_some() {
-        rules::require_membership_active(&facts.target)?;
-        rules::check_actor_on_member(
-            facts.org_status,
-            facts.named_role(),
-            facts.target.role,
-            None,
-        )?;
-    }
+    facts.check_actor(input.actor, rules::require_membership_active, None)?;
     rules::check_suspend_membership(&facts.target, facts.active_owners)?;
     let row = ended(&facts.target, MembershipStatus::Suspended, None, now);
     Ok(Plan {
@@ -227,19 +231,16 @@ pub fn reinstate_membership(
     input: &MemberAction,
     now: OffsetDateTime,
 ) -> Result<Plan<Membership>> {
-    if input.actor.is_some() {
-        if facts.target.status != MembershipStatus::Suspended {
-            return Err(TenancyError::precondition(
+    let suspended = |target: &Membership| {
+        if target.status == MembershipStatus::Suspended {
+            Ok(())
+        } else {
+            Err(TenancyError::precondition(
                 crate::error::PreconditionReason::InvalidTransition,
-            ));
+            ))
         }
-        rules::check_actor_on_member(
-            facts.org_status,
-            facts.named_role(),
-            facts.target.role,
-            None,
-        )?;
-    }
+    };
+    facts.check_actor(input.actor, suspended, None)?;
     rules::check_reinstate_membership(&facts.target, facts.org_status, facts.other_active)?;
     let row = Membership {
         status: MembershipStatus::Active,

@@ -20,7 +20,9 @@ use tokio_postgres::Row;
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
-use super::{first, guard_disagreed, org_status_of, parse_role, role_text, rows_at, settle};
+use super::{
+    first, guard_disagreed, org_status_of, parse_role, role_in, role_text, rows_at, settle,
+};
 use crate::error::corrupt;
 use crate::exec::{Shape, Stmt};
 use crate::rows::{self, named};
@@ -713,17 +715,20 @@ pub(super) async fn transfer_ownership(
     let new_uuids = vec![to_new, from_new];
     let probe = Stmt::new(&sql.memberships_by_ids).bind(&new_uuids, Type::UUID_ARRAY);
     let found = |rows: &[Row]| Ok(transferred(&memberships(rows)?, new_ids));
-    // The actor's membership (checked) is read under the lock, in the same flight.
-    let actor_stmt = match &actor {
-        Some(actor) => Stmt::new(&sql.active_membership)
-            .bind(&org, Type::UUID)
-            .bind(actor, Type::UUID),
-        None => Stmt::new(&sql.no_rows),
-    };
-    let stmts = [
+    let mut stmts = vec![
         Stmt::new(&sql.lock_org).bind(&org, Type::UUID),
         Stmt::new(&sql.memberships_by_ids).bind(&ids, Type::UUID_ARRAY),
-        actor_stmt,
+    ];
+    // Checked, the actor's membership is read under the lock, in the same flight.
+    if let Some(actor) = &actor {
+        stmts.push(
+            Stmt::new(&sql.active_membership)
+                .bind(&org, Type::UUID)
+                .bind(actor, Type::UUID),
+        );
+    }
+    let at = stmts.len();
+    stmts.push(
         Stmt::new(&sql.transfer_ownership)
             .bind(&org, Type::UUID)
             .bind(&now, Type::TIMESTAMPTZ)
@@ -734,7 +739,7 @@ pub(super) async fn transfer_ownership(
             .bind(&from_new, Type::UUID)
             .bind(&from_tup, Type::UUID)
             .bind(&actor, Type::UUID),
-    ];
+    );
     run(
         store,
         Call::write(Op::TransferOwnership, Shape::Transaction).probe(probe, &found),
@@ -746,17 +751,17 @@ pub(super) async fn transfer_ownership(
                 .map(rows::membership)
                 .collect::<Result<Vec<_>>>()?;
             let find = |id: MemId| found.iter().find(|row| row.id == id).cloned();
-            let actor_role: Option<&str> = rows_at(&flights, 2)
-                .first()
-                .map(|row| named(row, "role"))
-                .transpose()?;
+            let actor_role = match actor {
+                Some(_) => role_in(rows_at(&flights, 2))?,
+                None => None,
+            };
             let facts = TransferFacts {
                 org_status: org_status_of(rows_at(&flights, 0))?,
-                actor_role: parse_role(actor_role)?,
+                actor_role,
                 from: find(input.from_mem_id),
                 to: find(input.to_mem_id),
             };
-            let written: i64 = rows_at(&flights, 3)
+            let written: i64 = rows_at(&flights, at)
                 .first()
                 .map(|row| named(row, "written"))
                 .transpose()?

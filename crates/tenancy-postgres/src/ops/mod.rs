@@ -88,6 +88,15 @@ fn role_text(role: Role) -> &'static &'static str {
     }
 }
 
+/// The role of the active membership an `active_membership` read returned, if any.
+pub(super) fn role_in(rows: &[tokio_postgres::Row]) -> Result<Option<Role>> {
+    let role = rows
+        .first()
+        .map(|row| crate::rows::named::<&str>(row, "role"))
+        .transpose()?;
+    parse_role(role)
+}
+
 /// A row's value of a role column.
 fn parse_role(text: Option<&str>) -> Result<Option<Role>> {
     text.map(|role| role.parse::<Role>().map_err(|_| corrupt("a role")))

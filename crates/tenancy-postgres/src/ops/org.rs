@@ -10,7 +10,7 @@ use flametrench_tenancy_core::{
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
-use super::{first, org_status_of, parse_role, rows_at, settle, settle_row};
+use super::{first, org_status_of, role_in, rows_at, settle, settle_row};
 use crate::error::corrupt;
 use crate::exec::{Shape, Stmt};
 use crate::rows;
@@ -193,15 +193,6 @@ impl<'a> OrgFlight<'a> {
             rest: flights.get(2..).unwrap_or_default(),
         })
     }
-}
-
-/// The role of the active membership an `active_membership` read returned, if any.
-fn role_in(rows: &[tokio_postgres::Row]) -> Result<Option<Role>> {
-    let role = rows
-        .first()
-        .map(|row| rows::named::<&str>(row, "role"))
-        .transpose()?;
-    parse_role(role)
 }
 
 /// An org write's flight as read by [`OrgFlight::read`].
