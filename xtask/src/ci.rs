@@ -113,6 +113,12 @@ pub(crate) const CI_STEPS: &[Step] = &[
         ],
         None,
     ),
+    (
+        "fuzz-api: schemathesis against the example service on both stores, nothing outside \
+         the baseline",
+        &["xtask", "fuzz-api", "--store", "all"],
+        None,
+    ),
     ("examples", &["run", "--example", "quickstart"], None),
     (
         "examples",

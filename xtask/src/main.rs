@@ -15,6 +15,8 @@ mod api;
 mod api_render;
 mod ci;
 mod conformance;
+mod fuzz_api;
+mod openapi;
 mod package;
 #[cfg(test)]
 mod tidy;
@@ -62,6 +64,25 @@ enum Task {
     },
     /// Package every crate and build each packaged crate on its own.
     Package,
+    /// Fuzz the example service with schemathesis from the spec's OpenAPI (bundled under
+    /// `target/openapi/`), on the memory store and on a throwaway PostgreSQL cluster; fails on
+    /// any finding outside the committed baseline.
+    FuzzApi {
+        /// Which stores to run.
+        #[arg(long, value_enum, default_value = "all")]
+        store: Store,
+        /// Test cases per operation and phase (schemathesis's `--max-examples`).
+        #[arg(long, default_value_t = 100)]
+        max_examples: u32,
+        /// The random seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Merge this run's failures into the baseline instead of failing on them.
+        #[arg(long)]
+        update_baseline: bool,
+    },
+    /// Write the OpenAPI bundle the fuzzing reads to `target/openapi/` and print its path.
+    Openapi,
     /// Run CI: format, clippy, docs, the README's test command, conformance, the stress runs,
     /// the examples and packaging (`.ci/run` calls this after installing what is missing).
     Ci,
@@ -122,6 +143,30 @@ fn main() -> ExitCode {
         Task::BenchLockCost(forwarded) => harness("bench-lock-cost", true, &forwarded.args),
         Task::Api { check } => api::run(&workspace(), check),
         Task::Package => package::run(),
+        Task::FuzzApi {
+            store,
+            max_examples,
+            seed,
+            update_baseline,
+        } => fuzz_api::run(&fuzz_api::Options {
+            store,
+            max_examples,
+            seed,
+            update_baseline,
+        }),
+        Task::Openapi => {
+            let workspace = workspace();
+            match openapi::write(&workspace, &openapi::folder(&workspace)) {
+                Ok(path) => {
+                    println!("{}", path.display());
+                    true
+                }
+                Err(error) => {
+                    eprintln!("openapi: {error}");
+                    false
+                }
+            }
+        }
         Task::Ci => ci::run(),
     };
     if ok {

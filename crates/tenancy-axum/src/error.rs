@@ -48,6 +48,11 @@ pub const RETRY_AFTER_SECONDS: u32 = 1;
 pub enum ApiError {
     /// An error of the SDK, whether an operation returned it or the service chose it.
     Tenancy(TenancyError),
+    /// An error of the SDK answered with its `code` and `message` only, for an operation whose
+    /// error schema allows no `details` (the v0.2 additions' `updateOrg`, whose `Error` has
+    /// `additionalProperties: false` and no `details`). Made by
+    /// [`without_details`](Self::without_details).
+    Brief(TenancyError),
     /// A failure the SDK has no error for, answered with the same envelope shape.
     Request {
         /// The HTTP status.
@@ -87,11 +92,32 @@ impl ApiError {
         }
     }
 
+    /// The same error answered without the envelope's `details`: for the operations whose
+    /// error schema has none (see [`ApiError::Brief`]). Other errors are returned unchanged.
+    ///
+    /// ```
+    /// use axum::response::IntoResponse;
+    /// use flametrench_tenancy_axum::ApiError;
+    /// use flametrench_tenancy_core::{Entity, TenancyError};
+    ///
+    /// let error = ApiError::from(TenancyError::not_found(Entity::Org)).without_details();
+    /// assert_eq!(error.into_response().status(), 404);
+    /// ```
+    #[must_use]
+    pub fn without_details(self) -> Self {
+        match self {
+            Self::Tenancy(error) => Self::Brief(error),
+            other => other,
+        }
+    }
+
     /// The response's status.
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::Tenancy(error) => StatusCode::from_u16(error.kind().http_status())
-                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            Self::Tenancy(error) | Self::Brief(error) => {
+                StatusCode::from_u16(error.kind().http_status())
+                    .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+            }
             Self::Request { status, .. } => *status,
         }
     }
@@ -114,12 +140,22 @@ struct Envelope<'a> {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
+        let brief = matches!(self, Self::Brief(_));
         match self {
-            Self::Tenancy(error) => {
+            Self::Tenancy(error) | Self::Brief(error) => {
                 if status.is_server_error() {
                     log_server_error(&error);
                 }
-                let mut response = (status, axum::Json(error.body())).into_response();
+                let body = error.body();
+                let mut response = if brief {
+                    let envelope = Envelope {
+                        code: body.code(),
+                        message: body.message(),
+                    };
+                    (status, axum::Json(envelope)).into_response()
+                } else {
+                    (status, axum::Json(body)).into_response()
+                };
                 if error.is_retryable() || error.needs_transaction_restart() {
                     response
                         .headers_mut()

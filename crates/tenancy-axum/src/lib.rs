@@ -50,6 +50,6 @@ pub use error::{
 };
 pub use extract::{Ids, Json, OptionalJson, PathIds, Query};
 pub use query::{
-    Check, CheckRequest, ListInvitationsQuery, ListMembersQuery, ListOrgsQuery,
+    Check, CheckRequest, LIMIT_RANGE, ListInvitationsQuery, ListMembersQuery, ListOrgsQuery,
     TuplesByObjectQuery, TuplesBySubjectQuery, parse_limit,
 };

@@ -23,7 +23,7 @@ pub struct ListMembersQuery {
     /// The previous page's `next_cursor`.
     #[serde(default)]
     pub cursor: Option<String>,
-    /// The page size (clamped by the SDK into `1..=200`).
+    /// The page size (`1..=200`, as the OpenAPI declares it).
     #[serde(default)]
     pub limit: Option<String>,
     /// A membership status filter.
@@ -39,7 +39,7 @@ impl ListMembersQuery {
     ///
     /// # Errors
     ///
-    /// `invalid_request` for a `limit` that is not a whole number; the SDK's code for a bad
+    /// `invalid_request` for a `limit` that is not a whole number in `1..=200`; the SDK's code for a bad
     /// `status` or `role`.
     pub fn into_input(self, org_id: OrgId) -> Result<ListMembers, ApiError> {
         let mut input = ListMembers::new(org_id).cursor(self.cursor.map(Cursor::new));
@@ -64,7 +64,7 @@ pub struct ListInvitationsQuery {
     /// The previous page's `next_cursor`.
     #[serde(default)]
     pub cursor: Option<String>,
-    /// The page size (clamped by the SDK into `1..=200`).
+    /// The page size (`1..=200`, as the OpenAPI declares it).
     #[serde(default)]
     pub limit: Option<String>,
     /// An invitation status filter.
@@ -77,7 +77,7 @@ impl ListInvitationsQuery {
     ///
     /// # Errors
     ///
-    /// `invalid_request` for a `limit` that is not a whole number; the SDK's code for a bad
+    /// `invalid_request` for a `limit` that is not a whole number in `1..=200`; the SDK's code for a bad
     /// `status`.
     pub fn into_input(self, org_id: OrgId) -> Result<ListInvitations, ApiError> {
         let mut input = ListInvitations::new(org_id).cursor(self.cursor.map(Cursor::new));
@@ -91,17 +91,31 @@ impl ListInvitationsQuery {
     }
 }
 
-/// A `limit` parameter: a whole number (the SDK clamps it), or `invalid_request`.
+/// The `limit` range the OpenAPI's `Limit` parameter declares (`minimum: 1`, `maximum: 200`).
+/// The SDK's inputs clamp a limit into the same range; on the wire a value outside it is
+/// refused, as the schema says.
+pub const LIMIT_RANGE: std::ops::RangeInclusive<u32> = 1..=200;
+
+/// A `limit` parameter: a whole number in [`LIMIT_RANGE`], or `invalid_request`.
 ///
 /// # Errors
 ///
-/// `invalid_request` for a value that is not a whole number that fits in a `u32`.
+/// `invalid_request` for a value that is not a whole number, or is outside [`LIMIT_RANGE`].
+///
+/// ```
+/// use flametrench_tenancy_axum::parse_limit;
+///
+/// assert_eq!(parse_limit(Some("200".into())).unwrap(), Some(200));
+/// assert!(parse_limit(Some("201".into())).is_err());
+/// assert!(parse_limit(Some("0".into())).is_err());
+/// assert_eq!(parse_limit(None).unwrap(), None);
+/// ```
 pub fn parse_limit(limit: Option<String>) -> Result<Option<u32>, ApiError> {
     limit
-        .map(|limit| {
-            limit
-                .parse::<u32>()
-                .map_err(|_| ApiError::invalid_request("limit: not a whole number"))
+        .map(|limit| match limit.parse::<u32>() {
+            Ok(limit) if LIMIT_RANGE.contains(&limit) => Ok(limit),
+            Ok(_) => Err(ApiError::invalid_request("limit: not within 1 to 200")),
+            Err(_) => Err(ApiError::invalid_request("limit: not a whole number")),
         })
         .transpose()
 }
@@ -114,7 +128,7 @@ pub struct ListOrgsQuery {
     /// The previous page's `next_cursor`.
     #[serde(default)]
     pub cursor: Option<String>,
-    /// The page size (clamped by the SDK into `1..=200`).
+    /// The page size (`1..=200`, as the OpenAPI declares it).
     #[serde(default)]
     pub limit: Option<String>,
     /// A substring of the org's name or slug.
@@ -130,7 +144,7 @@ impl ListOrgsQuery {
     ///
     /// # Errors
     ///
-    /// `invalid_request` for a `limit` that is not a whole number; the SDK's code for a bad
+    /// `invalid_request` for a `limit` that is not a whole number in `1..=200`; the SDK's code for a bad
     /// `query` or `status`.
     pub fn into_input(self) -> Result<ListOrgs, ApiError> {
         let mut input = ListOrgs::new().cursor(self.cursor.map(Cursor::new));
@@ -159,7 +173,7 @@ pub struct TuplesBySubjectQuery {
     /// The previous page's `next_cursor`.
     #[serde(default)]
     pub cursor: Option<String>,
-    /// The page size (clamped by the SDK into `1..=200`).
+    /// The page size (`1..=200`, as the OpenAPI declares it).
     #[serde(default)]
     pub limit: Option<String>,
 }
@@ -169,7 +183,7 @@ impl TuplesBySubjectQuery {
     ///
     /// # Errors
     ///
-    /// `invalid_request` for a `limit` that is not a whole number; the SDK's code for a bad
+    /// `invalid_request` for a `limit` that is not a whole number in `1..=200`; the SDK's code for a bad
     /// subject type or id.
     pub fn into_input(self) -> Result<ListTuplesBySubject, ApiError> {
         let subject_type = self.subject_type.parse::<EntityType>()?;
@@ -199,7 +213,7 @@ pub struct TuplesByObjectQuery {
     /// The previous page's `next_cursor`.
     #[serde(default)]
     pub cursor: Option<String>,
-    /// The page size (clamped by the SDK into `1..=200`).
+    /// The page size (`1..=200`, as the OpenAPI declares it).
     #[serde(default)]
     pub limit: Option<String>,
 }
@@ -209,7 +223,7 @@ impl TuplesByObjectQuery {
     ///
     /// # Errors
     ///
-    /// `invalid_request` for a `limit` that is not a whole number; the SDK's code for a bad
+    /// `invalid_request` for a `limit` that is not a whole number in `1..=200`; the SDK's code for a bad
     /// object type, id or relation.
     pub fn into_input(self) -> Result<ListTuplesByObject, ApiError> {
         let object_type = self.object_type.parse::<EntityType>()?;

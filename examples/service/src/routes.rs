@@ -139,21 +139,25 @@ async fn get_org(
 
 /// `PUT /orgs/{org_id}`: an owner or admin of the active org renames it or changes its slug,
 /// checked by the SDK. An empty body changes nothing and answers the org as it is (the spec
-/// allows that or a 400): a read, gated as the service's other reads of an active org.
+/// allows that or a 400): a read, gated as the service's other reads of an active org. Its
+/// errors carry no `details`: the operation is the v0.2 additions', whose `Error` has none.
 async fn update_org(
     State(state): State<AppState>,
     Actor(actor): Actor,
     Ids(org_id): Ids<OrgId>,
     JsonBody(body): JsonBody<UpdateOrgRequest>,
 ) -> Reply<Organization> {
-    let unchanged = body.is_empty();
-    let input = body.into_input(org_id)?.by(actor);
-    let tenancy = state.tenancy();
-    if unchanged {
-        authz::require_admin_role(authz::reader_role(tenancy, org_id, actor).await?)?;
-        return Ok(Json(tenancy.get_org(org_id).await?));
-    }
-    Ok(Json(tenancy.update_org(input).await?))
+    let update = async {
+        let unchanged = body.is_empty();
+        let input = body.into_input(org_id)?.by(actor);
+        let tenancy = state.tenancy();
+        if unchanged {
+            authz::require_admin_role(authz::reader_role(tenancy, org_id, actor).await?)?;
+            return Ok(Json(tenancy.get_org(org_id).await?));
+        }
+        Ok(Json(tenancy.update_org(input).await?))
+    };
+    update.await.map_err(ApiError::without_details)
 }
 
 /// `POST /orgs/{org_id}/suspend`: an owner, checked by the SDK.

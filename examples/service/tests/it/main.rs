@@ -6,8 +6,10 @@
 #![allow(clippy::unwrap_used)]
 
 mod auth;
+mod baseline;
 mod cross_tenant;
 mod scenario;
 mod support;
 mod tuples;
 mod window;
+mod wire;
