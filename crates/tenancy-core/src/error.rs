@@ -111,7 +111,7 @@ reasons! {
     InvalidRelation => "invalid_relation",
     /// A tuple object or subject type does not match `^[a-z]{2,6}$`.
     InvalidObjectType => "invalid_object_type",
-    /// A tuple object id is neither a UUID nor a `prefix_<32 hex>` id.
+    /// A tuple object or subject id is neither a UUID nor a `prefix_<32 hex>` id.
     InvalidObjectId => "invalid_object_id",
     /// A pre-tuple would forge a membership tuple (a role relation on an `org` object).
     InvalidPreTuple => "invalid_pre_tuple",

@@ -300,8 +300,9 @@ impl TryFrom<PreTupleWire> for PreTuple {
     }
 }
 
-/// Parses a tuple object id: a canonical hyphenated UUID (either case), 32 hex digits without
-/// hyphens (the bare form the spec allows since v0.2.0-rc.4), or `prefix_<32 hex>`.
+/// Parses a tuple object (or subject) id: a canonical hyphenated UUID (either case), 32 hex
+/// digits without hyphens (the bare form the spec allows since v0.2.0-rc.4), or
+/// `prefix_<32 hex>`.
 ///
 /// # Errors
 ///
