@@ -375,7 +375,17 @@ fn describe(error: &TenancyError) -> String {
     } else {
         "error"
     };
-    format!("{kind} {} ({error})", error.code())
+    let mut text = format!("{kind} {} ({error}", error.code());
+    // A backend error's causes say what the server refused.
+    if error.code() == "storage.backend" {
+        let mut source = std::error::Error::source(error);
+        while let Some(cause) = source {
+            text.push_str(&format!(": {cause}"));
+            source = cause.source();
+        }
+    }
+    text.push(')');
+    text
 }
 
 async fn pseudo<S: TenancyStore>(

@@ -51,7 +51,8 @@ mod store;
 pub use deadpool_postgres;
 pub use error::{classify, classify_commit};
 pub use migrate::{
-    Migration, PAGE_INDEXES_SQL, SCHEMA_SQL, SCHEMA_VERSION, SEARCH_INDEX, VERSION_TABLE, migrate,
+    DISTRIBUTED_SCHEMA_SQL, Layout, Migration, PAGE_INDEXES_SQL, SCHEMA_SQL, SCHEMA_VERSION,
+    SEARCH_INDEX, VERSION_TABLE, migrate, migrate_with_layout,
 };
 pub use store::{
     CallerClient, DEFAULT_SCHEMA, PooledTenancyStore, PostgresTenancyStore, StoreTransaction,

@@ -12,6 +12,30 @@ use crate::store::check_schema;
 /// The same text is published as `spec/reference/postgres.sql`.
 pub const SCHEMA_SQL: &str = include_str!("schema.sql");
 
+/// The DDL of the distributed layout ([`Layout::Distributed`]) for Citus: the same tables,
+/// distributed by org and co-located, with a slug registry (`ft_org_slug`). Unqualified, as
+/// [`SCHEMA_SQL`]; [`migrate_with_layout`] runs it.
+pub const DISTRIBUTED_SCHEMA_SQL: &str = include_str!("schema_distributed.sql");
+
+/// How the tenancy tables are laid out: on one PostgreSQL, or distributed by org on Citus.
+///
+/// The layout is chosen when the tables are created ([`migrate_with_layout`]) and given to the
+/// store ([`PostgresTenancyStore::with_layout`](crate::PostgresTenancyStore::with_layout)),
+/// which sends the statements that layout needs. Both layouts hold the same columns and apply
+/// the same schema versions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Layout {
+    /// One PostgreSQL server: the reference schema ([`SCHEMA_SQL`]). The default.
+    #[default]
+    SingleNode,
+    /// Citus: `usr` a reference table; `org` distributed by id; `mem`, `inv` and
+    /// `ft_org_lock` by `org_id` and `tup` by `object_id`, co-located with `org`; slugs kept
+    /// unique by the registry `ft_org_slug` ([`DISTRIBUTED_SCHEMA_SQL`]). Needs the `citus`
+    /// extension in the database. For this SDK only: see `DISTRIBUTED.md`.
+    Distributed,
+}
+
 /// The schema version this crate writes and expects. Version 2 added the SDK's per-org lock
 /// table `ft_org_lock`; version 3 the indexes of the filtered and paged reads
 /// ([`PAGE_INDEXES_SQL`]) and, where `pg_trgm` can be had, the org search index.
@@ -73,6 +97,22 @@ pub enum Migration {
 /// of the tables exist or the recorded version is newer than this crate knows;
 /// `storage.backend` for a database error.
 pub async fn migrate(client: &mut Client, schema: &str) -> Result<Migration> {
+    migrate_with_layout(client, schema, Layout::SingleNode).await
+}
+
+/// [`migrate`] with the tables laid out as `layout` says. The distributed layout needs the
+/// `citus` extension and is created on the coordinator; a schema already laid out the other
+/// way is refused, never converted (`DISTRIBUTED.md` says how to move a deployment).
+///
+/// # Errors
+///
+/// As [`migrate`]; `storage.not_supported` for the distributed layout where Citus is not
+/// installed; `storage.not_migrated` when the tables exist in the other layout.
+pub async fn migrate_with_layout(
+    client: &mut Client,
+    schema: &str,
+    layout: Layout,
+) -> Result<Migration> {
     check_schema(schema)?;
     let pg = |error| map_pg(error, Phase::BeforeCommit);
     let tx = client.transaction().await.map_err(pg)?;
@@ -110,9 +150,25 @@ pub async fn migrate(client: &mut Client, schema: &str) -> Result<Migration> {
         .await
         .map_err(pg)?
         .get(0);
+    let citus = citus_installed(&tx).await?;
+    if layout == Layout::Distributed {
+        if !citus {
+            return Err(TenancyError::NotSupported {
+                what: "the distributed layout without the citus extension in the database",
+            });
+        }
+        // Citus runs a transaction's DDL on distributed tables one shard connection at a time
+        // once it mixes them with other statements; say so from the start.
+        tx.batch_execute("SET LOCAL citus.multi_shard_modify_mode TO 'sequential'")
+            .await
+            .map_err(pg)?;
+    }
+    if citus {
+        check_layout(&tx, schema, layout).await?;
+    }
     let outcome = match current {
         Some(version) => upgrade(&tx, schema, version).await?,
-        None => create_or_adopt(&tx, schema).await?,
+        None => create_or_adopt(&tx, schema, layout).await?,
     };
     // The search index is optional: added whenever the extension can be had, on any run.
     let searchable = ensure_search_index(&tx, schema).await?;
@@ -155,7 +211,7 @@ async fn upgrade(tx: &Transaction<'_>, schema: &str, version: i32) -> Result<Mig
 }
 
 /// Creates the tables in an empty schema, or adopts the tables another SDK made.
-async fn create_or_adopt(tx: &Transaction<'_>, schema: &str) -> Result<Migration> {
+async fn create_or_adopt(tx: &Transaction<'_>, schema: &str, layout: Layout) -> Result<Migration> {
     let pg = |error| map_pg(error, Phase::BeforeCommit);
     let mut present = 0;
     for table in TABLES {
@@ -172,11 +228,24 @@ async fn create_or_adopt(tx: &Transaction<'_>, schema: &str) -> Result<Migration
     }
     let outcome = match present {
         0 => {
-            tx.batch_execute(&format!(
-                "SET LOCAL search_path TO \"{schema}\"; {SCHEMA_SQL}"
-            ))
-            .await
-            .map_err(pg)?;
+            tx.batch_execute(&format!("SET LOCAL search_path TO \"{schema}\""))
+                .await
+                .map_err(pg)?;
+            match layout {
+                Layout::SingleNode => tx.batch_execute(SCHEMA_SQL).await.map_err(pg)?,
+                // One statement at a time: Citus passes some DDL to the workers as the text of
+                // the query it came in, which must then hold that statement alone.
+                Layout::Distributed => {
+                    for statement in DISTRIBUTED_SCHEMA_SQL.split(";\n") {
+                        if statement
+                            .lines()
+                            .any(|line| !line.trim().is_empty() && !line.trim().starts_with("--"))
+                        {
+                            tx.batch_execute(statement).await.map_err(pg)?;
+                        }
+                    }
+                }
+            }
             Migration::Created
         }
         n if n == TABLES.len() => {
@@ -268,6 +337,47 @@ async fn ensure_search_index(tx: &Transaction<'_>, schema: &str) -> Result<bool>
     .await
     .map_err(pg)?;
     Ok(true)
+}
+
+/// Whether the `citus` extension is installed in the database.
+async fn citus_installed(tx: &Transaction<'_>) -> Result<bool> {
+    let row = tx
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')",
+            &[],
+        )
+        .await
+        .map_err(|error| map_pg(error, Phase::BeforeCommit))?;
+    Ok(row.get(0))
+}
+
+/// Refuses `layout` where the tables of `schema` exist laid out the other way: `org`
+/// distributed (Citus's `pg_dist_partition`) is the distributed layout.
+async fn check_layout(tx: &Transaction<'_>, schema: &str, layout: Layout) -> Result<()> {
+    let row = tx
+        .query_one(
+            "SELECT to_regclass(format('%I.org', $1::text)) IS NOT NULL, \
+             EXISTS (SELECT 1 FROM pg_dist_partition \
+                     WHERE logicalrelid = to_regclass(format('%I.org', $1::text)))",
+            &[&schema],
+        )
+        .await
+        .map_err(|error| map_pg(error, Phase::BeforeCommit))?;
+    let (exists, distributed): (bool, bool) = (row.get(0), row.get(1));
+    let found = if distributed {
+        Layout::Distributed
+    } else {
+        Layout::SingleNode
+    };
+    if exists && found != layout {
+        return Err(TenancyError::NotMigrated {
+            detail: format!(
+                "the tenancy tables of schema \"{schema}\" are laid out {found:?}, not \
+                 {layout:?}; a migration never converts them (see DISTRIBUTED.md)"
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// The schema `pg_trgm` is installed in, if it is.

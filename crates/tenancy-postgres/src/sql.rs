@@ -16,6 +16,7 @@
 //! belongs to the SDK, so the org row is never rewritten for locking and the adopter's triggers
 //! on `org` never fire for it.
 
+use crate::migrate::Layout;
 use crate::rows::{INV_COLUMNS, MEM_COLUMNS, ORG_COLUMNS, TUP_COLUMNS};
 
 pub(crate) const ASCII_LOWER: &str = "'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'";
@@ -53,14 +54,24 @@ const BUMP: &str = "bump AS (INSERT INTO {s}.ft_org_lock AS l (org_id, version) 
 /// guard saw, read once. `{GLOCK}` and `{GLOCKED}` are empty but under
 /// [`Protection::ActorBeforeLock`].
 fn guard_facts(scope: &str, actor: &str) -> String {
+    // No actor: no subquery at all. A comparison with a null the planner folds to false would
+    // leave a subquery that reads no shard, which Citus cannot join.
+    let actor_role = if actor == "NULL" {
+        "NULL::text AS actor_role".to_owned()
+    } else {
+        format!(
+            "(SELECT x.role FROM {{s}}.mem x WHERE x.org_id = m.org_id AND x.usr_id = {} \
+             AND x.status = 'active') AS actor_role",
+            nullable(actor)
+        )
+    };
     format!(
         "{{GLOCK}}g AS (SELECT {{MEM}}, \
         (SELECT o.status FROM {{s}}.org o WHERE o.id = m.org_id) AS org_status, \
         (SELECT count(*) FROM {{s}}.mem x WHERE x.org_id = m.org_id AND x.status = 'active' AND x.role = 'owner') AS owners, \
         EXISTS (SELECT 1 FROM {{s}}.mem x WHERE x.org_id = m.org_id AND x.usr_id = m.usr_id \
                 AND x.status = 'active' AND x.id <> m.id) AS other_active, \
-        (SELECT x.role FROM {{s}}.mem x WHERE x.org_id = m.org_id AND x.usr_id = {actor}::uuid \
-                AND x.status = 'active') AS actor_role \
+        {actor_role} \
         FROM {{s}}.mem m WHERE m.id = $1 AND ({scope}::uuid IS NULL OR m.org_id = {scope}){{GLOCKED}})"
     )
 }
@@ -88,8 +99,19 @@ fn org_actor(actor: &str, roles: &str, needs_active: bool) -> String {
     };
     format!(
         "({actor}::uuid IS NULL OR ({active}EXISTS (SELECT 1 FROM {{s}}.mem a WHERE a.org_id = $1 \
-         AND a.usr_id = {actor} AND a.status = 'active' AND a.role IN {roles})))"
+         AND a.usr_id = {} AND a.status = 'active' AND a.role IN {roles})))",
+        nullable(actor)
     )
+}
+
+/// The nil uuid, which no user's id is (the id codec refuses it).
+const NIL_UUID: &str = "'00000000-0000-0000-0000-000000000000'::uuid";
+
+/// A nullable uuid parameter compared with `=`: null becomes the nil uuid, which matches no
+/// row. Written so, a null never lets the planner fold the comparison to false, which would
+/// leave a subquery reading no shard, which Citus cannot join; it stays an index condition.
+fn nullable(param: &str) -> String {
+    format!("coalesce({param}::uuid, {NIL_UUID})")
 }
 
 /// Under [`Protection::ActorBeforeLock`], the org's lock taken inside the guarded statement.
@@ -238,15 +260,19 @@ macro_rules! statements {
         /// The store's statements, with the schema filled in.
         #[derive(Debug)]
         pub(crate) struct Sql {
+            /// The schema the statements name.
+            pub(crate) schema: String,
+            /// The layout they are written for.
+            pub(crate) layout: Layout,
             $($(#[$doc])* pub(crate) $name: String,)*
         }
 
         impl Sql {
-            pub(crate) fn new(schema: &str) -> Self {
-                Self::with_protection(schema, Protection::Full)
+            pub(crate) fn new(schema: &str, layout: Layout) -> Self {
+                Self::with_protection(schema, layout, Protection::Full)
             }
 
-            pub(crate) fn with_protection(schema: &str, protection: Protection) -> Self {
+            pub(crate) fn with_protection(schema: &str, layout: Layout, protection: Protection) -> Self {
                 let quoted = format!("\"{schema}\"");
                 let refuse = if protection == Protection::GuardsRefuse { " AND false" } else { "" };
                 let (lock, bump) = match protection {
@@ -273,8 +299,25 @@ macro_rules! statements {
                         .replace("{INV}", INV_COLUMNS)
                         .replace("{TUP}", TUP_COLUMNS)
                         .replace("{LOWER}", ASCII_LOWER)
+                        .replace("{NIL2}", &nullable("$2"))
+                        .replace("{NIL3}", &nullable("$3"))
+                        .replace("{NIL4}", &nullable("$4"))
+                        .replace("{NIL9}", &nullable("$9"))
                 };
-                Self { $($name: fill(AsRef::<str>::as_ref(&$template)),)* }
+                let mut sql = Self {
+                    schema: schema.to_owned(),
+                    layout,
+                    $($name: fill(AsRef::<str>::as_ref(&$template)),)*
+                };
+                if layout == Layout::Distributed {
+                    sql.distribute();
+                }
+                sql
+            }
+
+            /// Every statement's text.
+            fn each_mut(&mut self, mut change: impl FnMut(&mut String)) {
+                $(change(&mut self.$name);)*
             }
 
             /// A statement's text by its field name, for the plan tests.
@@ -362,6 +405,11 @@ statements! {
         WHERE id = (SELECT org_id FROM {s}.inv WHERE id = $1){LOCK}), {BUMP} \
         SELECT status, (SELECT count(*) FROM bump) FROM o";
 
+    /// $1 membership: its org (the distributed layout reads it before an unscoped write).
+    org_of_mem = "SELECT org_id FROM {s}.mem WHERE id = $1";
+    /// $1 invitation: its org (as `org_of_mem`).
+    org_of_inv = "SELECT org_id FROM {s}.inv WHERE id = $1";
+
     /// $1 membership, $2 user: that user's active membership in the membership's org.
     active_membership_beside = "SELECT {MEM} FROM {s}.mem WHERE usr_id = $2 AND status = 'active' \
         AND org_id = (SELECT org_id FROM {s}.mem WHERE id = $1)";
@@ -419,7 +467,7 @@ statements! {
     /// given, it must be the member).
     self_leave = format!("WITH {}, \
         l AS (SELECT g.id, (g.role = 'owner' AND g.owners <= 1) AS last_owner, \
-              (SELECT x.id FROM {{s}}.mem x WHERE x.org_id = g.org_id AND x.usr_id = $3 \
+              (SELECT x.id FROM {{s}}.mem x WHERE x.org_id = g.org_id AND x.usr_id = {{NIL3}} \
                AND x.status = 'active') AS heir_id \
               FROM g WHERE g.status = 'active' AND ($7::uuid IS NULL OR g.usr_id = $7) \
               AND ($3::uuid IS NULL OR $3 <> g.usr_id)), \
@@ -436,7 +484,7 @@ statements! {
         t AS (SELECT id, usr_id, org_id, role, status FROM {{s}}.mem WHERE id = $4), \
         go AS (SELECT 1 FROM f, t WHERE EXISTS (SELECT 1 FROM {{s}}.org WHERE id = $1 \
               AND ($9::uuid IS NULL OR (status = 'active' AND EXISTS (SELECT 1 FROM {{s}}.mem a \
-              WHERE a.org_id = $1 AND a.usr_id = $9 AND a.status = 'active' AND a.role = 'owner')))) \
+              WHERE a.org_id = $1 AND a.usr_id = {{NIL9}} AND a.status = 'active' AND a.role = 'owner')))) \
               AND f.status = 'active' AND t.status = 'active' AND f.org_id = $1 AND t.org_id = $1 \
               AND f.role = 'owner' AND f.usr_id <> t.usr_id{{REFUSE}}), \
         pt AS (SELECT id FROM t WHERE EXISTS (SELECT 1 FROM go)), \
@@ -455,7 +503,7 @@ statements! {
         flags AS (SELECT (SELECT status FROM o) AS org_status, \
                          EXISTS (SELECT 1 FROM {s}.usr WHERE id = $2) AS usr_ok, \
                          ($3::uuid IS NULL OR EXISTS (SELECT 1 FROM {s}.usr WHERE id = $3)) AS inviter_ok, \
-                         (SELECT role FROM {s}.mem WHERE org_id = $1 AND usr_id = $3 AND status = 'active' AND $8) AS inviter_role), \
+                         CASE WHEN $8 THEN (SELECT role FROM {s}.mem WHERE org_id = $1 AND usr_id = {NIL3} AND status = 'active') END AS inviter_role), \
         go AS (SELECT 1 FROM flags WHERE org_status = 'active' AND usr_ok AND inviter_ok \
               AND (NOT $8 OR (inviter_role IN ('owner', 'admin') AND ($4 <> 'owner' OR inviter_role = 'owner'))){REFUSE}), \
         m AS (INSERT INTO {s}.mem (id, usr_id, org_id, role, status, invited_by, created_at, updated_at) \
@@ -575,16 +623,16 @@ statements! {
     end_invitation = "UPDATE {s}.inv AS i SET status = $2, terminal_at = $3, terminal_by = $4 \
         WHERE i.id = $1 AND ($6::uuid IS NULL OR i.org_id = $6) AND i.status = 'pending' \
         AND ($4::uuid IS NULL OR EXISTS (SELECT 1 FROM {s}.usr WHERE id = $4)) \
-        AND (NOT $5 OR EXISTS (SELECT 1 FROM {s}.mem m WHERE m.org_id = i.org_id AND m.usr_id = $4 \
+        AND (NOT $5 OR EXISTS (SELECT 1 FROM {s}.mem m WHERE m.org_id = i.org_id AND m.usr_id = {NIL4} \
              AND m.status = 'active' AND m.role IN ('owner', 'admin'))) \
         AND (NOT $7 OR ($8::text IS NOT NULL AND $8 = i.identifier) \
-             OR $9 AND EXISTS (SELECT 1 FROM {s}.mem m WHERE m.org_id = i.org_id AND m.usr_id = $4 \
+             OR $9 AND EXISTS (SELECT 1 FROM {s}.mem m WHERE m.org_id = i.org_id AND m.usr_id = {NIL4} \
              AND m.status = 'active' AND m.role IN ('owner', 'admin'))){REFUSE} RETURNING {INV}";
     /// $1 inv, $2 actor (nullable), $3 scope (nullable), $4 a decliner's identifier
     /// (nullable): what an unsuccessful `end_invitation` found.
     end_invitation_context = "SELECT i.status, \
         ($2::uuid IS NULL OR EXISTS (SELECT 1 FROM {s}.usr WHERE id = $2)) AS actor_exists, \
-        (SELECT m.role FROM {s}.mem m WHERE m.org_id = i.org_id AND m.usr_id = $2 AND m.status = 'active') AS actor_role, \
+        (SELECT m.role FROM {s}.mem m WHERE m.org_id = i.org_id AND m.usr_id = {NIL2} AND m.status = 'active') AS actor_role, \
         CASE WHEN $4::text IS NULL THEN NULL ELSE $4 = i.identifier END AS identifier_matches \
         FROM {s}.inv i WHERE i.id = $1 AND ($3::uuid IS NULL OR i.org_id = $3)";
 
@@ -602,4 +650,23 @@ statements! {
     /// $1 object type, $2 object id, $3 relation, $4 after, $5 limit.
     tuples_page_for_object_relation = owner_range("{TUP}", "tup", TUP_RELATION_KEY,
         "(SELECT $1::text || '/' || $2::uuid::text || '/' || $3::text)", "$4", "", "$5");
+}
+
+impl Sql {
+    /// The statements of the distributed layout that differ from the single-node ones
+    /// (`DISTRIBUTED.md`): Citus locks a row only where the statement names its distribution
+    /// column, and keeps slugs unique through the registry `ft_org_slug`.
+    fn distribute(&mut self) {
+        // The writes are always scoped on this layout (`ops::scope`): the org is a plain
+        // equality, which Citus prunes to the org's shard under any plan, and the only way it
+        // locks a row `FOR UPDATE`.
+        self.each_mut(|text| {
+            for param in 1..=12 {
+                for alias in ["", "m.", "i."] {
+                    let optional = format!("(${param}::uuid IS NULL OR {alias}org_id = ${param})");
+                    *text = text.replace(&optional, &format!("{alias}org_id = ${param}"));
+                }
+            }
+        });
+    }
 }

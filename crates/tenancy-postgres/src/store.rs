@@ -11,6 +11,7 @@ use tokio::sync::Mutex;
 use tokio_postgres::{Client, Transaction};
 
 use crate::error::map_pool;
+use crate::migrate::Layout;
 use crate::sql::Sql;
 
 /// The schema used when none is chosen.
@@ -175,7 +176,7 @@ impl PostgresTenancyStore<'static, 'static> {
     pub fn new(pool: Pool) -> Self {
         Self {
             source: Source::Pool(pool),
-            sql: Arc::new(Sql::new(DEFAULT_SCHEMA)),
+            sql: Arc::new(Sql::new(DEFAULT_SCHEMA, Layout::SingleNode)),
             clock: system_clock(),
             prepared: true,
             resolve_budget: crate::exec::RESOLVE_BUDGET,
@@ -206,7 +207,7 @@ impl<'t, 'c> PostgresTenancyStore<'t, 'c> {
     pub fn in_transaction(tx: &'t mut Transaction<'c>) -> Self {
         Self {
             source: Source::Nested(Mutex::new(tx)),
-            sql: Arc::new(Sql::new(DEFAULT_SCHEMA)),
+            sql: Arc::new(Sql::new(DEFAULT_SCHEMA, Layout::SingleNode)),
             clock: system_clock(),
             prepared: true,
             resolve_budget: crate::exec::RESOLVE_BUDGET,
@@ -221,8 +222,27 @@ impl<'t, 'c> PostgresTenancyStore<'t, 'c> {
     /// starting with a digit, nor with `pg_`, which PostgreSQL reserves).
     pub fn with_schema(mut self, schema: &str) -> Result<Self, TenancyError> {
         check_schema(schema)?;
-        self.sql = Arc::new(Sql::new(schema));
+        self.sql = Arc::new(Sql::new(schema, self.sql.layout));
         Ok(self)
+    }
+
+    /// Sends the statements of `layout`: [`Layout::Distributed`] for tables that
+    /// [`migrate_with_layout`](crate::migrate_with_layout) laid out on Citus. The default is
+    /// [`Layout::SingleNode`].
+    ///
+    /// On the distributed layout a membership or invitation write that is not scoped to its
+    /// org (`in_org`) first reads the org of its membership or invitation, one more round
+    /// trip, and then runs as the scoped call: Citus locks a row only by its distribution
+    /// column.
+    #[must_use]
+    pub fn with_layout(mut self, layout: Layout) -> Self {
+        self.sql = Arc::new(Sql::new(&self.sql.schema, layout));
+        self
+    }
+
+    /// The layout the store's statements are written for.
+    pub fn layout(&self) -> Layout {
+        self.sql.layout
     }
 
     /// Takes every timestamp from `clock`.
@@ -240,7 +260,7 @@ impl<'t, 'c> PostgresTenancyStore<'t, 'c> {
         schema: &str,
         protection: crate::sql::Protection,
     ) -> Self {
-        self.sql = Arc::new(Sql::with_protection(schema, protection));
+        self.sql = Arc::new(Sql::with_protection(schema, self.sql.layout, protection));
         self
     }
 

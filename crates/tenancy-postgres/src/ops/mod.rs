@@ -26,7 +26,7 @@ use flametrench_tenancy_core::backend::decide::InvitationEnd;
 use flametrench_tenancy_core::backend::rules::OrgTransition;
 use flametrench_tenancy_core::{
     AcceptInvitation, AcceptInvitationResult, AddMember, AdminRemove, ChangeRole, ConflictKind,
-    CreateInvitation, CreateOrg, CreateOrgResult, DeclineInvitation, EntityType, Invitation,
+    CreateInvitation, CreateOrg, CreateOrgResult, DeclineInvitation, Entity, EntityType, Invitation,
     ListInvitations, ListMembers, ListMembershipsForUser, ListOrgs, ListTuplesByObject,
     ListTuplesBySubject, MemberAction, Membership, Op, OrgAccess, OrgAction, OrgStatus,
     Organization, Page, Relation, Result, RetryScope, RevokeInvitation, Role, SelfLeave,
@@ -36,6 +36,9 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 
 use crate::error::corrupt;
+use crate::exec::Stmt;
+use crate::migrate::Layout;
+use crate::run::{Call, run};
 use crate::store::PostgresTenancyStore;
 
 /// The rows of a flight's first statement.
@@ -127,6 +130,44 @@ fn settle<T>(op: Op, decided: Result<T>, written: bool) -> Result<T> {
     }
 }
 
+/// Which entity an unscoped write names, for [`scope`].
+#[derive(Clone, Copy)]
+enum Named {
+    Membership(MemId),
+    Invitation(InvId),
+}
+
+/// The org a membership or invitation write runs in: `given` when the call is scoped to one
+/// (`in_org`) or on one node; on the distributed layout an unscoped call first reads the org
+/// of the row it names (an org's rows are locked only through the org, which Citus needs in
+/// the statement), and runs as the call scoped to it. A row that does not exist is `not_found`,
+/// the answer every such write gives first.
+async fn scope(
+    store: &PostgresTenancyStore<'_, '_>,
+    op: Op,
+    named: Named,
+    given: Option<OrgId>,
+) -> Result<Option<OrgId>> {
+    if given.is_some() || store.sql.layout != Layout::Distributed {
+        return Ok(given);
+    }
+    let (sql, id, entity) = match named {
+        Named::Membership(id) => (&store.sql.org_of_mem, id.as_uuid(), Entity::Membership),
+        Named::Invitation(id) => (&store.sql.org_of_inv, id.as_uuid(), Entity::Invitation),
+    };
+    let stmts = [Stmt::new(sql).bind(&id, tokio_postgres::types::Type::UUID)];
+    let org = run(store, Call::read(op), id, &stmts, |flights| {
+        let rows = first(flights);
+        let Some(row) = rows.first() else {
+            return Err(TenancyError::not_found(entity));
+        };
+        let org: Uuid = crate::rows::named(row, "org_id")?;
+        OrgId::try_from_uuid(org).map_err(|_| corrupt("an org id"))
+    })
+    .await?;
+    Ok(Some(org))
+}
+
 impl TenancyStore for PostgresTenancyStore<'_, '_> {
     /// Over a pool: [`PostgresTenancyStore::begin`] as a [`Unit`](flametrench_tenancy_core::Unit).
     /// Inside a transaction: `storage.not_supported`.
@@ -198,23 +239,33 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
         membership::list_for_user(self, input).await
     }
 
-    async fn change_role(&self, input: ChangeRole) -> Result<Membership> {
+    async fn change_role(&self, mut input: ChangeRole) -> Result<Membership> {
+        let named = Named::Membership(input.mem_id);
+        input.org_id = scope(self, Op::ChangeRole, named, input.org_id).await?;
         membership::change_role(self, input).await
     }
 
-    async fn suspend_membership(&self, input: MemberAction) -> Result<Membership> {
+    async fn suspend_membership(&self, mut input: MemberAction) -> Result<Membership> {
+        let named = Named::Membership(input.mem_id);
+        input.org_id = scope(self, Op::SuspendMembership, named, input.org_id).await?;
         membership::suspend(self, input).await
     }
 
-    async fn reinstate_membership(&self, input: MemberAction) -> Result<Membership> {
+    async fn reinstate_membership(&self, mut input: MemberAction) -> Result<Membership> {
+        let named = Named::Membership(input.mem_id);
+        input.org_id = scope(self, Op::ReinstateMembership, named, input.org_id).await?;
         membership::reinstate(self, input).await
     }
 
-    async fn self_leave(&self, input: SelfLeave) -> Result<Membership> {
+    async fn self_leave(&self, mut input: SelfLeave) -> Result<Membership> {
+        let named = Named::Membership(input.mem_id);
+        input.org_id = scope(self, Op::SelfLeave, named, input.org_id).await?;
         membership::self_leave(self, input).await
     }
 
-    async fn admin_remove(&self, input: AdminRemove) -> Result<Membership> {
+    async fn admin_remove(&self, mut input: AdminRemove) -> Result<Membership> {
+        let named = Named::Membership(input.mem_id);
+        input.org_id = scope(self, Op::AdminRemove, named, input.org_id).await?;
         membership::admin_remove(self, input).await
     }
 
@@ -237,11 +288,18 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
         invitation::list(self, input).await
     }
 
-    async fn accept_invitation(&self, input: AcceptInvitation) -> Result<AcceptInvitationResult> {
+    async fn accept_invitation(
+        &self,
+        mut input: AcceptInvitation,
+    ) -> Result<AcceptInvitationResult> {
+        let named = Named::Invitation(input.inv_id);
+        input.org_id = scope(self, Op::AcceptInvitation, named, input.org_id).await?;
         invitation::accept(self, input).await
     }
 
-    async fn decline_invitation(&self, input: DeclineInvitation) -> Result<Invitation> {
+    async fn decline_invitation(&self, mut input: DeclineInvitation) -> Result<Invitation> {
+        let named = Named::Invitation(input.inv_id);
+        input.org_id = scope(self, Op::DeclineInvitation, named, input.org_id).await?;
         let end = if input.is_checked() {
             InvitationEnd::CheckedDecline {
                 by_actor: input.by_actor,
@@ -260,7 +318,9 @@ impl TenancyStore for PostgresTenancyStore<'_, '_> {
         invitation::end(self, ending).await
     }
 
-    async fn revoke_invitation(&self, input: RevokeInvitation) -> Result<Invitation> {
+    async fn revoke_invitation(&self, mut input: RevokeInvitation) -> Result<Invitation> {
+        let named = Named::Invitation(input.inv_id);
+        input.org_id = scope(self, Op::RevokeInvitation, named, input.org_id).await?;
         let ending = invitation::Ending {
             end: InvitationEnd::Revoke,
             inv_id: input.inv_id,

@@ -23,7 +23,7 @@ impl std::fmt::Display for TestSupportError {
 
 impl std::error::Error for TestSupportError {}
 
-fn fail(message: impl Into<String>) -> TestSupportError {
+pub(super) fn fail(message: impl Into<String>) -> TestSupportError {
     TestSupportError(message.into())
 }
 
@@ -86,13 +86,13 @@ pub struct TestPostgres {
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
-fn unique(prefix: &str) -> String {
+pub(super) fn unique(prefix: &str) -> String {
     let random = uuid::Uuid::new_v4().as_u128() as u64;
     let count = COUNTER.fetch_add(1, Ordering::Relaxed);
     format!("{prefix}_{:08x}{count:x}", random as u32)
 }
 
-fn find_bin() -> Option<PathBuf> {
+pub(super) fn find_bin() -> Option<PathBuf> {
     if let Some(bin) = std::env::var_os("PG_BIN").map(PathBuf::from) {
         if bin.join("initdb").exists() {
             return Some(bin);
@@ -124,7 +124,7 @@ fn find_bin() -> Option<PathBuf> {
     versions.pop().map(|(_, bin)| bin)
 }
 
-fn is_root() -> bool {
+pub(super) fn is_root() -> bool {
     Command::new("id")
         .arg("-u")
         .output()
@@ -132,14 +132,14 @@ fn is_root() -> bool {
         .unwrap_or(false)
 }
 
-fn free_port() -> u16 {
+pub(super) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .map(|addr| addr.port())
         .unwrap_or(54_329)
 }
 
-fn run(mut command: Command, what: &str) -> Result<(), TestSupportError> {
+pub(super) fn run(mut command: Command, what: &str) -> Result<(), TestSupportError> {
     let output = command
         .output()
         .map_err(|error| fail(format!("{what}: {error}")))?;

@@ -44,9 +44,14 @@ const CHECKS: &[(&str, &str)] = &[
          WHERE m.org_id = i.org_id AND m.usr_id = i.invited_user_id AND m.created_at = i.terminal_at)",
     ),
     (
-        "superseded membership not revoked, or replaced by a row of another user, org or earlier time",
-        "SELECT count(*) FROM mem n JOIN mem o ON o.id = n.replaces WHERE o.status <> 'revoked' \
-         OR o.usr_id <> n.usr_id OR o.org_id <> n.org_id OR o.created_at > n.created_at",
+        "membership replacing no row of its own org",
+        "SELECT count(*) FROM mem n WHERE n.replaces IS NOT NULL AND NOT EXISTS \
+         (SELECT 1 FROM mem o WHERE o.org_id = n.org_id AND o.id = n.replaces)",
+    ),
+    (
+        "superseded membership not revoked, or replaced by a row of another user or earlier time",
+        "SELECT count(*) FROM mem n JOIN mem o ON o.org_id = n.org_id AND o.id = n.replaces \
+         WHERE o.status <> 'revoked' OR o.usr_id <> n.usr_id OR o.created_at > n.created_at",
     ),
     (
         "membership replaced more than once",

@@ -18,10 +18,12 @@
 //! # Ok(()) }
 //! ```
 
+mod citus;
 mod cluster;
 mod invariants;
 mod proxy;
 
+pub use citus::{CITUS_URL_ENV, CitusSchema, TestCitus};
 pub use cluster::{TestDatabase, TestPostgres, TestSupportError, pool_for, pool_with_queue};
 pub use invariants::{Checked, INVARIANT_QUERIES, InvariantChecker, violations};
 pub use proxy::{PgProxy, ProxyStats};
@@ -65,5 +67,7 @@ pub fn weakened<'t, 'c>(
 /// `list_members` or `list_members_by_status`) over the tables of `schema`, as the store sends
 /// it: the plan tests prepare and explain it themselves. `None` for an unknown name.
 pub fn statement_text(schema: &str, name: &str) -> Option<String> {
-    crate::sql::Sql::new(schema).named(name).map(str::to_owned)
+    crate::sql::Sql::new(schema, crate::Layout::SingleNode)
+        .named(name)
+        .map(str::to_owned)
 }
