@@ -12,6 +12,26 @@ pub(crate) enum Phase {
     Commit,
 }
 
+/// A constraint's name without the shard suffix Citus gives it on a worker
+/// (`mem_unique_active_102008` is `mem_unique_active`).
+fn unsharded(name: &str) -> &str {
+    match name.rsplit_once('_') {
+        Some((base, shard))
+            if !shard.is_empty() && shard.bytes().all(|byte| byte.is_ascii_digit()) =>
+        {
+            base
+        }
+        _ => name,
+    }
+}
+
+/// The constraint a violation's message names, for an error relayed from a Citus worker, which
+/// leaves the constraint field out: `... violates unique constraint "name"`.
+fn quoted_constraint(message: &str) -> Option<&str> {
+    let (_, rest) = message.split_once(" constraint \"")?;
+    rest.split_once('"').map(|(name, _)| name)
+}
+
 /// The entity a foreign key points at, from its constraint name (the names PostgreSQL gives
 /// the reference schema's inline `REFERENCES`).
 fn fk_entity(constraint: &str) -> Option<Entity> {
@@ -87,7 +107,8 @@ pub(crate) fn map_pg(error: tokio_postgres::Error, phase: Phase) -> TenancyError
     };
     let constraint = error
         .as_db_error()
-        .and_then(|db| db.constraint())
+        .and_then(|db| db.constraint().or_else(|| quoted_constraint(db.message())))
+        .map(unsharded)
         .unwrap_or_default()
         .to_owned();
     let conflict = match state {
@@ -200,7 +221,23 @@ pub(crate) fn corrupt(what: &str) -> TenancyError {
 mod tests {
     use tokio_postgres::error::SqlState;
 
-    use super::connection_state;
+    use super::{connection_state, quoted_constraint, unsharded};
+
+    #[test]
+    fn a_relayed_violation_names_its_constraint_in_the_message() {
+        let message = "duplicate key value violates unique constraint \"mem_unique_active_103795\"";
+        assert_eq!(quoted_constraint(message), Some("mem_unique_active_103795"));
+        assert_eq!(quoted_constraint("deadlock detected"), None);
+    }
+
+    #[test]
+    fn a_shard_suffix_is_left_off_a_constraint_name() {
+        assert_eq!(unsharded("mem_unique_active_102008"), "mem_unique_active");
+        assert_eq!(unsharded("mem_unique_active"), "mem_unique_active");
+        assert_eq!(unsharded("org_slug_unique_7"), "org_slug_unique");
+        assert_eq!(unsharded("tup_created_by_fkey"), "tup_created_by_fkey");
+        assert_eq!(unsharded("x_"), "x_");
+    }
 
     /// A side connection whose backend was terminated or shut down gives way to another; a
     /// refusal by the server does not.

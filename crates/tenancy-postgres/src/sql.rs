@@ -668,5 +668,49 @@ impl Sql {
                 }
             }
         });
+        // A subquery that reaches the org through a row of the outer query (or of a CTE)
+        // names the scope instead: Citus locks rows only, and joins a CTE only, without such
+        // a correlation. The row's org is the scope on this layout, so the answer is the same.
+        let by_scope = |text: &mut String, outer: &str, scope: &str| {
+            *text = text.replace(&format!("= {outer}.org_id"), &format!("= {scope}"));
+        };
+        by_scope(&mut self.accept_context, "i", "$3");
+        by_scope(&mut self.accept_invitation, "i", "$11");
+        by_scope(&mut self.end_invitation, "i", "$6");
+        by_scope(&mut self.end_invitation_context, "i", "$3");
+        by_scope(&mut self.admin_remove, "g", "$4");
+        by_scope(&mut self.self_leave, "g", "$6");
+        // Slugs stay unique across the deployment through the registry `ft_org_slug`, whose
+        // primary key `org_slug_unique` refuses a slug held by another org, whatever its
+        // status: written with the org's insert, and moved by an update that sets the slug.
+        let registry = format!("\"{}\".ft_org_slug", self.schema);
+        self.create_org = self.create_org.replacen(
+            ", m AS (",
+            &format!(
+                ", sl AS (INSERT INTO {registry} (slug, org_id) SELECT $3, id FROM o \
+                 WHERE $3::text IS NOT NULL RETURNING 1), m AS ("
+            ),
+            1,
+        );
+        let org = format!("\"{}\".org", self.schema);
+        self.update_org = self
+            .update_org
+            .replacen(
+                "WITH o AS (",
+                &format!("WITH old AS (SELECT slug FROM {org} WHERE id = $1), o AS ("),
+                1,
+            )
+            .replacen(
+                ", bump AS (",
+                &format!(
+                    ", moved AS (SELECT o.id, o.slug FROM o, old WHERE $4 \
+                               AND o.slug IS DISTINCT FROM old.slug), \
+                     sd AS (DELETE FROM {registry} WHERE slug = (SELECT old.slug FROM old, moved) \
+                            RETURNING 1), \
+                     si AS (INSERT INTO {registry} (slug, org_id) SELECT slug, id FROM moved \
+                            WHERE slug IS NOT NULL RETURNING 1), bump AS ("
+                ),
+                1,
+            );
     }
 }
