@@ -12,6 +12,7 @@ use futures_util::future::{Either, join_all};
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, Row};
 
+use crate::migrate::Layout;
 use crate::error::{Phase, connection_failed, map_pg};
 
 /// One statement with its typed parameters.
@@ -155,6 +156,8 @@ pub(crate) struct Tx<'c> {
     xact: Option<(String, i32)>,
     /// How long a lost commit is looked into.
     budget: Duration,
+    /// The layout, which decides how a lost commit is looked into.
+    layout: Layout,
 }
 
 /// Asks for the transaction's id (assigning one) and the backend's process id.
@@ -192,7 +195,7 @@ impl<'c> Tx<'c> {
         shape: Shape,
         discard: &'c AtomicBool,
         cache: Option<&'c deadpool_postgres::ClientWrapper>,
-        (pool, budget): (&'c deadpool_postgres::Pool, Duration),
+        (pool, budget, layout): (&'c deadpool_postgres::Pool, Duration, Layout),
     ) -> Self {
         Self {
             client,
@@ -207,6 +210,7 @@ impl<'c> Tx<'c> {
             pool: Some(pool),
             xact: None,
             budget,
+            layout,
         }
     }
 
@@ -224,6 +228,7 @@ impl<'c> Tx<'c> {
             pool: None,
             xact: None,
             budget: RESOLVE_BUDGET,
+            layout: Layout::SingleNode,
         }
     }
 
@@ -350,7 +355,7 @@ impl<'c> Tx<'c> {
         let (Some(pool), Some((xid, pid))) = (self.pool, self.xact.clone()) else {
             return Err(error);
         };
-        match resolve(pool, &xid, pid, self.budget).await {
+        match resolve(pool, &xid, pid, self.budget, self.layout).await {
             Resolution::Committed => {
                 // Its rows are lost with the answer: the write's probe reads the marks it left
                 // (`run`), as for a commit whose id never came back.
@@ -459,7 +464,11 @@ pub(crate) async fn resolve(
     xid: &str,
     pid: i32,
     budget: Duration,
+    layout: Layout,
 ) -> Resolution {
+    if layout == Layout::Distributed {
+        return resolve_distributed(pool, xid, pid, budget).await;
+    }
     let deadline = std::time::Instant::now() + budget;
     loop {
         if let Some(client) = side_connection(pool).await {
@@ -498,6 +507,81 @@ pub(crate) async fn resolve(
     }
 }
 
+/// Whether any backend of the distributed transaction run by the coordinator's backend `pid`
+/// is still alive on any node (Citus tags a worker's connections with the coordinator
+/// backend's global pid, the coordinator's node id times 10^10 plus its pid), and the
+/// coordinator's view of transaction `xid`.
+const DISTRIBUTED_STATUS_SQL: &str = "SELECT pg_xact_status($1::text::xid8), \
+    EXISTS (SELECT 1 FROM citus_stat_activity WHERE global_pid = \
+        (SELECT nodeid FROM pg_dist_node WHERE groupid = 0 ORDER BY nodeid LIMIT 1)::bigint \
+        * 10000000000 + $2)";
+
+/// [`resolve`] on Citus, where the coordinator's `pg_xact_status` is not an answer on its own:
+/// a transaction that wrote on one worker commits there first (so "aborted" or "in progress"
+/// on the coordinator may be a committed write), and a two-phase one may leave prepared
+/// transactions on the workers for Citus's recovery to finish. So: wait until no backend of
+/// the transaction is alive on any node, finish any two-phase commit Citus left in doubt
+/// (`recover_prepared_transactions()`), and then believe only "committed". Anything else is
+/// [`Resolution::Unknown`], and the write's probe reads its marks.
+async fn resolve_distributed(
+    pool: &deadpool_postgres::Pool,
+    xid: &str,
+    pid: i32,
+    budget: Duration,
+) -> Resolution {
+    let deadline = std::time::Instant::now() + budget;
+    loop {
+        if let Some(client) = side_connection(pool).await {
+            let asked = client
+                .query_typed(
+                    DISTRIBUTED_STATUS_SQL,
+                    &[(&xid, Type::TEXT), (&pid, Type::INT4)],
+                )
+                .await;
+            match asked {
+                Ok(rows) => {
+                    let alive = rows
+                        .first()
+                        .and_then(|row| row.try_get::<_, bool>(1).ok())
+                        .unwrap_or(true);
+                    if !alive {
+                        if recover_in_doubt(&client).await.is_err() {
+                            return Resolution::Unknown;
+                        }
+                        let status: Option<String> = client
+                            .query_typed(
+                                "SELECT pg_xact_status($1::text::xid8)",
+                                &[(&xid, Type::TEXT)],
+                            )
+                            .await
+                            .ok()
+                            .and_then(|rows| rows.first().and_then(|row| row.try_get(0).ok()));
+                        return match status.as_deref() {
+                            Some("committed") => Resolution::Committed,
+                            _ => Resolution::Unknown,
+                        };
+                    }
+                }
+                Err(error) if connection_failed(&error) => {}
+                Err(_) => return Resolution::Unknown,
+            }
+        }
+        if std::time::Instant::now() >= deadline {
+            return Resolution::Unknown;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Finishes the two-phase commits Citus left in doubt on the workers (committed where the
+/// coordinator recorded the commit, rolled back elsewhere), so that a probe reads what the
+/// transaction came to.
+async fn recover_in_doubt(client: &Client) -> Result<(), tokio_postgres::Error> {
+    client
+        .batch_execute("SELECT recover_prepared_transactions()")
+        .await
+}
+
 /// After a write lost its answer without its transaction's id: the rows of `probe`, the read
 /// of the marks the write leaves (its new rows by the ids the SDK chose, or the status, actor
 /// and time it stamped). `None` when no connection could tell within `budget`.
@@ -505,10 +589,16 @@ pub(crate) async fn probe(
     pool: &deadpool_postgres::Pool,
     probe: &Stmt<'_>,
     budget: Duration,
+    layout: Layout,
 ) -> Option<Vec<Row>> {
     let deadline = std::time::Instant::now() + budget;
     loop {
         if let Some(client) = side_connection(pool).await {
+            // On Citus, a two-phase commit left in doubt is finished first, so that the marks
+            // of a write that committed are there to read.
+            if layout == Layout::Distributed && recover_in_doubt(&client).await.is_err() {
+                return None;
+            }
             match client.query_typed(probe.sql, &probe.params).await {
                 Ok(rows) => return Some(rows),
                 // This connection failed too: try another.

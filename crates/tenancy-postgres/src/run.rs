@@ -116,7 +116,7 @@ async fn pooled<T>(
             (Err(error), Some(probe))
                 if lost_commit || matches!(error, TenancyError::CommitOutcomeUnknown { .. }) =>
             {
-                let found = read_marks(pool, &probe.stmt, store.resolve_budget)
+                let found = read_marks(pool, &probe.stmt, store.resolve_budget, store.sql.layout)
                     .await
                     .map(|rows| (probe.read)(&rows));
                 let settled = settle_lost(error, found);
@@ -159,7 +159,7 @@ async fn attempt_once<T>(
         shape,
         &connection.discard,
         cache,
-        (pool, store.resolve_budget),
+        (pool, store.resolve_budget, store.sql.layout),
     );
     let result = tx.finish(stmts).await.and_then(read);
     if result.is_err() {

@@ -580,11 +580,14 @@ impl StoreTransaction {
         let TenancyError::CommitOutcomeUnknown { source } = error else {
             return Err(error);
         };
+        let layout = self.store.sql.layout;
         match xact {
-            // Nothing was written: there is nothing the commit could have lost.
-            Some((None, _)) => Ok(()),
+            // Nothing was written: there is nothing the commit could have lost. On Citus the
+            // coordinator assigns no transaction id to a write on a worker, so that says
+            // nothing there.
+            Some((None, _)) if layout == Layout::SingleNode => Ok(()),
             Some((Some(xid), pid)) => {
-                match crate::exec::resolve(&owned.pool, &xid, pid, budget).await {
+                match crate::exec::resolve(&owned.pool, &xid, pid, budget, layout).await {
                     crate::exec::Resolution::Committed => Ok(()),
                     crate::exec::Resolution::Aborted => {
                         Err(TenancyError::ConnectionLost { source })
@@ -594,7 +597,7 @@ impl StoreTransaction {
                     }
                 }
             }
-            None => Err(TenancyError::CommitOutcomeUnknown { source }),
+            Some((None, _)) | None => Err(TenancyError::CommitOutcomeUnknown { source }),
         }
     }
 
