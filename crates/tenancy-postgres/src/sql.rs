@@ -132,15 +132,15 @@ const GUARD_FROM: &str = "FROM (SELECT 1) AS one LEFT JOIN g ON true";
 /// tuple's insert waits on the old tuple's delete (a one-time filter on its count), so a
 /// rotation that keeps the role replaces its tuple instead of colliding with it. Tuples are
 /// found by equalities on their natural key from one-row subqueries, never by a join.
-fn rotation(name: &str, source: &str, new_id: &str, role: &str, tup_id: &str) -> String {
+fn rotation(name: &str, source: &str, new_id: &str, role: &str, tup_id: &str, scope: &str) -> String {
     format!(
         "{name}_old AS (UPDATE {{s}}.mem SET status = 'revoked', \
               updated_at = greatest($2, created_at), removed_by = NULL \
-              WHERE id = (SELECT id FROM {source}) \
+              WHERE id = (SELECT id FROM {source}){{IN_ORG:{scope}}} \
               RETURNING id, usr_id, org_id, role, invited_by, created_at), \
          {name}_gone AS (DELETE FROM {{s}}.tup WHERE subject_type = 'usr' \
               AND subject_id = (SELECT usr_id FROM {name}_old) AND relation = (SELECT role FROM {name}_old) \
-              AND object_type = 'org' AND object_id = (SELECT org_id FROM {name}_old) RETURNING 1), \
+              AND object_type = 'org' AND object_id = (SELECT org_id FROM {name}_old){{IN_OBJ:{scope}}} RETURNING 1), \
          {name}_new AS (INSERT INTO {{s}}.mem \
               (id, usr_id, org_id, role, status, replaces, invited_by, removed_by, created_at, updated_at) \
               SELECT {new_id}, usr_id, org_id, {role}, 'active', id, invited_by, NULL, \
@@ -155,14 +155,14 @@ fn rotation(name: &str, source: &str, new_id: &str, role: &str, tup_id: &str) ->
 
 /// Ends the row whose id the CTE `source` holds (none: nothing is written) with `status` and
 /// `removed_by`, as CTEs `{name}_end` and `{name}_gone` (its tuple deleted). `$2` is the time.
-fn ending(name: &str, source: &str, status: &str, removed_by: &str) -> String {
+fn ending(name: &str, source: &str, status: &str, removed_by: &str, scope: &str) -> String {
     format!(
         "{name}_end AS (UPDATE {{s}}.mem SET status = {status}, \
               updated_at = greatest($2, created_at), removed_by = {removed_by} \
-              WHERE id = (SELECT id FROM {source}) RETURNING usr_id, org_id, role), \
+              WHERE id = (SELECT id FROM {source}){{IN_ORG:{scope}}} RETURNING usr_id, org_id, role), \
          {name}_gone AS (DELETE FROM {{s}}.tup WHERE subject_type = 'usr' \
               AND subject_id = (SELECT usr_id FROM {name}_end) AND relation = (SELECT role FROM {name}_end) \
-              AND object_type = 'org' AND object_id = (SELECT org_id FROM {name}_end) RETURNING 1)"
+              AND object_type = 'org' AND object_id = (SELECT org_id FROM {name}_end){{IN_OBJ:{scope}}} RETURNING 1)"
     )
 }
 
@@ -285,6 +285,22 @@ macro_rules! statements {
                     _ => ("", ""),
                 };
                 let fill = |template: &str| {
+                    let mut template = template.to_owned();
+                    // `{IN_ORG:$n}` and `{IN_OBJ:$n}`: the scope `$n` of a write on a row of
+                    // the org (a membership or invitation; a tuple, by its object), which
+                    // Citus needs to route the write to the org's shard alone.
+                    for param in (1..=12).rev() {
+                        let (org, obj) = match layout {
+                            Layout::SingleNode => (String::new(), String::new()),
+                            Layout::Distributed => (
+                                format!(" AND org_id = ${param}"),
+                                format!(" AND object_id = ${param}"),
+                            ),
+                        };
+                        template = template
+                            .replace(&format!("{{IN_ORG:${param}}}"), &org)
+                            .replace(&format!("{{IN_OBJ:${param}}}"), &obj);
+                    }
                     template
                         .replace("{GLOCK}", guard_lock)
                         .replace("{GLOCKED}", guard_locked)
@@ -387,7 +403,7 @@ statements! {
               WHERE id = $1 AND status <> 'revoked' AND {}{{REFUSE}} RETURNING {{ORG}}), \
         ms AS (UPDATE {{s}}.mem SET status = 'revoked', updated_at = greatest($2, created_at) \
               WHERE org_id = $1 AND status IN ('active', 'suspended') AND EXISTS (SELECT 1 FROM o) RETURNING 1), \
-        ts AS (DELETE FROM {{s}}.tup WHERE (object_type || '/' || object_id::text) = 'org/' || $1::text \
+        ts AS (DELETE FROM {{s}}.tup WHERE (object_type || '/' || object_id::text) = 'org/' || $1::text{{IN_OBJ:$1}} \
               AND EXISTS (SELECT 1 FROM o) RETURNING 1), \
         iv AS (UPDATE {{s}}.inv SET status = 'revoked', terminal_at = $2 \
               WHERE org_id = $1 AND status = 'pending' AND EXISTS (SELECT 1 FROM o) RETURNING 1) \
@@ -430,19 +446,19 @@ statements! {
         go AS (SELECT id FROM g WHERE status = 'active' AND {} \
               AND ($4 = 'owner' OR role <> 'owner' OR owners > 1){{REFUSE}}), {} \
         SELECT {{GOUT}}, (SELECT count(*) FROM r_old) + (SELECT count(*) FROM r_new) AS written {{GFROM}}",
-        guard_facts("$6", "$7"), actor_may("$7", "$4"), rotation("r", "go", "$3", "$4", "$5"));
+        guard_facts("$6", "$7"), actor_may("$7", "$4"), rotation("r", "go", "$3", "$4", "$5", "$6"));
     /// $3 scope, $4 actor.
     suspend_membership = format!("WITH {}, \
         go AS (SELECT id FROM g WHERE status = 'active' AND {} \
               AND (role <> 'owner' OR owners > 1){{REFUSE}}), {} \
         SELECT {{GOUT}}, (SELECT count(*) FROM e_end) AS written {{GFROM}}",
-        guard_facts("$3", "$4"), actor_may("$4", "NULL"), ending("e", "go", "'suspended'", "NULL"));
+        guard_facts("$3", "$4"), actor_may("$4", "NULL"), ending("e", "go", "'suspended'", "NULL", "$3"));
     /// $3 tuple id, $4 scope, $5 actor.
     reinstate_membership = format!("WITH {}, \
         go AS (SELECT id FROM g WHERE status = 'suspended' AND org_status = 'active' AND {} \
               AND NOT other_active{{REFUSE}}), \
         b AS (UPDATE {{s}}.mem SET status = 'active', updated_at = greatest($2, created_at) \
-              WHERE id = (SELECT id FROM go) RETURNING usr_id, org_id, role, updated_at), \
+              WHERE id = (SELECT id FROM go){{IN_ORG:$4}} RETURNING usr_id, org_id, role, updated_at), \
         bt AS (INSERT INTO {{s}}.tup (id, subject_type, subject_id, relation, object_type, object_id, created_at, created_by) \
               SELECT $3, 'usr', usr_id, role, 'org', org_id, updated_at, NULL FROM b ON CONFLICT DO NOTHING RETURNING 1) \
         SELECT {{GOUT}}, (SELECT count(*) FROM b) AS written {{GFROM}}",
@@ -455,14 +471,14 @@ statements! {
               AND {} >= {}{{REFUSE}}), {} \
         SELECT {{GOUT}}, (SELECT count(*) FROM e_end) AS written {{GFROM}}",
         guard_facts("$4", "NULL"), rank("actor_role"), rank("target_role"),
-        ending("e", "go", "'revoked'", "$3"));
+        ending("e", "go", "'revoked'", "$3", "$4"));
     /// Leaving without naming an heir: no promotion can follow (the last owner is refused).
     /// $3 scope, $4 actor (nullable: when given, it must be the member).
     self_leave_alone = format!("WITH {}, \
         go AS (SELECT id FROM g WHERE status = 'active' AND ($4::uuid IS NULL OR usr_id = $4) \
               AND (role <> 'owner' OR owners > 1){{REFUSE}}), {} \
         SELECT {{GOUT}}, (SELECT count(*) FROM e_end) AS written {{GFROM}}",
-        guard_facts("$3", "NULL"), ending("e", "go", "'revoked'", "NULL"));
+        guard_facts("$3", "NULL"), ending("e", "go", "'revoked'", "NULL", "$3"));
     /// $3 transfer_to, $4 the heir's new id, $5 its tuple id, $6 scope, $7 actor (nullable: when
     /// given, it must be the member).
     self_leave = format!("WITH {}, \
@@ -475,8 +491,8 @@ statements! {
         h AS (SELECT heir_id AS id FROM l WHERE last_owner AND EXISTS (SELECT 1 FROM go)), {}, {} \
         SELECT {{GOUT}}, (SELECT count(*) FROM r_old) + (SELECT count(*) FROM r_new) \
         + (SELECT count(*) FROM e_end) AS written {{GFROM}}",
-        guard_facts("$6", "NULL"), rotation("r", "h", "$4", "'owner'", "$5"),
-        ending("e", "go", "'revoked'", "NULL"));
+        guard_facts("$6", "NULL"), rotation("r", "h", "$4", "'owner'", "$5", "$6"),
+        ending("e", "go", "'revoked'", "NULL", "$6"));
     /// $1 org, $2 now, $3 from, $4 to, $5 to's new id, $6 its tuple, $7 from's new id, $8 its
     /// tuple, $9 the actor (nullable; an active owner of the active org when given): promotes
     /// `to` to owner, then demotes `from` to member.
@@ -491,7 +507,7 @@ statements! {
         pf AS (SELECT id FROM f WHERE EXISTS (SELECT 1 FROM go)), {}, {} \
         SELECT (SELECT count(*) FROM p_old) + (SELECT count(*) FROM p_new) \
         + (SELECT count(*) FROM d_old) + (SELECT count(*) FROM d_new) AS written",
-        rotation("p", "pt", "$5", "'owner'", "$6"), rotation("d", "pf", "$7", "'member'", "$8"));
+        rotation("p", "pt", "$5", "'owner'", "$6", "$1"), rotation("d", "pf", "$7", "'member'", "$8", "$1"));
 
     /// $1 org, $2 usr, $3 invited_by (nullable), $4 role, $5 mem id, $6 tup id, $7 now, $8
     /// whether `invited_by`'s authority is checked (then the flight locks the org first, with
@@ -608,7 +624,7 @@ statements! {
               FROM x WHERE (SELECT count(*) FROM t) >= 0 \
               ON CONFLICT DO NOTHING RETURNING id), \
         a AS (UPDATE {s}.inv SET status = 'accepted', invited_user_id = $2, terminal_by = $2, terminal_at = $3 \
-              WHERE id = (SELECT id FROM go) AND (SELECT count(*) FROM m) = 1 RETURNING *) \
+              WHERE id = (SELECT id FROM go){IN_ORG:$11} AND (SELECT count(*) FROM m) = 1 RETURNING *) \
         SELECT {INV}, ARRAY(SELECT id FROM p) AS inserted FROM a";
     /// $1 inv, $2 and $3 the bounds of an acceptance's pre-tuple ids: the invitation, and the
     /// ids of the tuples in that range (read after an acceptance lost its answer).

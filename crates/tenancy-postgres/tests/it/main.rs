@@ -1,6 +1,7 @@
 //! Integration tests of the PostgreSQL store against a real server: nesting in a caller's
 //! transaction, round trips, migration, and concurrent races.
 
+mod citus;
 mod fault_matrix;
 mod faults;
 mod glob;

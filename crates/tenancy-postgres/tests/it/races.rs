@@ -14,7 +14,7 @@ use flametrench_tenancy_postgres::PostgresTenancyStore;
 use time::{Duration, OffsetDateTime};
 use tokio::sync::Barrier;
 
-use crate::support::{database, server, users};
+use crate::support::{Target, database, server, users};
 use flametrench_tenancy_core::{ChangeRole, DeclineInvitation, MemberAction, OrgAction, SelfLeave};
 use flametrench_tenancy_postgres::testing::{Weakening, violations, weakened};
 
@@ -72,7 +72,7 @@ where
 }
 
 /// Runs every race scenario `ROUNDS` times against `store`.
-async fn all_races(store: Arc<PostgresTenancyStore<'static, 'static>>) {
+pub(crate) async fn all_races(store: Arc<PostgresTenancyStore<'static, 'static>>) {
     for _ in 0..ROUNDS {
         let [alice, bob, carol] = users(&*store, 3).await[..] else {
             unreachable!()
@@ -301,21 +301,23 @@ async fn races_keep_every_invariant() {
 /// them nothing orders the two, and the invariant breaks. No timing is involved: the order is
 /// fixed by when each transaction commits.
 fn wrap<'t, 'c>(
+    target: &Target,
     store: PostgresTenancyStore<'t, 'c>,
     weakening: Option<Weakening>,
 ) -> PostgresTenancyStore<'t, 'c> {
+    let store = target.adapt(store);
     match weakening {
-        Some(weakening) => weakened(store, "public", weakening),
+        Some(weakening) => weakened(store, target.schema(), weakening),
         None => store,
     }
 }
 
-async fn interleaved(
-    db: &flametrench_tenancy_postgres::testing::TestDatabase,
+pub(crate) async fn interleaved(
+    db: &Target,
     weakening: Option<Weakening>,
     scenario: usize,
 ) -> (Vec<String>, Result<()>) {
-    let setup = PostgresTenancyStore::new(db.pool(1).expect("pool"));
+    let setup = db.adapt(PostgresTenancyStore::new(db.pool(1)));
     let [alice, bob, carol, dave] = users(&setup, 4).await[..] else {
         unreachable!()
     };
@@ -329,12 +331,12 @@ async fn interleaved(
         .add_member(AddMember::new(org.id, carol, Role::Member))
         .await
         .expect("add");
-    let mut first_client = db.connect().await.expect("client");
-    let mut second_client = db.connect().await.expect("client");
+    let mut first_client = db.connect().await;
+    let mut second_client = db.connect().await;
     let mut first = first_client.transaction().await.expect("begin");
     let mut later = second_client.transaction().await.expect("begin");
     {
-        let store = wrap(PostgresTenancyStore::in_transaction(&mut first), weakening);
+        let store = wrap(db, PostgresTenancyStore::in_transaction(&mut first), weakening);
         match scenario {
             // Two owners leave at once.
             0 => store.self_leave(SelfLeave::new(org.owner)).await.map(drop),
@@ -344,7 +346,7 @@ async fn interleaved(
         .expect("the first call");
     }
     let second_call = async {
-        let store = wrap(PostgresTenancyStore::in_transaction(&mut later), weakening);
+        let store = wrap(db, PostgresTenancyStore::in_transaction(&mut later), weakening);
         match scenario {
             0 => store.self_leave(SelfLeave::new(second)).await.map(drop),
             _ => store
@@ -373,7 +375,7 @@ async fn interleaved(
     } else {
         later.rollback().await.expect("rollback the second");
     }
-    let client = db.connect().await.expect("checker");
+    let client = db.connect().await;
     (
         violations(&client).await.expect("invariant queries"),
         result,
@@ -384,9 +386,18 @@ async fn interleaved(
 async fn interleaved_calls_keep_invariants_only_with_the_org_locks() {
     let server = server().await;
     for scenario in [0, 1] {
+        let db = Target::Single(database(&server).await);
+        let fresh = Target::Single(database(&server).await);
+        interleaved_scenario(db, fresh, scenario).await;
+    }
+}
+
+/// One interleaved scenario: on `db` without the org locks an invariant breaks, on `fresh`
+/// with them the second call is refused and none does.
+pub(crate) async fn interleaved_scenario(db: Target, fresh: Target, scenario: usize) {
+    {
         // Without the org locks: the second call decides on a view without the first
         // transaction's writes, and both commit.
-        let db = database(&server).await;
         let (found, result) = interleaved(&db, Some(Weakening::Unlocked), scenario).await;
         assert!(result.is_ok(), "scenario {scenario}: {result:?}");
         assert!(
@@ -394,8 +405,7 @@ async fn interleaved_calls_keep_invariants_only_with_the_org_locks() {
             "scenario {scenario}: without the org locks an invariant should break"
         );
         // With them: the second call waits, sees the first commit, and is refused.
-        let db = database(&server).await;
-        let (found, result) = interleaved(&db, None, scenario).await;
+        let (found, result) = interleaved(&fresh, None, scenario).await;
         assert_eq!(found, Vec::<String>::new(), "scenario {scenario}");
         let error = result.expect_err("the second call is refused");
         let expected = if scenario == 0 {

@@ -1,0 +1,232 @@
+//! The store on Citus, in the distributed layout: the migration (idempotent, safe from several
+//! processes, never converting a layout), slugs unique across the deployment under concurrent
+//! creates and updates, and the races of `races.rs` over a pool and inside callers'
+//! transactions, with every invariant holding.
+
+use std::sync::Arc;
+
+use flametrench_tenancy_core::{CreateOrg, OrgAction, Patch, Slug, TenancyStore, UpdateOrg};
+use flametrench_tenancy_postgres::testing::violations;
+use flametrench_tenancy_postgres::{
+    Layout, Migration, PostgresTenancyStore, migrate, migrate_with_layout,
+};
+
+use crate::races::{all_races, interleaved_scenario};
+use crate::support::{citus, citus_schema, database, server, users};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_distributed_layout_is_created_once_co_located_by_org() {
+    let Some(cluster) = citus().await else {
+        return;
+    };
+    let schema = format!("ft_layout_{}", std::process::id());
+    // Several processes migrate at once: one creates, the others find it done.
+    let mut outcomes = Vec::new();
+    let mut tasks = Vec::new();
+    for _ in 0..3 {
+        let cluster = cluster.clone();
+        let schema = schema.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut client = cluster.connect().await.expect("a connection");
+            migrate_with_layout(&mut client, &schema, Layout::Distributed).await
+        }));
+    }
+    for task in tasks {
+        outcomes.push(task.await.expect("task").expect("migrate"));
+    }
+    outcomes.sort_by_key(|outcome| format!("{outcome:?}"));
+    assert_eq!(
+        outcomes,
+        [Migration::Created, Migration::UpToDate, Migration::UpToDate]
+    );
+    let client = cluster.connect().await.expect("a connection");
+    let rows = client
+        .query(
+            "SELECT c.relname::text, p.partmethod::text, p.colocationid \
+             FROM pg_dist_partition p JOIN pg_class c ON c.oid = p.logicalrelid \
+             JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 ORDER BY 1",
+            &[&schema],
+        )
+        .await
+        .expect("pg_dist_partition");
+    let tables: Vec<(String, String, i32)> = rows
+        .iter()
+        .map(|row| (row.get(0), row.get(1), row.get(2)))
+        .collect();
+    let names: Vec<&str> = tables.iter().map(|(name, _, _)| name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["ft_org_lock", "ft_org_slug", "inv", "mem", "org", "tup", "usr"]
+    );
+    let org_group = tables
+        .iter()
+        .find(|(name, _, _)| name == "org")
+        .map(|(_, _, group)| *group);
+    for (name, method, group) in &tables {
+        match name.as_str() {
+            // A reference table: a copy on every node.
+            "usr" => assert_eq!(method, "n"),
+            // Distributed by slug, in a group of its own.
+            "ft_org_slug" => assert!(method == "h" && Some(*group) != org_group),
+            // Hash-distributed and co-located with org.
+            _ => assert!(method == "h" && Some(*group) == org_group, "{name}"),
+        }
+    }
+    // The single-node migration does not touch a distributed schema, and says why.
+    let mut client = cluster.connect().await.expect("a connection");
+    let refused = migrate(&mut client, &schema)
+        .await
+        .expect_err("the other layout");
+    assert_eq!(refused.code(), "storage.not_migrated");
+    client
+        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+        .await
+        .expect("drop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_layout_is_never_converted_and_needs_citus() {
+    // On a server without Citus the distributed layout is not supported.
+    let server = server().await;
+    let db = database(&server).await;
+    let mut client = db.connect().await.expect("a connection");
+    let refused = migrate_with_layout(&mut client, "elsewhere", Layout::Distributed)
+        .await
+        .expect_err("no citus");
+    assert_eq!(refused.code(), "storage.not_supported");
+    let Some(cluster) = citus().await else {
+        return;
+    };
+    // A single-node schema on a Citus coordinator is not distributed by a later migration.
+    let schema = format!("ft_single_{}", std::process::id());
+    let mut client = cluster.connect().await.expect("a connection");
+    assert_eq!(
+        migrate(&mut client, &schema).await.expect("single node"),
+        Migration::Created
+    );
+    let refused = migrate_with_layout(&mut client, &schema, Layout::Distributed)
+        .await
+        .expect_err("the other layout");
+    assert_eq!(refused.code(), "storage.not_migrated");
+    client
+        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+        .await
+        .expect("drop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slugs_stay_unique_across_the_cluster_under_concurrent_creates_and_updates() {
+    let Some(cluster) = citus().await else {
+        return;
+    };
+    let target = citus_schema(&cluster).await;
+    let store = Arc::new(target.adapt(PostgresTenancyStore::new(target.pool(8))));
+    for round in 0..5 {
+        let owners = users(&*store, 6).await;
+        let slug = Slug::new(format!("contested-{round}")).expect("a slug");
+        // Three create with the slug, three others move their org to it.
+        let mut renamed = Vec::new();
+        for owner in &owners[3..] {
+            renamed.push(
+                store
+                    .create_org(CreateOrg::new(*owner))
+                    .await
+                    .expect("create")
+                    .org
+                    .id,
+            );
+        }
+        let mut tasks = Vec::new();
+        for owner in owners[..3].iter().copied() {
+            let (store, slug) = (store.clone(), slug.clone());
+            tasks.push(tokio::spawn(async move {
+                store
+                    .create_org(CreateOrg::new(owner).slug(slug))
+                    .await
+                    .map(|created| created.org.id)
+            }));
+        }
+        for org in renamed {
+            let (store, slug) = (store.clone(), slug.clone());
+            tasks.push(tokio::spawn(async move {
+                store
+                    .update_org(UpdateOrg::new(org).slug(Patch::Set(slug)))
+                    .await
+                    .map(|updated| updated.id)
+            }));
+        }
+        let mut holders = Vec::new();
+        for task in tasks {
+            match task.await.expect("task") {
+                Ok(org) => holders.push(org),
+                Err(error) => assert_eq!(error.code(), "conflict.org_slug", "{error:?}"),
+            }
+        }
+        assert_eq!(holders.len(), 1, "round {round}: one org holds the slug");
+        // The holder keeps it through revocation.
+        store
+            .revoke_org(OrgAction::new(holders[0]))
+            .await
+            .expect("revoke");
+        let late = store
+            .create_org(CreateOrg::new(owners[0]).slug(slug))
+            .await
+            .expect_err("still held");
+        assert_eq!(late.code(), "conflict.org_slug");
+    }
+    // The registry holds exactly the orgs' slugs (read apart: the two tables are not
+    // co-located, and Citus joins only co-located tables).
+    let client = target.connect().await;
+    let mut slugs: Vec<(String, uuid::Uuid)> = client
+        .query("SELECT slug, id FROM org WHERE slug IS NOT NULL", &[])
+        .await
+        .expect("orgs")
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
+    let mut registry: Vec<(String, uuid::Uuid)> = client
+        .query("SELECT slug, org_id FROM ft_org_slug", &[])
+        .await
+        .expect("registry")
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
+    slugs.sort();
+    registry.sort();
+    assert_eq!(slugs.len(), 5);
+    assert_eq!(slugs, registry);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn races_over_a_pool_keep_every_invariant_on_citus() {
+    let Some(cluster) = citus().await else {
+        return;
+    };
+    let target = citus_schema(&cluster).await;
+    let store = Arc::new(target.adapt(PostgresTenancyStore::new(target.pool(8))));
+    all_races(store).await;
+    let client = target.connect().await;
+    assert_eq!(
+        violations(&client).await.expect("invariant queries"),
+        Vec::<String>::new()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_in_callers_transactions_keep_invariants_only_with_the_org_locks_on_citus() {
+    let Some(cluster) = citus().await else {
+        return;
+    };
+    for scenario in [0, 1] {
+        let db = citus_schema(&cluster).await;
+        let fresh = citus_schema(&cluster).await;
+        // A call that waits where it should not (Citus locks a whole shard for a write it
+        // cannot route to one) would hang the unlocked run: bound it.
+        tokio::time::timeout(
+            std::time::Duration::from_secs(60),
+            interleaved_scenario(db, fresh, scenario),
+        )
+        .await
+        .expect("the scenario ends");
+    }
+}
