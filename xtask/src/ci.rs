@@ -84,6 +84,31 @@ pub(crate) const CI_STEPS: &[Step] = &[
         ],
         None,
     ),
+    (
+        "stress on Citus, backends of the coordinator and the workers killed every 10-60 ms, \
+         at most 2 % of writes unknown",
+        &[
+            "xtask",
+            "stress",
+            "--store",
+            "citus",
+            "--clients",
+            "8",
+            "--pool-size",
+            "4",
+            "--seconds",
+            "20",
+            "--seed",
+            "3",
+            "--kill-backends-ms",
+            "10",
+            "--kill-backends-max-ms",
+            "60",
+            "--max-unknown-percent",
+            "2",
+        ],
+        None,
+    ),
     // The debug build, unlike `cargo xtask bench`: a release build of the harness takes minutes,
     // and what is gated are counts held to the smallest size's, which either build shows. The
     // PostgreSQL store only: the memory store's instruction gate is missed by its writes

@@ -15,10 +15,21 @@ pub(crate) const REPORT_ENV: &str = "FLAMETRENCH_CONFORMANCE_REPORT";
 /// (`flametrench_conformance::FIXTURES_ENV`).
 pub(crate) const FIXTURES_ENV: &str = "FLAMETRENCH_CONFORMANCE_FIXTURES";
 
-/// The packages whose `conformance` test target runs each store.
-const TARGETS: [(Store, &str); 2] = [
-    (Store::Memory, "flametrench-tenancy-memory"),
-    (Store::Postgres, "flametrench-tenancy-postgres"),
+/// The package and test target that run each store: the memory store, the PostgreSQL store
+/// on one node, and on Citus in the distributed layout (a target `cargo test` leaves out, run
+/// here: it starts a Citus cluster of its own).
+const TARGETS: [(Store, &str, &str); 3] = [
+    (Store::Memory, "flametrench-tenancy-memory", "conformance"),
+    (
+        Store::Postgres,
+        "flametrench-tenancy-postgres",
+        "conformance",
+    ),
+    (
+        Store::Citus,
+        "flametrench-tenancy-postgres",
+        "citus_conformance",
+    ),
 ];
 
 /// Runs the conformance targets of `store` over the corpora and `fixtures`; the JSON report
@@ -35,29 +46,32 @@ pub(crate) fn run(store: Store, fixtures: &[PathBuf], json: Option<&Path>) -> bo
     };
     // Each target adds its stores to the report: start from none.
     let _ = std::fs::remove_file(&report);
-    let mut command = crate::cargo();
-    command.arg("test");
-    for (target, package) in TARGETS {
-        if store == Store::All || store == target {
-            command.args(["-p", package]);
-        }
+    let mut dirs = Vec::new();
+    for dir in fixtures {
+        dirs.push(absolute(dir));
     }
-    command
-        .args(["--test", "conformance", "--no-fail-fast", "--", "--quiet"])
-        .env(REPORT_ENV, &report);
-    if !fixtures.is_empty() {
-        let dirs: Vec<PathBuf> = fixtures.iter().map(|dir| absolute(dir)).collect();
-        match std::env::join_paths(&dirs) {
-            Ok(joined) => {
-                command.env(FIXTURES_ENV, joined);
-            }
-            Err(error) => {
-                eprintln!("--fixtures: {error}");
-                return false;
-            }
+    let joined = match std::env::join_paths(&dirs) {
+        Ok(joined) => joined,
+        Err(error) => {
+            eprintln!("--fixtures: {error}");
+            return false;
         }
+    };
+    let mut passed = true;
+    for (target, package, test) in TARGETS {
+        if store != Store::All && store != target {
+            continue;
+        }
+        let mut command = crate::cargo();
+        command
+            .args(["test", "-p", package, "--test", test, "--no-fail-fast"])
+            .args(["--", "--quiet"])
+            .env(REPORT_ENV, &report);
+        if !fixtures.is_empty() {
+            command.env(FIXTURES_ENV, &joined);
+        }
+        passed &= crate::succeeds(&mut command);
     }
-    let passed = crate::succeeds(&mut command);
     if json.is_some() {
         println!("report written to {}", report.display());
     } else {

@@ -100,6 +100,8 @@ struct Forwarded {
 enum Store {
     Memory,
     Postgres,
+    /// The PostgreSQL store on Citus, in the distributed layout (conformance only).
+    Citus,
     All,
 }
 

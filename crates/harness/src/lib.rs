@@ -20,19 +20,28 @@ pub enum Store {
     Memory,
     /// The PostgreSQL store, on a throwaway cluster (or `DATABASE_URL`).
     Postgres,
-    /// Both.
+    /// The PostgreSQL store on Citus, in the distributed layout, on a throwaway cluster of a
+    /// coordinator and two workers (or `CITUS_URL`). Only the stress run takes it, and `all`
+    /// leaves it out.
+    Citus,
+    /// The memory store and the PostgreSQL store on one node.
     All,
 }
 
 impl Store {
     /// Whether the memory store takes part.
     pub fn memory(self) -> bool {
-        self != Self::Postgres
+        matches!(self, Self::Memory | Self::All)
     }
 
-    /// Whether the PostgreSQL store takes part.
+    /// Whether the PostgreSQL store on one node takes part.
     pub fn postgres(self) -> bool {
-        self != Self::Memory
+        matches!(self, Self::Postgres | Self::All)
+    }
+
+    /// Whether the PostgreSQL store on Citus takes part.
+    pub fn citus(self) -> bool {
+        self == Self::Citus
     }
 }
 

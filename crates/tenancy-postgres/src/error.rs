@@ -151,8 +151,31 @@ pub(crate) fn map_pg(error: tokio_postgres::Error, phase: Phase) -> TenancyError
             }
         }
         s if connection_state(s) => lost(Box::new(error), phase),
+        s if *s == SqlState::INTERNAL_ERROR
+            && error
+                .as_db_error()
+                .is_some_and(|db| worker_connection_lost(db.message())) =>
+        {
+            lost(Box::new(error), phase)
+        }
         _ => backend(error),
     }
+}
+
+/// Whether a Citus coordinator's internal error (SQLSTATE XX000) says that its connection to a
+/// worker failed or was cut: the distributed transaction then ends without committing before
+/// `COMMIT`, and with an unknown outcome at it, as when the store's own connection breaks.
+fn worker_connection_lost(message: &str) -> bool {
+    const LOST: [&str; 7] = [
+        "failure on connection marked as essential",
+        "connection to the remote node",
+        "terminating connection due to administrator command",
+        "server closed the connection unexpectedly",
+        "connection not open",
+        "could not establish any connections to the node",
+        "lost connection",
+    ];
+    LOST.iter().any(|lost| message.contains(lost))
 }
 
 /// Whether the server's `state` says the connection is gone: its backend shut down or was
@@ -221,7 +244,22 @@ pub(crate) fn corrupt(what: &str) -> TenancyError {
 mod tests {
     use tokio_postgres::error::SqlState;
 
-    use super::{connection_state, quoted_constraint, unsharded};
+    use super::{connection_state, quoted_constraint, unsharded, worker_connection_lost};
+
+    #[test]
+    fn a_lost_worker_connection_is_told_from_other_internal_errors() {
+        for message in [
+            "failure on connection marked as essential: 127.0.0.1:45069",
+            "terminating connection due to administrator command",
+            "connection to the remote node 127.0.0.1:9701 failed with the following error: \
+             server closed the connection unexpectedly",
+        ] {
+            assert!(worker_connection_lost(message), "{message}");
+        }
+        for message in ["could not open relation with OID 12", "cache lookup failed"] {
+            assert!(!worker_connection_lost(message), "{message}");
+        }
+    }
 
     #[test]
     fn a_relayed_violation_names_its_constraint_in_the_message() {

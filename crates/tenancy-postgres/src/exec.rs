@@ -12,8 +12,8 @@ use futures_util::future::{Either, join_all};
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, Row};
 
-use crate::migrate::Layout;
 use crate::error::{Phase, connection_failed, map_pg};
+use crate::migrate::Layout;
 
 /// One statement with its typed parameters.
 #[derive(Clone)]
@@ -351,10 +351,16 @@ impl<'c> Tx<'c> {
         }
         // The connection broke while the COMMIT was in flight. The transaction's id came back
         // in the same flight when it was sent before the break: ask another connection what
-        // became of it.
+        // became of it. On Citus a COMMIT the coordinator answered with a worker's lost
+        // connection ended a transaction whose coordinator backend lives on: nothing is left to
+        // wait for, and the write's probe decides.
+        let answered = error_answered(&error);
         let (Some(pool), Some((xid, pid))) = (self.pool, self.xact.clone()) else {
             return Err(error);
         };
+        if self.layout == Layout::Distributed && answered {
+            return Err(error);
+        }
         match resolve(pool, &xid, pid, self.budget, self.layout).await {
             Resolution::Committed => {
                 // Its rows are lost with the answer: the write's probe reads the marks it left
@@ -507,6 +513,17 @@ pub(crate) async fn resolve(
     }
 }
 
+/// Whether a lost-commit error carries the server's own answer (a SQLSTATE), rather than a
+/// broken connection.
+fn error_answered(error: &TenancyError) -> bool {
+    let TenancyError::CommitOutcomeUnknown { source } = error else {
+        return false;
+    };
+    source
+        .downcast_ref::<tokio_postgres::Error>()
+        .is_some_and(|error| error.code().is_some())
+}
+
 /// Whether any backend of the distributed transaction run by the coordinator's backend `pid`
 /// is still alive on any node (Citus tags a worker's connections with the coordinator
 /// backend's global pid, the coordinator's node id times 10^10 plus its pid), and the
@@ -545,8 +562,15 @@ async fn resolve_distributed(
                         .and_then(|row| row.try_get::<_, bool>(1).ok())
                         .unwrap_or(true);
                     if !alive {
-                        if recover_in_doubt(&client).await.is_err() {
-                            return Resolution::Unknown;
+                        match recover_in_doubt(&client).await {
+                            Ok(()) => {}
+                            // This connection (or one of its own to a worker) failed: try
+                            // another.
+                            Err(error) if connection_failed(&error) => {
+                                tokio::time::sleep(Duration::from_millis(10)).await;
+                                continue;
+                            }
+                            Err(_) => return Resolution::Unknown,
                         }
                         let status: Option<String> = client
                             .query_typed(
@@ -596,10 +620,15 @@ pub(crate) async fn probe(
         if let Some(client) = side_connection(pool).await {
             // On Citus, a two-phase commit left in doubt is finished first, so that the marks
             // of a write that committed are there to read.
-            if layout == Layout::Distributed && recover_in_doubt(&client).await.is_err() {
-                return None;
-            }
-            match client.query_typed(probe.sql, &probe.params).await {
+            let recovered = match layout {
+                Layout::SingleNode => Ok(()),
+                Layout::Distributed => recover_in_doubt(&client).await,
+            };
+            let read = match recovered {
+                Ok(()) => client.query_typed(probe.sql, &probe.params).await,
+                Err(error) => Err(error),
+            };
+            match read {
                 Ok(rows) => return Some(rows),
                 // This connection failed too: try another.
                 Err(error) if connection_failed(&error) => {}

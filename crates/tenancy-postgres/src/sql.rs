@@ -132,7 +132,14 @@ const GUARD_FROM: &str = "FROM (SELECT 1) AS one LEFT JOIN g ON true";
 /// tuple's insert waits on the old tuple's delete (a one-time filter on its count), so a
 /// rotation that keeps the role replaces its tuple instead of colliding with it. Tuples are
 /// found by equalities on their natural key from one-row subqueries, never by a join.
-fn rotation(name: &str, source: &str, new_id: &str, role: &str, tup_id: &str, scope: &str) -> String {
+fn rotation(
+    name: &str,
+    source: &str,
+    new_id: &str,
+    role: &str,
+    tup_id: &str,
+    scope: &str,
+) -> String {
     format!(
         "{name}_old AS (UPDATE {{s}}.mem SET status = 'revoked', \
               updated_at = greatest($2, created_at), removed_by = NULL \
@@ -696,6 +703,14 @@ impl Sql {
         by_scope(&mut self.end_invitation_context, "i", "$3");
         by_scope(&mut self.admin_remove, "g", "$4");
         by_scope(&mut self.self_leave, "g", "$6");
+        // An acceptance's probe reads the tuples of its id range apart (a subquery on `tup` in
+        // a query on `inv` is a join Citus refuses).
+        self.accept_probe = format!(
+            "WITH p AS (SELECT coalesce(array_agg(t.id ORDER BY t.id), '{{}}') AS inserted \
+             FROM \"{}\".tup t WHERE t.id > $2 AND t.id <= $3) \
+             SELECT {INV_COLUMNS}, (SELECT inserted FROM p) AS inserted FROM \"{}\".inv WHERE id = $1",
+            self.schema, self.schema
+        );
         // Slugs stay unique across the deployment through the registry `ft_org_slug`, whose
         // primary key `org_slug_unique` refuses a slug held by another org, whatever its
         // status: written with the org's insert, and moved by an update that sets the slug.

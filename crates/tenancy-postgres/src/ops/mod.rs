@@ -26,8 +26,8 @@ use flametrench_tenancy_core::backend::decide::InvitationEnd;
 use flametrench_tenancy_core::backend::rules::OrgTransition;
 use flametrench_tenancy_core::{
     AcceptInvitation, AcceptInvitationResult, AddMember, AdminRemove, ChangeRole, ConflictKind,
-    CreateInvitation, CreateOrg, CreateOrgResult, DeclineInvitation, Entity, EntityType, Invitation,
-    ListInvitations, ListMembers, ListMembershipsForUser, ListOrgs, ListTuplesByObject,
+    CreateInvitation, CreateOrg, CreateOrgResult, DeclineInvitation, Entity, EntityType,
+    Invitation, ListInvitations, ListMembers, ListMembershipsForUser, ListOrgs, ListTuplesByObject,
     ListTuplesBySubject, MemberAction, Membership, Op, OrgAccess, OrgAction, OrgStatus,
     Organization, Page, Relation, Result, RetryScope, RevokeInvitation, Role, SelfLeave,
     TenancyError, TenancyStore, TransferOwnership, TransferOwnershipResult, Tuple, UpdateOrg,

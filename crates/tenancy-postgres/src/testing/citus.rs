@@ -304,6 +304,15 @@ impl TestCitus {
             .unwrap_or_default()
     }
 
+    /// The connection configuration of every node this process started, the coordinator's
+    /// first; the coordinator's alone for the cluster of `CITUS_URL`.
+    pub fn node_configs(&self) -> Vec<Config> {
+        match &self.nodes {
+            Some(nodes) => nodes.ports.iter().map(|&port| node_config(port)).collect(),
+            None => vec![self.coordinator.clone()],
+        }
+    }
+
     /// A connection to the coordinator, driven on a spawned task.
     ///
     /// # Errors

@@ -4,9 +4,9 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use tokio_postgres::{Client, IsolationLevel};
+use tokio_postgres::{Client, Config, IsolationLevel};
 
-use super::cluster::{TestDatabase, TestSupportError};
+use super::cluster::{TestDatabase, TestPostgres, TestSupportError};
 
 /// Each invariant: what a violation means, and the query counting violations.
 const CHECKS: &[(&str, &str)] = &[
@@ -126,7 +126,7 @@ pub struct Checked {
 /// its retry budget is spent.
 #[derive(Debug)]
 pub struct InvariantChecker {
-    database: TestDatabase,
+    config: Config,
     client: Option<Client>,
     budget: Duration,
 }
@@ -134,8 +134,14 @@ pub struct InvariantChecker {
 impl InvariantChecker {
     /// A checker for `database` that keeps retrying for up to 30 seconds per check.
     pub fn new(database: TestDatabase) -> Self {
+        Self::connecting(database.config())
+    }
+
+    /// A checker that connects with `config` (a Citus schema's, say, whose `search_path` names
+    /// the schema), retrying for up to 30 seconds per check.
+    pub fn connecting(config: Config) -> Self {
         Self {
-            database,
+            config,
             client: None,
             budget: Duration::from_secs(30),
         }
@@ -205,7 +211,11 @@ impl InvariantChecker {
     {
         let client = match &mut self.client {
             Some(client) if !client.is_closed() => client,
-            slot => slot.insert(self.database.connect().await.map_err(|e| e.to_string())?),
+            slot => slot.insert(
+                TestPostgres::connect(&self.config)
+                    .await
+                    .map_err(|e| e.to_string())?,
+            ),
         };
         let tx = client
             .build_transaction()

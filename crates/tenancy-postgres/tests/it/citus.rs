@@ -56,7 +56,15 @@ async fn the_distributed_layout_is_created_once_co_located_by_org() {
     let names: Vec<&str> = tables.iter().map(|(name, _, _)| name.as_str()).collect();
     assert_eq!(
         names,
-        ["ft_org_lock", "ft_org_slug", "inv", "mem", "org", "tup", "usr"]
+        [
+            "ft_org_lock",
+            "ft_org_slug",
+            "inv",
+            "mem",
+            "org",
+            "tup",
+            "usr"
+        ]
     );
     let org_group = tables
         .iter()

@@ -336,7 +336,11 @@ pub(crate) async fn interleaved(
     let mut first = first_client.transaction().await.expect("begin");
     let mut later = second_client.transaction().await.expect("begin");
     {
-        let store = wrap(db, PostgresTenancyStore::in_transaction(&mut first), weakening);
+        let store = wrap(
+            db,
+            PostgresTenancyStore::in_transaction(&mut first),
+            weakening,
+        );
         match scenario {
             // Two owners leave at once.
             0 => store.self_leave(SelfLeave::new(org.owner)).await.map(drop),
@@ -346,7 +350,11 @@ pub(crate) async fn interleaved(
         .expect("the first call");
     }
     let second_call = async {
-        let store = wrap(db, PostgresTenancyStore::in_transaction(&mut later), weakening);
+        let store = wrap(
+            db,
+            PostgresTenancyStore::in_transaction(&mut later),
+            weakening,
+        );
         match scenario {
             0 => store.self_leave(SelfLeave::new(second)).await.map(drop),
             _ => store

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use flametrench_harness::Store;
 use flametrench_tenancy_memory::InMemoryTenancyStore;
-use flametrench_tenancy_postgres::PostgresTenancyStore;
-use flametrench_tenancy_postgres::testing::{InvariantChecker, TestPostgres};
+use flametrench_tenancy_postgres::testing::{InvariantChecker, TestCitus, TestPostgres};
+use flametrench_tenancy_postgres::{Layout, PostgresTenancyStore};
 
 mod kill;
 mod mix;
@@ -69,6 +69,15 @@ fn main() -> ExitCode {
                 }
             }
         }
+        if cli.store.citus() {
+            match citus(&cli).await {
+                Ok(ok) => clean &= ok,
+                Err(error) => {
+                    eprintln!("citus stress could not run: {error}");
+                    clean = false;
+                }
+            }
+        }
         Ok(clean)
     })
 }
@@ -108,7 +117,7 @@ async fn postgres(cli: &Cli) -> Result<bool, String> {
     let killer = (cli.kill_backends_ms > 0).then(|| {
         let most = cli.kill_backends_max_ms.unwrap_or(cli.kill_backends_ms);
         tokio::spawn(kill::kill_backends(
-            database.clone(),
+            vec![database.config()],
             (
                 Duration::from_millis(cli.kill_backends_ms),
                 Duration::from_millis(most.max(cli.kill_backends_ms)),
@@ -147,8 +156,14 @@ async fn postgres(cli: &Cli) -> Result<bool, String> {
         let killed = killer.await.map_err(|e| e.to_string())?;
         println!("backends terminated: {killed}");
     }
-    tally.missing = Some(kill::missing_rows(&database, &tally.created).await?);
+    tally.missing = Some(kill::missing_rows(&database.config(), &tally.created).await?);
     tally.print("postgres (pool)");
+    Ok(judge(cli, &tally))
+}
+
+/// Whether a PostgreSQL run was clean: no broken invariant, no untyped error, no row reported
+/// created that is not there, and no more unknown outcomes than asked.
+fn judge(cli: &Cli, tally: &tally::Tally) -> bool {
     let unknown_ok = cli.max_unknown_percent.is_none_or(|most| {
         let within = tally.unknown_percent() <= most;
         if !within {
@@ -159,8 +174,55 @@ async fn postgres(cli: &Cli) -> Result<bool, String> {
         }
         within
     });
-    Ok(unknown_ok
+    unknown_ok
         && tally.violations.is_empty()
         && tally.untyped.is_empty()
-        && tally.missing.as_ref().is_some_and(Vec::is_empty))
+        && tally.missing.as_ref().is_some_and(Vec::is_empty)
+}
+
+/// The PostgreSQL store on Citus in the distributed layout, over a pool to the coordinator,
+/// checked at every checkpoint, with backends of the coordinator and of the workers terminated
+/// as asked (`--restart` does not apply); whether the run was clean.
+async fn citus(cli: &Cli) -> Result<bool, String> {
+    let cluster = TestCitus::start().await.map_err(|e| e.to_string())?;
+    let schema = cluster.fresh_schema().await.map_err(|e| e.to_string())?;
+    let store = PostgresTenancyStore::new(
+        schema
+            .pool(cli.pool_size.unwrap_or(cli.clients).max(1))
+            .map_err(|e| e.to_string())?,
+    )
+    .with_schema(schema.name())
+    .map_err(|e| e.to_string())?
+    .with_layout(Layout::Distributed);
+    let checker = Arc::new(tokio::sync::Mutex::new(InvariantChecker::connecting(
+        schema.config(),
+    )));
+    let killer = (cli.kill_backends_ms > 0).then(|| {
+        let most = cli.kill_backends_max_ms.unwrap_or(cli.kill_backends_ms);
+        tokio::spawn(kill::kill_backends(
+            cluster.node_configs(),
+            (
+                Duration::from_millis(cli.kill_backends_ms),
+                Duration::from_millis(most.max(cli.kill_backends_ms)),
+            ),
+            Instant::now() + Duration::from_secs(cli.seconds),
+        ))
+    });
+    let mut tally = mix::run(Arc::new(store), cli.clients, cli.seconds, cli.seed, || {
+        let checker = checker.clone();
+        async move {
+            match checker.lock().await.check().await {
+                Ok(checked) => checked.violations,
+                Err(error) => vec![format!("checker failed: {error}")],
+            }
+        }
+    })
+    .await;
+    if let Some(killer) = killer {
+        let killed = killer.await.map_err(|e| e.to_string())?;
+        println!("backends terminated: {killed}");
+    }
+    tally.missing = Some(kill::missing_rows(&schema.config(), &tally.created).await?);
+    tally.print("citus (pool)");
+    Ok(judge(cli, &tally))
 }
