@@ -158,7 +158,16 @@ pub(crate) struct Tx<'c> {
     budget: Duration,
     /// The layout, which decides how a lost commit is looked into.
     layout: Layout,
+    /// A statement sent before the mode's opening one, at the transaction's level.
+    prelude: Option<&'static str>,
 }
+
+/// Sent first in every flight inside a transaction on the distributed layout: Citus refuses to
+/// write a reference table (`usr`) in a transaction after a multi-shard statement ran there in
+/// parallel (an unscoped call's read of its org, a list across orgs, the caller's own), unless
+/// the transaction runs its multi-shard statements over one connection per node. It lasts until
+/// the transaction ends.
+const CITUS_SEQUENTIAL: &str = "SET LOCAL citus.multi_shard_modify_mode TO 'sequential'";
 
 /// Asks for the transaction's id (assigning one) and the backend's process id.
 const XACT_SQL: &str = "SELECT pg_current_xact_id()::text, pg_backend_pid()";
@@ -211,10 +220,11 @@ impl<'c> Tx<'c> {
             xact: None,
             budget,
             layout,
+            prelude: None,
         }
     }
 
-    pub(crate) fn nested(client: &'c Client, savepoint: &str) -> Self {
+    pub(crate) fn nested(client: &'c Client, savepoint: &str, layout: Layout) -> Self {
         Self {
             client,
             mode: Mode::Savepoint {
@@ -229,6 +239,7 @@ impl<'c> Tx<'c> {
             xact: None,
             budget: RESOLVE_BUDGET,
             layout: Layout::SingleNode,
+            prelude: (layout == Layout::Distributed).then_some(CITUS_SEQUENTIAL),
         }
     }
 
@@ -252,7 +263,10 @@ impl<'c> Tx<'c> {
         };
         // The flight as (sql, typed parameters), borrowing everything: nothing is copied.
         type Params<'p> = &'p [(&'p (dyn ToSql + Sync), Type)];
-        let mut all: Vec<(&str, Params<'_>, bool)> = Vec::with_capacity(stmts.len() + 3);
+        let mut all: Vec<(&str, Params<'_>, bool)> = Vec::with_capacity(stmts.len() + 4);
+        if let Some(sql) = self.prelude {
+            all.push((sql, &[], false));
+        }
         if let Some(sql) = open {
             all.push((sql, &[], false));
         }

@@ -177,7 +177,7 @@ async fn nested<T>(
 ) -> Result<T> {
     let guard = store.nested_guard().await?;
     let name = savepoint_name(op.name());
-    let mut tx = Tx::nested(guard.client(), &name);
+    let mut tx = Tx::nested(guard.client(), &name, store.sql.layout);
     match tx.finish(stmts).await.and_then(read) {
         Ok(value) => Ok(value),
         Err(error) => {

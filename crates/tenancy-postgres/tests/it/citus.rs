@@ -220,6 +220,50 @@ async fn races_over_a_pool_keep_every_invariant_on_citus() {
     );
 }
 
+/// Every call in a transaction of its own that the store did not open for it: a unit
+/// (`PostgresTenancyStore::begin`), whose calls nest in savepoints as inside a caller's
+/// transaction, committed after the call (rolled back after a failure).
+struct CallInTransaction(PostgresTenancyStore<'static, 'static>);
+
+macro_rules! call_in_transaction {
+    ($($(#[$doc:meta])* $kind:ident $variant:ident $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty;)*) => {
+        impl TenancyStore for CallInTransaction {
+            $(
+                async fn $name(&self, $($arg: $ty),*) -> flametrench_tenancy_core::Result<$ret> {
+                    let unit = self.0.begin().await?;
+                    match TenancyStore::$name(&unit, $($arg),*).await {
+                        Ok(value) => {
+                            unit.commit().await?;
+                            Ok(value)
+                        }
+                        Err(error) => {
+                            let _ = unit.rollback().await;
+                            Err(error)
+                        }
+                    }
+                }
+            )*
+        }
+    };
+}
+
+flametrench_tenancy_core::tenancy_operations!(call_in_transaction);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn races_in_transactions_keep_every_invariant_on_citus() {
+    let Some(cluster) = citus().await else {
+        return;
+    };
+    let target = citus_schema(&cluster).await;
+    let store = target.adapt(PostgresTenancyStore::new(target.pool(8)));
+    all_races(Arc::new(CallInTransaction(store))).await;
+    let client = target.connect().await;
+    assert_eq!(
+        violations(&client).await.expect("invariant queries"),
+        Vec::<String>::new()
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_in_callers_transactions_keep_invariants_only_with_the_org_locks_on_citus() {
     let Some(cluster) = citus().await else {

@@ -72,7 +72,7 @@ where
 }
 
 /// Runs every race scenario `ROUNDS` times against `store`.
-pub(crate) async fn all_races(store: Arc<PostgresTenancyStore<'static, 'static>>) {
+pub(crate) async fn all_races<S: TenancyStore + 'static>(store: Arc<S>) {
     for _ in 0..ROUNDS {
         let [alice, bob, carol] = users(&*store, 3).await[..] else {
             unreachable!()
