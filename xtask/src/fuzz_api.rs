@@ -58,6 +58,13 @@ pub(crate) fn run(options: &Options) -> bool {
 }
 
 fn try_run(options: &Options) -> Result<bool, String> {
+    if options.store == Store::Citus {
+        return Err(
+            "the example service runs on the memory store or on PostgreSQL; \
+                    --store memory, postgres or all"
+                .to_owned(),
+        );
+    }
     let workspace = std::fs::canonicalize(crate::workspace()).map_err(|error| error.to_string())?;
     let baseline = workspace.join(BASELINE);
     if !options.update_baseline && !baseline.exists() {

@@ -65,28 +65,48 @@ pub(crate) fn bundle(dir: &Path) -> Result<Value, String> {
 /// Merges `addition` into `base`: its components (renamed where they differ from the base's),
 /// then its paths, operation by operation.
 fn merge(base: &mut Value, addition: &mut Value, suffix: &str) -> Result<(), String> {
-    let mut renames: Vec<(String, String)> = Vec::new();
-    let mut added: Vec<(String, String, Value)> = Vec::new();
+    let mut listed: Vec<(String, String, Value)> = Vec::new();
     if let Some(kinds) = addition.get("components").and_then(Value::as_object) {
         for (kind, items) in kinds {
-            let Some(items) = items.as_object() else {
+            for (name, definition) in items.as_object().into_iter().flatten() {
+                listed.push((kind.clone(), name.clone(), definition.clone()));
+            }
+        }
+    }
+    // A component differs from the base's when it does once its own references are rewritten:
+    // renaming one can make another that names it differ too, so repeat until nothing changes.
+    let mut renames: Vec<(String, String)> = Vec::new();
+    loop {
+        let mut changed = false;
+        for (kind, name, definition) in &listed {
+            let from = format!("#/components/{kind}/{name}");
+            if renames.iter().any(|(renamed, _)| *renamed == from) {
+                continue;
+            }
+            let Some(existing) = base.pointer(&format!("/components/{kind}/{name}")) else {
                 continue;
             };
-            for (name, definition) in items {
-                let existing = base.pointer(&format!("/components/{kind}/{name}"));
-                match existing {
-                    Some(same) if same == definition => {}
-                    Some(_) => {
-                        let renamed = format!("{name}_{suffix}");
-                        renames.push((
-                            format!("#/components/{kind}/{name}"),
-                            format!("#/components/{kind}/{renamed}"),
-                        ));
-                        added.push((kind.clone(), renamed, definition.clone()));
-                    }
-                    None => added.push((kind.clone(), name.clone(), definition.clone())),
-                }
+            let mut rewritten = definition.clone();
+            rewrite(&mut rewritten, &renames);
+            if rewritten != *existing {
+                renames.push((from, format!("#/components/{kind}/{name}_{suffix}")));
+                changed = true;
             }
+        }
+        if !changed {
+            break;
+        }
+    }
+    let mut added: Vec<(String, String, Value)> = Vec::new();
+    for (kind, name, definition) in listed {
+        let from = format!("#/components/{kind}/{name}");
+        let exists = base
+            .pointer(&format!("/components/{kind}/{name}"))
+            .is_some();
+        if renames.iter().any(|(renamed, _)| *renamed == from) {
+            added.push((kind, format!("{name}_{suffix}"), definition));
+        } else if !exists {
+            added.push((kind, name, definition));
         }
     }
     let components = base
@@ -185,6 +205,33 @@ mod tests {
         assert_eq!(item["get"]["$ref"], "#/components/schemas/Error");
         assert_eq!(item["put"]["x"][0]["$ref"], "#/components/schemas/Error_v9");
         assert_eq!(item["put"]["x"][1]["$ref"], "#/components/schemas/Id");
+    }
+
+    #[test]
+    fn a_component_naming_a_renamed_one_is_renamed_too() {
+        let mut base = json!({
+            "paths": {},
+            "components": {"schemas": {"Id": {"a": 1}},
+                           "parameters": {"IdParam": {"schema": {"$ref": "#/components/schemas/Id"}}}}
+        });
+        let mut addition = json!({
+            "paths": {"/x": {"get": {"$ref": "#/components/parameters/IdParam"}}},
+            "components": {"schemas": {"Id": {"a": 2}},
+                           "parameters": {"IdParam": {"schema": {"$ref": "#/components/schemas/Id"}}}}
+        });
+        merge(&mut base, &mut addition, "v9").unwrap();
+        assert_eq!(
+            base["components"]["parameters"]["IdParam_v9"]["schema"]["$ref"],
+            "#/components/schemas/Id_v9"
+        );
+        assert_eq!(
+            base["paths"]["/x"]["get"]["$ref"],
+            "#/components/parameters/IdParam_v9"
+        );
+        assert_eq!(
+            base["components"]["parameters"]["IdParam"]["schema"]["$ref"],
+            "#/components/schemas/Id"
+        );
     }
 
     #[test]

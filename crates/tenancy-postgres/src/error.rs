@@ -162,10 +162,28 @@ pub(crate) fn map_pg(error: tokio_postgres::Error, phase: Phase) -> TenancyError
     }
 }
 
+/// Whether `error` is a Citus coordinator's relay of a lost connection to a worker.
+pub(crate) fn relayed_worker_loss(error: &tokio_postgres::Error) -> bool {
+    error.as_db_error().is_some_and(|db| {
+        *db.code() == SqlState::INTERNAL_ERROR && worker_connection_lost(db.message())
+    })
+}
+
 /// Whether a Citus coordinator's internal error (SQLSTATE XX000) says that its connection to a
 /// worker failed or was cut: the distributed transaction then ends without committing before
 /// `COMMIT`, and with an unknown outcome at it, as when the store's own connection breaks.
 fn worker_connection_lost(message: &str) -> bool {
+    // A worker that refuses the coordinator (authentication, a missing role or database) is a
+    // configuration error, not a lost connection: it stays an error that is not retried.
+    const REFUSED: [&str; 4] = [
+        "authentication failed",
+        "no pg_hba.conf entry",
+        "does not exist",
+        "permission denied",
+    ];
+    if REFUSED.iter().any(|refused| message.contains(refused)) {
+        return false;
+    }
     const LOST: [&str; 7] = [
         "failure on connection marked as essential",
         "connection to the remote node",
@@ -256,7 +274,14 @@ mod tests {
         ] {
             assert!(worker_connection_lost(message), "{message}");
         }
-        for message in ["could not open relation with OID 12", "cache lookup failed"] {
+        for message in [
+            "could not open relation with OID 12",
+            "cache lookup failed",
+            "connection to the remote node 127.0.0.1:9701 failed with the following error: \
+             FATAL:  password authentication failed for user \"app\"",
+            "connection to the remote node 127.0.0.1:9701 failed with the following error: \
+             FATAL:  database \"tenancy\" does not exist",
+        ] {
             assert!(!worker_connection_lost(message), "{message}");
         }
     }

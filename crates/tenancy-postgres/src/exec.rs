@@ -540,12 +540,13 @@ fn error_answered(error: &TenancyError) -> bool {
 
 /// Whether any backend of the distributed transaction run by the coordinator's backend `pid`
 /// is still alive on any node (Citus tags a worker's connections with the coordinator
-/// backend's global pid, the coordinator's node id times 10^10 plus its pid), and the
-/// coordinator's view of transaction `xid`.
+/// backend's global pid, the coordinator's node id times 10^10 plus its pid; a coordinator not
+/// in `pg_dist_node` counts as node 99999999, as Citus counts it), and the coordinator's view of
+/// transaction `xid`.
 const DISTRIBUTED_STATUS_SQL: &str = "SELECT pg_xact_status($1::text::xid8), \
     EXISTS (SELECT 1 FROM citus_stat_activity WHERE global_pid = \
-        (SELECT nodeid FROM pg_dist_node WHERE groupid = 0 ORDER BY nodeid LIMIT 1)::bigint \
-        * 10000000000 + $2)";
+        coalesce((SELECT nodeid FROM pg_dist_node WHERE groupid = 0 ORDER BY nodeid LIMIT 1), \
+                 99999999)::bigint * 10000000000 + $2)";
 
 /// [`resolve`] on Citus, where the coordinator's `pg_xact_status` is not an answer on its own:
 /// a transaction that wrote on one worker commits there first (so "aborted" or "in progress"
@@ -577,14 +578,16 @@ async fn resolve_distributed(
                         .unwrap_or(true);
                     if !alive {
                         match recover_in_doubt(&client).await {
-                            Ok(()) => {}
+                            Recovery::Done => {}
                             // This connection (or one of its own to a worker) failed: try
-                            // another.
-                            Err(error) if connection_failed(&error) => {
+                            // another, within the budget.
+                            Recovery::ConnectionFailed => {
+                                if std::time::Instant::now() >= deadline {
+                                    return Resolution::Unknown;
+                                }
                                 tokio::time::sleep(Duration::from_millis(10)).await;
                                 continue;
                             }
-                            Err(_) => return Resolution::Unknown,
                         }
                         let status: Option<String> = client
                             .query_typed(
@@ -600,7 +603,7 @@ async fn resolve_distributed(
                         };
                     }
                 }
-                Err(error) if connection_failed(&error) => {}
+                Err(error) if side_failed(&error) => {}
                 Err(_) => return Resolution::Unknown,
             }
         }
@@ -611,13 +614,36 @@ async fn resolve_distributed(
     }
 }
 
+/// What [`recover_in_doubt`] came to.
+enum Recovery {
+    /// Done, or not allowed (the store's role may not run it: Citus's maintenance daemon then
+    /// finishes the in-doubt commits on its own schedule, and the probe may read them late).
+    Done,
+    /// The connection, or one of its own to a worker, failed: try another.
+    ConnectionFailed,
+}
+
+/// Whether a side connection's statement failed because a connection did (its own, or, on
+/// Citus, one of its connections to a worker): another may still answer.
+fn side_failed(error: &tokio_postgres::Error) -> bool {
+    connection_failed(error) || crate::error::relayed_worker_loss(error)
+}
+
 /// Finishes the two-phase commits Citus left in doubt on the workers (committed where the
 /// coordinator recorded the commit, rolled back elsewhere), so that a probe reads what the
 /// transaction came to.
-async fn recover_in_doubt(client: &Client) -> Result<(), tokio_postgres::Error> {
-    client
+async fn recover_in_doubt(client: &Client) -> Recovery {
+    match client
         .batch_execute("SELECT recover_prepared_transactions()")
         .await
+    {
+        Ok(()) => Recovery::Done,
+        Err(error) if side_failed(&error) => Recovery::ConnectionFailed,
+        Err(error) => {
+            tracing::debug!(%error, "in-doubt two-phase commits not finished");
+            Recovery::Done
+        }
+    }
 }
 
 /// After a write lost its answer without its transaction's id: the rows of `probe`, the read
@@ -635,18 +661,19 @@ pub(crate) async fn probe(
             // On Citus, a two-phase commit left in doubt is finished first, so that the marks
             // of a write that committed are there to read.
             let recovered = match layout {
-                Layout::SingleNode => Ok(()),
+                Layout::SingleNode => Recovery::Done,
                 Layout::Distributed => recover_in_doubt(&client).await,
             };
             let read = match recovered {
-                Ok(()) => client.query_typed(probe.sql, &probe.params).await,
-                Err(error) => Err(error),
+                Recovery::Done => Some(client.query_typed(probe.sql, &probe.params).await),
+                Recovery::ConnectionFailed => None,
             };
             match read {
-                Ok(rows) => return Some(rows),
+                Some(Ok(rows)) => return Some(rows),
                 // This connection failed too: try another.
-                Err(error) if connection_failed(&error) => {}
-                Err(_) => return None,
+                None => {}
+                Some(Err(error)) if side_failed(&error) => {}
+                Some(Err(_)) => return None,
             }
         }
         if std::time::Instant::now() >= deadline {

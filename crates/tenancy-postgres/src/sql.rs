@@ -745,3 +745,52 @@ impl Sql {
             );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every rewrite of the distributed layout found its text: a pattern that stopped matching
+    /// would leave a statement Citus refuses, or one that skips the slug registry.
+    #[test]
+    fn the_distributed_statements_are_rewritten_whole() {
+        let sql = Sql::new("tenancy", Layout::Distributed);
+        let mut texts = Vec::new();
+        let mut copy = Sql::new("tenancy", Layout::Distributed);
+        copy.each_mut(|text| texts.push(text.clone()));
+        assert!(!texts.is_empty());
+        for text in &texts {
+            assert!(!text.contains('{') || text.contains("'{}'"), "{text}");
+            assert!(!text.contains("IS NULL OR org_id"), "{text}");
+            assert!(!text.contains("IS NULL OR m.org_id"), "{text}");
+            assert!(!text.contains("IS NULL OR i.org_id"), "{text}");
+        }
+        for text in [&sql.create_org, &sql.update_org] {
+            assert!(text.contains("\"tenancy\".ft_org_slug"), "{text}");
+        }
+        for (text, scope) in [
+            (&sql.accept_context, "= $3"),
+            (&sql.admin_remove, "x.org_id = $4"),
+            (&sql.self_leave, "x.org_id = $6"),
+            (&sql.end_invitation, "m.org_id = $6"),
+            (&sql.change_role, "AND org_id = $6"),
+            (&sql.revoke_org, "AND object_id = $1"),
+        ] {
+            assert!(text.contains(scope), "{scope}: {text}");
+        }
+        for text in [
+            &sql.accept_context,
+            &sql.accept_invitation,
+            &sql.admin_remove,
+        ] {
+            assert!(!text.contains(".org_id = i.org_id"), "{text}");
+            assert!(!text.contains(".org_id = g.org_id"), "{text}");
+        }
+        assert!(sql.accept_probe.starts_with("WITH p AS"));
+        // The single-node statements keep their text: no registry, no scope placeholders.
+        let single = Sql::new("tenancy", Layout::SingleNode);
+        assert!(!single.create_org.contains("ft_org_slug"));
+        assert!(!single.change_role.contains("{IN_ORG"));
+        assert!(!single.change_role.contains("AND org_id = $6"));
+    }
+}

@@ -13,6 +13,7 @@ use uuid::Uuid;
 use super::{first, org_status_of, role_in, rows_at, settle, settle_row};
 use crate::error::corrupt;
 use crate::exec::{Shape, Stmt};
+use crate::migrate::Layout;
 use crate::rows;
 use crate::run::{Call, run};
 use crate::store::PostgresTenancyStore;
@@ -146,51 +147,68 @@ fn org_of(rows: &[tokio_postgres::Row]) -> Result<Option<Organization>> {
 struct OrgFlight<'a> {
     stmts: Vec<Stmt<'a>>,
     shape: Shape,
+    /// Whether the flight reads the actor's role (checked), and how many statements come
+    /// before the write.
+    reading: Reading,
+}
+
+/// What comes before an org write in its flight.
+#[derive(Clone, Copy)]
+struct Reading {
     checked: bool,
+    before: usize,
 }
 
 impl<'a> OrgFlight<'a> {
+    /// `lock` asks for the org's lock first even without an actor: on the distributed layout a
+    /// slug change reads the org's slug in its statement's snapshot to move its registry row,
+    /// which must be taken after the lock.
     fn new(
         store: &'a PostgresTenancyStore<'_, '_>,
         org: &'a Uuid,
         actor: Option<&'a Uuid>,
         write: Stmt<'a>,
+        lock: bool,
     ) -> Self {
         let sql = &store.sql;
         let mut stmts = Vec::with_capacity(4);
-        if let Some(actor) = actor {
+        if actor.is_some() || lock {
             stmts.push(Stmt::new(&sql.lock_org).bind(org, Type::UUID));
+        }
+        if let Some(actor) = actor {
             stmts.push(
                 Stmt::new(&sql.active_membership)
                     .bind(org, Type::UUID)
                     .bind(actor, Type::UUID),
             );
         }
+        let before = stmts.len();
         stmts.push(write);
         stmts.push(Stmt::new(&sql.org_status).bind(org, Type::UUID));
         Self {
             stmts,
-            shape: if actor.is_some() {
+            shape: if before > 0 {
                 Shape::Transaction
             } else {
                 Shape::Single
             },
-            checked: actor.is_some(),
+            reading: Reading {
+                checked: actor.is_some(),
+                before,
+            },
         }
     }
 
     /// What the flight read: the actor's role as read under the lock, and the rows of the
     /// write and of the status after it.
-    fn read(checked: bool, flights: &[Vec<tokio_postgres::Row>]) -> Result<OrgFlightRows<'_>> {
-        if !checked {
-            return Ok(OrgFlightRows {
-                actor_role: None,
-                rest: flights,
-            });
-        }
+    fn read(reading: Reading, flights: &[Vec<tokio_postgres::Row>]) -> Result<OrgFlightRows<'_>> {
         Ok(OrgFlightRows {
-            actor_role: Some(role_in(rows_at(flights, 1))?),
-            rest: flights.get(2..).unwrap_or_default(),
+            actor_role: if reading.checked {
+                Some(role_in(rows_at(flights, 1))?)
+            } else {
+                None
+            },
+            rest: flights.get(reading.before..).unwrap_or_default(),
         })
     }
 }
@@ -250,11 +268,12 @@ pub(super) async fn update(
         .bind(&slug, Type::TEXT)
         .bind(&now, Type::TIMESTAMPTZ)
         .bind(&actor, Type::UUID);
-    let flight = OrgFlight::new(store, &org, actor.as_ref(), write);
+    let moves_slug = set_slug && sql.layout == Layout::Distributed;
+    let flight = OrgFlight::new(store, &org, actor.as_ref(), write, moves_slug);
     let call = Call::write(Op::UpdateOrg, flight.shape).probe(probe, &marked);
-    let checked = flight.checked;
+    let reading = flight.reading;
     run(store, call, input.org_id, &flight.stmts, |flights| {
-        let OrgFlightRows { actor_role, rest } = OrgFlight::read(checked, &flights)?;
+        let OrgFlightRows { actor_role, rest } = OrgFlight::read(reading, &flights)?;
         // The update leaves the status as the guard saw it.
         settle_org_write(
             Op::UpdateOrg,
@@ -303,11 +322,11 @@ pub(super) async fn transition(
         .bind(&now, Type::TIMESTAMPTZ)
         .bind(&required_text, Type::TEXT)
         .bind(&actor, Type::UUID);
-    let flight = OrgFlight::new(store, &org, actor.as_ref(), write);
+    let flight = OrgFlight::new(store, &org, actor.as_ref(), write, false);
     let call = Call::write(op, flight.shape).probe(probe, &marked);
-    let checked = flight.checked;
+    let reading = flight.reading;
     run(store, call, org_id, &flight.stmts, |flights| {
-        let OrgFlightRows { actor_role, rest } = OrgFlight::read(checked, &flights)?;
+        let OrgFlightRows { actor_role, rest } = OrgFlight::read(reading, &flights)?;
         // A written org had the status the guard required.
         settle_org_write(
             op,

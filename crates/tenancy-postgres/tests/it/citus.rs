@@ -206,6 +206,69 @@ async fn slugs_stay_unique_across_the_cluster_under_concurrent_creates_and_updat
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_slug_changes_of_one_org_keep_the_registry_in_step() {
+    let Some(cluster) = citus().await else {
+        return;
+    };
+    let target = citus_schema(&cluster).await;
+    let store = Arc::new(target.adapt(PostgresTenancyStore::new(target.pool(8))));
+    let owners = users(&*store, 2).await;
+    let keep = Slug::new("keep").expect("a slug");
+    let org = store
+        .create_org(CreateOrg::new(owners[0]).slug(keep.clone()))
+        .await
+        .expect("create")
+        .org
+        .id;
+    for round in 0..20 {
+        // Unchecked updates of the one org, at once: each moves the registry row it read.
+        let mut tasks = Vec::new();
+        for slug in [format!("away-{round}"), "keep".to_owned()] {
+            let store = store.clone();
+            let slug = Slug::new(slug).expect("a slug");
+            tasks.push(tokio::spawn(async move {
+                store
+                    .update_org(UpdateOrg::new(org).slug(Patch::Set(slug)))
+                    .await
+            }));
+        }
+        for task in tasks {
+            task.await.expect("task").expect("update");
+        }
+        let held = store.get_org(org).await.expect("org").slug;
+        if held.as_ref() == Some(&keep) {
+            let taken = store
+                .create_org(CreateOrg::new(owners[1]).slug(keep.clone()))
+                .await
+                .expect_err("the slug is held");
+            assert_eq!(taken.code(), "conflict.org_slug", "round {round}");
+        } else {
+            store
+                .update_org(UpdateOrg::new(org).slug(Patch::Set(keep.clone())))
+                .await
+                .expect("back to keep");
+        }
+    }
+    // The registry holds the org's one slug, and nothing it left behind.
+    let client = target.connect().await;
+    let rows = client
+        .query(
+            "SELECT slug FROM ft_org_slug WHERE org_id = $1",
+            &[&org.as_uuid()],
+        )
+        .await
+        .expect("registry");
+    let slugs: Vec<String> = rows.iter().map(|row| row.get(0)).collect();
+    let held = store.get_org(org).await.expect("org").slug;
+    assert_eq!(
+        slugs,
+        held.iter()
+            .map(|slug| slug.as_str().to_owned())
+            .collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn races_over_a_pool_keep_every_invariant_on_citus() {
     let Some(cluster) = citus().await else {
         return;
