@@ -3,7 +3,7 @@
 //! `CREATE DATABASE`: [`TestCitus::fresh_schema`] makes a schema laid out for Citus
 //! ([`Layout::Distributed`](crate::Layout::Distributed)).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::str::FromStr;
 use std::sync::Arc;
@@ -12,7 +12,10 @@ use deadpool_postgres::Pool;
 use tokio_postgres::{Client, Config};
 
 use super::TestSupportError;
-use super::cluster::{TestPostgres, fail, find_bin, free_port, is_root, pool_for, run, unique};
+use super::cluster::{
+    TestPostgres, cluster_dir, fail, find_bin, free_port, initdb, is_root, pg_ctl, pool_for, run,
+    unique,
+};
 use crate::migrate::{Layout, migrate_with_layout};
 
 /// The variable naming an existing cluster's coordinator (a disposable one: tests create and
@@ -44,20 +47,7 @@ struct Nodes {
 
 impl Nodes {
     fn pg_ctl(&self, args: &[&str]) -> Command {
-        let pg_ctl = self.bin.join("pg_ctl");
-        let mut command = if self.as_postgres_user {
-            let mut command = Command::new("runuser");
-            command.args(["-u", "postgres", "--"]).arg(pg_ctl);
-            command
-        } else {
-            Command::new(pg_ctl)
-        };
-        command
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        command
+        pg_ctl(&self.bin, self.as_postgres_user, args)
     }
 
     fn data(&self, port: u16) -> String {
@@ -175,14 +165,7 @@ impl TestCitus {
             ));
         }
         let as_postgres_user = is_root();
-        let dir = std::env::temp_dir().join(unique("flametrench-citus"));
-        std::fs::create_dir_all(&dir)
-            .map_err(|error| fail(format!("{}: {error}", dir.display())))?;
-        if as_postgres_user {
-            let mut chown = Command::new("chown");
-            chown.args(["postgres:postgres"]).arg(&dir);
-            run(chown, "chown of the cluster directory")?;
-        }
+        let dir = cluster_dir("flametrench-citus", as_postgres_user)?;
         let mut ports: Vec<u16> = Vec::new();
         while ports.len() < 3 {
             let port = free_port();
@@ -206,28 +189,7 @@ impl TestCitus {
         let mut handles = Vec::new();
         for (index, &port) in ports.iter().enumerate() {
             let data = nodes.data(port);
-            let initdb = {
-                let mut command = if as_postgres_user {
-                    let mut command = Command::new("runuser");
-                    command
-                        .args(["-u", "postgres", "--"])
-                        .arg(bin.join("initdb"));
-                    command
-                } else {
-                    Command::new(bin.join("initdb"))
-                };
-                command.args(["-D", &data]).args([
-                    "-U",
-                    "postgres",
-                    "-A",
-                    "trust",
-                    "-N",
-                    "--locale=C",
-                    "-E",
-                    "UTF8",
-                ]);
-                command
-            };
+            let initdb = initdb(&bin, as_postgres_user, Path::new(&data));
             let shards = if index == 0 {
                 format!(" -c citus.shard_count={TEST_SHARD_COUNT}")
             } else {

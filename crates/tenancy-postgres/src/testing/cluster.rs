@@ -37,21 +37,66 @@ struct Cluster {
 
 impl Cluster {
     fn pg_ctl(&self, args: &[&str]) -> Command {
-        let pg_ctl = self.bin.join("pg_ctl");
-        let mut command = if self.as_postgres_user {
-            let mut command = Command::new("runuser");
-            command.args(["-u", "postgres", "--"]).arg(pg_ctl);
-            command
-        } else {
-            Command::new(pg_ctl)
-        };
-        command
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        command
+        pg_ctl(&self.bin, self.as_postgres_user, args)
     }
+}
+
+/// The server tool `tool` of `bin` (`initdb` refuses to run as root): as the `postgres` user
+/// when `as_postgres_user`.
+fn server_tool(bin: &Path, tool: &str, as_postgres_user: bool) -> Command {
+    if as_postgres_user {
+        let mut command = Command::new("runuser");
+        command.args(["-u", "postgres", "--"]).arg(bin.join(tool));
+        command
+    } else {
+        Command::new(bin.join(tool))
+    }
+}
+
+/// `pg_ctl` with `args`, its output discarded.
+pub(super) fn pg_ctl(bin: &Path, as_postgres_user: bool, args: &[&str]) -> Command {
+    let mut command = server_tool(bin, "pg_ctl", as_postgres_user);
+    command
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    command
+}
+
+/// `initdb` of a throwaway data directory `data`: trust authentication, no fsync, the C locale.
+pub(super) fn initdb(bin: &Path, as_postgres_user: bool, data: &Path) -> Command {
+    let mut command = server_tool(bin, "initdb", as_postgres_user);
+    command.arg("-D").arg(data).args([
+        "-U",
+        "postgres",
+        "-A",
+        "trust",
+        "-N",
+        "--locale=C",
+        "-E",
+        "UTF8",
+    ]);
+    command
+}
+
+/// A new directory for a throwaway cluster, given to the `postgres` user when
+/// `as_postgres_user`.
+pub(super) fn cluster_dir(
+    prefix: &str,
+    as_postgres_user: bool,
+) -> Result<PathBuf, TestSupportError> {
+    let dir = std::env::temp_dir().join(unique(prefix));
+    std::fs::create_dir_all(&dir).map_err(|error| fail(format!("{}: {error}", dir.display())))?;
+    if as_postgres_user {
+        let mut chown = Command::new("chown");
+        chown.args(["postgres:postgres"]).arg(&dir);
+        if let Err(error) = run(chown, "chown of the cluster directory") {
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(error);
+        }
+    }
+    Ok(dir)
 }
 
 impl Drop for Cluster {
@@ -195,47 +240,14 @@ impl TestPostgres {
             )
         })?;
         let as_postgres_user = is_root();
-        let dir = std::env::temp_dir().join(unique("flametrench-pg"));
-        std::fs::create_dir_all(&dir)
-            .map_err(|error| fail(format!("{}: {error}", dir.display())))?;
+        let dir = cluster_dir("flametrench-pg", as_postgres_user)?;
         let cluster = Cluster {
             bin: bin.clone(),
             dir: dir.clone(),
             as_postgres_user,
         };
-        if as_postgres_user {
-            run(
-                {
-                    let mut command = Command::new("chown");
-                    command.args(["postgres:postgres"]).arg(&dir);
-                    command
-                },
-                "chown of the cluster directory",
-            )?;
-        }
         let data = dir.join("data");
-        let initdb = {
-            let mut command = if as_postgres_user {
-                let mut command = Command::new("runuser");
-                command
-                    .args(["-u", "postgres", "--"])
-                    .arg(bin.join("initdb"));
-                command
-            } else {
-                Command::new(bin.join("initdb"))
-            };
-            command.arg("-D").arg(&data).args([
-                "-U",
-                "postgres",
-                "-A",
-                "trust",
-                "-N",
-                "--locale=C",
-                "-E",
-                "UTF8",
-            ]);
-            command
-        };
+        let initdb = initdb(&bin, as_postgres_user, &data);
         run(initdb, "initdb")?;
         let port = free_port();
         let options = format!(
