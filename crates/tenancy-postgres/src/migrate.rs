@@ -3,7 +3,7 @@
 use flametrench_tenancy_core::{Result, TenancyError};
 use tokio_postgres::{Client, Transaction};
 
-use crate::sql::ASCII_LOWER;
+use crate::sql::{ASCII_LOWER, Sql};
 
 use crate::error::{Phase, map_pg};
 use crate::store::check_schema;
@@ -172,11 +172,16 @@ pub async fn migrate_with_layout(
     };
     // The search index is optional: added whenever the extension can be had, on any run.
     let searchable = ensure_search_index(&tx, schema).await?;
+    // The functions of this version of the store, added beside those of other versions.
+    let delegated = match layout {
+        Layout::Distributed => install_delegated(&tx, schema).await?,
+        Layout::SingleNode => false,
+    };
     tx.commit()
         .await
         .map_err(|error| map_pg(error, Phase::Commit))?;
     Ok(match outcome {
-        Migration::UpToDate if searchable => Migration::Upgraded,
+        Migration::UpToDate if searchable || delegated => Migration::Upgraded,
         outcome => outcome,
     })
 }
@@ -337,6 +342,68 @@ async fn ensure_search_index(tx: &Transaction<'_>, schema: &str) -> Result<bool>
     .await
     .map_err(pg)?;
     Ok(true)
+}
+
+/// Creates the functions through which the distributed layout's store runs its single-org
+/// statements on the org's worker (`sql::Delegated`), where they are missing, and has Citus
+/// delegate each call to the node of its org argument. Each function is named by its body, so
+/// the functions of another version of the store stay for the stores that call them. Whether
+/// any was created.
+pub(crate) async fn install_delegated(tx: &Transaction<'_>, schema: &str) -> Result<bool> {
+    let pg = |error| map_pg(error, Phase::BeforeCommit);
+    let sql = Sql::new(schema, Layout::Distributed);
+    let mut created = false;
+    for delegated in &sql.delegated {
+        let exists: bool = tx
+            .query_one(
+                "SELECT to_regproc(format('%I.%I', $1::text, $2::text)) IS NOT NULL",
+                &[&schema, &delegated.function],
+            )
+            .await
+            .map_err(pg)?
+            .get(0);
+        if exists {
+            continue;
+        }
+        // The server says what the statement takes and returns.
+        let statement = tx.prepare(&delegated.body).await.map_err(pg)?;
+        let params: Vec<&str> = statement.params().iter().map(|ty| ty.name()).collect();
+        let columns: Vec<String> = statement
+            .columns()
+            .iter()
+            .map(|column| {
+                format!(
+                    "\"{}\" {}",
+                    column.name().replace('"', "\"\""),
+                    column.type_().name()
+                )
+            })
+            .collect();
+        let signature = format!("\"{schema}\".{}({})", delegated.function, params.join(", "));
+        // `use_column`: the result's column names are also the names of columns the
+        // statement reads.
+        tx.batch_execute(&format!(
+            "CREATE FUNCTION {signature} RETURNS TABLE ({}) LANGUAGE plpgsql AS $ft$ \
+             #variable_conflict use_column\n BEGIN RETURN QUERY {}; END $ft$",
+            columns.join(", "),
+            delegated.body
+        ))
+        .await
+        .map_err(pg)?;
+        tx.execute(
+            "SELECT create_distributed_function($1::text::regprocedure, $2, \
+             colocate_with := $3, force_delegation := true)",
+            &[
+                &signature,
+                &format!("${}", delegated.org_param),
+                &format!("\"{schema}\".org"),
+            ],
+        )
+        .await
+        .map_err(pg)?;
+        created = true;
+    }
+    Ok(created)
 }
 
 /// Whether the `citus` extension is installed in the database.

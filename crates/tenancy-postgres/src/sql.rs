@@ -35,6 +35,9 @@ pub(crate) enum Protection {
     /// Full protection, but every write's guard refuses (`{REFUSE}`): for the test that a
     /// refused flight writes nothing.
     GuardsRefuse,
+    /// Full protection, but on the distributed layout no statement is delegated to the org's
+    /// worker: for the test that single-org calls run on one worker in one phase.
+    Undelegated,
     /// The membership writes' actor read before the org's lock: the lock statements lock
     /// nothing, and the guarded statement takes the lock itself, in a CTE, so that its reads
     /// (the actor's role among them) come from a snapshot taken before the lock was granted.
@@ -262,6 +265,61 @@ fn filtered_members(statuses: &[&str], roles: &[&str]) -> String {
     }
 }
 
+/// $1 org id, $2 name, $3 slug, $4 now, $5 creator, $6 mem id, $7 tup id.
+/// The creator's row is read once: the guard and the fact `creator_ok` both come from it.
+const CREATE_ORG: &str = "WITH creator AS (SELECT id FROM {s}.usr WHERE id = $5), \
+        o AS (INSERT INTO {s}.org (id, status, name, slug, created_at, updated_at) \
+              SELECT $1, 'active', $2, $3, $4, $4 FROM creator WHERE true{REFUSE} RETURNING id), \
+        m AS (INSERT INTO {s}.mem (id, usr_id, org_id, role, status, created_at, updated_at) \
+              SELECT $6, $5, o.id, 'owner', 'active', $4, $4 FROM o RETURNING id), \
+        t AS (INSERT INTO {s}.tup (id, subject_type, subject_id, relation, object_type, object_id, created_at, created_by) \
+              SELECT $7, 'usr', $5, 'owner', 'org', o.id, $4, $5 FROM o RETURNING id) \
+        SELECT EXISTS (SELECT 1 FROM creator) AS creator_ok, \
+        (SELECT count(*) FROM o) + (SELECT count(*) FROM m) + (SELECT count(*) FROM t) AS written";
+
+/// $1 org, $2 set name?, $3 name, $4 set slug?, $5 slug, $6 now, $7 the actor (nullable:
+/// unchecked; when given, the flight locks the org first, so the actor is read under it).
+fn update_org() -> String {
+    format!(
+        "WITH o AS (UPDATE {{s}}.org SET \
+        name = CASE WHEN $2 THEN $3 ELSE name END, \
+        slug = CASE WHEN $4 THEN $5 ELSE slug END, \
+        updated_at = $6 \
+        WHERE id = $1 AND status <> 'revoked' AND {}{{REFUSE}} RETURNING {{ORG}}), {{BUMP}} \
+        SELECT {{ORG}}, (SELECT count(*) FROM bump) FROM o",
+        org_actor("$7", "('owner', 'admin')", true)
+    )
+}
+
+/// The acceptance statement (`accept_invitation`).
+const ACCEPT_INVITATION: &str = "WITH i AS (SELECT id, org_id, role, invited_by, pre_tuples FROM {s}.inv \
+              WHERE id = $1 AND ($11::uuid IS NULL OR org_id = $11) AND status = 'pending' AND $3 <= expires_at \
+              AND (NOT $9 OR ($10::text IS NOT NULL AND $10 = identifier))), \
+        uk AS MATERIALIZED (SELECT EXISTS (SELECT 1 FROM {s}.usr WHERE id = $2) AS known), \
+        go AS (SELECT i.* FROM i WHERE (SELECT o.status FROM {s}.org o WHERE o.id = i.org_id) = 'active' \
+              AND (NOT $9 OR (SELECT known FROM uk)) \
+              AND NOT EXISTS (SELECT 1 FROM {s}.mem m WHERE m.org_id = i.org_id AND m.usr_id = $2 \
+                              AND m.status = 'active'){REFUSE}), \
+        u AS (INSERT INTO {s}.usr (id, status, created_at, updated_at) \
+              SELECT $2, 'active', $3, $3 FROM go WHERE $4 ON CONFLICT (id) DO NOTHING), \
+        m AS (INSERT INTO {s}.mem \
+              (id, usr_id, org_id, role, status, replaces, invited_by, removed_by, created_at, updated_at) \
+              SELECT $5, $2, org_id, role, 'active', NULL, invited_by, NULL, $3, $3 FROM go \
+              RETURNING org_id, role, invited_by), \
+        t AS (INSERT INTO {s}.tup (id, subject_type, subject_id, relation, object_type, object_id, created_at, created_by) \
+              SELECT $6, 'usr', $2, role, 'org', org_id, $3, invited_by FROM m ON CONFLICT DO NOTHING RETURNING id), \
+        x AS (SELECT ($7::text || lpad(to_hex($8::bigint + e.n), 12, '0'))::uuid AS id, \
+              e.v->>'relation' AS relation, e.v->>'object_type' AS object_type, \
+              regexp_replace(e.v->>'object_id', '^[a-z]+_', '')::uuid AS object_id \
+              FROM m, go, jsonb_array_elements(go.pre_tuples) WITH ORDINALITY AS e(v, n)), \
+        p AS (INSERT INTO {s}.tup (id, subject_type, subject_id, relation, object_type, object_id, created_at, created_by) \
+              SELECT x.id, 'usr', $2, x.relation, x.object_type, x.object_id, $3, (SELECT invited_by FROM m) \
+              FROM x WHERE (SELECT count(*) FROM t) >= 0 \
+              ON CONFLICT DO NOTHING RETURNING id), \
+        a AS (UPDATE {s}.inv SET status = 'accepted', invited_user_id = $2, terminal_by = $2, terminal_at = $3 \
+              WHERE id = (SELECT id FROM go){IN_ORG:$11} AND (SELECT count(*) FROM m) = 1 RETURNING *) \
+        SELECT {INV}, ARRAY(SELECT id FROM p) AS inserted FROM a";
+
 macro_rules! statements {
     ($($(#[$doc:meta])* $name:ident = $template:expr;)*) => {
         /// The store's statements, with the schema filled in.
@@ -271,6 +329,9 @@ macro_rules! statements {
             pub(crate) schema: String,
             /// The layout they are written for.
             pub(crate) layout: Layout,
+            /// The distributed layout's functions that run a statement on the org's worker
+            /// (empty on the single-node layout).
+            pub(crate) delegated: Vec<Delegated>,
             $($(#[$doc])* pub(crate) $name: String,)*
         }
 
@@ -283,7 +344,7 @@ macro_rules! statements {
                 let quoted = format!("\"{schema}\"");
                 let refuse = if protection == Protection::GuardsRefuse { " AND false" } else { "" };
                 let (lock, bump) = match protection {
-                    Protection::Full | Protection::GuardsRefuse => (" FOR NO KEY UPDATE", BUMP),
+                    Protection::Full | Protection::Undelegated | Protection::GuardsRefuse => (" FOR NO KEY UPDATE", BUMP),
                     Protection::LockOnly => (" FOR NO KEY UPDATE", "bump AS (SELECT 1 FROM o)"),
                     Protection::Unlocked | Protection::ActorBeforeLock => ("", "bump AS (SELECT 1 FROM o)"),
                 };
@@ -330,10 +391,14 @@ macro_rules! statements {
                 let mut sql = Self {
                     schema: schema.to_owned(),
                     layout,
+                    delegated: Vec::new(),
                     $($name: fill(AsRef::<str>::as_ref(&$template)),)*
                 };
                 if layout == Layout::Distributed {
                     sql.distribute();
+                    if protection == Protection::Full {
+                        sql.delegate();
+                    }
                 }
                 sql
             }
@@ -341,6 +406,14 @@ macro_rules! statements {
             /// Every statement's text.
             fn each_mut(&mut self, mut change: impl FnMut(&mut String)) {
                 $(change(&mut self.$name);)*
+            }
+
+            /// A statement's text by its field name, to rewrite it.
+            fn named_mut(&mut self, name: &str) -> Option<&mut String> {
+                match name {
+                    $(stringify!($name) => Some(&mut self.$name),)*
+                    _ => None,
+                }
             }
 
             /// A statement's text by its field name, for the plan tests.
@@ -361,27 +434,20 @@ statements! {
 
     /// $1 org id, $2 name, $3 slug, $4 now, $5 creator, $6 mem id, $7 tup id.
     /// The creator's row is read once: the guard and the fact `creator_ok` both come from it.
-    create_org = "WITH creator AS (SELECT id FROM {s}.usr WHERE id = $5), \
-        o AS (INSERT INTO {s}.org (id, status, name, slug, created_at, updated_at) \
-              SELECT $1, 'active', $2, $3, $4, $4 FROM creator WHERE true{REFUSE} RETURNING id), \
-        m AS (INSERT INTO {s}.mem (id, usr_id, org_id, role, status, created_at, updated_at) \
-              SELECT $6, $5, o.id, 'owner', 'active', $4, $4 FROM o RETURNING id), \
-        t AS (INSERT INTO {s}.tup (id, subject_type, subject_id, relation, object_type, object_id, created_at, created_by) \
-              SELECT $7, 'usr', $5, 'owner', 'org', o.id, $4, $5 FROM o RETURNING id) \
-        SELECT EXISTS (SELECT 1 FROM creator) AS creator_ok, \
-        (SELECT count(*) FROM o) + (SELECT count(*) FROM m) + (SELECT count(*) FROM t) AS written";
+    create_org = CREATE_ORG;
+
+
+    /// `create_org` for an org with a slug: on the distributed layout it also writes the
+    /// slug registry, on another shard (the same statement on one node).
+    create_org_slug = CREATE_ORG;
 
     get_org = "SELECT {ORG} FROM {s}.org WHERE id = $1";
     org_status = "SELECT status FROM {s}.org WHERE id = $1";
 
-    /// $1 org, $2 set name?, $3 name, $4 set slug?, $5 slug, $6 now, $7 the actor (nullable:
-    /// unchecked; when given, the flight locks the org first, so the actor is read under it).
-    update_org = format!("WITH o AS (UPDATE {{s}}.org SET \
-        name = CASE WHEN $2 THEN $3 ELSE name END, \
-        slug = CASE WHEN $4 THEN $5 ELSE slug END, \
-        updated_at = $6 \
-        WHERE id = $1 AND status <> 'revoked' AND {}{{REFUSE}} RETURNING {{ORG}}), {{BUMP}} \
-        SELECT {{ORG}}, (SELECT count(*) FROM bump) FROM o", org_actor("$7", "('owner', 'admin')", true));
+    update_org = update_org();
+    /// `update_org` that sets the slug: on the distributed layout it also moves the slug's
+    /// registry row (the same statement on one node).
+    update_org_slug = update_org();
 
     /// $1 after (the nil uuid for the first page), $2 limit: the primary key's range.
     list_orgs = "SELECT {ORG} FROM {s}.org WHERE id > $1 ORDER BY id LIMIT $2";
@@ -521,11 +587,15 @@ statements! {
     /// `lock_org`, so the role is read under the lock, not in this statement's snapshot).
     /// Inserts only when the org exists and is active, both users exist and, checked, the
     /// inviter may add the role (`rules::check_inviter`); a duplicate active membership fails
-    /// on `mem_unique_active`. Reports what it found.
+    /// on `mem_unique_active`. Reports what it found. The users are read in a CTE of their own
+    /// (`u`): on the distributed layout a part that joins the `usr` reference table to the
+    /// org's rows loses Citus's routing by org, which a statement delegated to the org's worker
+    /// needs.
     add_member = "WITH o AS (SELECT id, status FROM {s}.org WHERE id = $1{LOCK}), {BUMP}, \
+        u AS MATERIALIZED (SELECT EXISTS (SELECT 1 FROM {s}.usr WHERE id = $2) AS usr_ok, \
+                         ($3::uuid IS NULL OR EXISTS (SELECT 1 FROM {s}.usr WHERE id = $3)) AS inviter_ok), \
         flags AS (SELECT (SELECT status FROM o) AS org_status, \
-                         EXISTS (SELECT 1 FROM {s}.usr WHERE id = $2) AS usr_ok, \
-                         ($3::uuid IS NULL OR EXISTS (SELECT 1 FROM {s}.usr WHERE id = $3)) AS inviter_ok, \
+                         (SELECT usr_ok FROM u) AS usr_ok, (SELECT inviter_ok FROM u) AS inviter_ok, \
                          CASE WHEN $8 THEN (SELECT role FROM {s}.mem WHERE org_id = $1 AND usr_id = {NIL3} AND status = 'active') END AS inviter_role), \
         go AS (SELECT 1 FROM flags WHERE org_status = 'active' AND usr_ok AND inviter_ok \
               AND (NOT $8 OR (inviter_role IN ('owner', 'admin') AND ($4 <> 'owner' OR inviter_role = 'owner'))){REFUSE}), \
@@ -571,8 +641,9 @@ statements! {
     /// reads are fresh: inserts only when the org is active, the inviter exists and holds
     /// invitation authority on the org (the guard of `rules::check_inviter`), and reports what
     /// it found.
-    create_invitation = "WITH flags AS (SELECT (SELECT status FROM {s}.org WHERE id = $2) AS org_status, \
-                         EXISTS (SELECT 1 FROM {s}.usr WHERE id = $6) AS inviter_ok, \
+    create_invitation = "WITH u AS MATERIALIZED (SELECT EXISTS (SELECT 1 FROM {s}.usr WHERE id = $6) AS inviter_ok), \
+        flags AS (SELECT (SELECT status FROM {s}.org WHERE id = $2) AS org_status, \
+                         (SELECT inviter_ok FROM u) AS inviter_ok, \
                          (SELECT role FROM {s}.mem WHERE org_id = $2 AND usr_id = $6 AND status = 'active') AS inviter_role), \
         i AS (INSERT INTO {s}.inv (id, org_id, identifier, role, status, pre_tuples, invited_by, created_at, expires_at) \
               SELECT $1, $2, $3, $4, 'pending', $5, $6, $7, $8 FROM flags \
@@ -607,32 +678,11 @@ statements! {
     /// returns the accepted invitation and the pre-tuples it inserted (one already present is
     /// kept and not reported). The membership's tuple is written before the pre-tuples (their
     /// insert waits on its count), so a pre-tuple equal to it is the one skipped.
-    accept_invitation = "WITH i AS (SELECT id, org_id, role, invited_by, pre_tuples FROM {s}.inv \
-              WHERE id = $1 AND ($11::uuid IS NULL OR org_id = $11) AND status = 'pending' AND $3 <= expires_at \
-              AND (NOT $9 OR ($10::text IS NOT NULL AND $10 = identifier))), \
-        go AS (SELECT i.* FROM i WHERE (SELECT o.status FROM {s}.org o WHERE o.id = i.org_id) = 'active' \
-              AND (NOT $9 OR EXISTS (SELECT 1 FROM {s}.usr WHERE id = $2)) \
-              AND NOT EXISTS (SELECT 1 FROM {s}.mem m WHERE m.org_id = i.org_id AND m.usr_id = $2 \
-                              AND m.status = 'active'){REFUSE}), \
-        u AS (INSERT INTO {s}.usr (id, status, created_at, updated_at) \
-              SELECT $2, 'active', $3, $3 FROM go WHERE $4 ON CONFLICT (id) DO NOTHING), \
-        m AS (INSERT INTO {s}.mem \
-              (id, usr_id, org_id, role, status, replaces, invited_by, removed_by, created_at, updated_at) \
-              SELECT $5, $2, org_id, role, 'active', NULL, invited_by, NULL, $3, $3 FROM go \
-              RETURNING org_id, role, invited_by), \
-        t AS (INSERT INTO {s}.tup (id, subject_type, subject_id, relation, object_type, object_id, created_at, created_by) \
-              SELECT $6, 'usr', $2, role, 'org', org_id, $3, invited_by FROM m ON CONFLICT DO NOTHING RETURNING id), \
-        x AS (SELECT ($7::text || lpad(to_hex($8::bigint + e.n), 12, '0'))::uuid AS id, \
-              e.v->>'relation' AS relation, e.v->>'object_type' AS object_type, \
-              regexp_replace(e.v->>'object_id', '^[a-z]+_', '')::uuid AS object_id \
-              FROM m, go, jsonb_array_elements(go.pre_tuples) WITH ORDINALITY AS e(v, n)), \
-        p AS (INSERT INTO {s}.tup (id, subject_type, subject_id, relation, object_type, object_id, created_at, created_by) \
-              SELECT x.id, 'usr', $2, x.relation, x.object_type, x.object_id, $3, (SELECT invited_by FROM m) \
-              FROM x WHERE (SELECT count(*) FROM t) >= 0 \
-              ON CONFLICT DO NOTHING RETURNING id), \
-        a AS (UPDATE {s}.inv SET status = 'accepted', invited_user_id = $2, terminal_by = $2, terminal_at = $3 \
-              WHERE id = (SELECT id FROM go){IN_ORG:$11} AND (SELECT count(*) FROM m) = 1 RETURNING *) \
-        SELECT {INV}, ARRAY(SELECT id FROM p) AS inserted FROM a";
+    accept_invitation = ACCEPT_INVITATION;
+    /// `accept_invitation` as an existing user, on the org's worker: on the distributed layout
+    /// it writes no user and accepts only an invitation whose pre-tuples are all on the org's
+    /// shard (`DISTRIBUTED.md`); the same statement on one node, where it is not used.
+    accept_invitation_local = ACCEPT_INVITATION;
     /// $1 inv, $2 and $3 the bounds of an acceptance's pre-tuple ids: the invitation, and the
     /// ids of the tuples in that range (read after an acceptance lost its answer).
     accept_probe = "SELECT {INV}, ARRAY(SELECT t.id FROM {s}.tup t WHERE t.id > $2 AND t.id <= $3 \
@@ -699,6 +749,7 @@ impl Sql {
         };
         by_scope(&mut self.accept_context, "i", "$3");
         by_scope(&mut self.accept_invitation, "i", "$11");
+        by_scope(&mut self.accept_invitation_local, "i", "$11");
         by_scope(&mut self.end_invitation, "i", "$6");
         by_scope(&mut self.end_invitation_context, "i", "$3");
         by_scope(&mut self.admin_remove, "g", "$4");
@@ -715,7 +766,7 @@ impl Sql {
         // primary key `org_slug_unique` refuses a slug held by another org, whatever its
         // status: written with the org's insert, and moved by an update that sets the slug.
         let registry = format!("\"{}\".ft_org_slug", self.schema);
-        self.create_org = self.create_org.replacen(
+        self.create_org_slug = self.create_org_slug.replacen(
             ", m AS (",
             &format!(
                 ", sl AS (INSERT INTO {registry} (slug, org_id) SELECT $3, id FROM o \
@@ -724,8 +775,8 @@ impl Sql {
             1,
         );
         let org = format!("\"{}\".org", self.schema);
-        self.update_org = self
-            .update_org
+        self.update_org_slug = self
+            .update_org_slug
             .replacen(
                 "WITH o AS (",
                 &format!("WITH old AS (SELECT slug FROM {org} WHERE id = $1), o AS ("),
@@ -743,6 +794,123 @@ impl Sql {
                 ),
                 1,
             );
+    }
+}
+
+/// A statement of the distributed layout that runs on the worker of its org: the store calls a
+/// function (`SELECT * FROM ft_…($1, …)`) that Citus delegates to the node holding the shard of
+/// the org argument (`create_distributed_function(…, force_delegation := true)`), where the
+/// statement runs against that node's shards alone. Citus plans a statement with `INSERT` in a
+/// CTE through the coordinator, as several worker statements committed in two phases; on the
+/// worker the same statement stays local, and the coordinator commits the one connection it
+/// used in one phase (`DISTRIBUTED.md`, "What it costs").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Delegated {
+    /// The function's name, without schema: `ft_<statement>_<hash of the body>`, so that a
+    /// store calls exactly the body it was built with, and an SDK upgrade adds functions
+    /// beside the ones older stores still call.
+    pub(crate) function: String,
+    /// The statement the function returns the rows of, its parameters the function's.
+    pub(crate) body: String,
+    /// How many parameters the statement takes.
+    pub(crate) params: usize,
+    /// The parameter that holds the org (1-based): Citus routes the call by it.
+    pub(crate) org_param: usize,
+}
+
+/// The statements delegated to the org's worker, with the parameter that holds their org.
+/// (`end_invitation`, one `UPDATE` that names its org, is already one task on the org's shard.)
+const DELEGATED: [(&str, usize); 15] = [
+    ("lock_org", 1),
+    ("create_org", 1),
+    ("update_org", 1),
+    ("set_org_status", 1),
+    ("revoke_org", 1),
+    ("change_role", 6),
+    ("suspend_membership", 3),
+    ("reinstate_membership", 4),
+    ("admin_remove", 4),
+    ("self_leave_alone", 3),
+    ("self_leave", 6),
+    ("transfer_ownership", 1),
+    ("add_member", 1),
+    ("create_invitation", 2),
+    ("accept_invitation_local", 11),
+];
+
+/// The highest `$n` a statement names.
+fn param_count(text: &str) -> usize {
+    let bytes = text.as_bytes();
+    let mut highest = 0;
+    for (at, byte) in bytes.iter().enumerate() {
+        if *byte == b'$' {
+            let digits: String = bytes[at + 1..]
+                .iter()
+                .take_while(|b| b.is_ascii_digit())
+                .map(|b| char::from(*b))
+                .collect();
+            highest = highest.max(digits.parse().unwrap_or(0));
+        }
+    }
+    highest
+}
+
+/// FNV-1a, 64 bits: a stable name for a function body (not a security measure).
+fn body_hash(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+impl Sql {
+    /// Replaces each statement of [`DELEGATED`] with a call of its function, and keeps the
+    /// statement as the function's body. Every table the body reads or writes is reached
+    /// through the org parameter (a correlation through a row becomes the parameter), so that
+    /// on the worker each of its parts prunes to the org's shard.
+    fn delegate(&mut self) {
+        let schema = self.schema.clone();
+        for (name, org_param) in DELEGATED {
+            let Some(text) = self.named_mut(name) else {
+                continue;
+            };
+            let scope = format!("${org_param}");
+            let mut body = text.replace("= m.org_id", &format!("= {scope}"));
+            if name == "accept_invitation_local" {
+                // No user is minted (a write to every node), and pre-tuples on other objects
+                // (other shards) are left to the coordinator's statement: the guard refuses
+                // them, and the store runs `accept_invitation` instead.
+                let mint = format!(
+                    "u AS (INSERT INTO \"{schema}\".usr (id, status, created_at, updated_at) \
+                     SELECT $2, 'active', $3, $3 FROM go WHERE $4 ON CONFLICT (id) DO NOTHING), "
+                );
+                body = body.replace(&mint, "").replace(
+                    "AND m.status = 'active')), ",
+                    "AND m.status = 'active') AND NOT $4 \
+                     AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(i.pre_tuples) AS c(v) \
+                     WHERE regexp_replace(c.v->>'object_id', '^[a-z]+_', '')::uuid <> i.org_id)), ",
+                );
+            }
+            if name == "transfer_ownership" {
+                // The two memberships are read in the org only: one of another org is then
+                // not read at all, and the guard refuses as it would for its org.
+                for param in ["$3", "$4"] {
+                    body = body.replace(
+                        &format!("FROM \"{schema}\".mem WHERE id = {param})"),
+                        &format!("FROM \"{schema}\".mem WHERE id = {param} AND org_id = $1)"),
+                    );
+                }
+            }
+            let params = param_count(&body);
+            let function = format!("ft_{name}_{:016x}", body_hash(&body));
+            let args: Vec<String> = (1..=params).map(|n| format!("${n}")).collect();
+            *text = format!("SELECT * FROM \"{schema}\".{function}({})", args.join(", "));
+            self.delegated.push(Delegated {
+                function,
+                body,
+                params,
+                org_param,
+            });
+        }
     }
 }
 
@@ -766,32 +934,70 @@ mod tests {
             assert!(!text.contains("IS NULL OR m.org_id"), "{text}");
             assert!(!text.contains("IS NULL OR i.org_id"), "{text}");
         }
-        for text in [&sql.create_org, &sql.update_org] {
+        for text in [&sql.create_org_slug, &sql.update_org_slug] {
             assert!(text.contains("\"tenancy\".ft_org_slug"), "{text}");
         }
+        // Every statement of `DELEGATED` is a call; its body is the statement, scoped.
+        assert_eq!(sql.delegated.len(), DELEGATED.len());
+        let body = |name: &str| {
+            let function = format!("ft_{name}_");
+            let call = sql.named(name).expect("a statement");
+            let delegated = sql
+                .delegated
+                .iter()
+                .find(|delegated| {
+                    delegated.function.starts_with(&function)
+                        && delegated.function.len() == function.len() + 16
+                })
+                .expect("a function");
+            assert!(call.starts_with("SELECT * FROM \"tenancy\".ft_"), "{call}");
+            assert!(call.contains(&delegated.function), "{call}");
+            assert_eq!(param_count(call), delegated.params, "{call}");
+            delegated.body.clone()
+        };
+        for (name, _) in DELEGATED {
+            let body = body(name);
+            assert!(!body.contains("= m.org_id"), "{body}");
+            assert!(!body.contains("ft_org_slug"), "{body}");
+            assert!(!body.contains(".usr (id"), "{body}");
+        }
+        let accept = body("accept_invitation_local");
+        assert!(accept.contains("AND NOT $4 AND NOT EXISTS"), "{accept}");
+        assert!(sql.accept_invitation.contains(".usr (id"));
         for (text, scope) in [
-            (&sql.accept_context, "= $3"),
-            (&sql.admin_remove, "x.org_id = $4"),
-            (&sql.self_leave, "x.org_id = $6"),
-            (&sql.end_invitation, "m.org_id = $6"),
-            (&sql.change_role, "AND org_id = $6"),
-            (&sql.revoke_org, "AND object_id = $1"),
+            (sql.accept_context.clone(), "= $3"),
+            (body("admin_remove"), "x.org_id = $4"),
+            (body("self_leave"), "x.org_id = $6"),
+            (sql.end_invitation.clone(), "m.org_id = $6"),
+            (body("change_role"), "AND org_id = $6"),
+            (body("change_role"), "x.org_id = $6"),
+            (body("revoke_org"), "AND object_id = $1"),
+            (body("transfer_ownership"), "WHERE id = $3 AND org_id = $1"),
         ] {
             assert!(text.contains(scope), "{scope}: {text}");
         }
         for text in [
-            &sql.accept_context,
-            &sql.accept_invitation,
-            &sql.admin_remove,
+            sql.accept_context.clone(),
+            sql.accept_invitation.clone(),
+            accept,
+            body("admin_remove"),
         ] {
             assert!(!text.contains(".org_id = i.org_id"), "{text}");
             assert!(!text.contains(".org_id = g.org_id"), "{text}");
         }
+        // Weakened statements are not delegated (their functions are never created).
+        let undelegated =
+            Sql::with_protection("tenancy", Layout::Distributed, Protection::Undelegated);
+        assert!(undelegated.delegated.is_empty());
+        assert!(undelegated.change_role.starts_with("WITH "));
         assert!(sql.accept_probe.starts_with("WITH p AS"));
         // The single-node statements keep their text: no registry, no scope placeholders.
         let single = Sql::new("tenancy", Layout::SingleNode);
         assert!(!single.create_org.contains("ft_org_slug"));
         assert!(!single.change_role.contains("{IN_ORG"));
         assert!(!single.change_role.contains("AND org_id = $6"));
+        assert!(single.delegated.is_empty());
+        assert_eq!(single.create_org, single.create_org_slug);
+        assert_eq!(single.accept_invitation, single.accept_invitation_local);
     }
 }

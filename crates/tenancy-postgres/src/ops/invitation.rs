@@ -17,6 +17,7 @@ use uuid::Uuid;
 use super::{first, org_status_of, parse_role, role_text, rows_at, settle, settle_row};
 use crate::error::corrupt;
 use crate::exec::{Shape, Stmt};
+use crate::migrate::Layout;
 use crate::rows::{self, named};
 use crate::run::{Call, run};
 use crate::store::PostgresTenancyStore;
@@ -260,6 +261,27 @@ pub(super) async fn accept(
     store: &PostgresTenancyStore<'_, '_>,
     input: AcceptInvitation,
 ) -> Result<AcceptInvitationResult> {
+    // On the distributed layout an acceptance as an existing user runs on the org's worker,
+    // unless its pre-tuples name objects of other shards: that statement then writes nothing,
+    // and the acceptance runs again through the coordinator (`DISTRIBUTED.md`).
+    let local = store.sql.layout == Layout::Distributed && input.as_usr_id.is_some();
+    if local {
+        if let Some(accepted) = accept_with(store, &input, true).await? {
+            return Ok(accepted);
+        }
+    }
+    accept_with(store, &input, false)
+        .await?
+        .ok_or_else(|| corrupt("an acceptance through the coordinator"))
+}
+
+/// An acceptance by `accept_invitation`, or by `accept_invitation_local` when `local`:
+/// `None` when the local statement left it to the coordinator's.
+async fn accept_with(
+    store: &PostgresTenancyStore<'_, '_>,
+    input: &AcceptInvitation,
+    local: bool,
+) -> Result<Option<AcceptInvitationResult>> {
     let now = store.clock.now();
     let fresh = (UsrId::new(), MemId::new());
     let subject_id = input.as_usr_id.unwrap_or(fresh.0);
@@ -280,14 +302,19 @@ pub(super) async fn accept(
         .bind(&inv, Type::UUID)
         .bind(&lowest, Type::UUID)
         .bind(&highest, Type::UUID);
-    let found = |rows: &[Row]| accepted_from(rows, &input, fresh, &ids, now);
+    let found = |rows: &[Row]| Ok(accepted_from(rows, input, fresh, &ids, now)?.map(Some));
+    let accept = if local {
+        &sql.accept_invitation_local
+    } else {
+        &sql.accept_invitation
+    };
     let stmts = [
         lock_for_invitation(store, &inv, scope.as_ref()),
         Stmt::new(&sql.accept_context)
             .bind(&inv, Type::UUID)
             .bind(&as_usr, Type::UUID)
             .bind(&scope, Type::UUID),
-        Stmt::new(&sql.accept_invitation)
+        Stmt::new(accept)
             .bind(&inv, Type::UUID)
             .bind(&subject, Type::UUID)
             .bind(&now, Type::TIMESTAMPTZ)
@@ -311,14 +338,23 @@ pub(super) async fn accept(
                 return Err(TenancyError::not_found(Entity::Invitation));
             };
             let accepted = rows_at(&flights, 2).first();
-            let plan = settle(
-                Op::AcceptInvitation,
-                accept_plan(&facts, &input, fresh, &ids, now),
-                accepted.is_some(),
-            )?;
+            let plan = accept_plan(&facts, input, fresh, &ids, now);
+            let org = facts.invitation.org_id.as_uuid();
+            if local
+                && accepted.is_none()
+                && plan.is_ok()
+                && facts
+                    .invitation
+                    .pre_tuples
+                    .iter()
+                    .any(|pre| pre.object_id != org)
+            {
+                return Ok(None);
+            }
+            let plan = settle(Op::AcceptInvitation, plan, accepted.is_some())?;
             let row = accepted.ok_or_else(|| corrupt("an accepted invitation"))?;
             let inserted: Vec<Uuid> = named(row, "inserted")?;
-            Ok(accept_result(plan, rows::invitation(row)?, &inserted))
+            Ok(Some(accept_result(plan, rows::invitation(row)?, &inserted)))
         },
     )
     .await

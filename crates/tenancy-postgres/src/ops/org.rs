@@ -38,7 +38,13 @@ pub(super) async fn create(
     // A slug already held fails on the slug's unique index (`conflict.org_slug`), so the only
     // refusal the guard explains is an unknown creator.
     let call = Call::write(Op::CreateOrg, Shape::Single).probe(probe, &found);
-    let stmts = [Stmt::new(&sql.create_org)
+    // With a slug, the distributed layout also writes the slug's registry row (another shard).
+    let text = if slug.is_some() {
+        &sql.create_org_slug
+    } else {
+        &sql.create_org
+    };
+    let stmts = [Stmt::new(text)
         .bind(&org, Type::UUID)
         .bind(&name, Type::TEXT)
         .bind(&slug, Type::TEXT)
@@ -260,7 +266,12 @@ pub(super) async fn update(
                 && (!set_slug || org.slug.as_ref().map(|slug| slug.as_str()) == slug)
         }))
     };
-    let write = Stmt::new(&sql.update_org)
+    let text = if set_slug {
+        &sql.update_org_slug
+    } else {
+        &sql.update_org
+    };
+    let write = Stmt::new(text)
         .bind(&org, Type::UUID)
         .bind(&set_name, Type::BOOL)
         .bind(&name, Type::TEXT)

@@ -45,6 +45,10 @@ pub enum Weakening {
     /// guarded statement takes the lock itself, so its reads come from a snapshot older than
     /// the lock. For the test that a demotion committed while the write waits is seen.
     ActorBeforeLock,
+    /// Every protection, but on the distributed layout no single-org statement is delegated
+    /// to its org's worker: Citus then plans each through the coordinator, in two phases. For
+    /// the test that single-org calls run on one worker and commit in one phase.
+    Undelegated,
 }
 
 /// `store` with a protection left out, over the tables of `schema`: race tests use it to show
@@ -59,6 +63,7 @@ pub fn weakened<'t, 'c>(
         Weakening::Unlocked => crate::sql::Protection::Unlocked,
         Weakening::GuardsRefuse => crate::sql::Protection::GuardsRefuse,
         Weakening::ActorBeforeLock => crate::sql::Protection::ActorBeforeLock,
+        Weakening::Undelegated => crate::sql::Protection::Undelegated,
     };
     store.with_protection(schema, protection)
 }

@@ -14,6 +14,7 @@ mod plans;
 mod privileges;
 mod races;
 mod round_trips;
+mod routing;
 mod support;
 mod timeouts;
 mod unit;

@@ -1,0 +1,386 @@
+//! Single-org calls on Citus stay on the org's worker and commit in one phase, as Citus itself
+//! reports: the two-phase commits it records (`pg_dist_transaction`, with its recovery paused so
+//! that no record is cleared during the test), and the commands it sends to the nodes
+//! (`citus.log_remote_commands`, read from the notices of a caller's connection). The same
+//! calls without delegation to the org's worker are shown to fail both checks.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+
+use flametrench_ids::UsrId;
+use flametrench_tenancy_core::{
+    AcceptInvitation, AddMember, AdminRemove, ChangeRole, CreateInvitation, CreateOrg,
+    DeclineInvitation, Identifier, MemberAction, OrgAction, OrgName, Patch, PreTuple, Role,
+    SelfLeave, Slug, TenancyStore, TransferOwnership, UpdateOrg,
+};
+use flametrench_tenancy_postgres::PostgresTenancyStore;
+use flametrench_tenancy_postgres::testing::{TestCitus, Weakening, weakened};
+use futures_util::StreamExt;
+use time::{Duration, OffsetDateTime};
+use tokio_postgres::{AsyncMessage, Client, NoTls};
+
+use crate::support::{Target, citus, citus_schema};
+
+/// What Citus did for each call: its name, and how many participants it prepared.
+type Prepared = Vec<(&'static str, i64)>;
+
+/// Runs every single-org write once, scoped to its org and actor-checked, plus the calls that
+/// cross shards by nature, recording after each how many two-phase participants the store's
+/// one connection left in `pg_dist_transaction`.
+#[allow(clippy::too_many_lines)]
+async fn prepared_per_call<S: TenancyStore>(store: &S, admin: &Client, pid: i32) -> Prepared {
+    let mut seen = Vec::new();
+    let count = || async {
+        admin
+            .query_one(
+                "SELECT count(*) FROM pg_dist_transaction WHERE gid LIKE $1",
+                &[&format!("citus\\_%\\_{pid}\\_%")],
+            )
+            .await
+            .expect("pg_dist_transaction")
+            .get::<_, i64>(0)
+    };
+    macro_rules! call {
+        ($name:literal, $call:expr) => {{
+            let before = count().await;
+            let value = $call.await.expect($name);
+            seen.push(($name, count().await - before));
+            value
+        }};
+    }
+    let (alice, bob, carol, dave) = (UsrId::new(), UsrId::new(), UsrId::new(), UsrId::new());
+    call!("ensure_user", store.ensure_user(alice));
+    for user in [bob, carol, dave] {
+        store.ensure_user(user).await.expect("a user");
+    }
+    let created = call!("create_org", store.create_org(CreateOrg::new(alice)));
+    let org = created.org.id;
+    call!(
+        "create_org with a slug",
+        store.create_org(CreateOrg::new(alice).slug(Slug::new(&format!("r{pid}")).expect("slug")))
+    );
+    call!(
+        "update_org",
+        store.update_org(
+            UpdateOrg::new(org)
+                .name(Patch::Set(OrgName::new("Acme").expect("name")))
+                .by(alice)
+        )
+    );
+    let bob_mem = call!(
+        "add_member",
+        store.add_member(AddMember::new(org, bob, Role::Member).by(alice))
+    );
+    let dave_mem = call!(
+        "add_member",
+        store.add_member(AddMember::new(org, dave, Role::Member))
+    );
+    let bob_mem = call!(
+        "change_role",
+        store.change_role(
+            ChangeRole::new(bob_mem.id, Role::Admin)
+                .in_org(org)
+                .by(alice)
+        )
+    );
+    call!(
+        "suspend_membership",
+        store.suspend_membership(MemberAction::new(bob_mem.id).in_org(org).by(alice))
+    );
+    call!(
+        "reinstate_membership",
+        store.reinstate_membership(MemberAction::new(bob_mem.id).in_org(org).by(alice))
+    );
+    let expires = OffsetDateTime::now_utc() + Duration::days(1);
+    let identifier = Identifier::new("carol@example.com").expect("identifier");
+    let invitation = call!(
+        "create_invitation",
+        store.create_invitation(
+            CreateInvitation::new(org, identifier.clone(), Role::Member, alice, expires)
+                .expect("invitation input")
+        )
+    );
+    let declined = store
+        .create_invitation(
+            CreateInvitation::new(org, identifier.clone(), Role::Member, alice, expires)
+                .expect("invitation input"),
+        )
+        .await
+        .expect("a second invitation");
+    call!(
+        "decline_invitation",
+        store.decline_invitation(
+            DeclineInvitation::new(declined.id)
+                .in_org(org)
+                .by(carol)
+                .bound_to(identifier.clone())
+        )
+    );
+    call!(
+        "accept_invitation",
+        store.accept_invitation(
+            AcceptInvitation::as_user(invitation.id, carol, identifier.clone()).in_org(org)
+        )
+    );
+    let erin = UsrId::new();
+    store.ensure_user(erin).await.expect("erin");
+    let erins = Identifier::new("erin@example.com").expect("identifier");
+    let elsewhere = store
+        .create_invitation(
+            CreateInvitation::new(org, erins.clone(), Role::Member, alice, expires)
+                .expect("invitation input")
+                .pre_tuples([PreTuple::new(
+                    "editor",
+                    "proj",
+                    "0190f2a8-1b3c-7abc-8123-aaaaaaaaaaaa",
+                )
+                .expect("a pre-tuple")])
+                .expect("pre-tuples"),
+        )
+        .await
+        .expect("an invitation with a pre-tuple on a project");
+    call!(
+        "accept_invitation with a pre-tuple elsewhere",
+        store.accept_invitation(AcceptInvitation::as_user(elsewhere.id, erin, erins).in_org(org))
+    );
+    call!(
+        "admin_remove",
+        store.admin_remove(AdminRemove::new(dave_mem.id, bob).in_org(org))
+    );
+    let moved = call!(
+        "transfer_ownership",
+        store.transfer_ownership(
+            TransferOwnership::new(org, created.owner_membership.id, bob_mem.id).by(alice)
+        )
+    );
+    call!(
+        "self_leave",
+        store.self_leave(
+            SelfLeave::new(moved.from_membership.id)
+                .in_org(org)
+                .by(alice)
+        )
+    );
+    call!(
+        "suspend_org",
+        store.suspend_org(OrgAction::new(org).by(bob))
+    );
+    call!(
+        "reinstate_org",
+        store.reinstate_org(OrgAction::new(org).by(bob))
+    );
+    call!("revoke_org", store.revoke_org(OrgAction::new(org).by(bob)));
+    seen
+}
+
+/// The calls that cross shards by nature (`DISTRIBUTED.md`, "What it costs").
+const CROSS_SHARD: [&str; 3] = [
+    "ensure_user",
+    "create_org with a slug",
+    "accept_invitation with a pre-tuple elsewhere",
+];
+
+/// Pauses Citus's recovery of two-phase commits, which clears the records of committed ones,
+/// until dropped.
+struct RecoveryPaused(Client);
+
+impl RecoveryPaused {
+    async fn new(cluster: &TestCitus) -> Self {
+        let client = cluster.connect().await.expect("a connection");
+        // ALTER SYSTEM runs alone, outside any transaction block.
+        client
+            .batch_execute("ALTER SYSTEM SET citus.recover_2pc_interval = -1")
+            .await
+            .expect("pause recovery");
+        client
+            .batch_execute("SELECT pg_reload_conf()")
+            .await
+            .expect("reload");
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        Self(client)
+    }
+}
+
+impl Drop for RecoveryPaused {
+    fn drop(&mut self) {
+        let client = &self.0;
+        let reset = async {
+            let _ = client
+                .batch_execute("ALTER SYSTEM RESET citus.recover_2pc_interval")
+                .await;
+            let _ = client.batch_execute("SELECT pg_reload_conf()").await;
+        };
+        tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(reset));
+    }
+}
+
+/// The calls over a pool of one connection, as `prepared_per_call`.
+async fn over_a_pool(cluster: &TestCitus, weakening: Option<Weakening>) -> Prepared {
+    let target = citus_schema(cluster).await;
+    let Target::Citus(schema) = &target else {
+        unreachable!("a Citus target");
+    };
+    let pool = target.pool(1);
+    let pid: i32 = pool
+        .get()
+        .await
+        .expect("the pool's connection")
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .expect("its pid")
+        .get(0);
+    let store = target.adapt(PostgresTenancyStore::new(pool));
+    let store = match weakening {
+        Some(weakening) => weakened(store, schema.name(), weakening),
+        None => store,
+    };
+    let admin = cluster.connect().await.expect("a connection");
+    prepared_per_call(&store, &admin, pid).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn single_org_writes_commit_in_one_phase_on_citus() {
+    let Some(cluster) = citus().await else {
+        return;
+    };
+    let _paused = RecoveryPaused::new(&cluster).await;
+    let seen = over_a_pool(&cluster, None).await;
+    for (call, prepared) in &seen {
+        if CROSS_SHARD.contains(call) {
+            assert!(*prepared > 0, "{call} crosses shards: {seen:?}");
+        } else {
+            assert_eq!(*prepared, 0, "{call} committed in two phases: {seen:?}");
+        }
+    }
+    // The check catches two-phase commits: without delegation, Citus commits each write that
+    // has an `INSERT` in a CTE in two phases.
+    let undelegated = over_a_pool(&cluster, Some(Weakening::Undelegated)).await;
+    let two_phase: Vec<&str> = undelegated
+        .iter()
+        .filter(|(call, prepared)| *prepared > 0 && !CROSS_SHARD.contains(call))
+        .map(|(call, _)| *call)
+        .collect();
+    for call in [
+        "create_org",
+        "add_member",
+        "change_role",
+        "transfer_ownership",
+    ] {
+        assert!(two_phase.contains(&call), "{call}: {undelegated:?}");
+    }
+}
+
+/// The nodes a caller's connection sent commands to, and whether it prepared any: what Citus
+/// reports through `citus.log_remote_commands`.
+#[derive(Debug, Default)]
+struct Remote {
+    servers: BTreeSet<String>,
+    prepared: bool,
+}
+
+/// A connection whose notices are collected.
+async fn noting(target: &Target) -> (Client, Arc<Mutex<Vec<String>>>) {
+    let Target::Citus(schema) = target else {
+        unreachable!("a Citus target");
+    };
+    let (client, mut connection) = schema.config().connect(NoTls).await.expect("connect");
+    let notices = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&notices);
+    tokio::spawn(async move {
+        let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+        while let Some(Ok(message)) = messages.next().await {
+            if let AsyncMessage::Notice(notice) = message {
+                let line = format!("{} | {}", notice.message(), notice.detail().unwrap_or(""));
+                sink.lock().expect("notices").push(line);
+            }
+        }
+    });
+    client
+        .batch_execute("SET citus.log_remote_commands = on")
+        .await
+        .expect("log remote commands");
+    (client, notices)
+}
+
+/// What the notices since `from` say.
+fn remote(notices: &Mutex<Vec<String>>, from: usize) -> Remote {
+    let notices = notices.lock().expect("notices");
+    let mut remote = Remote::default();
+    for line in &notices[from..] {
+        if let Some(server) = line.split("on server ").nth(1) {
+            let server = server.split_whitespace().next().unwrap_or_default();
+            remote.servers.insert(server.to_owned());
+        }
+        remote.prepared |= line.contains("PREPARE TRANSACTION");
+    }
+    remote
+}
+
+/// One call in a caller's transaction of its own on the noting connection: what Citus sent.
+macro_rules! in_own_transaction {
+    ($client:expr, $notices:expr, $target:expr, $weakening:expr, |$store:ident| $call:expr) => {{
+        let from = $notices.lock().expect("notices").len();
+        let mut tx = $client.transaction().await.expect("begin");
+        {
+            let $store = $target.adapt(PostgresTenancyStore::in_transaction(&mut tx));
+            let $store = match ($weakening, &$target) {
+                (Some(weakening), Target::Citus(schema)) => {
+                    weakened($store, schema.name(), weakening)
+                }
+                _ => $store,
+            };
+            $call.await.expect("the call");
+        }
+        tx.commit().await.expect("commit");
+        remote(&$notices, from)
+    }};
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn single_org_calls_in_a_callers_transaction_reach_one_worker_on_citus() {
+    let Some(cluster) = citus().await else {
+        return;
+    };
+    for weakening in [None, Some(Weakening::Undelegated)] {
+        let target = citus_schema(&cluster).await;
+        let setup = target.adapt(PostgresTenancyStore::new(target.pool(2)));
+        let (alice, bob) = (UsrId::new(), UsrId::new());
+        for user in [alice, bob] {
+            setup.ensure_user(user).await.expect("a user");
+        }
+        let org = setup
+            .create_org(CreateOrg::new(alice))
+            .await
+            .expect("an org")
+            .org
+            .id;
+        let (mut client, notices) = noting(&target).await;
+        let added = in_own_transaction!(client, notices, target, weakening, |store| store
+            .add_member(AddMember::new(org, bob, Role::Member).by(alice)));
+        let mem = setup
+            .active_membership(org, bob)
+            .await
+            .expect("read")
+            .expect("bob's membership")
+            .id;
+        let changed = in_own_transaction!(client, notices, target, weakening, |store| store
+            .change_role(ChangeRole::new(mem, Role::Admin).in_org(org).by(alice)));
+        let read = in_own_transaction!(client, notices, target, weakening, |store| store
+            .org_access(org, bob));
+        for (call, remote) in [
+            ("add_member", &added),
+            ("change_role", &changed),
+            ("org_access", &read),
+        ] {
+            if weakening.is_none() {
+                assert_eq!(remote.servers.len(), 1, "{call}: {remote:?}");
+                assert!(!remote.prepared, "{call}: {remote:?}");
+            }
+        }
+        if weakening.is_some() {
+            // Without delegation the writes are planned through the coordinator and committed
+            // in two phases: the check sees it.
+            assert!(added.prepared && changed.prepared, "{added:?} {changed:?}");
+        }
+    }
+}
