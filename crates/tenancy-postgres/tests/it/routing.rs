@@ -57,7 +57,7 @@ async fn prepared_per_call<S: TenancyStore>(store: &S, admin: &Client, pid: i32)
     let org = created.org.id;
     call!(
         "create_org with a slug",
-        store.create_org(CreateOrg::new(alice).slug(Slug::new(&format!("r{pid}")).expect("slug")))
+        store.create_org(CreateOrg::new(alice).slug(Slug::new(format!("r{pid}")).expect("slug")))
     );
     call!(
         "update_org",
