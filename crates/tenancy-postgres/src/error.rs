@@ -150,6 +150,24 @@ pub(crate) fn map_pg(error: tokio_postgres::Error, phase: Phase) -> TenancyError
                     .unwrap_or_else(|| "tenancy tables are missing".to_owned()),
             }
         }
+        // The distributed layout's functions of this version of the store are created by the
+        // migration (`sql::Delegated`): missing, the schema is behind the store.
+        s if *s == SqlState::UNDEFINED_FUNCTION
+            && error.as_db_error().is_some_and(|db| {
+                db.message().contains(".ft_") || db.message().starts_with("function ft_")
+            }) =>
+        {
+            TenancyError::NotMigrated {
+                detail: format!(
+                    "{}: run migrate_with_layout(.., Layout::Distributed) with this version of \
+                     the store",
+                    error
+                        .as_db_error()
+                        .map(|db| db.message())
+                        .unwrap_or_default()
+                ),
+            }
+        }
         s if connection_state(s) => lost(Box::new(error), phase),
         s if *s == SqlState::INTERNAL_ERROR
             && error
@@ -184,7 +202,10 @@ fn worker_connection_lost(message: &str) -> bool {
     if REFUSED.iter().any(|refused| message.contains(refused)) {
         return false;
     }
-    const LOST: [&str; 7] = [
+    const LOST: [&str; 8] = [
+        // A single-worker transaction's COMMIT sent after the coordinator's own, and lost:
+        // whether the worker committed is unknown (a write's probe reads it).
+        "could not commit transaction for shard",
         "failure on connection marked as essential",
         "connection to the remote node",
         "terminating connection due to administrator command",
@@ -268,6 +289,7 @@ mod tests {
     fn a_lost_worker_connection_is_told_from_other_internal_errors() {
         for message in [
             "failure on connection marked as essential: 127.0.0.1:45069",
+            "could not commit transaction for shard 102017 on at least one active node",
             "terminating connection due to administrator command",
             "connection to the remote node 127.0.0.1:9701 failed with the following error: \
              server closed the connection unexpectedly",

@@ -5,7 +5,9 @@
 
 use std::sync::Arc;
 
-use flametrench_tenancy_core::{CreateOrg, OrgAction, Patch, Slug, TenancyStore, UpdateOrg};
+use flametrench_tenancy_core::{
+    AddMember, CreateOrg, OrgAction, Patch, Role, Slug, TenancyStore, UpdateOrg,
+};
 use flametrench_tenancy_postgres::testing::violations;
 use flametrench_tenancy_postgres::{
     Layout, Migration, PostgresTenancyStore, migrate, migrate_with_layout,
@@ -120,6 +122,67 @@ async fn a_layout_is_never_converted_and_needs_citus() {
         .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
         .await
         .expect("drop");
+}
+
+/// The functions through which single-org writes run on the org's worker belong to the schema:
+/// a store whose functions are missing (a schema migrated by another version of the store) is
+/// told to migrate, and the migration adds them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_without_its_functions_is_told_to_migrate() {
+    let Some(cluster) = citus().await else {
+        return;
+    };
+    let target = citus_schema(&cluster).await;
+    let store = target.adapt(PostgresTenancyStore::new(target.pool(2)));
+    let people = users(&store, 2).await;
+    let (alice, bob) = (people[0], people[1]);
+    let org = store
+        .create_org(CreateOrg::new(alice))
+        .await
+        .expect("an org")
+        .org
+        .id;
+    let mut client = target.connect().await;
+    let dropped: i64 = client
+        .query_one(
+            "SELECT count(*) FROM (SELECT 1 FROM pg_proc \
+             WHERE pronamespace = $1::text::regnamespace AND proname LIKE 'ft\\_add\\_member\\_%') f",
+            &[&format!("\"{}\"", target.schema())],
+        )
+        .await
+        .expect("the function")
+        .get(0);
+    assert_eq!(dropped, 1);
+    client
+        .batch_execute(&format!(
+            "DO $$ DECLARE f regprocedure; BEGIN SELECT p.oid::regprocedure INTO f FROM pg_proc p \
+             WHERE p.pronamespace = '\"{0}\"'::regnamespace AND p.proname LIKE 'ft\\_add\\_member\\_%'; \
+             EXECUTE 'DROP FUNCTION ' || f::text; END $$",
+            target.schema()
+        ))
+        .await
+        .expect("drop the function");
+    let refused = store
+        .add_member(AddMember::new(org, bob, Role::Member))
+        .await
+        .expect_err("no function");
+    assert_eq!(refused.code(), "storage.not_migrated", "{refused}");
+    assert_eq!(
+        migrate_with_layout(&mut client, target.schema(), Layout::Distributed)
+            .await
+            .expect("migrate"),
+        Migration::Upgraded
+    );
+    assert_eq!(
+        migrate_with_layout(&mut client, target.schema(), Layout::Distributed)
+            .await
+            .expect("migrate"),
+        Migration::UpToDate
+    );
+    store
+        .add_member(AddMember::new(org, bob, Role::Member))
+        .await
+        .expect("added once migrated");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
