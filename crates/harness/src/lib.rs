@@ -21,8 +21,8 @@ pub enum Store {
     /// The PostgreSQL store, on a throwaway cluster (or `DATABASE_URL`).
     Postgres,
     /// The PostgreSQL store on Citus, in the distributed layout, on a throwaway cluster of a
-    /// coordinator and two workers (or `CITUS_URL`). Only the stress run takes it, and `all`
-    /// leaves it out.
+    /// coordinator and two workers (or `CITUS_URL`): the stress run, and the bench's
+    /// comparison with one node. `all` leaves it out.
     Citus,
     /// The memory store and the PostgreSQL store on one node.
     All,

@@ -350,8 +350,13 @@ async fn ensure_search_index(tx: &Transaction<'_>, schema: &str) -> Result<bool>
 /// the functions of another version of the store stay for the stores that call them. Whether
 /// any was created.
 pub(crate) async fn install_delegated(tx: &Transaction<'_>, schema: &str) -> Result<bool> {
+    install_functions(tx, &Sql::new(schema, Layout::Distributed)).await
+}
+
+/// Creates the functions of `sql`'s delegated statements that are missing; whether any was.
+pub(crate) async fn install_functions(tx: &Transaction<'_>, sql: &Sql) -> Result<bool> {
     let pg = |error| map_pg(error, Phase::BeforeCommit);
-    let sql = Sql::new(schema, Layout::Distributed);
+    let schema = sql.schema.as_str();
     let mut created = false;
     for delegated in &sql.delegated {
         let exists: bool = tx
@@ -380,13 +385,10 @@ pub(crate) async fn install_delegated(tx: &Transaction<'_>, schema: &str) -> Res
             })
             .collect();
         let signature = format!("\"{schema}\".{}({})", delegated.function, params.join(", "));
-        // `use_column`: the result's column names are also the names of columns the
-        // statement reads.
         tx.batch_execute(&format!(
-            "CREATE FUNCTION {signature} RETURNS TABLE ({}) LANGUAGE plpgsql AS $ft$ \
-             #variable_conflict use_column\n BEGIN RETURN QUERY {}; END $ft$",
+            "CREATE FUNCTION {signature} RETURNS TABLE ({}) LANGUAGE plpgsql AS $ft$ {} $ft$",
             columns.join(", "),
-            delegated.body
+            delegated_body(schema, delegated)
         ))
         .await
         .map_err(pg)?;
@@ -404,6 +406,87 @@ pub(crate) async fn install_delegated(tx: &Transaction<'_>, schema: &str) -> Res
         created = true;
     }
     Ok(created)
+}
+
+/// The tables a delegated statement may name: the org's co-located tables, by the org, and the
+/// `usr` reference table (a copy on every node).
+const ORG_TABLES: [&str; 5] = ["org", "mem", "inv", "tup", "ft_org_lock"];
+
+/// The PL/pgSQL body of a delegated statement's function. Where the org's shards are on this
+/// node (Citus delegated the call to it), the statement runs against them (and the local copy of
+/// `usr`) as a plain PostgreSQL statement: Citus plans a statement with `INSERT` in a CTE as
+/// several steps whose intermediate results it copies to every node, which would take the call
+/// off the org's worker again. Elsewhere (the call was not delegated) it runs against the
+/// distributed tables, through Citus.
+///
+/// Before it writes the shards it takes the lock that Citus's own executor takes on a shard it
+/// writes (`lock_shard_metadata`, share mode), which a shard move takes exclusively before it
+/// moves the org's shards, and then checks that the org's shard is still placed on this node;
+/// Citus lets only the tables' owner take that lock, so a role that does not own them writes
+/// without it (`DISTRIBUTED.md`).
+fn delegated_body(schema: &str, delegated: &crate::sql::Delegated) -> String {
+    let org = format!("${}", delegated.org_param);
+    let table = |name: &str| format!("\"{schema}\".{name}");
+    let org_shard = format!(
+        "get_shard_id_for_distribution_column('{}'::regclass, {org})",
+        table("org")
+    );
+    let mut steps = String::new();
+    let mut shards = Vec::new();
+    for name in ORG_TABLES.iter().chain(["usr"].iter()) {
+        if !delegated.body.contains(&table(name)) {
+            continue;
+        }
+        let id = if *name == "usr" {
+            format!(
+                "get_shard_id_for_distribution_column('{}'::regclass)",
+                table(name)
+            )
+        } else {
+            let id = format!(
+                "get_shard_id_for_distribution_column('{}'::regclass, {org})",
+                table(name)
+            );
+            shards.push(id.clone());
+            id
+        };
+        // The table's name as a pattern: `"schema"\.name` ending a word.
+        let pattern = format!("{}\\y", table(name).replace('.', "\\."));
+        steps.push_str(&format!(
+            "shard := shard_name('{}'::regclass, {id}); \
+             here := here AND to_regclass(shard) IS NOT NULL; \
+             direct := regexp_replace(direct, '{pattern}', shard, 'g'); ",
+            table(name)
+        ));
+    }
+    let using: Vec<String> = (1..=delegated.params).map(|n| format!("${n}")).collect();
+    let using = using.join(", ");
+    if !delegated.direct {
+        return format!(
+            "DECLARE statement text := $q${}$q$; BEGIN RETURN QUERY EXECUTE statement USING {using}; END",
+            delegated.body
+        );
+    }
+    format!(
+        "DECLARE statement text := $q${body}$q$; direct text := statement; shard text; \
+         here boolean := true; \
+         BEGIN {steps}\
+         IF here THEN \
+           IF pg_has_role((SELECT relowner FROM pg_class WHERE oid = '{org_table}'::regclass), 'USAGE') THEN \
+             PERFORM lock_shard_metadata(5, ARRAY[{shards}]::bigint[]); \
+           END IF; \
+           here := EXISTS (SELECT 1 FROM pg_dist_placement p, pg_dist_local_group g \
+                           WHERE p.shardid = {org_shard} AND p.groupid = g.groupid); \
+         END IF; \
+         IF here THEN \
+           RETURN QUERY EXECUTE direct USING {using}; \
+         ELSE \
+           RETURN QUERY EXECUTE statement USING {using}; \
+         END IF; END",
+        body = delegated.body,
+        shards = shards.join(", "),
+        org_table = table("org"),
+    )
 }
 
 /// Whether the `citus` extension is installed in the database.

@@ -38,6 +38,10 @@ pub(crate) enum Protection {
     /// Full protection, but on the distributed layout no statement is delegated to the org's
     /// worker: for the test that single-org calls run on one worker in one phase.
     Undelegated,
+    /// Full protection, delegated to the org's worker, but the delegated statements run there
+    /// through Citus's planner rather than on the org's shards: for the test that a delegated
+    /// write stays on its worker (Citus copies a CTE's intermediate results to every node).
+    ThroughCitusPlanner,
     /// The membership writes' actor read before the org's lock: the lock statements lock
     /// nothing, and the guarded statement takes the lock itself, in a CTE, so that its reads
     /// (the actor's role among them) come from a snapshot taken before the lock was granted.
@@ -344,7 +348,10 @@ macro_rules! statements {
                 let quoted = format!("\"{schema}\"");
                 let refuse = if protection == Protection::GuardsRefuse { " AND false" } else { "" };
                 let (lock, bump) = match protection {
-                    Protection::Full | Protection::Undelegated | Protection::GuardsRefuse => (" FOR NO KEY UPDATE", BUMP),
+                    Protection::Full
+                    | Protection::Undelegated
+                    | Protection::ThroughCitusPlanner
+                    | Protection::GuardsRefuse => (" FOR NO KEY UPDATE", BUMP),
                     Protection::LockOnly => (" FOR NO KEY UPDATE", "bump AS (SELECT 1 FROM o)"),
                     Protection::Unlocked | Protection::ActorBeforeLock => ("", "bump AS (SELECT 1 FROM o)"),
                 };
@@ -396,8 +403,10 @@ macro_rules! statements {
                 };
                 if layout == Layout::Distributed {
                     sql.distribute();
-                    if protection == Protection::Full {
-                        sql.delegate();
+                    match protection {
+                        Protection::Full => sql.delegate(true),
+                        Protection::ThroughCitusPlanner => sql.delegate(false),
+                        _ => {}
                     }
                 }
                 sql
@@ -816,6 +825,9 @@ pub(crate) struct Delegated {
     pub(crate) params: usize,
     /// The parameter that holds the org (1-based): Citus routes the call by it.
     pub(crate) org_param: usize,
+    /// Whether the function runs the statement on the org's shards where they are local (only
+    /// a weakened store's functions do not).
+    pub(crate) direct: bool,
 }
 
 /// The statements delegated to the org's worker, with the parameter that holds their org.
@@ -867,7 +879,7 @@ impl Sql {
     /// statement as the function's body. Every table the body reads or writes is reached
     /// through the org parameter (a correlation through a row becomes the parameter), so that
     /// on the worker each of its parts prunes to the org's shard.
-    fn delegate(&mut self) {
+    fn delegate(&mut self, direct: bool) {
         let schema = self.schema.clone();
         for (name, org_param) in DELEGATED {
             let Some(text) = self.named_mut(name) else {
@@ -901,7 +913,12 @@ impl Sql {
                 }
             }
             let params = param_count(&body);
-            let function = format!("ft_{name}_{:016x}", body_hash(&body));
+            let marked = if direct {
+                body.clone()
+            } else {
+                format!("planned {body}")
+            };
+            let function = format!("ft_{name}_{:016x}", body_hash(&marked));
             let args: Vec<String> = (1..=params).map(|n| format!("${n}")).collect();
             *text = format!("SELECT * FROM \"{schema}\".{function}({})", args.join(", "));
             self.delegated.push(Delegated {
@@ -909,6 +926,7 @@ impl Sql {
                 body,
                 params,
                 org_param,
+                direct,
             });
         }
     }

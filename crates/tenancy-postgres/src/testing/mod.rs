@@ -45,6 +45,12 @@ pub enum Weakening {
     /// guarded statement takes the lock itself, so its reads come from a snapshot older than
     /// the lock. For the test that a demotion committed while the write waits is seen.
     ActorBeforeLock,
+    /// Every protection, and the single-org statements delegated to their org's worker, but
+    /// run there through Citus's planner instead of on the org's shards: Citus then copies the
+    /// intermediate results of their CTEs to every node, in a two-phase commit the worker
+    /// coordinates. For the test that a delegated write stays on its worker. Its functions are
+    /// not made by the migration: [`install_weakened_functions`] makes them.
+    ThroughCitusPlanner,
     /// Every protection, but on the distributed layout no single-org statement is delegated
     /// to its org's worker: Citus then plans each through the coordinator, in two phases. For
     /// the test that single-org calls run on one worker and commit in one phase.
@@ -64,8 +70,36 @@ pub fn weakened<'t, 'c>(
         Weakening::GuardsRefuse => crate::sql::Protection::GuardsRefuse,
         Weakening::ActorBeforeLock => crate::sql::Protection::ActorBeforeLock,
         Weakening::Undelegated => crate::sql::Protection::Undelegated,
+        Weakening::ThroughCitusPlanner => crate::sql::Protection::ThroughCitusPlanner,
     };
     store.with_protection(schema, protection)
+}
+
+/// Creates, in the distributed schema `schema`, the functions that a store [`weakened`] by
+/// `weakening` calls (the migration makes only the full store's).
+///
+/// # Errors
+///
+/// As the migration's.
+pub async fn install_weakened_functions(
+    client: &mut tokio_postgres::Client,
+    schema: &str,
+    weakening: Weakening,
+) -> Result<(), flametrench_tenancy_core::TenancyError> {
+    let protection = match weakening {
+        Weakening::ThroughCitusPlanner => crate::sql::Protection::ThroughCitusPlanner,
+        _ => return Ok(()),
+    };
+    let sql =
+        crate::sql::Sql::with_protection(schema, crate::migrate::Layout::Distributed, protection);
+    let tx = client
+        .transaction()
+        .await
+        .map_err(|error| crate::error::map_pg(error, crate::error::Phase::BeforeCommit))?;
+    crate::migrate::install_functions(&tx, &sql).await?;
+    tx.commit()
+        .await
+        .map_err(|error| crate::error::map_pg(error, crate::error::Phase::Commit))
 }
 
 /// The text of the store's statement `name` (a field of its statement table, such as

@@ -14,37 +14,56 @@ use flametrench_tenancy_core::{
     SelfLeave, Slug, TenancyStore, TransferOwnership, UpdateOrg,
 };
 use flametrench_tenancy_postgres::PostgresTenancyStore;
-use flametrench_tenancy_postgres::testing::{TestCitus, Weakening, weakened};
+use flametrench_tenancy_postgres::testing::{
+    TestCitus, TestPostgres, Weakening, install_weakened_functions, weakened,
+};
 use futures_util::StreamExt;
 use time::{Duration, OffsetDateTime};
 use tokio_postgres::{AsyncMessage, Client, NoTls};
 
 use crate::support::{Target, citus, citus_schema};
 
-/// What Citus did for each call: its name, and how many participants it prepared.
-type Prepared = Vec<(&'static str, i64)>;
+/// What Citus did for each call: its name, the two-phase participants the coordinator
+/// prepared for it, and those the workers prepared (a worker coordinates a two-phase commit of
+/// its own when a statement it runs reaches other nodes).
+type Prepared = Vec<(&'static str, i64, i64)>;
 
 /// Runs every single-org write once, scoped to its org and actor-checked, plus the calls that
 /// cross shards by nature, recording after each how many two-phase participants the store's
 /// one connection left in `pg_dist_transaction`.
 #[allow(clippy::too_many_lines)]
-async fn prepared_per_call<S: TenancyStore>(store: &S, admin: &Client, pid: i32) -> Prepared {
+async fn prepared_per_call<S: TenancyStore>(
+    store: &S,
+    admin: &Client,
+    workers: &[Client],
+    pid: i32,
+) -> Prepared {
     let mut seen = Vec::new();
     let count = || async {
-        admin
+        let coordinator = admin
             .query_one(
                 "SELECT count(*) FROM pg_dist_transaction WHERE gid LIKE $1",
                 &[&format!("citus\\_%\\_{pid}\\_%")],
             )
             .await
             .expect("pg_dist_transaction")
-            .get::<_, i64>(0)
+            .get::<_, i64>(0);
+        let mut on_workers = 0;
+        for worker in workers {
+            on_workers += worker
+                .query_one("SELECT count(*) FROM pg_dist_transaction", &[])
+                .await
+                .expect("a worker's pg_dist_transaction")
+                .get::<_, i64>(0);
+        }
+        (coordinator, on_workers)
     };
     macro_rules! call {
         ($name:literal, $call:expr) => {{
             let before = count().await;
             let value = $call.await.expect($name);
-            seen.push(($name, count().await - before));
+            let after = count().await;
+            seen.push(($name, after.0 - before.0, after.1 - before.1));
             value
         }};
     }
@@ -180,35 +199,40 @@ const CROSS_SHARD: [&str; 3] = [
     "accept_invitation with a pre-tuple elsewhere",
 ];
 
-/// Pauses Citus's recovery of two-phase commits, which clears the records of committed ones,
-/// until dropped.
-struct RecoveryPaused(Client);
+/// Pauses Citus's recovery of two-phase commits on every node, which clears the records of
+/// committed ones, until dropped.
+struct RecoveryPaused(Vec<Client>);
 
 impl RecoveryPaused {
     async fn new(cluster: &TestCitus) -> Self {
-        let client = cluster.connect().await.expect("a connection");
-        // ALTER SYSTEM runs alone, outside any transaction block.
-        client
-            .batch_execute("ALTER SYSTEM SET citus.recover_2pc_interval = -1")
-            .await
-            .expect("pause recovery");
-        client
-            .batch_execute("SELECT pg_reload_conf()")
-            .await
-            .expect("reload");
+        let mut clients = Vec::new();
+        for config in cluster.node_configs() {
+            let client = TestPostgres::connect(&config).await.expect("a connection");
+            // ALTER SYSTEM runs alone, outside any transaction block.
+            client
+                .batch_execute("ALTER SYSTEM SET citus.recover_2pc_interval = -1")
+                .await
+                .expect("pause recovery");
+            client
+                .batch_execute("SELECT pg_reload_conf()")
+                .await
+                .expect("reload");
+            clients.push(client);
+        }
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-        Self(client)
+        Self(clients)
     }
 }
 
 impl Drop for RecoveryPaused {
     fn drop(&mut self) {
-        let client = &self.0;
         let reset = async {
-            let _ = client
-                .batch_execute("ALTER SYSTEM RESET citus.recover_2pc_interval")
-                .await;
-            let _ = client.batch_execute("SELECT pg_reload_conf()").await;
+            for client in &self.0 {
+                let _ = client
+                    .batch_execute("ALTER SYSTEM RESET citus.recover_2pc_interval")
+                    .await;
+                let _ = client.batch_execute("SELECT pg_reload_conf()").await;
+            }
         };
         tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(reset));
     }
@@ -216,10 +240,20 @@ impl Drop for RecoveryPaused {
 
 /// The calls over a pool of one connection, as `prepared_per_call`.
 async fn over_a_pool(cluster: &TestCitus, weakening: Option<Weakening>) -> Prepared {
-    let target = citus_schema(cluster).await;
+    let target = Target::Citus(cluster.fresh_schema().await.expect("a distributed schema"));
     let Target::Citus(schema) = &target else {
         unreachable!("a Citus target");
     };
+    if let Some(weakening) = weakening {
+        let mut client = target.connect().await;
+        install_weakened_functions(&mut client, schema.name(), weakening)
+            .await
+            .expect("the weakened store's functions");
+    }
+    let mut workers = Vec::new();
+    for config in cluster.node_configs().iter().skip(1) {
+        workers.push(TestPostgres::connect(config).await.expect("a worker"));
+    }
     let pool = target.pool(1);
     let pid: i32 = pool
         .get()
@@ -235,21 +269,48 @@ async fn over_a_pool(cluster: &TestCitus, weakening: Option<Weakening>) -> Prepa
         None => store,
     };
     let admin = cluster.connect().await.expect("a connection");
-    prepared_per_call(&store, &admin, pid).await
+    prepared_per_call(&store, &admin, &workers, pid).await
 }
 
+/// A cluster of this test's own: a worker's two-phase records are counted node-wide, so no
+/// other test may write there. With `CITUS_URL` the cluster is shared and only the
+/// coordinator's records (filtered by the store's backend) are counted.
+async fn own_cluster() -> Option<TestCitus> {
+    match TestCitus::start().await {
+        Ok(cluster) => Some(cluster),
+        Err(error) if std::env::var_os("CI").is_none() => {
+            eprintln!("skipped, no Citus cluster: {error}");
+            None
+        }
+        Err(error) => panic!("a Citus cluster: {error}"),
+    }
+}
+
+/// The single-org calls that the checks below are shown to catch when weakened.
+const CAUGHT: [&str; 4] = [
+    "create_org",
+    "add_member",
+    "change_role",
+    "transfer_ownership",
+];
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn single_org_writes_commit_in_one_phase_on_citus() {
-    let Some(cluster) = citus().await else {
+async fn single_org_writes_commit_in_one_phase_on_one_worker_on_citus() {
+    let Some(cluster) = own_cluster().await else {
         return;
     };
+    let counts_workers = cluster.node_configs().len() > 1;
+    if !counts_workers {
+        eprintln!("the workers of CITUS_URL's cluster are not counted");
+    }
     let _paused = RecoveryPaused::new(&cluster).await;
     let seen = over_a_pool(&cluster, None).await;
-    for (call, prepared) in &seen {
+    for (call, prepared, on_workers) in &seen {
         if CROSS_SHARD.contains(call) {
             assert!(*prepared > 0, "{call} crosses shards: {seen:?}");
         } else {
             assert_eq!(*prepared, 0, "{call} committed in two phases: {seen:?}");
+            assert_eq!(*on_workers, 0, "{call} left its worker: {seen:?}");
         }
     }
     // The check catches two-phase commits: without delegation, Citus commits each write that
@@ -257,16 +318,25 @@ async fn single_org_writes_commit_in_one_phase_on_citus() {
     let undelegated = over_a_pool(&cluster, Some(Weakening::Undelegated)).await;
     let two_phase: Vec<&str> = undelegated
         .iter()
-        .filter(|(call, prepared)| *prepared > 0 && !CROSS_SHARD.contains(call))
-        .map(|(call, _)| *call)
+        .filter(|(call, prepared, _)| *prepared > 0 && !CROSS_SHARD.contains(call))
+        .map(|(call, _, _)| *call)
         .collect();
-    for call in [
-        "create_org",
-        "add_member",
-        "change_role",
-        "transfer_ownership",
-    ] {
+    for call in CAUGHT {
         assert!(two_phase.contains(&call), "{call}: {undelegated:?}");
+    }
+    // And the workers' own: delegated, but planned by Citus on the worker, those writes copy
+    // their CTEs' intermediate results to every node, in a commit the worker runs in two
+    // phases.
+    if counts_workers {
+        let planned = over_a_pool(&cluster, Some(Weakening::ThroughCitusPlanner)).await;
+        let left: Vec<&str> = planned
+            .iter()
+            .filter(|(call, _, on_workers)| *on_workers > 0 && !CROSS_SHARD.contains(call))
+            .map(|(call, _, _)| *call)
+            .collect();
+        for call in CAUGHT {
+            assert!(left.contains(&call), "{call}: {planned:?}");
+        }
     }
 }
 

@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod alloc;
+mod citus;
 mod instructions;
 mod overhead;
 mod print;

@@ -65,6 +65,9 @@ pub(crate) async fn run(settings: Settings) -> Result<(), String> {
     if store.postgres() {
         postgres_part(iterations, big, rtt_us).await?;
     }
+    if store.citus() {
+        crate::citus::run(iterations, rtt_us).await?;
+    }
     Ok(())
 }
 
