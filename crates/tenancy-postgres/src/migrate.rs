@@ -433,8 +433,9 @@ fn delegated_body(schema: &str, delegated: &crate::sql::Delegated) -> String {
     );
     let mut steps = String::new();
     let mut shards = Vec::new();
+    let lock = delegated.lock.as_deref().unwrap_or_default();
     for name in ORG_TABLES.iter().chain(["usr"].iter()) {
-        if !delegated.body.contains(&table(name)) {
+        if !delegated.body.contains(&table(name)) && !lock.contains(&table(name)) {
             continue;
         }
         let id = if *name == "usr" {
@@ -455,21 +456,32 @@ fn delegated_body(schema: &str, delegated: &crate::sql::Delegated) -> String {
         steps.push_str(&format!(
             "shard := shard_name('{}'::regclass, {id}); \
              here := here AND to_regclass(shard) IS NOT NULL; \
-             direct := regexp_replace(direct, '{pattern}', shard, 'g'); ",
+             direct := regexp_replace(direct, '{pattern}', shard, 'g'); \
+             direct_lock := regexp_replace(direct_lock, '{pattern}', shard, 'g'); ",
             table(name)
         ));
     }
     let using: Vec<String> = (1..=delegated.params).map(|n| format!("${n}")).collect();
     let using = using.join(", ");
+    // The org's lock, a statement of its own before the statement (none: an empty string).
+    let (lock_now, direct_lock_now) = if lock.is_empty() {
+        (String::new(), String::new())
+    } else {
+        (
+            format!("EXECUTE lock USING {org}; "),
+            format!("EXECUTE direct_lock USING {org}; "),
+        )
+    };
     if !delegated.direct {
         return format!(
-            "DECLARE statement text := $q${}$q$; BEGIN RETURN QUERY EXECUTE statement USING {using}; END",
+            "DECLARE statement text := $q${}$q$; lock text := $q${lock}$q$; \
+             BEGIN {lock_now}RETURN QUERY EXECUTE statement USING {using}; END",
             delegated.body
         );
     }
     format!(
         "DECLARE statement text := $q${body}$q$; direct text := statement; shard text; \
-         here boolean := true; \
+         lock text := $q${lock}$q$; direct_lock text := lock; here boolean := true; \
          BEGIN {steps}\
          IF here THEN \
            IF pg_has_role((SELECT relowner FROM pg_class WHERE oid = '{org_table}'::regclass), 'USAGE') THEN \
@@ -479,9 +491,9 @@ fn delegated_body(schema: &str, delegated: &crate::sql::Delegated) -> String {
                            WHERE p.shardid = {org_shard} AND p.groupid = g.groupid); \
          END IF; \
          IF here THEN \
-           RETURN QUERY EXECUTE direct USING {using}; \
+           {direct_lock_now}RETURN QUERY EXECUTE direct USING {using}; \
          ELSE \
-           RETURN QUERY EXECUTE statement USING {using}; \
+           {lock_now}RETURN QUERY EXECUTE statement USING {using}; \
          END IF; END",
         body = delegated.body,
         shards = shards.join(", "),

@@ -73,17 +73,23 @@ pub(crate) fn organization(row: &Row) -> Result<Organization> {
 
 /// Reads a membership from the columns of `row` named as in [`MEM_COLUMNS`].
 pub(crate) fn membership(row: &Row) -> Result<Membership> {
+    membership_named(row, "")
+}
+
+/// Reads a membership from the columns of `row` named as in [`MEM_COLUMNS`] after `prefix`.
+pub(crate) fn membership_named(row: &Row, prefix: &str) -> Result<Membership> {
+    let column = |name: &str| format!("{prefix}{name}");
     Ok(Membership {
-        id: id(row, "id")?,
-        usr_id: id(row, "usr_id")?,
-        org_id: id(row, "org_id")?,
-        role: parsed(row, "role")?,
-        status: parsed(row, "status")?,
-        replaces: opt_id(row, "replaces")?,
-        invited_by: opt_id(row, "invited_by")?,
-        removed_by: opt_id(row, "removed_by")?,
-        created_at: named(row, "created_at")?,
-        updated_at: named(row, "updated_at")?,
+        id: id(row, &column("id"))?,
+        usr_id: id(row, &column("usr_id"))?,
+        org_id: id(row, &column("org_id"))?,
+        role: parsed(row, &column("role"))?,
+        status: parsed(row, &column("status"))?,
+        replaces: opt_id(row, &column("replaces"))?,
+        invited_by: opt_id(row, &column("invited_by"))?,
+        removed_by: opt_id(row, &column("removed_by"))?,
+        created_at: named(row, &column("created_at"))?,
+        updated_at: named(row, &column("updated_at"))?,
     })
 }
 

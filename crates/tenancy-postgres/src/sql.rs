@@ -125,11 +125,25 @@ fn nullable(param: &str) -> String {
 const LOCK_IN_GUARD: &str = "lk AS (SELECT 1 FROM {s}.org \
     WHERE id = (SELECT org_id FROM {s}.mem WHERE id = $1) FOR NO KEY UPDATE), ";
 
-/// The facts a guarded membership write returns: the columns of `g`.
-const GUARD_OUT: &str = "{MEM}, org_status, owners, other_active";
+/// The facts a guarded membership write returns: the columns of `g`, and the named user's
+/// active membership in the same org (`nm`, its columns `named_…`), read in the same snapshot.
+const GUARD_OUT: &str = "g.id, g.usr_id, g.org_id, g.role, g.status, g.replaces, g.invited_by, \
+    g.removed_by, g.created_at, g.updated_at, org_status, owners, other_active, \
+    nm.id AS named_id, nm.usr_id AS named_usr_id, nm.org_id AS named_org_id, nm.role AS named_role, \
+    nm.status AS named_status, nm.replaces AS named_replaces, nm.invited_by AS named_invited_by, \
+    nm.removed_by AS named_removed_by, nm.created_at AS named_created_at, \
+    nm.updated_at AS named_updated_at";
 
-/// The one row a guarded membership write returns, with the facts when the membership exists.
-const GUARD_FROM: &str = "FROM (SELECT 1) AS one LEFT JOIN g ON true";
+/// The one row a guarded membership write returns, with the facts when the membership exists,
+/// and the active membership in its org of the user `named` (a parameter, or `NULL`): the
+/// actor of a checked write, the admin of a removal, the successor of a leave.
+fn guard_from(named: &str) -> String {
+    format!(
+        "FROM (SELECT 1) AS one LEFT JOIN g ON true LEFT JOIN {{s}}.mem nm ON nm.org_id = g.org_id \
+         AND nm.usr_id = {} AND nm.status = 'active'",
+        nullable(named)
+    )
+}
 
 /// Revoke-and-re-add of the row whose id the CTE `source` holds (none: nothing is written),
 /// as CTEs `{name}_old` (the revoked row), `{name}_gone` (its tuple deleted), `{name}_new` (the
@@ -336,6 +350,9 @@ macro_rules! statements {
             /// The distributed layout's functions that run a statement on the org's worker
             /// (empty on the single-node layout).
             pub(crate) delegated: Vec<Delegated>,
+            /// Whether the functions of [`LOCKING`]'s statements take the org's lock: a flight
+            /// then sends no lock statement of its own before them.
+            pub(crate) locks_in_functions: bool,
             $($(#[$doc])* pub(crate) $name: String,)*
         }
 
@@ -380,7 +397,6 @@ macro_rules! statements {
                         .replace("{GLOCK}", guard_lock)
                         .replace("{GLOCKED}", guard_locked)
                         .replace("{GOUT}", GUARD_OUT)
-                        .replace("{GFROM}", GUARD_FROM)
                         .replace("{REFUSE}", refuse)
                         .replace("{BUMP}", bump)
                         .replace("{LOCK}", lock)
@@ -399,6 +415,7 @@ macro_rules! statements {
                     schema: schema.to_owned(),
                     layout,
                     delegated: Vec::new(),
+                    locks_in_functions: false,
                     $($name: fill(AsRef::<str>::as_ref(&$template)),)*
                 };
                 if layout == Layout::Distributed {
@@ -508,9 +525,6 @@ statements! {
     /// $1 invitation: its org (as `org_of_mem`).
     org_of_inv = "SELECT org_id FROM {s}.inv WHERE id = $1";
 
-    /// $1 membership, $2 user: that user's active membership in the membership's org.
-    active_membership_beside = "SELECT {MEM} FROM {s}.mem WHERE usr_id = $2 AND status = 'active' \
-        AND org_id = (SELECT org_id FROM {s}.mem WHERE id = $1)";
     get_membership = "SELECT {MEM} FROM {s}.mem WHERE id = $1";
     /// $1 membership, $2 org: the membership when it belongs to the org.
     get_membership_in = "SELECT {MEM} FROM {s}.mem WHERE id = $1 AND org_id = $2";
@@ -527,14 +541,14 @@ statements! {
     change_role = format!("WITH {}, \
         go AS (SELECT id FROM g WHERE status = 'active' AND {} \
               AND ($4 = 'owner' OR role <> 'owner' OR owners > 1){{REFUSE}}), {} \
-        SELECT {{GOUT}}, (SELECT count(*) FROM r_old) + (SELECT count(*) FROM r_new) AS written {{GFROM}}",
-        guard_facts("$6", "$7"), actor_may("$7", "$4"), rotation("r", "go", "$3", "$4", "$5", "$6"));
+        SELECT {{GOUT}}, (SELECT count(*) FROM r_old) + (SELECT count(*) FROM r_new) AS written {}",
+        guard_facts("$6", "$7"), actor_may("$7", "$4"), rotation("r", "go", "$3", "$4", "$5", "$6"), guard_from("$7"));
     /// $3 scope, $4 actor.
     suspend_membership = format!("WITH {}, \
         go AS (SELECT id FROM g WHERE status = 'active' AND {} \
               AND (role <> 'owner' OR owners > 1){{REFUSE}}), {} \
-        SELECT {{GOUT}}, (SELECT count(*) FROM e_end) AS written {{GFROM}}",
-        guard_facts("$3", "$4"), actor_may("$4", "NULL"), ending("e", "go", "'suspended'", "NULL", "$3"));
+        SELECT {{GOUT}}, (SELECT count(*) FROM e_end) AS written {}",
+        guard_facts("$3", "$4"), actor_may("$4", "NULL"), ending("e", "go", "'suspended'", "NULL", "$3"), guard_from("$4"));
     /// $3 tuple id, $4 scope, $5 actor.
     reinstate_membership = format!("WITH {}, \
         go AS (SELECT id FROM g WHERE status = 'suspended' AND org_status = 'active' AND {} \
@@ -543,24 +557,24 @@ statements! {
               WHERE id = (SELECT id FROM go){{IN_ORG:$4}} RETURNING usr_id, org_id, role, updated_at), \
         bt AS (INSERT INTO {{s}}.tup (id, subject_type, subject_id, relation, object_type, object_id, created_at, created_by) \
               SELECT $3, 'usr', usr_id, role, 'org', org_id, updated_at, NULL FROM b ON CONFLICT DO NOTHING RETURNING 1) \
-        SELECT {{GOUT}}, (SELECT count(*) FROM b) AS written {{GFROM}}",
-        guard_facts("$4", "$5"), actor_may("$5", "NULL"));
+        SELECT {{GOUT}}, (SELECT count(*) FROM b) AS written {}",
+        guard_facts("$4", "$5"), actor_may("$5", "NULL"), guard_from("$5"));
     /// $3 the admin, $4 scope.
     admin_remove = format!("WITH {}, \
         a AS (SELECT g.id, g.role AS target_role, (SELECT x.role FROM {{s}}.mem x WHERE x.org_id = g.org_id \
               AND x.usr_id = $3 AND x.status = 'active') AS actor_role FROM g WHERE g.status = 'active'), \
         go AS (SELECT id FROM a WHERE actor_role IN ('owner', 'admin') AND target_role <> 'owner' \
               AND {} >= {}{{REFUSE}}), {} \
-        SELECT {{GOUT}}, (SELECT count(*) FROM e_end) AS written {{GFROM}}",
+        SELECT {{GOUT}}, (SELECT count(*) FROM e_end) AS written {}",
         guard_facts("$4", "NULL"), rank("actor_role"), rank("target_role"),
-        ending("e", "go", "'revoked'", "$3", "$4"));
+        ending("e", "go", "'revoked'", "$3", "$4"), guard_from("$3"));
     /// Leaving without naming an heir: no promotion can follow (the last owner is refused).
     /// $3 scope, $4 actor (nullable: when given, it must be the member).
     self_leave_alone = format!("WITH {}, \
         go AS (SELECT id FROM g WHERE status = 'active' AND ($4::uuid IS NULL OR usr_id = $4) \
               AND (role <> 'owner' OR owners > 1){{REFUSE}}), {} \
-        SELECT {{GOUT}}, (SELECT count(*) FROM e_end) AS written {{GFROM}}",
-        guard_facts("$3", "NULL"), ending("e", "go", "'revoked'", "NULL", "$3"));
+        SELECT {{GOUT}}, (SELECT count(*) FROM e_end) AS written {}",
+        guard_facts("$3", "NULL"), ending("e", "go", "'revoked'", "NULL", "$3"), guard_from("NULL"));
     /// $3 transfer_to, $4 the heir's new id, $5 its tuple id, $6 scope, $7 actor (nullable: when
     /// given, it must be the member).
     self_leave = format!("WITH {}, \
@@ -572,9 +586,9 @@ statements! {
         go AS (SELECT id FROM l WHERE (NOT last_owner OR heir_id IS NOT NULL){{REFUSE}}), \
         h AS (SELECT heir_id AS id FROM l WHERE last_owner AND EXISTS (SELECT 1 FROM go)), {}, {} \
         SELECT {{GOUT}}, (SELECT count(*) FROM r_old) + (SELECT count(*) FROM r_new) \
-        + (SELECT count(*) FROM e_end) AS written {{GFROM}}",
+        + (SELECT count(*) FROM e_end) AS written {}",
         guard_facts("$6", "NULL"), rotation("r", "h", "$4", "'owner'", "$5", "$6"),
-        ending("e", "go", "'revoked'", "NULL", "$6"));
+        ending("e", "go", "'revoked'", "NULL", "$6"), guard_from("$3"));
     /// $1 org, $2 now, $3 from, $4 to, $5 to's new id, $6 its tuple, $7 from's new id, $8 its
     /// tuple, $9 the actor (nullable; an active owner of the active org when given): promotes
     /// `to` to owner, then demotes `from` to member.
@@ -763,6 +777,10 @@ impl Sql {
         by_scope(&mut self.end_invitation_context, "i", "$3");
         by_scope(&mut self.admin_remove, "g", "$4");
         by_scope(&mut self.self_leave, "g", "$6");
+        by_scope(&mut self.change_role, "g", "$6");
+        by_scope(&mut self.suspend_membership, "g", "$3");
+        by_scope(&mut self.reinstate_membership, "g", "$4");
+        by_scope(&mut self.self_leave_alone, "g", "$3");
         // An acceptance's probe reads the tuples of its id range apart (a subquery on `tup` in
         // a query on `inv` is a join Citus refuses).
         self.accept_probe = format!(
@@ -828,7 +846,26 @@ pub(crate) struct Delegated {
     /// Whether the function runs the statement on the org's shards where they are local (only
     /// a weakened store's functions do not).
     pub(crate) direct: bool,
+    /// The org's lock statement (`lock_org`, its `$1` the org parameter), which the function
+    /// runs first, as a statement of its own, where the statement is one of [`LOCKING`]: the
+    /// statement's reads then come after the lock, as when the lock is a statement of the
+    /// flight, and the flight needs no statement (no trip to the worker) for it.
+    pub(crate) lock: Option<String>,
 }
+
+/// The delegated statements whose function takes the org's lock first (see
+/// [`Delegated::lock`]): the guarded membership writes, `add_member` and `create_invitation`,
+/// whose flights are otherwise the lock and the statement.
+const LOCKING: [&str; 8] = [
+    "change_role",
+    "suspend_membership",
+    "reinstate_membership",
+    "admin_remove",
+    "self_leave_alone",
+    "self_leave",
+    "add_member",
+    "create_invitation",
+];
 
 /// The statements delegated to the org's worker, with the parameter that holds their org.
 /// (`end_invitation`, one `UPDATE` that names its org, is already one task on the org's shard.)
@@ -881,6 +918,8 @@ impl Sql {
     /// on the worker each of its parts prunes to the org's shard.
     fn delegate(&mut self, direct: bool) {
         let schema = self.schema.clone();
+        let lock_body = self.lock_org.clone();
+        self.locks_in_functions = true;
         for (name, org_param) in DELEGATED {
             let Some(text) = self.named_mut(name) else {
                 continue;
@@ -913,11 +952,13 @@ impl Sql {
                 }
             }
             let params = param_count(&body);
-            let marked = if direct {
-                body.clone()
-            } else {
-                format!("planned {body}")
-            };
+            let lock = LOCKING.contains(&name).then(|| lock_body.clone());
+            let marked = format!(
+                "{}{}{body}",
+                if direct { "" } else { "planned " },
+                lock.as_deref()
+                    .map_or(String::new(), |lock| format!("{lock}; "))
+            );
             let function = format!("ft_{name}_{:016x}", body_hash(&marked));
             let args: Vec<String> = (1..=params).map(|n| format!("${n}")).collect();
             *text = format!("SELECT * FROM \"{schema}\".{function}({})", args.join(", "));
@@ -927,6 +968,7 @@ impl Sql {
                 params,
                 org_param,
                 direct,
+                lock,
             });
         }
     }

@@ -46,9 +46,15 @@ pub(super) async fn create(
     let probe = Stmt::new(&sql.inv_exists).bind(&inv, Type::UUID);
     let found = |rows: &[Row]| Ok((!rows.is_empty()).then_some(None));
     // The org's lock first, then the insert in its own statement (a fresh snapshot, so the
-    // inviter's authority is read under the lock): one flight, `BEGIN` … `COMMIT`.
-    let stmts = [
-        Stmt::new(&sql.lock_org).bind(&org, Type::UUID),
+    // inviter's authority is read under the lock): one flight, `BEGIN` … `COMMIT`. On the
+    // distributed layout the statement's function does both, on the org's worker
+    // (`sql::LOCKING`), in one statement.
+    let lock = Stmt::new(&sql.lock_org).bind(&org, Type::UUID);
+    let mut stmts = Vec::with_capacity(2);
+    if !sql.locks_in_functions {
+        stmts.push(lock);
+    }
+    stmts.push(
         Stmt::new(&sql.create_invitation)
             .bind(&inv, Type::UUID)
             .bind(&org, Type::UUID)
@@ -59,14 +65,19 @@ pub(super) async fn create(
             .bind(&now, Type::TIMESTAMPTZ)
             .bind(&input.expires_at, Type::TIMESTAMPTZ)
             .bind(&expiry_ok, Type::BOOL),
-    ];
+    );
+    let (shape, at) = if sql.locks_in_functions {
+        (Shape::Single, 0)
+    } else {
+        (Shape::Transaction, 1)
+    };
     let outcome = run(
         store,
-        Call::write(Op::CreateInvitation, Shape::Transaction).probe(probe, &found),
+        Call::write(Op::CreateInvitation, shape).probe(probe, &found),
         input.org_id,
         &stmts,
         |flights| {
-            let row = rows_at(&flights, 1)
+            let row = rows_at(&flights, at)
                 .first()
                 .ok_or_else(|| corrupt("create_invitation flags"))?;
             let org_status: Option<&str> = named(row, "org_status")?;

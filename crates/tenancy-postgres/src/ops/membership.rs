@@ -53,8 +53,11 @@ pub(super) async fn add(
     // Checked, the org's lock comes first in a statement of its own, so the inviter's role is
     // read under it (a statement that takes the lock itself reads from a snapshot taken
     // before the lock was granted).
+    // On the distributed layout the statement's function takes the lock itself, first, on the
+    // org's worker (`sql::LOCKING`).
+    let locks_first = checked && !sql.locks_in_functions;
     let mut stmts = Vec::with_capacity(2);
-    if checked {
+    if locks_first {
         stmts.push(Stmt::new(&sql.lock_org).bind(&org, Type::UUID));
     }
     stmts.push(
@@ -68,7 +71,7 @@ pub(super) async fn add(
             .bind(&now, Type::TIMESTAMPTZ)
             .bind(&checked, Type::BOOL),
     );
-    let shape = if checked {
+    let shape = if locks_first {
         Shape::Transaction
     } else {
         Shape::Single
@@ -79,7 +82,7 @@ pub(super) async fn add(
         input.org_id,
         &stmts,
         |flights| {
-            let rows = rows_at(&flights, usize::from(checked));
+            let rows = rows_at(&flights, usize::from(locks_first));
             let row = rows.first().ok_or_else(|| corrupt("add_member flags"))?;
             let inviter_role: Option<&str> = named(row, "inviter_role")?;
             let org_status: Option<&str> = named(row, "org_status")?;
@@ -297,9 +300,9 @@ pub(super) async fn list_for_user(
     .await
 }
 
-/// Reads the facts a guarded write returned (the membership's columns are null when it does
-/// not exist) and the named user's active membership.
-fn membership_facts(written: &[Row], named_rows: &[Row]) -> Result<Option<MembershipFacts>> {
+/// Reads the facts a guarded write returned: the membership (its columns are null when it
+/// does not exist) and the named user's active membership in its org (`named_…`).
+fn membership_facts(written: &[Row]) -> Result<Option<MembershipFacts>> {
     let Some(row) = written.first() else {
         return Ok(None);
     };
@@ -308,12 +311,16 @@ fn membership_facts(written: &[Row], named_rows: &[Row]) -> Result<Option<Member
     }
     let org_status: &str = named(row, "org_status")?;
     let owners: i64 = named(row, "owners")?;
+    let named_user = match named::<Option<Uuid>>(row, "named_id")? {
+        Some(_) => Some(rows::membership_named(row, "named_")?),
+        None => None,
+    };
     Ok(Some(MembershipFacts {
         target: rows::membership(row)?,
         org_status: org_status.parse().map_err(|_| corrupt("an org status"))?,
         active_owners: usize::try_from(owners).unwrap_or(0),
         other_active: named(row, "other_active")?,
-        named: named_rows.first().map(rows::membership).transpose()?,
+        named: named_user,
     }))
 }
 
@@ -340,9 +347,6 @@ struct GuardedWrite<'s, 'p, R> {
     /// The org the call is scoped to, as bound: the lock is taken by it, and the named user's
     /// membership read in it.
     scope: Option<&'s Uuid>,
-    /// The user whose active membership of the same org the decision also needs (the
-    /// successor of a `self_leave`, the admin of an `admin_remove`).
-    named_user: Option<&'s Uuid>,
     /// The guarded statement: it writes only when its guard holds, and returns the facts the
     /// guard decided on (`{GOUT}`/`{GFROM}` in `sql.rs`) and how many rows it wrote.
     write: Stmt<'s>,
@@ -366,17 +370,10 @@ impl<'s, 'p, R> GuardedWrite<'s, 'p, R> {
             mem_id,
             mem,
             scope,
-            named_user: None,
             write,
             probe,
             found,
         }
-    }
-
-    /// Also reads `usr`'s active membership of the same org, for the decision.
-    fn beside(mut self, usr: Option<&'s Uuid>) -> Self {
-        self.named_user = usr;
-        self
     }
 }
 
@@ -394,41 +391,36 @@ async fn guarded_write<R>(
         mem_id,
         mem,
         scope,
-        named_user,
         write,
         probe,
         found,
     } = write;
     let sql = &store.sql;
-    // Scoped, every statement names the org: the lock is the given org's (a membership of
-    // another org is then not found by the guard), and the named user's membership is read
-    // in it.
-    let mut stmts = vec![match scope {
-        Some(org) => Stmt::new(&sql.lock_org).bind(org, Type::UUID),
-        None => Stmt::new(&sql.lock_org_of_mem).bind(mem, Type::UUID),
-    }];
-    if let Some(usr) = named_user {
-        stmts.push(match scope {
-            Some(org) => Stmt::new(&sql.active_membership)
-                .bind(org, Type::UUID)
-                .bind(usr, Type::UUID),
-            None => Stmt::new(&sql.active_membership_beside)
-                .bind(mem, Type::UUID)
-                .bind(usr, Type::UUID),
-        });
-    }
-    let at = stmts.len();
-    stmts.push(write);
-    let call = Call::write(op, Shape::Transaction).probe(probe, found);
+    // The org's lock, then the guarded statement, which reads the named user's membership in
+    // the same snapshot as its guard. On the distributed layout a scoped write is its guarded
+    // statement alone: its function takes the org's lock first, on the org's worker
+    // (`sql::LOCKING`), and the call is one statement in autocommit there. Scoped, every
+    // statement names the org: the lock is the given org's, and a membership of another org is
+    // then not found by the guard.
+    let (stmts, shape) = match scope {
+        Some(_) if sql.locks_in_functions => (vec![write], Shape::Single),
+        Some(org) => (
+            vec![Stmt::new(&sql.lock_org).bind(org, Type::UUID), write],
+            Shape::Transaction,
+        ),
+        None => (
+            vec![Stmt::new(&sql.lock_org_of_mem).bind(mem, Type::UUID), write],
+            Shape::Transaction,
+        ),
+    };
+    let at = stmts.len() - 1;
+    let call = Call::write(op, shape).probe(probe, found);
     run(store, call, mem_id, &stmts, |flights| {
-        org_status_of(rows_at(&flights, 0))?;
-        let named_rows = if named_user.is_some() {
-            rows_at(&flights, 1)
-        } else {
-            &[]
-        };
+        if at > 0 {
+            org_status_of(rows_at(&flights, 0))?;
+        }
         let returned = rows_at(&flights, at);
-        let facts = membership_facts(returned, named_rows)?;
+        let facts = membership_facts(returned)?;
         let written: i64 = returned
             .first()
             .map(|row| named(row, "written"))
@@ -531,8 +523,7 @@ pub(super) async fn change_role(
         write,
         probe,
         &found,
-    )
-    .beside(actor.as_ref());
+    );
     guarded_write(store, write, |facts| {
         decide::change_role(facts, &input, new_id, now)
     })
@@ -567,8 +558,7 @@ pub(super) async fn suspend(
         write,
         probe,
         &found,
-    )
-    .beside(actor.as_ref());
+    );
     guarded_write(store, write, |facts| {
         decide::suspend_membership(facts, &input, now)
     })
@@ -605,8 +595,7 @@ pub(super) async fn reinstate(
         write,
         probe,
         &found,
-    )
-    .beside(actor.as_ref());
+    );
     guarded_write(store, write, |facts| {
         decide::reinstate_membership(facts, &input, now)
     })
@@ -654,8 +643,7 @@ pub(super) async fn self_leave(
         write,
         probe,
         &found,
-    )
-    .beside(successor.as_ref());
+    );
     guarded_write(store, write, |facts| {
         decide::self_leave(facts, &input, heir_id, now)
     })
@@ -691,8 +679,7 @@ pub(super) async fn admin_remove(
         write,
         probe,
         &found,
-    )
-    .beside(Some(&admin));
+    );
     guarded_write(store, write, |facts| {
         decide::admin_remove(facts, admin_usr_id, now)
     })

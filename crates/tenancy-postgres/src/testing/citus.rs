@@ -196,8 +196,8 @@ impl TestCitus {
                 String::new()
             };
             let options = format!(
-                "-p {port} -k {} -c listen_addresses=127.0.0.1 -c shared_preload_libraries=citus \
-                 -c max_prepared_transactions=200 -c max_connections=300 -c fsync=off \
+                "-p {port} -k {} -c listen_addresses=127.0.0.1 -c shared_preload_libraries=citus,pg_stat_statements \
+                 -c pg_stat_statements.track=all -c max_prepared_transactions=200 -c max_connections=300 -c fsync=off \
                  -c synchronous_commit=off -c full_page_writes=off{shards}",
                 dir.display()
             );

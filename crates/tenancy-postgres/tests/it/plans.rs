@@ -440,11 +440,6 @@ fn writes() -> Vec<(&'static str, &'static str, String)> {
         ("lock_org_of_mem", "uuid", mem(5)),
         ("lock_org_of_inv", "uuid", inv.to_owned()),
         (
-            "active_membership_beside",
-            "uuid, uuid",
-            format!("{}, {}", mem(1), usr(2)),
-        ),
-        (
             "add_member",
             "uuid, uuid, uuid, text, uuid, uuid, timestamptz, bool",
             format!(

@@ -91,8 +91,69 @@ pub(crate) async fn run(iterations: usize, rtt_us: u64) -> Result<(), String> {
             .map_err(|_| "two sides expected".to_owned())?;
         // A first pass prepares each statement on the pooled connections; the second is timed.
         let _ = compare(&sides, 3).await?;
+        let nodes = statement_stats(&cluster).await?;
         let rows = compare(&sides, iterations).await?;
         report(rtt, &rows);
+        if rtt == 0 {
+            where_the_time_goes(&cluster, &nodes, iterations).await?;
+        }
+    }
+    Ok(())
+}
+
+/// A connection to each node of the cluster, with `pg_stat_statements` there and its counts
+/// reset (the cluster's nodes load it).
+async fn statement_stats(cluster: &TestCitus) -> Result<Vec<tokio_postgres::Client>, String> {
+    let mut nodes = Vec::new();
+    for (index, config) in cluster.node_configs().iter().enumerate() {
+        let client = TestPostgres::connect(config)
+            .await
+            .map_err(|e| e.to_string())?;
+        // Made on the coordinator, which makes it on the workers too.
+        if index == 0 {
+            client
+                .batch_execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+                .await
+                .map_err(|e| format!("pg_stat_statements: {e:?}"))?;
+        }
+        client
+            .batch_execute("SELECT pg_stat_statements_reset()")
+            .await
+            .map_err(|e| format!("pg_stat_statements: {e:?}"))?;
+        nodes.push(client);
+    }
+    Ok(nodes)
+}
+
+/// Where a Citus call's time goes, at loopback: on each node, the statements that ran at
+/// least once per call of an operation (the store's, those Citus sent the workers, and the
+/// statements the delegated functions ran there), by total time.
+async fn where_the_time_goes(
+    cluster: &TestCitus,
+    nodes: &[tokio_postgres::Client],
+    iterations: usize,
+) -> Result<(), String> {
+    let ports = cluster.ports();
+    for (index, node) in nodes.iter().enumerate() {
+        let role = if index == 0 { "coordinator" } else { "worker" };
+        let port = ports.get(index).copied().unwrap_or_default();
+        println!(
+            "
+{role} {port}: statements run at least {iterations} times in the timed pass, by              total time (mean and total in µs)"
+        );
+        let rows = node
+            .query(
+                "SELECT calls, mean_exec_time * 1000, total_exec_time * 1000,                  left(regexp_replace(query, '\\s+', ' ', 'g'), 110)                  FROM pg_stat_statements WHERE calls >= $1 ORDER BY total_exec_time DESC LIMIT 24",
+                &[&i64::try_from(iterations).unwrap_or(i64::MAX)],
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        println!("  {:>7} {:>9} {:>11}  statement", "calls", "mean", "total");
+        for row in rows {
+            let (calls, mean, total, text): (i64, f64, f64, String) =
+                (row.get(0), row.get(1), row.get(2), row.get(3));
+            println!("  {calls:>7} {mean:>9.0} {total:>11.0}  {text}");
+        }
     }
     Ok(())
 }
