@@ -529,6 +529,8 @@ statements! {
     /// $1 membership, $2 org: the membership when it belongs to the org.
     get_membership_in = "SELECT {MEM} FROM {s}.mem WHERE id = $1 AND org_id = $2";
     memberships_by_ids = "SELECT {MEM} FROM {s}.mem WHERE id = ANY($1)";
+    /// $1 memberships, $2 org: those of them in the org (one shard on the distributed layout).
+    memberships_by_ids_in = "SELECT {MEM} FROM {s}.mem WHERE id = ANY($1) AND org_id = $2";
 
     // The guarded membership writes. Each runs after the org lock, reads its facts
     // (`GUARD_FACTS`), writes only when its guard (the conditions of its `decide` function)

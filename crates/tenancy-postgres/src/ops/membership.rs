@@ -25,6 +25,7 @@ use super::{
 };
 use crate::error::corrupt;
 use crate::exec::{Shape, Stmt};
+use crate::migrate::Layout;
 use crate::rows::{self, named};
 use crate::run::{Call, ReadMarks, run};
 use crate::store::PostgresTenancyStore;
@@ -701,11 +702,18 @@ pub(super) async fn transfer_ownership(
     let sql = &store.sql;
     let new_uuids = vec![to_new, from_new];
     let probe = Stmt::new(&sql.memberships_by_ids).bind(&new_uuids, Type::UUID_ARRAY);
-    let found = |rows: &[Row]| Ok(transferred(&memberships(rows)?, new_ids));
-    let mut stmts = vec![
-        Stmt::new(&sql.lock_org).bind(&org, Type::UUID),
-        Stmt::new(&sql.memberships_by_ids).bind(&ids, Type::UUID_ARRAY),
-    ];
+    let found = |rows: &[Row]| Ok(transferred(&memberships(rows)?, new_ids).map(Ok));
+    // On the distributed layout the two memberships are read in the org (on its shard); one
+    // of another org is looked for again, across the shards, only to explain a refusal.
+    let distributed = sql.layout == Layout::Distributed;
+    let read = if distributed {
+        Stmt::new(&sql.memberships_by_ids_in)
+            .bind(&ids, Type::UUID_ARRAY)
+            .bind(&org, Type::UUID)
+    } else {
+        Stmt::new(&sql.memberships_by_ids).bind(&ids, Type::UUID_ARRAY)
+    };
+    let mut stmts = vec![Stmt::new(&sql.lock_org).bind(&org, Type::UUID), read];
     // Checked, the actor's membership is read under the lock, in the same flight.
     if let Some(actor) = &actor {
         stmts.push(
@@ -727,7 +735,7 @@ pub(super) async fn transfer_ownership(
             .bind(&from_tup, Type::UUID)
             .bind(&actor, Type::UUID),
     );
-    run(
+    let outcome = run(
         store,
         Call::write(Op::TransferOwnership, Shape::Transaction).probe(probe, &found),
         input.org_id,
@@ -753,12 +761,42 @@ pub(super) async fn transfer_ownership(
                 .map(|row| named(row, "written"))
                 .transpose()?
                 .unwrap_or(0);
+            if distributed && written == 0 && (facts.from.is_none() || facts.to.is_none()) {
+                return Ok(Err(facts));
+            }
             match decide::transfer_ownership(&facts, &input, new_ids, now) {
-                Ok(plan) if written == rows_written(&plan) => Ok(plan.result),
+                Ok(plan) if written == rows_written(&plan) => Ok(Ok(plan.result)),
                 Ok(_) => Err(guard_disagreed(Op::TransferOwnership)),
-                Err(error) => settle(Op::TransferOwnership, Err(error), written != 0),
+                Err(error) => settle(Op::TransferOwnership, Err(error), written != 0).map(Ok),
             }
         },
     )
-    .await
+    .await?;
+    // Nothing was written and a membership is not in the org: read both wherever they are,
+    // and explain the refusal (another org's membership is `precondition.org_mismatch`).
+    let mut facts = match outcome {
+        Ok(result) => return Ok(result),
+        Err(facts) => facts,
+    };
+    let stmts = [Stmt::new(&sql.memberships_by_ids).bind(&ids, Type::UUID_ARRAY)];
+    let found = run(
+        store,
+        Call::read(Op::TransferOwnership),
+        input.org_id,
+        &stmts,
+        |flights| {
+            first(flights)
+                .iter()
+                .map(rows::membership)
+                .collect::<Result<Vec<_>>>()
+        },
+    )
+    .await?;
+    let find = |id: MemId| found.iter().find(|row| row.id == id).cloned();
+    facts.from = find(input.from_mem_id);
+    facts.to = find(input.to_mem_id);
+    match decide::transfer_ownership(&facts, &input, new_ids, now) {
+        Ok(_) => Err(guard_disagreed(Op::TransferOwnership)),
+        Err(error) => Err(error),
+    }
 }
