@@ -14,7 +14,7 @@ use tokio_postgres::Row;
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
-use super::{first, org_status_of, parse_role, role_text, rows_at, settle, settle_row};
+use super::{first, org_status_of, page_rows, parse_role, role_text, rows_at, settle, settle_row};
 use crate::error::corrupt;
 use crate::exec::{Shape, Stmt};
 use crate::migrate::Layout;
@@ -153,8 +153,14 @@ pub(super) async fn list(
     let org = input.org_id.as_uuid();
     let fetch = (limit + 1) as i64;
     let sql = &store.sql;
-    let stmts = [
-        Stmt::new(&sql.org_exists).bind(&org, Type::UUID),
+    let found = page_rows(
+        store,
+        Op::ListInvitations,
+        input.org_id,
+        (
+            Stmt::new(&sql.org_exists).bind(&org, Type::UUID),
+            Entity::Org,
+        ),
         Stmt::new(if status.is_some() {
             &sql.list_invitations_by_status
         } else {
@@ -164,24 +170,13 @@ pub(super) async fn list(
         .bind(&after, Type::UUID)
         .bind(&status, Type::TEXT)
         .bind(&fetch, Type::INT8),
-    ];
-    run(
-        store,
-        Call::read(Op::ListInvitations),
-        input.org_id,
-        &stmts,
-        |flights| {
-            if rows_at(&flights, 0).is_empty() {
-                return Err(TenancyError::not_found(Entity::Org));
-            }
-            let rows = rows_at(&flights, 1)
-                .iter()
-                .map(rows::invitation)
-                .collect::<Result<Vec<_>>>()?;
-            Ok(rules::paginate(rows, limit, |row| row.id))
-        },
     )
-    .await
+    .await?;
+    let rows = found
+        .iter()
+        .map(rows::invitation)
+        .collect::<Result<Vec<_>>>()?;
+    Ok(rules::paginate(rows, limit, |row| row.id))
 }
 
 /// The ids of an acceptance's pre-tuples: the n-th (from 1) is `prefix` followed by

@@ -21,7 +21,8 @@ use tokio_postgres::types::Type;
 use uuid::Uuid;
 
 use super::{
-    first, guard_disagreed, org_status_of, parse_role, role_in, role_text, rows_at, settle,
+    first, guard_disagreed, org_status_of, page_rows, parse_role, role_in, role_text, rows_at,
+    settle,
 };
 use crate::error::corrupt;
 use crate::exec::{Shape, Stmt};
@@ -230,26 +231,27 @@ async fn list(
     let role = listing.role.map(role_text);
     let fetch = (limit + 1) as i64;
     let owner = listing.owner;
-    let stmts = [
-        Stmt::new(listing.owner_check).bind(&owner, Type::UUID),
+    let found = page_rows(
+        store,
+        listing.op,
+        owner,
+        (
+            Stmt::new(listing.owner_check).bind(&owner, Type::UUID),
+            listing.owner_entity,
+        ),
         Stmt::new(listing.method_sql)
             .bind(&owner, Type::UUID)
             .bind(&after, Type::UUID)
             .bind(&status, Type::TEXT)
             .bind(&fetch, Type::INT8)
             .bind(&role, Type::TEXT),
-    ];
-    run(store, Call::read(listing.op), owner, &stmts, |flights| {
-        if rows_at(&flights, 0).is_empty() {
-            return Err(TenancyError::not_found(listing.owner_entity));
-        }
-        let rows = rows_at(&flights, 1)
-            .iter()
-            .map(rows::membership)
-            .collect::<Result<Vec<_>>>()?;
-        Ok(rules::paginate(rows, limit, |row| row.id))
-    })
-    .await
+    )
+    .await?;
+    let rows = found
+        .iter()
+        .map(rows::membership)
+        .collect::<Result<Vec<_>>>()?;
+    Ok(rules::paginate(rows, limit, |row| row.id))
 }
 
 pub(super) async fn list_members(

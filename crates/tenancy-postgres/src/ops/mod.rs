@@ -50,6 +50,47 @@ fn first(mut flights: Vec<Vec<Row>>) -> Vec<Row> {
     }
 }
 
+/// A page's rows, or `not_found(owner)` when its owner (`owner_check`) does not exist. On one
+/// node both go in one flight. On the distributed layout the page goes alone, since a page with
+/// rows proves its owner (every row names it by a foreign key), and the owner is read after an
+/// empty page only: a read of one org is then one command to one worker.
+async fn page_rows(
+    store: &PostgresTenancyStore<'_, '_>,
+    op: Op,
+    id: impl std::fmt::Display + Copy,
+    (owner_check, owner): (Stmt<'_>, Entity),
+    page: Stmt<'_>,
+) -> Result<Vec<Row>> {
+    let missing = || TenancyError::not_found(owner);
+    if store.sql.layout != Layout::Distributed {
+        let stmts = [owner_check, page];
+        return run(store, Call::read(op), id, &stmts, |mut flights| {
+            if rows_at(&flights, 0).is_empty() {
+                return Err(missing());
+            }
+            Ok(flights.swap_remove(1))
+        })
+        .await;
+    }
+    let stmts = [page];
+    let rows = run(store, Call::read(op), id, &stmts, |mut flights| {
+        Ok(flights.swap_remove(0))
+    })
+    .await?;
+    if !rows.is_empty() {
+        return Ok(rows);
+    }
+    let stmts = [owner_check];
+    run(store, Call::read(op), id, &stmts, |flights| {
+        if rows_at(&flights, 0).is_empty() {
+            Err(missing())
+        } else {
+            Ok(Vec::new())
+        }
+    })
+    .await
+}
+
 /// The rows of statement `at` of a flight.
 fn rows_at(flights: &[Vec<Row>], at: usize) -> &[Row] {
     flights.get(at).map(Vec::as_slice).unwrap_or_default()
