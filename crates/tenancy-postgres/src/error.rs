@@ -203,8 +203,8 @@ fn worker_connection_lost(message: &str) -> bool {
         return false;
     }
     const LOST: [&str; 8] = [
-        // A single-worker transaction's COMMIT sent after the coordinator's own, and lost:
-        // whether the worker committed is unknown (a write's probe reads it).
+        // A worker's one-phase COMMIT that failed, which aborts the coordinator's: whether the
+        // worker committed before its connection failed is unknown (a write's probe reads it).
         "could not commit transaction for shard",
         "failure on connection marked as essential",
         "connection to the remote node",

@@ -549,14 +549,14 @@ const DISTRIBUTED_STATUS_SQL: &str = "SELECT pg_xact_status($1::text::xid8), \
                  99999999)::bigint * 10000000000 + $2)";
 
 /// [`resolve`] on Citus, where the coordinator's `pg_xact_status` is not an answer on its own:
-/// a transaction that wrote on one worker commits there in one phase, after the coordinator's
-/// own commit (so "committed" on the coordinator may be a write its worker lost, and "aborted"
-/// or "in progress" may be a committed one), and a two-phase one may leave prepared
-/// transactions on the workers for Citus's recovery to finish. So: wait until no backend of
-/// the transaction is alive on any node, finish any two-phase commit Citus left in doubt
-/// (`recover_prepared_transactions()`), and then believe only "committed", and only of a
-/// transaction the coordinator recorded as two-phase (`pg_dist_transaction`). Anything else is
-/// [`Resolution::Unknown`], and the write's probe reads its marks.
+/// a transaction that wrote on one worker commits there in one phase before the coordinator's
+/// own commit (so "aborted" or "in progress" on the coordinator may be a committed write, while
+/// "committed" means every worker committed: a worker's failed commit aborts the coordinator),
+/// and a two-phase one may leave prepared transactions on the workers for Citus's recovery to
+/// finish. So: wait until no backend of the transaction is alive on any node, finish any
+/// two-phase commit Citus left in doubt (`recover_prepared_transactions()`), and then believe
+/// only "committed". Anything else is [`Resolution::Unknown`], and the write's probe reads its
+/// marks.
 async fn resolve_distributed(
     pool: &deadpool_postgres::Pool,
     xid: &str,
@@ -579,21 +579,6 @@ async fn resolve_distributed(
                         .and_then(|row| row.try_get::<_, bool>(1).ok())
                         .unwrap_or(true);
                     if !alive {
-                        // The coordinator's "committed" settles the workers' part only for a
-                        // two-phase commit, which it records before it commits. A transaction
-                        // that wrote on one worker commits there in one phase after the
-                        // coordinator's own commit, and that second commit may have failed:
-                        // without a record, only the probe can say.
-                        let two_phase = client
-                            .query_typed(
-                                "SELECT EXISTS (SELECT 1 FROM pg_dist_transaction \
-                                 WHERE outer_xid = $1::text::xid8)",
-                                &[(&xid, Type::TEXT)],
-                            )
-                            .await
-                            .ok()
-                            .and_then(|rows| rows.first().and_then(|row| row.try_get(0).ok()))
-                            .unwrap_or(false);
                         match recover_in_doubt(&client).await {
                             Recovery::Done => {}
                             // This connection (or one of its own to a worker) failed: try
@@ -615,7 +600,7 @@ async fn resolve_distributed(
                             .ok()
                             .and_then(|rows| rows.first().and_then(|row| row.try_get(0).ok()));
                         return match status.as_deref() {
-                            Some("committed") if two_phase => Resolution::Committed,
+                            Some("committed") => Resolution::Committed,
                             _ => Resolution::Unknown,
                         };
                     }

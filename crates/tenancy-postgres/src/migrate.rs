@@ -388,7 +388,16 @@ pub(crate) async fn install_functions(tx: &Transaction<'_>, sql: &Sql) -> Result
         tx.batch_execute(&format!(
             "CREATE FUNCTION {signature} RETURNS TABLE ({}) LANGUAGE plpgsql AS $ft$ {} $ft$",
             columns.join(", "),
-            delegated_body(schema, delegated)
+            delegated_body(
+                schema,
+                delegated,
+                &params,
+                &statement
+                    .columns()
+                    .iter()
+                    .map(|column| column.name())
+                    .collect::<Vec<_>>()
+            )
         ))
         .await
         .map_err(pg)?;
@@ -424,20 +433,36 @@ const ORG_TABLES: [&str; 5] = ["org", "mem", "inv", "tup", "ft_org_lock"];
 /// moves the org's shards, and then checks that the org's shard is still placed on this node;
 /// Citus lets only the tables' owner take that lock, so a role that does not own them writes
 /// without it (`DISTRIBUTED.md`).
-fn delegated_body(schema: &str, delegated: &crate::sql::Delegated) -> String {
+///
+/// The statement on a shard is prepared once per session (`PREPARE <function>_<shard>`, marked
+/// by the session setting `ft_prepared.<name>`), as the store prepares its statements on one
+/// node: a call then plans nothing. Prepared statements outlive a rolled-back transaction, the
+/// setting does not: without it the session's prepared statements are looked up.
+fn delegated_body(
+    schema: &str,
+    delegated: &crate::sql::Delegated,
+    params: &[&str],
+    columns: &[&str],
+) -> String {
     let org = format!("${}", delegated.org_param);
     let table = |name: &str| format!("\"{schema}\".{name}");
-    let org_shard = format!(
-        "get_shard_id_for_distribution_column('{}'::regclass, {org})",
-        table("org")
-    );
+    let lock = delegated.lock.as_deref().unwrap_or_default();
+    // The tables the statement (or its lock) names, each a `format()` argument of the shard
+    // version, whose name the function looks up: `%1$s` is the first's shard, and so on.
+    let tables: Vec<&str> = ORG_TABLES
+        .iter()
+        .chain(["usr"].iter())
+        .copied()
+        .filter(|name| {
+            let named =
+                |text: &str| shard_template(text, schema, &[name]) != text.replace('%', "%%");
+            named(&delegated.body) || named(lock)
+        })
+        .collect();
     let mut steps = String::new();
     let mut shards = Vec::new();
-    let lock = delegated.lock.as_deref().unwrap_or_default();
-    for name in ORG_TABLES.iter().chain(["usr"].iter()) {
-        if !delegated.body.contains(&table(name)) && !lock.contains(&table(name)) {
-            continue;
-        }
+    let mut names = Vec::new();
+    for (index, name) in tables.iter().enumerate() {
         let id = if *name == "usr" {
             format!(
                 "get_shard_id_for_distribution_column('{}'::regclass)",
@@ -451,25 +476,32 @@ fn delegated_body(schema: &str, delegated: &crate::sql::Delegated) -> String {
             shards.push(id.clone());
             id
         };
-        // The table's name as a pattern: `"schema"\.name` ending a word.
-        let pattern = format!("{}\\y", table(name).replace('.', "\\."));
+        // `shard_name` leaves out a schema on the search path (`public`): qualified here.
         steps.push_str(&format!(
-            "shard := shard_name('{}'::regclass, {id}); \
-             here := here AND to_regclass(shard) IS NOT NULL; \
-             direct := regexp_replace(direct, '{pattern}', shard, 'g'); \
-             direct_lock := regexp_replace(direct_lock, '{pattern}', shard, 'g'); ",
+            "shard{index} := shard_name('{}'::regclass, {id}); \
+             IF strpos(shard{index}, '.') = 0 THEN shard{index} := '\"{schema}\".' || shard{index}; END IF; \
+             here := here AND to_regclass(shard{index}) IS NOT NULL; ",
             table(name)
         ));
+        names.push(format!("shard{index}"));
     }
+    let declared: String = names.iter().map(|name| format!("{name} text; ")).collect();
+    let arguments = names.join(", ");
+    let direct_template = shard_template(&delegated.body, schema, &tables);
+    let lock_template = shard_template(lock, schema, &tables);
     let using: Vec<String> = (1..=delegated.params).map(|n| format!("${n}")).collect();
     let using = using.join(", ");
     // The org's lock, a statement of its own before the statement (none: an empty string).
-    let (lock_now, direct_lock_now) = if lock.is_empty() {
-        (String::new(), String::new())
+    let (lock_now, prepare_lock, lock_prepared) = if lock.is_empty() {
+        (String::new(), String::new(), String::new())
     } else {
         (
             format!("EXECUTE lock USING {org}; "),
-            format!("EXECUTE direct_lock USING {org}; "),
+            "IF NOT EXISTS (SELECT 1 FROM pg_prepared_statements ps WHERE ps.name = prepared || '_l') THEN \
+               EXECUTE format('PREPARE %I (uuid) AS %s', prepared || '_l', direct_lock); \
+             END IF; "
+                .to_owned(),
+            format!("EXECUTE format('EXECUTE %I(%L)', prepared || '_l', {org}); "),
         )
     };
     if !delegated.direct {
@@ -479,26 +511,82 @@ fn delegated_body(schema: &str, delegated: &crate::sql::Delegated) -> String {
             delegated.body
         );
     }
+    // The prepared statement's arguments, as literals of their parameters' types.
+    let literals = vec!["%L"; delegated.params].join(", ");
+    let into: Vec<String> = columns
+        .iter()
+        .map(|column| format!("\"{}\"", column.replace('"', "\"\"")))
+        .collect();
     format!(
-        "DECLARE statement text := $q${body}$q$; direct text := statement; shard text; \
-         lock text := $q${lock}$q$; direct_lock text := lock; here boolean := true; \
-         BEGIN {steps}\
+        "#variable_conflict use_column\n DECLARE statement text := $q${body}$q$; lock text := $q${lock}$q$; \
+         org_shard bigint := get_shard_id_for_distribution_column('{org_table}'::regclass, {org}); \
+         prepared text := '{function}_' || org_shard; \
+         direct text; direct_lock text; {declared}here boolean; n bigint; \
+         BEGIN \
+         here := to_regclass(shard_name('{org_table}'::regclass, org_shard)) IS NOT NULL; \
          IF here THEN \
-           IF pg_has_role((SELECT relowner FROM pg_class WHERE oid = '{org_table}'::regclass), 'USAGE') THEN \
+           IF pg_has_role((SELECT c.relowner FROM pg_class c WHERE c.oid = '{org_table}'::regclass), 'USAGE') THEN \
              PERFORM lock_shard_metadata(5, ARRAY[{shards}]::bigint[]); \
            END IF; \
            here := EXISTS (SELECT 1 FROM pg_dist_placement p, pg_dist_local_group g \
-                           WHERE p.shardid = {org_shard} AND p.groupid = g.groupid); \
+                           WHERE p.shardid = org_shard AND p.groupid = g.groupid); \
+         END IF; \
+         IF here AND current_setting('ft_prepared.' || prepared, true) IS DISTINCT FROM 'y' THEN \
+           {steps}\
+           IF here THEN \
+             direct := format($t${direct_template}$t$, {arguments}); \
+             direct_lock := format($t${lock_template}$t$, {arguments}); \
+             {prepare_lock}\
+             IF NOT EXISTS (SELECT 1 FROM pg_prepared_statements ps WHERE ps.name = prepared) THEN \
+               EXECUTE format('PREPARE %I ({types}) AS %s', prepared, direct); \
+             END IF; \
+             PERFORM set_config('ft_prepared.' || prepared, 'y', false); \
+           END IF; \
          END IF; \
          IF here THEN \
-           {direct_lock_now}RETURN QUERY EXECUTE direct USING {using}; \
+           {lock_prepared}\
+           EXECUTE format('EXECUTE %I({literals})', prepared, {using}) INTO {into}; \
+           GET DIAGNOSTICS n = ROW_COUNT; \
+           IF n > 0 THEN RETURN NEXT; END IF; \
          ELSE \
            {lock_now}RETURN QUERY EXECUTE statement USING {using}; \
          END IF; END",
         body = delegated.body,
         shards = shards.join(", "),
         org_table = table("org"),
+        function = delegated.function,
+        types = params.join(", "),
+        into = into.join(", "),
     )
+}
+
+/// `text` made a `format()` template: each `"schema".table` whose table is one of `tables` (the
+/// whole name) becomes `%<n>$s`, `n` its place in `tables` from 1, and every other `%` is
+/// doubled.
+fn shard_template(text: &str, schema: &str, tables: &[&str]) -> String {
+    let prefix = format!("\"{schema}\".");
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        if let Some(after) = rest.strip_prefix(&prefix) {
+            let end = after
+                .find(|c: char| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'))
+                .unwrap_or(after.len());
+            let name = &after[..end];
+            if let Some(place) = tables.iter().position(|table| *table == name) {
+                out.push_str(&format!("%{}$s", place + 1));
+                rest = &after[end..];
+                continue;
+            }
+        }
+        if c == '%' {
+            out.push_str("%%");
+        } else {
+            out.push(c);
+        }
+        rest = &rest[c.len_utf8()..];
+    }
+    out
 }
 
 /// Whether the `citus` extension is installed in the database.
@@ -553,4 +641,50 @@ async fn trigram_schema(tx: &Transaction<'_>) -> Result<Option<String>> {
         .await
         .map_err(|error| map_pg(error, Phase::BeforeCommit))?;
     Ok(rows.first().map(|row| row.get(0)))
+}
+
+#[cfg(test)]
+mod shard_template_tests {
+    use super::{delegated_body, shard_template};
+    use crate::sql::Delegated;
+
+    /// The functions are named by their statement and `sql::FUNCTION_FORM`, not by the
+    /// PL/pgSQL around it: a change to that code must come with a new form, or schemas migrated
+    /// before would keep the old functions under the same names. This pins the code.
+    #[test]
+    fn the_functions_form_is_pinned() {
+        let delegated = Delegated {
+            function: "ft_x_0".to_owned(),
+            body: "SELECT 1 AS a FROM \"s\".org WHERE id = $1 AND $2".to_owned(),
+            params: 2,
+            org_param: 1,
+            direct: true,
+            lock: Some("SELECT 1 FROM \"s\".ft_org_lock WHERE org_id = $1".to_owned()),
+        };
+        let form = delegated_body("s", &delegated, &["uuid", "bool"], &["a"]);
+        let hash = form.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+        });
+        assert_eq!(
+            format!("{hash:016x}"),
+            "4d0e9a6599089b98",
+            "the functions' PL/pgSQL changed: give sql::FUNCTION_FORM a new value, then pin \
+             this hash"
+        );
+    }
+
+    #[test]
+    fn only_whole_table_names_of_the_schema_become_arguments() {
+        let text = "SELECT 1 FROM \"s\".org o, \"s\".ft_org_lock l, \"s\".org_x, \"t\".org \
+                    WHERE x LIKE '5%' AND \"s\".mem.id = 1 AND \"s\".org)";
+        assert_eq!(
+            shard_template(text, "s", &["mem", "org"]),
+            "SELECT 1 FROM %2$s o, \"s\".ft_org_lock l, \"s\".org_x, \"t\".org \
+             WHERE x LIKE '5%%' AND %1$s.id = 1 AND %2$s)"
+        );
+        assert_eq!(
+            shard_template("no tables 100%", "s", &["org"]),
+            "no tables 100%%"
+        );
+    }
 }

@@ -889,6 +889,9 @@ const DELEGATED: [(&str, usize); 15] = [
     ("accept_invitation_local", 11),
 ];
 
+/// The version of the functions' PL/pgSQL (`migrate::delegated_body`), hashed into their names.
+pub(crate) const FUNCTION_FORM: &str = "form 3: prepared per shard, format() templates; ";
+
 /// The highest `$n` a statement names.
 fn param_count(text: &str) -> usize {
     let bytes = text.as_bytes();
@@ -955,8 +958,10 @@ impl Sql {
             }
             let params = param_count(&body);
             let lock = LOCKING.contains(&name).then(|| lock_body.clone());
+            // The function's form (`migrate::delegated_body`) is part of its name too: a later
+            // form is a new function, never a changed one.
             let marked = format!(
-                "{}{}{body}",
+                "{FUNCTION_FORM}org ${org_param}; {}{}{body}",
                 if direct { "" } else { "planned " },
                 lock.as_deref()
                     .map_or(String::new(), |lock| format!("{lock}; "))
@@ -1035,6 +1040,7 @@ mod tests {
             (body("change_role"), "x.org_id = $6"),
             (body("revoke_org"), "AND object_id = $1"),
             (body("transfer_ownership"), "WHERE id = $3 AND org_id = $1"),
+            (body("transfer_ownership"), "WHERE id = $4 AND org_id = $1"),
         ] {
             assert!(text.contains(scope), "{scope}: {text}");
         }

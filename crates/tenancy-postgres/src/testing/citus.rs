@@ -117,7 +117,22 @@ impl TestCitus {
                     nodes: None,
                 })
             }
-            _ => Self::start_nodes().await,
+            _ => Self::start_nodes(false).await,
+        }
+    }
+
+    /// As [`start`](Self::start), with `pg_stat_statements` loaded on every node this process
+    /// starts (`track = all`, so that statements run inside functions are counted too): for a
+    /// benchmark that shows where each node's time goes. The extension must be installed with
+    /// the server (PostgreSQL's contrib).
+    ///
+    /// # Errors
+    ///
+    /// As [`start`](Self::start).
+    pub async fn start_measured() -> Result<Self, TestSupportError> {
+        match std::env::var(CITUS_URL_ENV) {
+            Ok(url) if !url.is_empty() => Self::start().await,
+            _ => Self::start_nodes(true).await,
         }
     }
 
@@ -140,7 +155,7 @@ impl TestCitus {
             .cloned()
     }
 
-    async fn start_nodes() -> Result<Self, TestSupportError> {
+    async fn start_nodes(measured: bool) -> Result<Self, TestSupportError> {
         let bin = find_bin().ok_or_else(|| {
             fail("no PostgreSQL server binaries found and CITUS_URL is unset: install them")
         })?;
@@ -190,14 +205,19 @@ impl TestCitus {
         for (index, &port) in ports.iter().enumerate() {
             let data = nodes.data(port);
             let initdb = initdb(&bin, as_postgres_user, Path::new(&data));
+            let measuring = if measured {
+                ",pg_stat_statements -c pg_stat_statements.track=all"
+            } else {
+                ""
+            };
             let shards = if index == 0 {
                 format!(" -c citus.shard_count={TEST_SHARD_COUNT}")
             } else {
                 String::new()
             };
             let options = format!(
-                "-p {port} -k {} -c listen_addresses=127.0.0.1 -c shared_preload_libraries=citus,pg_stat_statements \
-                 -c pg_stat_statements.track=all -c max_prepared_transactions=200 -c max_connections=300 -c fsync=off \
+                "-p {port} -k {} -c listen_addresses=127.0.0.1 -c shared_preload_libraries=citus{measuring} \
+                 -c max_prepared_transactions=200 -c max_connections=300 -c fsync=off \
                  -c synchronous_commit=off -c full_page_writes=off{shards}",
                 dir.display()
             );

@@ -183,6 +183,18 @@ async fn a_store_without_its_functions_is_told_to_migrate() {
         .add_member(AddMember::new(org, bob, Role::Member))
         .await
         .expect("added once migrated");
+    // Made again as it was: distributed by its org argument, its calls delegated.
+    let delegated: bool = client
+        .query_one(
+            "SELECT d.force_delegation AND d.distribution_argument_index = 0 \
+             FROM pg_dist_object d JOIN pg_proc p ON p.oid = d.objid \
+             WHERE p.pronamespace = $1::text::regnamespace AND p.proname LIKE 'ft\\_add\\_member\\_%'",
+            &[&format!("\"{}\"", target.schema())],
+        )
+        .await
+        .expect("the function's distribution")
+        .get(0);
+    assert!(delegated);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

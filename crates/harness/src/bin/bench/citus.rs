@@ -42,7 +42,9 @@ struct Row {
 pub(crate) async fn run(iterations: usize, rtt_us: u64) -> Result<(), String> {
     let single = TestPostgres::start().await.map_err(|e| e.to_string())?;
     let database = single.fresh_database().await.map_err(|e| e.to_string())?;
-    let cluster = TestCitus::start().await.map_err(|e| e.to_string())?;
+    let cluster = TestCitus::start_measured()
+        .await
+        .map_err(|e| e.to_string())?;
     let schema = cluster.fresh_schema().await.map_err(|e| e.to_string())?;
     println!(
         "\nCitus: a coordinator and {} workers on this machine, {} shards per table; one node: \
