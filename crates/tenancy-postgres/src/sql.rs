@@ -783,6 +783,26 @@ impl Sql {
         by_scope(&mut self.suspend_membership, "g", "$3");
         by_scope(&mut self.reinstate_membership, "g", "$4");
         by_scope(&mut self.self_leave_alone, "g", "$3");
+        // A page of one org's rows names the org by an equality too: the range alone (read
+        // through a sub-select, for the single-node plans) leaves Citus no shard to prune to,
+        // and it reads every shard. On the org's shard the primary key `(org_id, id)` serves
+        // the range in order.
+        let schema = self.schema.clone();
+        for text in [
+            &mut self.list_members,
+            &mut self.list_members_by_status,
+            &mut self.list_members_by_role,
+            &mut self.list_members_by_status_role,
+            &mut self.list_invitations,
+            &mut self.list_invitations_by_status,
+        ] {
+            for table in ["mem", "inv"] {
+                *text = text.replace(
+                    &format!("FROM \"{schema}\".{table} WHERE "),
+                    &format!("FROM \"{schema}\".{table} WHERE org_id = $1 AND "),
+                );
+            }
+        }
         // An acceptance's probe reads the tuples of its id range apart (a subquery on `tup` in
         // a query on `inv` is a join Citus refuses).
         self.accept_probe = format!(
@@ -1059,6 +1079,19 @@ mod tests {
         assert!(undelegated.delegated.is_empty());
         assert!(undelegated.change_role.starts_with("WITH "));
         assert!(sql.accept_probe.starts_with("WITH p AS"));
+        for text in [
+            &sql.list_members,
+            &sql.list_members_by_role,
+            &sql.list_invitations_by_status,
+        ] {
+            assert!(text.contains("WHERE org_id = $1 AND ("), "{text}");
+        }
+        assert_eq!(
+            sql.list_members_by_role
+                .matches("WHERE org_id = $1 AND")
+                .count(),
+            3
+        );
         // The single-node statements keep their text: no registry, no scope placeholders.
         let single = Sql::new("tenancy", Layout::SingleNode);
         assert!(!single.create_org.contains("ft_org_slug"));

@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 use flametrench_ids::UsrId;
 use flametrench_tenancy_core::{
     AcceptInvitation, AddMember, AdminRemove, ChangeRole, CreateInvitation, CreateOrg,
-    DeclineInvitation, Identifier, MemberAction, OrgAction, OrgName, Patch, PreTuple, Role,
-    SelfLeave, Slug, TenancyStore, TransferOwnership, UpdateOrg,
+    DeclineInvitation, Identifier, ListMembers, MemberAction, OrgAction, OrgName, Patch, PreTuple,
+    Role, SelfLeave, Slug, TenancyStore, TransferOwnership, UpdateOrg,
 };
 use flametrench_tenancy_postgres::PostgresTenancyStore;
 use flametrench_tenancy_postgres::testing::{
@@ -437,10 +437,13 @@ async fn single_org_calls_in_a_callers_transaction_reach_one_worker_on_citus() {
             .change_role(ChangeRole::new(mem, Role::Admin).in_org(org).by(alice)));
         let read = in_own_transaction!(client, notices, target, weakening, |store| store
             .org_access(org, bob));
+        let listed = in_own_transaction!(client, notices, target, weakening, |store| store
+            .list_members(ListMembers::new(org)));
         for (call, remote) in [
             ("add_member", &added),
             ("change_role", &changed),
             ("org_access", &read),
+            ("list_members", &listed),
         ] {
             if weakening.is_none() {
                 assert_eq!(remote.servers.len(), 1, "{call}: {remote:?}");
