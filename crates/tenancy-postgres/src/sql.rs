@@ -338,6 +338,51 @@ const ACCEPT_INVITATION: &str = "WITH i AS (SELECT id, org_id, role, invited_by,
               WHERE id = (SELECT id FROM go){IN_ORG:$11} AND (SELECT count(*) FROM m) = 1 RETURNING *) \
         SELECT {INV}, ARRAY(SELECT id FROM p) AS inserted FROM a";
 
+/// $1 org, $2 new status, $3 now, $4 required current status, $5 the actor.
+fn set_org_status() -> String {
+    format!(
+        "WITH o AS (UPDATE {{s}}.org SET status = $2, updated_at = $3 \
+        WHERE id = $1 AND status = $4 AND {}{{REFUSE}} RETURNING {{ORG}}), {{BUMP}} \
+        SELECT {{ORG}}, (SELECT count(*) FROM bump) FROM o",
+        org_actor("$5", "('owner')", false)
+    )
+}
+
+/// $1 org, $2 now, $3 the actor: the org revoked with its rows.
+fn revoke_org() -> String {
+    format!(
+        "WITH o AS (UPDATE {{s}}.org SET status = 'revoked', updated_at = $2 \
+              WHERE id = $1 AND status <> 'revoked' AND {}{{REFUSE}} RETURNING {{ORG}}), \
+        ms AS (UPDATE {{s}}.mem SET status = 'revoked', updated_at = greatest($2, created_at) \
+              WHERE org_id = $1 AND status IN ('active', 'suspended') AND EXISTS (SELECT 1 FROM o) RETURNING 1), \
+        ts AS (DELETE FROM {{s}}.tup WHERE (object_type || '/' || object_id::text) = 'org/' || $1::text{{IN_OBJ:$1}} \
+              AND EXISTS (SELECT 1 FROM o) RETURNING 1), \
+        iv AS (UPDATE {{s}}.inv SET status = 'revoked', terminal_at = $2 \
+              WHERE org_id = $1 AND status = 'pending' AND EXISTS (SELECT 1 FROM o) RETURNING 1) \
+        SELECT {{ORG}} FROM o",
+        org_actor("$3", "('owner')", false)
+    )
+}
+
+/// An org write (`update_org`, `set_org_status`, `revoke_org`) that returns one row whatever it
+/// did: the org it wrote (its columns null when it wrote nothing), the org's status as its guard
+/// saw it (`seen_status`, null when there is no such org) and the active role there of the
+/// actor `actor` (`actor_role`), read in the guard's snapshot. On the distributed layout its
+/// function takes the org's lock first (`LOCKING`), so the call is one command to the org's
+/// worker: the flight's own lock, actor read and status read are not sent.
+fn org_facts(write: &str, actor: &str) -> String {
+    let tail = write.rfind(" SELECT {ORG}").unwrap_or(write.len());
+    format!(
+        "{} SELECT o.id, o.name, o.slug, o.status, o.created_at, o.updated_at, \
+         (SELECT x.status FROM {{s}}.org x WHERE x.id = $1) AS seen_status, \
+         (SELECT a.role FROM {{s}}.mem a WHERE a.org_id = $1 AND a.usr_id = {} \
+          AND a.status = 'active') AS actor_role \
+         FROM (SELECT 1) AS one LEFT JOIN o ON true",
+        &write[..tail],
+        nullable(actor)
+    )
+}
+
 macro_rules! statements {
     ($($(#[$doc:meta])* $name:ident = $template:expr;)*) => {
         /// The store's statements, with the schema filled in.
@@ -474,6 +519,8 @@ statements! {
     /// `update_org` that sets the slug: on the distributed layout it also moves the slug's
     /// registry row (the same statement on one node).
     update_org_slug = update_org();
+    /// `update_org` returning its facts (`org_facts`), on the distributed layout.
+    update_org_facts = org_facts(&update_org(), "$7");
 
     /// $1 after (the nil uuid for the first page), $2 limit: the primary key's range.
     list_orgs = "SELECT {ORG} FROM {s}.org WHERE id > $1 ORDER BY id LIMIT $2";
@@ -490,23 +537,17 @@ statements! {
 
     /// $1 org, $2 new status, $3 now, $4 required current status, $5 the actor (nullable, as
     /// for `update_org`).
-    set_org_status = format!("WITH o AS (UPDATE {{s}}.org SET status = $2, updated_at = $3 \
-        WHERE id = $1 AND status = $4 AND {}{{REFUSE}} RETURNING {{ORG}}), {{BUMP}} \
-        SELECT {{ORG}}, (SELECT count(*) FROM bump) FROM o", org_actor("$5", "('owner')", false));
+    set_org_status = set_org_status();
+    /// `set_org_status` returning its facts (`org_facts`), on the distributed layout.
+    set_org_status_facts = org_facts(&set_org_status(), "$5");
 
     /// $1 org, $2 now, $3 the actor (nullable). Runs after `lock_org`, in its own statement,
     /// so that its snapshot holds every membership committed before the lock was granted.
     /// Revokes the org and, gated on that update, its memberships, its tuples and its pending
     /// invitations.
-    revoke_org = format!("WITH o AS (UPDATE {{s}}.org SET status = 'revoked', updated_at = $2 \
-              WHERE id = $1 AND status <> 'revoked' AND {}{{REFUSE}} RETURNING {{ORG}}), \
-        ms AS (UPDATE {{s}}.mem SET status = 'revoked', updated_at = greatest($2, created_at) \
-              WHERE org_id = $1 AND status IN ('active', 'suspended') AND EXISTS (SELECT 1 FROM o) RETURNING 1), \
-        ts AS (DELETE FROM {{s}}.tup WHERE (object_type || '/' || object_id::text) = 'org/' || $1::text{{IN_OBJ:$1}} \
-              AND EXISTS (SELECT 1 FROM o) RETURNING 1), \
-        iv AS (UPDATE {{s}}.inv SET status = 'revoked', terminal_at = $2 \
-              WHERE org_id = $1 AND status = 'pending' AND EXISTS (SELECT 1 FROM o) RETURNING 1) \
-        SELECT {{ORG}} FROM o", org_actor("$3", "('owner')", false));
+    revoke_org = revoke_org();
+    /// `revoke_org` returning its facts (`org_facts`), on the distributed layout.
+    revoke_org_facts = org_facts(&revoke_org(), "$3");
 
     /// $1 org. Locks the org row and its lock row; returns the org's status.
     lock_org = "WITH o AS (SELECT id, status FROM {s}.org WHERE id = $1{LOCK}), {BUMP} \
@@ -878,7 +919,7 @@ pub(crate) struct Delegated {
 /// The delegated statements whose function takes the org's lock first (see
 /// [`Delegated::lock`]): the guarded membership writes, `add_member` and `create_invitation`,
 /// whose flights are otherwise the lock and the statement.
-const LOCKING: [&str; 8] = [
+const LOCKING: [&str; 11] = [
     "change_role",
     "suspend_membership",
     "reinstate_membership",
@@ -887,11 +928,14 @@ const LOCKING: [&str; 8] = [
     "self_leave",
     "add_member",
     "create_invitation",
+    "update_org_facts",
+    "set_org_status_facts",
+    "revoke_org_facts",
 ];
 
 /// The statements delegated to the org's worker, with the parameter that holds their org.
 /// (`end_invitation`, one `UPDATE` that names its org, is already one task on the org's shard.)
-const DELEGATED: [(&str, usize); 15] = [
+const DELEGATED: [(&str, usize); 18] = [
     ("lock_org", 1),
     ("create_org", 1),
     ("update_org", 1),
@@ -907,6 +951,9 @@ const DELEGATED: [(&str, usize); 15] = [
     ("add_member", 1),
     ("create_invitation", 2),
     ("accept_invitation_local", 11),
+    ("update_org_facts", 1),
+    ("set_org_status_facts", 1),
+    ("revoke_org_facts", 1),
 ];
 
 /// The version of the functions' PL/pgSQL (`migrate::delegated_body`), hashed into their names.

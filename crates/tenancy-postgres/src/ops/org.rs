@@ -10,7 +10,7 @@ use flametrench_tenancy_core::{
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
-use super::{first, org_status_of, role_in, rows_at, settle, settle_row};
+use super::{first, org_status_of, parse_role, role_in, rows_at, settle, settle_row};
 use crate::error::corrupt;
 use crate::exec::{Shape, Stmt};
 use crate::migrate::Layout;
@@ -279,6 +279,26 @@ pub(super) async fn update(
         .bind(&slug, Type::TEXT)
         .bind(&now, Type::TIMESTAMPTZ)
         .bind(&actor, Type::UUID);
+    if sql.locks_in_functions && !set_slug {
+        let write = Stmt::new(&sql.update_org_facts)
+            .bind(&org, Type::UUID)
+            .bind(&set_name, Type::BOOL)
+            .bind(&name, Type::TEXT)
+            .bind(&set_slug, Type::BOOL)
+            .bind(&slug, Type::TEXT)
+            .bind(&now, Type::TIMESTAMPTZ)
+            .bind(&actor, Type::UUID);
+        // The update leaves the status as the guard saw it.
+        return org_write_on_its_worker(
+            store,
+            (Op::UpdateOrg, input.org_id, actor.is_some()),
+            write,
+            (probe, &marked),
+            |facts| facts.seen,
+            |status, actor_role| decide::update_org(status, actor_role).map(drop),
+        )
+        .await;
+    }
     let moves_slug = set_slug && sql.layout == Layout::Distributed;
     let flight = OrgFlight::new(store, &org, actor.as_ref(), write, moves_slug);
     let call = Call::write(Op::UpdateOrg, flight.shape).probe(probe, &marked);
@@ -327,6 +347,24 @@ pub(super) async fn transition(
         Ok(org_of(rows)?.filter(|org| org.status == target && org.updated_at == now))
     };
     let (target_text, required_text) = (target.as_str(), required.as_str());
+    if sql.locks_in_functions {
+        let write = Stmt::new(&sql.set_org_status_facts)
+            .bind(&org, Type::UUID)
+            .bind(&target_text, Type::TEXT)
+            .bind(&now, Type::TIMESTAMPTZ)
+            .bind(&required_text, Type::TEXT)
+            .bind(&actor, Type::UUID);
+        // A written org had the status the guard required.
+        return org_write_on_its_worker(
+            store,
+            (op, org_id, actor.is_some()),
+            write,
+            (probe, &marked),
+            |facts| facts.changed.as_ref().map(|_| required).or(facts.seen),
+            |status, actor_role| decide::org_transition(status, transition, actor_role).map(drop),
+        )
+        .await;
+    }
     let write = Stmt::new(&sql.set_org_status)
         .bind(&org, Type::UUID)
         .bind(&target_text, Type::TEXT)
@@ -364,6 +402,24 @@ pub(super) async fn revoke(
     let marked = |rows: &[tokio_postgres::Row]| {
         Ok(org_of(rows)?.filter(|org| org.status == OrgStatus::Revoked && org.updated_at == now))
     };
+    if sql.locks_in_functions {
+        let write = Stmt::new(&sql.revoke_org_facts)
+            .bind(&org, Type::UUID)
+            .bind(&now, Type::TIMESTAMPTZ)
+            .bind(&actor, Type::UUID);
+        // The revocation's guard saw the status before it.
+        return org_write_on_its_worker(
+            store,
+            (Op::RevokeOrg, org_id, actor.is_some()),
+            write,
+            (probe, &marked),
+            |facts| facts.seen,
+            |status, actor_role| {
+                decide::org_transition(status, OrgTransition::Revoke, actor_role).map(drop)
+            },
+        )
+        .await;
+    }
     let call = Call::write(Op::RevokeOrg, Shape::Transaction).probe(probe, &marked);
     let mut stmts = vec![Stmt::new(&sql.lock_org).bind(&org, Type::UUID)];
     if let Some(actor) = &actor {
@@ -391,6 +447,57 @@ pub(super) async fn revoke(
             |_| locked.unwrap_or(OrgStatus::Revoked),
             |status| decide::org_transition(status, OrgTransition::Revoke, actor_role).map(drop),
         )
+    })
+    .await
+}
+
+/// What an org write's facts statement returned (`sql::org_facts`): the org it wrote, the
+/// org's status as its guard saw it, and the actor's active role there, read in the guard's
+/// snapshot.
+struct OrgFacts {
+    changed: Option<Organization>,
+    seen: Option<OrgStatus>,
+    actor_role: Option<Role>,
+}
+
+impl OrgFacts {
+    fn read(rows: &[tokio_postgres::Row]) -> Result<Self> {
+        let row = rows
+            .first()
+            .ok_or_else(|| corrupt("an org write's facts"))?;
+        let changed = match rows::named::<Option<Uuid>>(row, "id")? {
+            Some(_) => Some(rows::organization(row)?),
+            None => None,
+        };
+        let seen: Option<&str> = rows::named(row, "seen_status")?;
+        Ok(Self {
+            changed,
+            seen: seen
+                .map(|status| status.parse().map_err(|_| corrupt("an org status")))
+                .transpose()?,
+            actor_role: parse_role(rows::named(row, "actor_role")?)?,
+        })
+    }
+}
+
+/// An org write on the distributed layout: its facts statement alone, one command to the
+/// org's worker in autocommit, whose function takes the org's lock first (`sql::LOCKING`). The
+/// outcome is held to `decided` on the status `status` takes from the facts, and on the actor's
+/// role when the write is checked.
+async fn org_write_on_its_worker(
+    store: &PostgresTenancyStore<'_, '_>,
+    (op, org_id, checked): (Op, OrgId, bool),
+    write: Stmt<'_>,
+    probe: (Stmt<'_>, &crate::run::ReadMarks<'_, Organization>),
+    status: impl Fn(&OrgFacts) -> Option<OrgStatus> + Sync,
+    decided: impl Fn(Option<OrgStatus>, Option<Option<Role>>) -> Result<()> + Sync,
+) -> Result<Organization> {
+    let call = Call::write(op, Shape::Single).probe(probe.0, probe.1);
+    let stmts = [write];
+    run(store, call, org_id, &stmts, |flights| {
+        let facts = OrgFacts::read(rows_at(&flights, 0))?;
+        let actor_role = checked.then_some(facts.actor_role);
+        settle_row(op, decided(status(&facts), actor_role), facts.changed)
     })
     .await
 }
