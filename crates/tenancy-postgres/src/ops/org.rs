@@ -266,7 +266,11 @@ pub(super) async fn update(
                 && (!set_slug || org.slug.as_ref().map(|slug| slug.as_str()) == slug)
         }))
     };
-    let text = if set_slug {
+    // On the distributed layout, without a slug to move, the facts form on the org's worker.
+    let on_its_worker = sql.locks_in_functions && !set_slug;
+    let text = if on_its_worker {
+        &sql.update_org_facts
+    } else if set_slug {
         &sql.update_org_slug
     } else {
         &sql.update_org
@@ -279,15 +283,7 @@ pub(super) async fn update(
         .bind(&slug, Type::TEXT)
         .bind(&now, Type::TIMESTAMPTZ)
         .bind(&actor, Type::UUID);
-    if sql.locks_in_functions && !set_slug {
-        let write = Stmt::new(&sql.update_org_facts)
-            .bind(&org, Type::UUID)
-            .bind(&set_name, Type::BOOL)
-            .bind(&name, Type::TEXT)
-            .bind(&set_slug, Type::BOOL)
-            .bind(&slug, Type::TEXT)
-            .bind(&now, Type::TIMESTAMPTZ)
-            .bind(&actor, Type::UUID);
+    if on_its_worker {
         // The update leaves the status as the guard saw it.
         return org_write_on_its_worker(
             store,
@@ -347,13 +343,18 @@ pub(super) async fn transition(
         Ok(org_of(rows)?.filter(|org| org.status == target && org.updated_at == now))
     };
     let (target_text, required_text) = (target.as_str(), required.as_str());
+    let text = if sql.locks_in_functions {
+        &sql.set_org_status_facts
+    } else {
+        &sql.set_org_status
+    };
+    let write = Stmt::new(text)
+        .bind(&org, Type::UUID)
+        .bind(&target_text, Type::TEXT)
+        .bind(&now, Type::TIMESTAMPTZ)
+        .bind(&required_text, Type::TEXT)
+        .bind(&actor, Type::UUID);
     if sql.locks_in_functions {
-        let write = Stmt::new(&sql.set_org_status_facts)
-            .bind(&org, Type::UUID)
-            .bind(&target_text, Type::TEXT)
-            .bind(&now, Type::TIMESTAMPTZ)
-            .bind(&required_text, Type::TEXT)
-            .bind(&actor, Type::UUID);
         // A written org had the status the guard required.
         return org_write_on_its_worker(
             store,
@@ -365,12 +366,6 @@ pub(super) async fn transition(
         )
         .await;
     }
-    let write = Stmt::new(&sql.set_org_status)
-        .bind(&org, Type::UUID)
-        .bind(&target_text, Type::TEXT)
-        .bind(&now, Type::TIMESTAMPTZ)
-        .bind(&required_text, Type::TEXT)
-        .bind(&actor, Type::UUID);
     let flight = OrgFlight::new(store, &org, actor.as_ref(), write, false);
     let call = Call::write(op, flight.shape).probe(probe, &marked);
     let reading = flight.reading;

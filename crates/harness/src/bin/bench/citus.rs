@@ -237,6 +237,17 @@ async fn team(
     Ok((created.org.id, owner, created.owner_membership.id, added))
 }
 
+/// A fresh user made a member of `side`'s org: the user and the membership.
+async fn member(side: &Side) -> Result<(UsrId, flametrench_ids::MemId), String> {
+    let member = user(&side.store).await;
+    let added = done(
+        side.store
+            .add_member(AddMember::new(side.org, member, Role::Member))
+            .await,
+    )?;
+    Ok((member, added.id))
+}
+
 /// An invitation into `side`'s org for `identifier()`, by its owner, with `pre_tuples`.
 async fn invite(side: &Side, pre_tuples: &[PreTuple]) -> Result<flametrench_ids::InvId, String> {
     let input = done(
@@ -304,15 +315,7 @@ async fn compare(sides: &[Side; 2], iterations: usize) -> Result<Vec<Row>, Strin
         sides,
         iterations,
         "change_role",
-        |side| {
-            let member = user(&side.store).await;
-            done(
-                side.store
-                    .add_member(AddMember::new(side.org, member, Role::Member))
-                    .await,
-            )?
-            .id
-        },
+        |side| { member(side).await?.1 },
         |mem| side.store.change_role(
             ChangeRole::new(mem, Role::Admin)
                 .in_org(side.org)
@@ -324,15 +327,7 @@ async fn compare(sides: &[Side; 2], iterations: usize) -> Result<Vec<Row>, Strin
         sides,
         iterations,
         "suspend_membership",
-        |side| {
-            let member = user(&side.store).await;
-            done(
-                side.store
-                    .add_member(AddMember::new(side.org, member, Role::Member))
-                    .await,
-            )?
-            .id
-        },
+        |side| { member(side).await?.1 },
         |mem| side
             .store
             .suspend_membership(MemberAction::new(mem).in_org(side.org).by(side.owner))
@@ -343,13 +338,7 @@ async fn compare(sides: &[Side; 2], iterations: usize) -> Result<Vec<Row>, Strin
         iterations,
         "reinstate_membership",
         |side| {
-            let member = user(&side.store).await;
-            let mem = done(
-                side.store
-                    .add_member(AddMember::new(side.org, member, Role::Member))
-                    .await,
-            )?
-            .id;
+            let (_, mem) = member(side).await?;
             done(
                 side.store
                     .suspend_membership(MemberAction::new(mem).in_org(side.org))
@@ -366,15 +355,7 @@ async fn compare(sides: &[Side; 2], iterations: usize) -> Result<Vec<Row>, Strin
         sides,
         iterations,
         "admin_remove",
-        |side| {
-            let member = user(&side.store).await;
-            done(
-                side.store
-                    .add_member(AddMember::new(side.org, member, Role::Member))
-                    .await,
-            )?
-            .id
-        },
+        |side| { member(side).await?.1 },
         |mem| side
             .store
             .admin_remove(AdminRemove::new(mem, side.owner).in_org(side.org))
@@ -385,13 +366,7 @@ async fn compare(sides: &[Side; 2], iterations: usize) -> Result<Vec<Row>, Strin
         iterations,
         "self_leave",
         |side| {
-            let member = user(&side.store).await;
-            let mem = done(
-                side.store
-                    .add_member(AddMember::new(side.org, member, Role::Member))
-                    .await,
-            )?
-            .id;
+            let (member, mem) = member(side).await?;
             (mem, member)
         },
         |leaving| side
