@@ -21,7 +21,7 @@ use futures_util::StreamExt;
 use time::{Duration, OffsetDateTime};
 use tokio_postgres::{AsyncMessage, Client, NoTls};
 
-use crate::support::{Target, citus, citus_schema};
+use crate::support::{Target, citus, citus_schema, or_skip};
 
 /// What Citus did for each call: its name, the two-phase participants the coordinator
 /// prepared for it, and those the workers prepared (a worker coordinates a two-phase commit of
@@ -276,14 +276,7 @@ async fn over_a_pool(cluster: &TestCitus, weakening: Option<Weakening>) -> Prepa
 /// other test may write there. With `CITUS_URL` the cluster is shared and only the
 /// coordinator's records (filtered by the store's backend) are counted.
 async fn own_cluster() -> Option<TestCitus> {
-    match TestCitus::start().await {
-        Ok(cluster) => Some(cluster),
-        Err(error) if std::env::var_os("CI").is_none() => {
-            eprintln!("skipped, no Citus cluster: {error}");
-            None
-        }
-        Err(error) => panic!("a Citus cluster: {error}"),
-    }
+    or_skip(TestCitus::start().await)
 }
 
 /// The single-org calls that the checks below are shown to catch when weakened.

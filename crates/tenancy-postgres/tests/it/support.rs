@@ -4,7 +4,9 @@ use flametrench_ids::UsrId;
 use flametrench_tenancy_core::TenancyStore;
 use std::sync::Arc;
 
-use flametrench_tenancy_postgres::testing::{CitusSchema, TestCitus, TestDatabase, TestPostgres};
+use flametrench_tenancy_postgres::testing::{
+    CitusSchema, TestCitus, TestDatabase, TestPostgres, TestSupportError,
+};
 use flametrench_tenancy_postgres::{Layout, PostgresTenancyStore};
 
 pub(crate) async fn server() -> TestPostgres {
@@ -75,7 +77,13 @@ impl Target {
 /// The process's Citus cluster; `None` (the test returns, saying why) where none can be had
 /// outside CI. Under CI a cluster that cannot start fails the test.
 pub(crate) async fn citus() -> Option<Arc<TestCitus>> {
-    match TestCitus::shared().await {
+    or_skip(TestCitus::shared().await)
+}
+
+/// A Citus cluster, or `None` (the test returns, saying why) where none can be had outside CI.
+/// Under CI a cluster that cannot start fails the test.
+pub(crate) fn or_skip<C>(cluster: Result<C, TestSupportError>) -> Option<C> {
+    match cluster {
         Ok(cluster) => Some(cluster),
         Err(error) if std::env::var_os("CI").is_none() => {
             eprintln!("skipped, no Citus cluster: {error}");

@@ -66,19 +66,10 @@ pub(crate) async fn run(settings: Settings) -> Result<(), String> {
         postgres_part(iterations, big, rtt_us).await?;
     }
     if store.citus() {
-        // On a single-threaded runtime, where a flight's requests are written together and the
-        // proxies count round trips exactly (see `postgres_part`).
-        std::thread::scope(|scope| {
-            scope
-                .spawn(|| {
-                    tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build()
-                        .map_err(|e| e.to_string())?
-                        .block_on(crate::citus::run(iterations, rtt_us))
-                })
-                .join()
-                .unwrap_or_else(|_| Err("the Citus comparison panicked".into()))
+        // On a single-threaded runtime, where the proxies count round trips exactly (see
+        // `on_one_thread`).
+        on_one_thread("the Citus comparison", || {
+            crate::citus::run(iterations, rtt_us)
         })?;
     }
     Ok(())
@@ -175,21 +166,8 @@ async fn memory_part(
 /// The PostgreSQL store: round trips, the floor, latencies against a big org, 8 clients.
 async fn postgres_part(iterations: usize, big: usize, rtt_us: u64) -> Result<(), String> {
     let server = TestPostgres::start().await.map_err(|e| e.to_string())?;
-    // Counted on a single-threaded runtime, where a flight's requests are written together: on
-    // a multi-threaded one the connection task may flush a pipelined flight in pieces, which
-    // the proxy cannot tell from a client that waited.
-    let trips = std::thread::scope(|scope| {
-        scope
-            .spawn(|| {
-                tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .map_err(|e| e.to_string())?
-                    .block_on(count_trips(&server))
-            })
-            .join()
-            .unwrap_or_else(|_| Err("the round-trip count panicked".into()))
-    })?;
+    // Counted on a single-threaded runtime (`on_one_thread`).
+    let trips = on_one_thread("the round-trip count", || count_trips(&server))?;
     let database = server.fresh_database().await.map_err(|e| e.to_string())?;
     let pool = database.pool(9).map_err(|e| e.to_string())?;
     let client = database.connect().await.map_err(|e| e.to_string())?;
@@ -303,4 +281,26 @@ pub(crate) async fn concurrent<S: TenancyStore + 'static>(
             )
         })
         .collect()
+}
+
+/// Runs `job` on a single-threaded runtime of a thread of its own: there a flight's requests are
+/// written together, where on a multi-threaded one the connection task may flush a pipelined
+/// flight in pieces, which a proxy cannot tell from a client that waited. `what` names the job
+/// should it panic.
+fn on_one_thread<F: std::future::Future<Output = Result<T, String>>, T: Send>(
+    what: &str,
+    job: impl FnOnce() -> F + Send,
+) -> Result<T, String> {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| e.to_string())?
+                    .block_on(job())
+            })
+            .join()
+            .unwrap_or_else(|_| Err(format!("{what} panicked")))
+    })
 }
