@@ -7,28 +7,66 @@
 //! newest membership of a big org, since ids grow with time) compares against every key of
 //! every node on its path, about 60 comparisons at a million entries against a handful for a
 //! group of ten. Here the entries sit in sorted chunks of at most [`CHUNK`] entries: a lookup
-//! binary-searches the chunks' first keys (kept in an array of their own), then the chunk, so it compares
-//! `log2(groups' chunks) + log2(CHUNK)` keys, about 20 at a million and 4 at ten; an append
-//! at the end of the last chunk moves nothing, and an insert elsewhere moves at most a chunk's
-//! entries. Chunks are filled to the brim by appends (a full last chunk starts a new one) and
-//! split in two by an insert into a full chunk elsewhere; a chunk emptied by removals is
-//! dropped, and one under a quarter full is merged into its successor when they fit in one.
+//! binary-searches the chunks' first keys (kept in an array of their own), then the chunk, so it
+//! compares `log2(groups' chunks) + log2(CHUNK)` keys, about 20 at a million and 4 at ten; an
+//! append at the end of the last chunk moves nothing, and an insert elsewhere moves at most a
+//! chunk's entries. Chunks are filled to the brim by appends (a full last chunk starts a new
+//! one) and split in two by an insert into a full chunk elsewhere; a chunk emptied by removals
+//! is dropped, and one under a quarter full is merged into its successor when they fit in one.
+//!
+//! # Where an entry is
+//!
+//! A chunk keeps an id for as long as it lives, and an entry's owner may record the id of the
+//! chunk that holds it ([`Places::place`], told on every insert and every move). A removal
+//! given that id searches that chunk alone: `log2(CHUNK)` comparisons at most, however large
+//! the group, where a search from the top also compares `log2(chunks)` first keys (13 more at
+//! a million entries). The ids cost the owner 4 bytes an entry; entries whose owner records
+//! nothing ([`Keyed`]) are removed by a search from the top. Ids move only with entries: a
+//! split moves the upper half of a chunk to a new id, a merge moves a sparse chunk's entries
+//! into its successor, and a dropped chunk's id goes to the chunk with the highest id (whose
+//! entries are told). So an insert or removal tells at most a chunk's entries, and only when it
+//! splits, merges or drops a chunk.
 
 /// Entries per chunk, at most.
 pub(crate) const CHUNK: usize = 128;
 
+/// Where the entries of a [`Sorted`] get their keys, and where they record the chunk that
+/// holds them (see the module's documentation).
+pub(crate) trait Places<E, K> {
+    /// The key of `entry`: the key it had when it was inserted, for as long as it is in.
+    fn key(&self, entry: E) -> K;
+
+    /// `entry` now sits in the chunk with id `chunk`: the hint its removal may be given.
+    fn place(&mut self, entry: E, chunk: u32);
+}
+
+/// [`Places`] for entries whose owner records no chunk: their key read by a function.
+pub(crate) struct Keyed<F>(pub(crate) F);
+
+impl<E, K, F: Fn(E) -> K> Places<E, K> for Keyed<F> {
+    fn key(&self, entry: E) -> K {
+        (self.0)(entry)
+    }
+
+    fn place(&mut self, _: E, _: u32) {}
+}
+
 /// An ordered set of `Copy` entries in sorted chunks (see the module's documentation), ordered
-/// by a key `K` each method is told how to read (`key_of`): an entry may be a row's position,
-/// ordered by the id of the row there, so that the index holds 4 bytes an entry and moves 4
-/// bytes an entry when a chunk shifts. The first key of each chunk is kept beside the chunks,
-/// so that finding the chunk compares keys in one contiguous array. Every chunk holds at least
-/// one entry, and every key of a chunk is below every key of the next; `key_of` must give each
-/// entry the key it had when it was inserted, for as long as it is in.
+/// by a key `K` each method is told how to read ([`Places::key`], or a function for a read):
+/// an entry may be a row's position, ordered by the id of the row there, so that the index
+/// holds 4 bytes an entry and moves 4 bytes an entry when a chunk shifts. The first key of each
+/// chunk but the first is kept beside the chunks, so that finding the chunk compares keys in
+/// one contiguous array. Every chunk holds at least one entry, and every key of a chunk is
+/// below every key of the next in key order.
 #[derive(Debug, Clone)]
 pub(crate) struct Sorted<K, E> {
+    /// The chunks, by id.
     chunks: Vec<Vec<E>>,
-    /// The key of the first entry of each chunk but the first (a group of one chunk, as most
-    /// are, allocates nothing here): chunk `i + 1` starts at `firsts[i]`.
+    /// The chunks' ids in key order, once there are two or more (a group of one chunk, as most
+    /// are, has chunk 0 alone and allocates nothing here).
+    order: Vec<u32>,
+    /// The first key of each chunk but the first, in key order: the chunk at position `i + 1`
+    /// starts at `firsts[i]` (none for a group of one chunk).
     firsts: Vec<K>,
 }
 
@@ -36,9 +74,16 @@ impl<K, E> Default for Sorted<K, E> {
     fn default() -> Self {
         Self {
             chunks: Vec::new(),
+            order: Vec::new(),
             firsts: Vec::new(),
         }
     }
+}
+
+/// A chunk id as its owner records it. A group has at most one chunk per entry, and the store
+/// indexes its rows by `u32`, so the id fits.
+fn chunk_id(id: usize) -> u32 {
+    u32::try_from(id).unwrap_or(u32::MAX)
 }
 
 impl<K: Ord + Copy, E: Copy> Sorted<K, E> {
@@ -47,90 +92,183 @@ impl<K: Ord + Copy, E: Copy> Sorted<K, E> {
         self.chunks.is_empty()
     }
 
-    /// The chunk where `key` is or would go: the last whose first key is at most `key`, or
-    /// the first.
+    /// The position (in key order) of the chunk where `key` is or would go: the last whose
+    /// first key is at most `key`, or the first.
     fn chunk_of(&self, key: &K) -> usize {
         self.firsts.partition_point(|first| first <= key)
     }
 
+    /// The id of the chunk at position `at` (an id past the chunks when there is none).
+    fn id_at(&self, at: usize) -> usize {
+        self.order.get(at).map_or(at, |id| *id as usize)
+    }
+
+    /// Records `id` as the chunk at position `at` (`at` at most the chunks' count), listing
+    /// the chunks' order once there are two.
+    fn order_insert(&mut self, at: usize, id: usize) {
+        if self.order.is_empty() {
+            self.order.push(0);
+        }
+        self.order.insert(at, chunk_id(id));
+    }
+
+    /// Tells every entry of the chunk `id` that it sits there.
+    fn place_all(&self, id: usize, places: &mut impl Places<E, K>) {
+        for entry in self.chunks.get(id).into_iter().flatten() {
+            places.place(*entry, chunk_id(id));
+        }
+    }
+
     /// Adds `entry` under its key; replaces (and returns) an entry with the same key.
-    pub(crate) fn insert(&mut self, entry: E, key_of: impl Fn(E) -> K) -> Option<E> {
-        let key = key_of(entry);
+    pub(crate) fn insert(&mut self, entry: E, places: &mut impl Places<E, K>) -> Option<E> {
+        let key = places.key(entry);
         let at = self.chunk_of(&key);
+        let id = self.id_at(at);
         let last = self.chunks.len().saturating_sub(1);
-        let Some(chunk) = self.chunks.get_mut(at) else {
+        let Some(chunk) = self.chunks.get_mut(id) else {
             // The first chunk of the group: room for it alone.
             self.chunks.reserve_exact(1);
             self.chunks.push(vec![entry]);
+            places.place(entry, 0);
             return None;
         };
-        let slot = match chunk.binary_search_by(|found| key_of(*found).cmp(&key)) {
-            Ok(slot) => return Some(std::mem::replace(&mut chunk[slot], entry)),
+        let slot = match chunk.binary_search_by(|found| places.key(*found).cmp(&key)) {
+            Ok(slot) => {
+                places.place(entry, chunk_id(id));
+                return Some(std::mem::replace(&mut chunk[slot], entry));
+            }
             Err(slot) => slot,
         };
+        // No new first key: at a position past the first, `key` is above the chunk's first
+        // key (`chunk_of`), so `slot` is past 0; the first chunk's start is not kept.
         if chunk.len() < CHUNK {
             chunk.insert(slot, entry);
+            places.place(entry, chunk_id(id));
         } else if at == last && slot == chunk.len() {
             // An append to a full last chunk: a new chunk, so that appends fill chunks whole.
             let mut fresh = Vec::with_capacity(CHUNK);
             fresh.push(entry);
+            let fresh_id = self.chunks.len();
             self.chunks.push(fresh);
+            self.order_insert(at + 1, fresh_id);
             self.firsts.push(key);
-            return None;
+            places.place(entry, chunk_id(fresh_id));
         } else {
+            // A split: the upper half goes to a new chunk, after this one.
             let mut upper = Vec::with_capacity(CHUNK);
             upper.extend_from_slice(&chunk[CHUNK / 2..]);
             chunk.truncate(CHUNK / 2);
             if slot <= CHUNK / 2 {
                 chunk.insert(slot, entry);
+                places.place(entry, chunk_id(id));
             } else {
                 upper.insert(slot - CHUNK / 2, entry);
             }
-            let upper_first = key_of(upper[0]);
-            self.chunks.insert(at + 1, upper);
+            let upper_first = places.key(upper[0]);
+            let fresh_id = self.chunks.len();
+            self.chunks.push(upper);
+            self.place_all(fresh_id, places);
+            self.order_insert(at + 1, fresh_id);
             self.firsts.insert(at, upper_first);
-        }
-        // A new first entry of a chunk: below every key of the chunk, so only the first chunk
-        // (whose start no key bounds) can get one.
-        if let (0, Some(first)) = (slot, at.checked_sub(1).and_then(|i| self.firsts.get_mut(i))) {
-            *first = key;
         }
         None
     }
 
-    /// Removes the entry whose key is `key`; returns it.
-    pub(crate) fn remove(&mut self, key: &K, key_of: impl Fn(E) -> K) -> Option<E> {
-        let at = self.chunk_of(key);
-        let chunk = self.chunks.get_mut(at)?;
-        let slot = chunk
-            .binary_search_by(|found| key_of(*found).cmp(key))
-            .ok()?;
+    /// Removes the entry whose key is `key`; returns it. `hint` is the id of the chunk the
+    /// entry was last placed in ([`Places::place`]): that chunk alone is searched, and the
+    /// group from the top only when the hint is absent or does not hold the key.
+    pub(crate) fn remove(
+        &mut self,
+        key: &K,
+        hint: Option<u32>,
+        places: &mut impl Places<E, K>,
+    ) -> Option<E> {
+        let search = |chunk: &Vec<E>| {
+            chunk
+                .binary_search_by(|found| places.key(*found).cmp(key))
+                .ok()
+        };
+        let hinted = hint.and_then(|id| {
+            let id = id as usize;
+            Some((id, search(self.chunks.get(id)?)?))
+        });
+        let (id, slot) = match hinted {
+            Some(found) => found,
+            None => {
+                let id = self.id_at(self.chunk_of(key));
+                (id, search(self.chunks.get(id)?)?)
+            }
+        };
+        let chunk = self.chunks.get_mut(id)?;
         let entry = chunk.remove(slot);
-        if let Some(first) = chunk.first() {
-            if let (0, Some(start)) = (slot, at.checked_sub(1).and_then(|i| self.firsts.get_mut(i)))
-            {
-                *start = key_of(*first);
+        let (len, first) = (chunk.len(), chunk.first().copied());
+        if slot != 0 && len >= CHUNK / 4 {
+            // Neither the chunk's start nor its size changed what the order knows.
+            return Some(entry);
+        }
+        // The chunk's position: the key was in it, so the search from the top finds it.
+        let at = self.chunk_of(key);
+        debug_assert_eq!(self.id_at(at), id, "the chunk held the key");
+        match first {
+            None => {
+                // An emptied chunk goes, with its start (for the first chunk, the next one's:
+                // the first chunk's start is not kept).
+                if !self.order.is_empty() {
+                    self.order.remove(at);
+                }
+                if !self.firsts.is_empty() {
+                    self.firsts.remove(at.saturating_sub(1));
+                }
+                self.drop_chunk(id, places);
             }
-            // Merge a sparse chunk with its successor when both fit in one.
-            let fits = chunk.len() < CHUNK / 4
-                && self
-                    .chunks
-                    .get(at + 1)
-                    .is_some_and(|next| next.len() + self.chunks[at].len() <= CHUNK);
-            if fits {
-                let next = self.chunks.remove(at + 1);
-                self.firsts.remove(at);
-                self.chunks[at].extend_from_slice(&next);
-            }
-        } else {
-            self.chunks.remove(at);
-            // The chunk's start goes with it; for the first chunk, the next one's start (the
-            // first chunk has none).
-            if !self.firsts.is_empty() {
-                self.firsts.remove(at.saturating_sub(1));
+            Some(first) => {
+                if let (0, Some(start)) = (slot, at.checked_sub(1)) {
+                    self.firsts[start] = places.key(first);
+                }
+                // Merge a sparse chunk into its successor when both fit in one: its entries
+                // (under a quarter of a chunk) move, and the successor keeps its id.
+                let next = self.id_at(at + 1);
+                let fits = len < CHUNK / 4
+                    && self
+                        .chunks
+                        .get(next)
+                        .is_some_and(|successor| successor.len() + len <= CHUNK);
+                if fits {
+                    let sparse = std::mem::take(&mut self.chunks[id]);
+                    self.chunks[next].splice(0..0, sparse.iter().copied());
+                    for moved in sparse {
+                        places.place(moved, chunk_id(next));
+                    }
+                    // The successor now starts where the sparse chunk did, at its position.
+                    self.order.remove(at);
+                    self.firsts.remove(at);
+                    self.drop_chunk(id, places);
+                }
             }
         }
         Some(entry)
+    }
+
+    /// Drops the chunk `id`, already taken out of the order: the chunk with the highest id
+    /// takes its id, and its entries are told.
+    fn drop_chunk(&mut self, id: usize, places: &mut impl Places<E, K>) {
+        let last = self.chunks.len().saturating_sub(1);
+        self.chunks.swap_remove(id);
+        if id != last {
+            self.place_all(id, places);
+            let position = self
+                .chunks
+                .get(id)
+                .and_then(|moved| moved.first())
+                .map(|first| self.chunk_of(&places.key(*first)));
+            if let Some(slot) = position.and_then(|at| self.order.get_mut(at)) {
+                *slot = chunk_id(id);
+            }
+        }
+        if self.chunks.len() <= 1 {
+            // One chunk left (at id 0): no order to keep.
+            self.order = Vec::new();
+        }
     }
 
     /// Every entry with a key above `after` (every entry for `None`), in key order. Opening
@@ -144,16 +282,14 @@ impl<K: Ord + Copy, E: Copy> Sorted<K, E> {
             None => (0, 0),
             Some(after) => {
                 let at = self.chunk_of(&after);
-                let slot = self.chunks.get(at).map_or(0, |chunk| {
+                let slot = self.chunks.get(self.id_at(at)).map_or(0, |chunk| {
                     chunk.partition_point(|entry| key_of(*entry) <= after)
                 });
                 (at, slot)
             }
         };
-        self.chunks
-            .get(at..)
-            .unwrap_or_default()
-            .iter()
+        (at..self.chunks.len())
+            .filter_map(move |position| self.chunks.get(self.id_at(position)))
             .enumerate()
             .flat_map(move |(n, chunk)| {
                 chunk
@@ -161,6 +297,17 @@ impl<K: Ord + Copy, E: Copy> Sorted<K, E> {
                     .unwrap_or_default()
             })
             .copied()
+    }
+
+    /// The id of the chunk that holds `entry`, found by its key from the top.
+    #[cfg(test)]
+    pub(crate) fn chunk_holding(&self, entry: E, key_of: impl Fn(E) -> K) -> Option<u32>
+    where
+        E: PartialEq,
+    {
+        let id = self.id_at(self.chunk_of(&key_of(entry)));
+        let chunk = self.chunks.get(id)?;
+        chunk.contains(&entry).then(|| chunk_id(id))
     }
 
     /// How many entries there are (a walk over the chunks).
@@ -172,7 +319,7 @@ impl<K: Ord + Copy, E: Copy> Sorted<K, E> {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
+    use std::collections::{BTreeMap, HashMap};
 
     use proptest::prelude::*;
 
@@ -183,29 +330,84 @@ mod tests {
         entry.0
     }
 
+    /// Test entries' owner: records the chunk each key was last placed in.
+    #[derive(Default)]
+    struct Recorded(HashMap<u32, u32>);
+
+    impl Places<(u32, u32), u32> for Recorded {
+        fn key(&self, entry: (u32, u32)) -> u32 {
+            entry.0
+        }
+
+        fn place(&mut self, entry: (u32, u32), chunk: u32) {
+            self.0.insert(entry.0, chunk);
+        }
+    }
+
+    /// The chunks in key order.
+    fn in_order(sorted: &Sorted<u32, (u32, u32)>) -> Vec<&Vec<(u32, u32)>> {
+        (0..sorted.chunks.len())
+            .map(|at| &sorted.chunks[sorted.id_at(at)])
+            .collect()
+    }
+
     /// Checks the chunks' own invariants: none empty, none over [`CHUNK`], keys strictly
-    /// ascending across all of them.
-    fn well_formed(sorted: &Sorted<u32, (u32, u32)>) -> bool {
-        sorted.firsts.len() + 1 == sorted.chunks.len().max(1)
-            && sorted
-                .chunks
+    /// ascending across all of them in order, the order a permutation of the ids (or none for
+    /// one chunk), the first keys those of the chunks, and (when `places` is given) every
+    /// entry placed in the chunk that holds it.
+    fn well_formed(sorted: &Sorted<u32, (u32, u32)>, places: Option<&Recorded>) -> bool {
+        let mut ids = sorted.order.clone();
+        ids.sort_unstable();
+        let order_ok = if sorted.chunks.len() <= 1 {
+            sorted.order.is_empty()
+        } else {
+            ids == (0..sorted.chunks.len() as u32).collect::<Vec<_>>()
+        };
+        let chunks = in_order(sorted);
+        order_ok
+            && sorted.firsts.len() + 1 == sorted.chunks.len().max(1)
+            && chunks
+                .iter()
+                .all(|chunk| !chunk.is_empty() && chunk.len() <= CHUNK)
+            && chunks
                 .iter()
                 .skip(1)
                 .zip(&sorted.firsts)
-                .all(|(chunk, first)| {
-                    !chunk.is_empty() && chunk.len() <= CHUNK && chunk[0].0 == *first
-                })
+                .all(|(chunk, first)| chunk[0].0 == *first)
             && sorted
                 .after(None, entry_key)
                 .zip(sorted.after(None, entry_key).skip(1))
                 .all(|((a, _), (b, _))| a < b)
+            && places.is_none_or(|places| {
+                sorted.chunks.iter().enumerate().all(|(id, chunk)| {
+                    chunk
+                        .iter()
+                        .all(|entry| places.0.get(&entry.0) == Some(&(id as u32)))
+                })
+            })
     }
 
     #[derive(Debug, Clone)]
     enum Step {
         Insert(u32, u32),
-        Remove(u32),
+        /// A removal: with the recorded hint, a wrong one, or none.
+        Remove(u32, Hint),
         Range(Option<u32>),
+    }
+
+    #[derive(Debug, Clone, Copy)]
+    enum Hint {
+        Recorded,
+        Wrong(u32),
+        None,
+    }
+
+    fn hint() -> impl Strategy<Value = Hint> {
+        prop_oneof![
+            4 => Just(Hint::Recorded),
+            1 => any::<u32>().prop_map(Hint::Wrong),
+            1 => Just(Hint::None),
+        ]
     }
 
     fn steps() -> impl Strategy<Value = Vec<Step>> {
@@ -213,29 +415,52 @@ mod tests {
         // so that appends fill and split chunks.
         let step = prop_oneof![
             4 => (0..2_000_u32, any::<u32>()).prop_map(|(key, value)| Step::Insert(key, value)),
-            2 => (0..2_000_u32).prop_map(Step::Remove),
+            2 => (0..2_000_u32, hint()).prop_map(|(key, hint)| Step::Remove(key, hint)),
             1 => proptest::option::of(0..2_100_u32).prop_map(Step::Range),
         ];
         proptest::collection::vec(step, 0..3_000)
     }
 
+    /// Removes `key` with the hint `hint` asks for; the removed entry's value.
+    fn remove(
+        sorted: &mut Sorted<u32, (u32, u32)>,
+        places: &mut Recorded,
+        key: u32,
+        hint: Hint,
+    ) -> Option<u32> {
+        let hint = match hint {
+            Hint::Recorded => places.0.get(&key).copied(),
+            Hint::Wrong(id) => Some(id % (sorted.chunks.len() as u32 + 2)),
+            Hint::None => None,
+        };
+        let removed = sorted.remove(&key, hint, places).map(|entry| entry.1);
+        if removed.is_some() {
+            places.0.remove(&key);
+        }
+        removed
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]
 
-        /// Every operation answers as `BTreeMap` does, and the chunks stay well formed.
+        /// Every operation answers as `BTreeMap` does, the chunks stay well formed, and every
+        /// entry is placed where it is, whatever hint its removal is given.
         #[test]
         fn behaves_as_a_btree_map(steps in steps(), ascending in 0..3_000_u32, stride in any::<u32>()) {
             let mut sorted = Sorted::default();
+            let mut places = Recorded::default();
             let mut model = BTreeMap::new();
             for key in 0..ascending {
-                prop_assert_eq!(sorted.insert((key * 2, key), entry_key).map(|e| e.1), model.insert(key * 2, key));
+                prop_assert_eq!(sorted.insert((key * 2, key), &mut places).map(|e| e.1), model.insert(key * 2, key));
             }
             for (n, step) in steps.into_iter().enumerate() {
                 match step {
                     Step::Insert(key, value) => {
-                        prop_assert_eq!(sorted.insert((key, value), entry_key).map(|e| e.1), model.insert(key, value));
+                        prop_assert_eq!(sorted.insert((key, value), &mut places).map(|e| e.1), model.insert(key, value));
                     }
-                    Step::Remove(key) => prop_assert_eq!(sorted.remove(&key, entry_key).map(|e| e.1), model.remove(&key)),
+                    Step::Remove(key, hint) => {
+                        prop_assert_eq!(remove(&mut sorted, &mut places, key, hint), model.remove(&key));
+                    }
                     Step::Range(after) => {
                         let expected: Vec<(u32, u32)> = match after {
                             None => model.iter().map(|(k, v)| (*k, *v)).collect(),
@@ -248,43 +473,89 @@ mod tests {
                     }
                 }
                 if n % 97 == 0 {
-                    prop_assert!(well_formed(&sorted));
+                    prop_assert!(well_formed(&sorted, Some(&places)));
                 }
             }
-            prop_assert!(well_formed(&sorted));
+            prop_assert!(well_formed(&sorted, Some(&places)));
             prop_assert_eq!(sorted.len(), model.len());
             prop_assert_eq!(sorted.is_empty(), model.is_empty());
             // Empty it in a scattered order, so that chunks thin out, merge and go.
             let mut keys: Vec<u32> = model.keys().copied().collect();
             keys.sort_by_key(|key| key.wrapping_mul(2_654_435_761) ^ stride);
             for (n, key) in keys.iter().enumerate() {
-                prop_assert_eq!(sorted.remove(key, entry_key).map(|e| e.1), model.remove(key));
+                prop_assert_eq!(remove(&mut sorted, &mut places, *key, Hint::Recorded), model.remove(key));
                 if n % 37 == 0 {
-                    prop_assert!(well_formed(&sorted));
+                    prop_assert!(well_formed(&sorted, Some(&places)));
                     let expected: Vec<(u32, u32)> = model.iter().map(|(k, v)| (*k, *v)).collect();
                     prop_assert_eq!(sorted.after(None, entry_key).collect::<Vec<_>>(), expected);
                 }
             }
             prop_assert!(sorted.is_empty());
-            prop_assert!(well_formed(&sorted));
+            prop_assert!(well_formed(&sorted, Some(&places)));
+        }
+
+        /// Entries whose owner records nothing ([`Keyed`]) are inserted and removed by a
+        /// search from the top, as before chunks had ids.
+        #[test]
+        fn keyed_entries_need_no_hint(keys in proptest::collection::vec(0..5_000_u32, 0..2_000)) {
+            let mut sorted = Sorted::default();
+            let mut model = BTreeMap::new();
+            for key in &keys {
+                prop_assert_eq!(sorted.insert((*key, 0), &mut Keyed(entry_key)).is_some(), model.insert(*key, 0).is_some());
+            }
+            prop_assert!(well_formed(&sorted, None));
+            for key in keys.iter().rev().step_by(2) {
+                prop_assert_eq!(sorted.remove(key, None, &mut Keyed(entry_key)).is_some(), model.remove(key).is_some());
+            }
+            prop_assert!(well_formed(&sorted, None));
+            prop_assert_eq!(sorted.after(None, entry_key).map(|e| e.0).collect::<Vec<_>>(), model.into_keys().collect::<Vec<_>>());
         }
     }
 
     #[test]
     fn appends_fill_chunks_whole_and_a_full_chunk_splits() {
         let mut sorted = Sorted::default();
+        let mut places = Recorded::default();
         for key in 0..(10 * CHUNK as u32) {
-            sorted.insert((key * 2, key), entry_key);
+            sorted.insert((key * 2, key), &mut places);
         }
         assert_eq!(sorted.chunks.len(), 10);
         assert!(sorted.chunks.iter().all(|chunk| chunk.len() == CHUNK));
-        // An insert into a full chunk other than at the end splits it in two.
-        sorted.insert((3, 0), entry_key);
+        // An insert into a full chunk other than at the end splits it in two: the upper half
+        // moves to a new chunk, and its entries are told.
+        sorted.insert((3, 0), &mut places);
         assert_eq!(sorted.chunks.len(), 11);
-        assert_eq!(sorted.chunks[0].len(), CHUNK / 2 + 1);
+        assert_eq!(in_order(&sorted)[0].len(), CHUNK / 2 + 1);
+        assert_eq!(
+            places.0[&(CHUNK as u32)],
+            10,
+            "the upper half's first entry moved"
+        );
         // An append past a full last chunk starts a new one.
-        sorted.insert((u32::MAX, 0), entry_key);
+        sorted.insert((u32::MAX, 0), &mut places);
         assert_eq!(sorted.chunks.len(), 12);
-        assert!(well_formed(&sorted));
+        assert!(well_formed(&sorted, Some(&places)));
+    }
+
+    #[test]
+    fn a_removal_with_its_hint_searches_that_chunk_alone() {
+        let mut sorted = Sorted::default();
+        let mut places = Recorded::default();
+        for key in 0..(10 * CHUNK as u32) {
+            sorted.insert((key, key), &mut places);
+        }
+        // Corrupt the first keys: a search from the top would now look in the wrong chunk,
+        // so only the hint can find the key.
+        let key = 5 * CHUNK as u32 + 7;
+        let saved = sorted.firsts.clone();
+        sorted.firsts.iter_mut().for_each(|first| *first = u32::MAX);
+        let hint = places.0.get(&key).copied();
+        assert_eq!(sorted.remove(&key, hint, &mut places), Some((key, key)));
+        sorted.firsts = saved;
+        assert!(well_formed(&sorted, Some(&places)));
+        // Without its hint, the same corruption leaves it unfound.
+        let key = 6 * CHUNK as u32 + 7;
+        sorted.firsts.iter_mut().for_each(|first| *first = u32::MAX);
+        assert_eq!(sorted.remove(&key, None, &mut places), None);
     }
 }

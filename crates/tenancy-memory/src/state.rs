@@ -97,7 +97,7 @@
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use crate::sorted::Sorted;
+use crate::sorted::{Keyed, Places, Sorted};
 use std::hash::Hash;
 use std::ops::Bound;
 
@@ -255,6 +255,11 @@ pub(crate) struct MemRow {
     updated_at: OffsetDateTime,
     tuple_id: TupId,
     links: Links,
+    /// The chunk of its `State::by_org` group that holds the row ([`Sorted::remove`]'s hint).
+    org_chunk: u32,
+    /// While the row is active, the chunk of its `State::mirrored_by_org` group that holds its
+    /// tuple.
+    tuple_chunk: u32,
     role: Role,
     status: MembershipStatus,
 }
@@ -405,18 +410,51 @@ pub(crate) struct State {
     by_object_relation: BTreeSet<(EntityType, Uuid, Relation, TupId)>,
 }
 
-/// Removes the row whose key (read by `key_of`) is `key` from the group `group` of `index`,
-/// and the group once it is empty.
+/// Removes the row whose key is `key` from the group `group` of `index`, searching the chunk
+/// `hint` first, and the group once it is empty.
 fn remove_from<G: Eq + Hash, K: Ord + Copy>(
     index: &mut IdMap<G, Sorted<K, Ix>>,
     group: G,
     key: &K,
-    key_of: impl Fn(Ix) -> K,
+    hint: u32,
+    places: &mut impl Places<Ix, K>,
 ) {
     if let Entry::Occupied(mut entry) = index.entry(group) {
-        entry.get_mut().remove(key, key_of);
+        entry.get_mut().remove(key, Some(hint), places);
         if entry.get().is_empty() {
             entry.remove();
+        }
+    }
+}
+
+/// `by_org`'s entries: row positions, keyed by the row's id, each row recording the chunk
+/// that holds it (`MemRow::org_chunk`).
+struct OrgPlaces<'a>(&'a mut Rows);
+
+impl Places<Ix, u128> for OrgPlaces<'_> {
+    fn key(&self, ix: Ix) -> u128 {
+        mem_key(self.0, ix)
+    }
+
+    fn place(&mut self, ix: Ix, chunk: u32) {
+        if let Some(row) = self.0.get_mut(ix as usize) {
+            row.org_chunk = chunk;
+        }
+    }
+}
+
+/// `mirrored_by_org`'s entries: row positions, keyed by the id of the row's tuple, each row
+/// recording the chunk that holds it (`MemRow::tuple_chunk`).
+struct TuplePlaces<'a>(&'a mut Rows);
+
+impl Places<Ix, u128> for TuplePlaces<'_> {
+    fn key(&self, ix: Ix) -> u128 {
+        tuple_key(self.0, ix)
+    }
+
+    fn place(&mut self, ix: Ix, chunk: u32) {
+        if let Some(row) = self.0.get_mut(ix as usize) {
+            row.tuple_chunk = chunk;
         }
     }
 }
@@ -488,15 +526,15 @@ impl State {
         self.orgs_by_status
             .entry(org.status)
             .or_default()
-            .insert(org.id, itself);
-        self.org_order.insert(org.id, itself);
+            .insert(org.id, &mut Keyed(itself));
+        self.org_order.insert(org.id, &mut Keyed(itself));
         self.orgs.insert(org.id, org);
     }
 
     /// Takes `org` out of the index of `status`.
     fn unlist_status(&mut self, status: OrgStatus, org: OrgId) {
         if let Some(listed) = self.orgs_by_status.get_mut(&status) {
-            listed.remove(&org, itself);
+            listed.remove(&org, None, &mut Keyed(itself));
         }
     }
 
@@ -512,7 +550,7 @@ impl State {
         self.orgs_by_status
             .entry(status)
             .or_default()
-            .insert(org, itself);
+            .insert(org, &mut Keyed(itself));
         let row = self.orgs.get_mut(&org)?;
         row.status = status;
         row.updated_at = now;
@@ -949,6 +987,9 @@ impl State {
             updated_at: membership.updated_at,
             tuple_id,
             links: Links { older, ..links },
+            // Both placed below, by the inserts that index the row.
+            org_chunk: 0,
+            tuple_chunk: 0,
             role: membership.role,
             status: membership.status,
         });
@@ -956,13 +997,13 @@ impl State {
         self.by_org
             .entry((org, membership.status, membership.role))
             .or_default()
-            .insert(ix, |ix| mem_key(&self.rows, ix));
+            .insert(ix, &mut OrgPlaces(&mut self.rows));
         if membership.status == MembershipStatus::Active {
             self.active.insert((usr, org), ix);
             self.mirrored_by_org
                 .entry((org, membership.role))
                 .or_default()
-                .insert(ix, |ix| tuple_key(&self.rows, ix));
+                .insert(ix, &mut TuplePlaces(&mut self.rows));
         }
         self.tally(org, membership.status, membership.role, 1);
         if user.indexed() {
@@ -1001,16 +1042,18 @@ impl State {
             self.mirrored_by_org
                 .entry((links.org, role))
                 .or_default()
-                .insert(ix, |ix| tuple_key(&self.rows, ix));
+                .insert(ix, &mut TuplePlaces(&mut self.rows));
         } else {
             if indexed {
                 self.mirrored_by_user.remove(&(links.usr, tuple_id));
             }
+            let hint = self.row(ix).map_or(0, |row| row.tuple_chunk);
             remove_from(
                 &mut self.mirrored_by_org,
                 (links.org, role),
                 &tuple_id.as_uuid().as_u128(),
-                |ix| tuple_key(&self.rows, ix),
+                hint,
+                &mut TuplePlaces(&mut self.rows),
             );
         }
     }
@@ -1026,6 +1069,7 @@ impl State {
         let removed_by = optional(removed_by.map(|id| self.users.intern(id)));
         let row = self.rows.get(ix as usize)?;
         let (links, mem, role, before) = (row.links, row.id, row.role, row.status);
+        let org_chunk = row.org_chunk;
         let (usr, org, old_tuple) = (links.usr, links.org, row.tuple_id);
         self.tally(org, before, role, -1);
         if before == MembershipStatus::Active {
@@ -1036,12 +1080,13 @@ impl State {
             &mut self.by_org,
             (org, before, role),
             &mem.as_uuid().as_u128(),
-            |ix| mem_key(&self.rows, ix),
+            org_chunk,
+            &mut OrgPlaces(&mut self.rows),
         );
         self.by_org
             .entry((org, status, role))
             .or_default()
-            .insert(ix, |ix| mem_key(&self.rows, ix));
+            .insert(ix, &mut OrgPlaces(&mut self.rows));
         let row = self.rows.get_mut(ix as usize)?;
         row.status = status;
         row.updated_at = now;
@@ -1515,5 +1560,51 @@ mod tests {
             };
             assert_eq!(entries(&state), expected, "after {n} rows");
         }
+    }
+
+    /// Every row records the chunks that hold it and its tuple, through the splits, merges and
+    /// dropped chunks of a big org's groups, so that a write's removal searches one chunk.
+    #[test]
+    fn rows_record_the_chunks_that_hold_them() {
+        let mut state = State::default();
+        let (org, at) = (OrgId::new(), datetime!(2026-01-01 00:00 UTC));
+        let ids: Vec<MemId> = (0..3_000)
+            .map(|_| {
+                let row =
+                    Membership::joined(MemId::new(), UsrId::new(), org, Role::Member, None, at);
+                state.insert_membership(row.clone(), None);
+                row.id
+            })
+            .collect();
+        let check = |state: &State, step: &str| {
+            for (ix, row) in state.rows.iter().enumerate() {
+                let ix = ix as Ix;
+                let group = &state.by_org[&(row.links.org, row.status, row.role)];
+                let holding = group.chunk_holding(ix, |ix| mem_key(&state.rows, ix));
+                assert_eq!(holding, Some(row.org_chunk), "{step}: row {ix}");
+                if row.status == MembershipStatus::Active {
+                    let group = &state.mirrored_by_org[&(row.links.org, row.role)];
+                    let holding = group.chunk_holding(ix, |ix| tuple_key(&state.rows, ix));
+                    assert_eq!(holding, Some(row.tuple_chunk), "{step}: tuple of row {ix}");
+                }
+            }
+        };
+        check(&state, "appended");
+        // Suspend in a scattered order (middle inserts split the suspended group's chunks and
+        // thin the active group's), reinstate most of them (new tuples, appended), then revoke
+        // a stretch (chunks emptied and merged).
+        let scattered = |n: usize| (n * 7_919) % ids.len();
+        for n in 0..2_000 {
+            state.set_membership_status(ids[scattered(n)], MembershipStatus::Suspended, None, at);
+        }
+        check(&state, "suspended");
+        for n in 0..1_500 {
+            state.set_membership_status(ids[scattered(n)], MembershipStatus::Active, None, at);
+        }
+        check(&state, "reinstated");
+        for id in &ids[500..2_500] {
+            state.set_membership_status(*id, MembershipStatus::Revoked, None, at);
+        }
+        check(&state, "revoked");
     }
 }
