@@ -58,24 +58,34 @@ impl<E, K, F: Fn(E) -> K> Places<E, K> for Keyed<F> {
 /// chunk but the first is kept beside the chunks, so that finding the chunk compares keys in
 /// one contiguous array. Every chunk holds at least one entry, and every key of a chunk is
 /// below every key of the next in key order.
+///
+/// A group of one chunk, as most are (the store keeps several groups per org, and most orgs
+/// are small), is that chunk and an empty pointer: three words and one allocation.
 #[derive(Debug, Clone)]
 pub(crate) struct Sorted<K, E> {
-    /// The chunks, by id.
+    /// The chunk with id 0: empty only when the group is.
+    first: Vec<E>,
+    /// The other chunks and the chunks' order, once there are two or more.
+    more: Option<Box<More<K, E>>>,
+}
+
+/// The chunks of a [`Sorted`] past its first, and their order.
+#[derive(Debug, Clone)]
+struct More<K, E> {
+    /// The chunks with ids 1, 2, ...
     chunks: Vec<Vec<E>>,
-    /// The chunks' ids in key order, once there are two or more (a group of one chunk, as most
-    /// are, has chunk 0 alone and allocates nothing here).
-    order: Vec<u32>,
+    /// Every chunk's id in key order.
+    ids: Vec<u32>,
     /// The first key of each chunk but the first, in key order: the chunk at position `i + 1`
-    /// starts at `firsts[i]` (none for a group of one chunk).
+    /// starts at `firsts[i]`.
     firsts: Vec<K>,
 }
 
 impl<K, E> Default for Sorted<K, E> {
     fn default() -> Self {
         Self {
-            chunks: Vec::new(),
-            order: Vec::new(),
-            firsts: Vec::new(),
+            first: Vec::new(),
+            more: None,
         }
     }
 }
@@ -89,32 +99,73 @@ fn chunk_id(id: usize) -> u32 {
 impl<K: Ord + Copy, E: Copy> Sorted<K, E> {
     /// Whether no entry is left.
     pub(crate) fn is_empty(&self) -> bool {
-        self.chunks.is_empty()
+        self.first.is_empty()
+    }
+
+    /// How many chunks there are.
+    fn count(&self) -> usize {
+        match &self.more {
+            _ if self.first.is_empty() => 0,
+            Some(more) => 1 + more.chunks.len(),
+            None => 1,
+        }
+    }
+
+    /// The chunk with id `id`.
+    fn chunk(&self, id: usize) -> Option<&Vec<E>> {
+        match id.checked_sub(1) {
+            None => Some(&self.first).filter(|chunk| !chunk.is_empty()),
+            Some(at) => self.more.as_ref()?.chunks.get(at),
+        }
+    }
+
+    /// The chunk with id `id`, to change.
+    fn chunk_mut(&mut self, id: usize) -> Option<&mut Vec<E>> {
+        match id.checked_sub(1) {
+            None => Some(&mut self.first).filter(|chunk| !chunk.is_empty()),
+            Some(at) => self.more.as_mut()?.chunks.get_mut(at),
+        }
     }
 
     /// The position (in key order) of the chunk where `key` is or would go: the last whose
     /// first key is at most `key`, or the first.
     fn chunk_of(&self, key: &K) -> usize {
-        self.firsts.partition_point(|first| first <= key)
+        self.firsts().partition_point(|first| first <= key)
+    }
+
+    /// The first key of each chunk but the first, in key order.
+    fn firsts(&self) -> &[K] {
+        self.more.as_ref().map_or(&[], |more| &more.firsts)
     }
 
     /// The id of the chunk at position `at` (an id past the chunks when there is none).
     fn id_at(&self, at: usize) -> usize {
-        self.order.get(at).map_or(at, |id| *id as usize)
+        match &self.more {
+            Some(more) => more.ids.get(at).map_or(usize::MAX, |id| *id as usize),
+            None => at,
+        }
     }
 
-    /// Records `id` as the chunk at position `at` (`at` at most the chunks' count), listing
-    /// the chunks' order once there are two.
-    fn order_insert(&mut self, at: usize, id: usize) {
-        if self.order.is_empty() {
-            self.order.push(0);
-        }
-        self.order.insert(at, chunk_id(id));
+    /// Adds `chunk`, starting at `first`, at position `at` (past the first, and at most the
+    /// chunks' count); its id.
+    fn add_chunk(&mut self, at: usize, chunk: Vec<E>, first: K) -> usize {
+        let more = self.more.get_or_insert_with(|| {
+            Box::new(More {
+                chunks: Vec::new(),
+                ids: vec![0],
+                firsts: Vec::new(),
+            })
+        });
+        more.chunks.push(chunk);
+        let id = more.chunks.len();
+        more.ids.insert(at, chunk_id(id));
+        more.firsts.insert(at - 1, first);
+        id
     }
 
     /// Tells every entry of the chunk `id` that it sits there.
     fn place_all(&self, id: usize, places: &mut impl Places<E, K>) {
-        for entry in self.chunks.get(id).into_iter().flatten() {
+        for entry in self.chunk(id).into_iter().flatten() {
             places.place(*entry, chunk_id(id));
         }
     }
@@ -124,11 +175,11 @@ impl<K: Ord + Copy, E: Copy> Sorted<K, E> {
         let key = places.key(entry);
         let at = self.chunk_of(&key);
         let id = self.id_at(at);
-        let last = self.chunks.len().saturating_sub(1);
-        let Some(chunk) = self.chunks.get_mut(id) else {
+        let last = self.count().saturating_sub(1);
+        let Some(chunk) = self.chunk_mut(id) else {
             // The first chunk of the group: room for it alone.
-            self.chunks.reserve_exact(1);
-            self.chunks.push(vec![entry]);
+            self.first.reserve_exact(1);
+            self.first.push(entry);
             places.place(entry, 0);
             return None;
         };
@@ -148,11 +199,8 @@ impl<K: Ord + Copy, E: Copy> Sorted<K, E> {
             // An append to a full last chunk: a new chunk, so that appends fill chunks whole.
             let mut fresh = Vec::with_capacity(CHUNK);
             fresh.push(entry);
-            let fresh_id = self.chunks.len();
-            self.chunks.push(fresh);
-            self.order_insert(at + 1, fresh_id);
-            self.firsts.push(key);
-            places.place(entry, chunk_id(fresh_id));
+            let fresh = self.add_chunk(at + 1, fresh, key);
+            places.place(entry, chunk_id(fresh));
         } else {
             // A split: the upper half goes to a new chunk, after this one.
             let mut upper = Vec::with_capacity(CHUNK);
@@ -165,11 +213,8 @@ impl<K: Ord + Copy, E: Copy> Sorted<K, E> {
                 upper.insert(slot - CHUNK / 2, entry);
             }
             let upper_first = places.key(upper[0]);
-            let fresh_id = self.chunks.len();
-            self.chunks.push(upper);
-            self.place_all(fresh_id, places);
-            self.order_insert(at + 1, fresh_id);
-            self.firsts.insert(at, upper_first);
+            let fresh = self.add_chunk(at + 1, upper, upper_first);
+            self.place_all(fresh, places);
         }
         None
     }
@@ -190,16 +235,16 @@ impl<K: Ord + Copy, E: Copy> Sorted<K, E> {
         };
         let hinted = hint.and_then(|id| {
             let id = id as usize;
-            Some((id, search(self.chunks.get(id)?)?))
+            Some((id, search(self.chunk(id)?)?))
         });
         let (id, slot) = match hinted {
             Some(found) => found,
             None => {
                 let id = self.id_at(self.chunk_of(key));
-                (id, search(self.chunks.get(id)?)?)
+                (id, search(self.chunk(id)?)?)
             }
         };
-        let chunk = self.chunks.get_mut(id)?;
+        let chunk = self.chunk_mut(id)?;
         let entry = chunk.remove(slot);
         let (len, first) = (chunk.len(), chunk.first().copied());
         if slot != 0 && len >= CHUNK / 4 {
@@ -213,35 +258,36 @@ impl<K: Ord + Copy, E: Copy> Sorted<K, E> {
             None => {
                 // An emptied chunk goes, with its start (for the first chunk, the next one's:
                 // the first chunk's start is not kept).
-                if !self.order.is_empty() {
-                    self.order.remove(at);
-                }
-                if !self.firsts.is_empty() {
-                    self.firsts.remove(at.saturating_sub(1));
+                if let Some(more) = self.more.as_deref_mut() {
+                    more.ids.remove(at);
+                    more.firsts.remove(at.saturating_sub(1));
                 }
                 self.drop_chunk(id, places);
             }
             Some(first) => {
-                if let (0, Some(start)) = (slot, at.checked_sub(1)) {
-                    self.firsts[start] = places.key(first);
+                let start = at.checked_sub(1).filter(|_| slot == 0);
+                let more = self.more.as_deref_mut();
+                if let Some(start) = start.and_then(|start| more?.firsts.get_mut(start)) {
+                    *start = places.key(first);
                 }
                 // Merge a sparse chunk into its successor when both fit in one: its entries
                 // (under a quarter of a chunk) move, and the successor keeps its id.
                 let next = self.id_at(at + 1);
                 let fits = len < CHUNK / 4
                     && self
-                        .chunks
-                        .get(next)
+                        .chunk(next)
                         .is_some_and(|successor| successor.len() + len <= CHUNK);
-                if fits {
-                    let sparse = std::mem::take(&mut self.chunks[id]);
-                    self.chunks[next].splice(0..0, sparse.iter().copied());
+                if let (true, Some(more)) = (fits, self.more.as_deref_mut()) {
+                    // The successor now starts where the sparse chunk did, at its position.
+                    more.ids.remove(at);
+                    more.firsts.remove(at);
+                    let sparse = self.chunk_mut(id).map(std::mem::take).unwrap_or_default();
+                    if let Some(successor) = self.chunk_mut(next) {
+                        successor.splice(0..0, sparse.iter().copied());
+                    }
                     for moved in sparse {
                         places.place(moved, chunk_id(next));
                     }
-                    // The successor now starts where the sparse chunk did, at its position.
-                    self.order.remove(at);
-                    self.firsts.remove(at);
                     self.drop_chunk(id, places);
                 }
             }
@@ -249,25 +295,38 @@ impl<K: Ord + Copy, E: Copy> Sorted<K, E> {
         Some(entry)
     }
 
-    /// Drops the chunk `id`, already taken out of the order: the chunk with the highest id
-    /// takes its id, and its entries are told.
+    /// Drops the chunk `id`, empty and already taken out of the order: the chunk with the
+    /// highest id takes its id, and its entries are told.
     fn drop_chunk(&mut self, id: usize, places: &mut impl Places<E, K>) {
-        let last = self.chunks.len().saturating_sub(1);
-        self.chunks.swap_remove(id);
-        if id != last {
+        let Some(more) = self.more.as_deref_mut() else {
+            // The only chunk: the group is empty.
+            self.first = Vec::new();
+            return;
+        };
+        let last = more.chunks.pop().unwrap_or_default();
+        if id <= more.chunks.len() {
+            // Not the last chunk itself: the last takes its id and its place in the order.
+            match id.checked_sub(1) {
+                None => self.first = last,
+                Some(at) => more.chunks[at] = last,
+            }
             self.place_all(id, places);
             let position = self
-                .chunks
-                .get(id)
+                .chunk(id)
                 .and_then(|moved| moved.first())
                 .map(|first| self.chunk_of(&places.key(*first)));
-            if let Some(slot) = position.and_then(|at| self.order.get_mut(at)) {
+            let more = self.more.as_deref_mut();
+            if let Some(slot) = position.and_then(|at| more?.ids.get_mut(at)) {
                 *slot = chunk_id(id);
             }
         }
-        if self.chunks.len() <= 1 {
+        if self
+            .more
+            .as_ref()
+            .is_some_and(|more| more.chunks.is_empty())
+        {
             // One chunk left (at id 0): no order to keep.
-            self.order = Vec::new();
+            self.more = None;
         }
     }
 
@@ -282,14 +341,14 @@ impl<K: Ord + Copy, E: Copy> Sorted<K, E> {
             None => (0, 0),
             Some(after) => {
                 let at = self.chunk_of(&after);
-                let slot = self.chunks.get(self.id_at(at)).map_or(0, |chunk| {
+                let slot = self.chunk(self.id_at(at)).map_or(0, |chunk| {
                     chunk.partition_point(|entry| key_of(*entry) <= after)
                 });
                 (at, slot)
             }
         };
-        (at..self.chunks.len())
-            .filter_map(move |position| self.chunks.get(self.id_at(position)))
+        (at..self.count())
+            .filter_map(move |position| self.chunk(self.id_at(position)))
             .enumerate()
             .flat_map(move |(n, chunk)| {
                 chunk
@@ -306,14 +365,17 @@ impl<K: Ord + Copy, E: Copy> Sorted<K, E> {
         E: PartialEq,
     {
         let id = self.id_at(self.chunk_of(&key_of(entry)));
-        let chunk = self.chunks.get(id)?;
+        let chunk = self.chunk(id)?;
         chunk.contains(&entry).then(|| chunk_id(id))
     }
 
     /// How many entries there are (a walk over the chunks).
     #[cfg(test)]
     fn len(&self) -> usize {
-        self.chunks.iter().map(Vec::len).sum()
+        (0..self.count())
+            .filter_map(|id| self.chunk(id))
+            .map(Vec::len)
+            .sum()
     }
 }
 
@@ -346,8 +408,8 @@ mod tests {
 
     /// The chunks in key order.
     fn in_order(sorted: &Sorted<u32, (u32, u32)>) -> Vec<&Vec<(u32, u32)>> {
-        (0..sorted.chunks.len())
-            .map(|at| &sorted.chunks[sorted.id_at(at)])
+        (0..sorted.count())
+            .filter_map(|at| sorted.chunk(sorted.id_at(at)))
             .collect()
     }
 
@@ -356,33 +418,38 @@ mod tests {
     /// one chunk), the first keys those of the chunks, and (when `places` is given) every
     /// entry placed in the chunk that holds it.
     fn well_formed(sorted: &Sorted<u32, (u32, u32)>, places: Option<&Recorded>) -> bool {
-        let mut ids = sorted.order.clone();
-        ids.sort_unstable();
-        let order_ok = if sorted.chunks.len() <= 1 {
-            sorted.order.is_empty()
-        } else {
-            ids == (0..sorted.chunks.len() as u32).collect::<Vec<_>>()
+        let count = sorted.count();
+        let order_ok = match &sorted.more {
+            None => count <= 1,
+            Some(more) => {
+                let mut ids = more.ids.clone();
+                ids.sort_unstable();
+                count >= 2 && ids == (0..count as u32).collect::<Vec<_>>()
+            }
         };
         let chunks = in_order(sorted);
         order_ok
-            && sorted.firsts.len() + 1 == sorted.chunks.len().max(1)
+            && in_order(sorted).len() == count
+            && sorted.firsts().len() + 1 == count.max(1)
             && chunks
                 .iter()
                 .all(|chunk| !chunk.is_empty() && chunk.len() <= CHUNK)
             && chunks
                 .iter()
                 .skip(1)
-                .zip(&sorted.firsts)
+                .zip(sorted.firsts())
                 .all(|(chunk, first)| chunk[0].0 == *first)
             && sorted
                 .after(None, entry_key)
                 .zip(sorted.after(None, entry_key).skip(1))
                 .all(|((a, _), (b, _))| a < b)
             && places.is_none_or(|places| {
-                sorted.chunks.iter().enumerate().all(|(id, chunk)| {
-                    chunk
-                        .iter()
-                        .all(|entry| places.0.get(&entry.0) == Some(&(id as u32)))
+                (0..count).all(|id| {
+                    sorted.chunk(id).is_some_and(|chunk| {
+                        chunk
+                            .iter()
+                            .all(|entry| places.0.get(&entry.0) == Some(&(id as u32)))
+                    })
                 })
             })
     }
@@ -430,7 +497,7 @@ mod tests {
     ) -> Option<u32> {
         let hint = match hint {
             Hint::Recorded => places.0.get(&key).copied(),
-            Hint::Wrong(id) => Some(id % (sorted.chunks.len() as u32 + 2)),
+            Hint::Wrong(id) => Some(id % (sorted.count() as u32 + 2)),
             Hint::None => None,
         };
         let removed = sorted.remove(&key, hint, places).map(|entry| entry.1);
@@ -519,12 +586,12 @@ mod tests {
         for key in 0..(10 * CHUNK as u32) {
             sorted.insert((key * 2, key), &mut places);
         }
-        assert_eq!(sorted.chunks.len(), 10);
-        assert!(sorted.chunks.iter().all(|chunk| chunk.len() == CHUNK));
+        assert_eq!(sorted.count(), 10);
+        assert!(in_order(&sorted).iter().all(|chunk| chunk.len() == CHUNK));
         // An insert into a full chunk other than at the end splits it in two: the upper half
         // moves to a new chunk, and its entries are told.
         sorted.insert((3, 0), &mut places);
-        assert_eq!(sorted.chunks.len(), 11);
+        assert_eq!(sorted.count(), 11);
         assert_eq!(in_order(&sorted)[0].len(), CHUNK / 2 + 1);
         assert_eq!(
             places.0[&(CHUNK as u32)],
@@ -533,8 +600,13 @@ mod tests {
         );
         // An append past a full last chunk starts a new one.
         sorted.insert((u32::MAX, 0), &mut places);
-        assert_eq!(sorted.chunks.len(), 12);
+        assert_eq!(sorted.count(), 12);
         assert!(well_formed(&sorted, Some(&places)));
+    }
+
+    /// The first keys of a group of several chunks.
+    fn firsts(sorted: &mut Sorted<u32, (u32, u32)>) -> &mut Vec<u32> {
+        &mut sorted.more.as_mut().expect("several chunks").firsts
     }
 
     #[test]
@@ -547,15 +619,19 @@ mod tests {
         // Corrupt the first keys: a search from the top would now look in the wrong chunk,
         // so only the hint can find the key.
         let key = 5 * CHUNK as u32 + 7;
-        let saved = sorted.firsts.clone();
-        sorted.firsts.iter_mut().for_each(|first| *first = u32::MAX);
+        let saved = firsts(&mut sorted).clone();
+        firsts(&mut sorted)
+            .iter_mut()
+            .for_each(|first| *first = u32::MAX);
         let hint = places.0.get(&key).copied();
         assert_eq!(sorted.remove(&key, hint, &mut places), Some((key, key)));
-        sorted.firsts = saved;
+        *firsts(&mut sorted) = saved;
         assert!(well_formed(&sorted, Some(&places)));
         // Without its hint, the same corruption leaves it unfound.
         let key = 6 * CHUNK as u32 + 7;
-        sorted.firsts.iter_mut().for_each(|first| *first = u32::MAX);
+        firsts(&mut sorted)
+            .iter_mut()
+            .for_each(|first| *first = u32::MAX);
         assert_eq!(sorted.remove(&key, None, &mut places), None);
     }
 }
