@@ -18,9 +18,11 @@
 //!   index, org index)` (8 bytes where two ids take 32), its values row positions (4 bytes
 //!   where an id takes 16).
 //!
-//! A row is 96 bytes, the mirrored tuple's id and creator included (its time is the row's
-//! `updated_at`, see [`MemRow`]); a `Membership` alone is 136. Reads turn rows back into
-//! values (`materialize`, `tuple_of`).
+//! A row is 104 bytes, the mirrored tuple's id and creator included (its time is the row's
+//! `updated_at`, see [`MemRow`]), and the ids of the two chunks that hold it and its tuple in the
+//! org indexes, so that a write that moves it searches one chunk ([`Places`],
+//! `spec/decisions/0022`); a `Membership` alone is 136. Reads turn rows back into values
+//! (`materialize`, `tuple_of`).
 //!
 //! # Flat reads
 //!
@@ -39,7 +41,9 @@
 //! key of every node on its path (about 60 comparisons, each reading a 24-byte key), where a
 //! ten-row org's write compared a handful, so a big org's writes took up to 1.7 times the
 //! instructions of a small one's (BENCHMARKS.md, "Scale"). A [`Sorted`] group binary-searches
-//! its chunks' first keys, then one chunk, and a small org's group is one chunk. An object's tuples across relations are merged the same way. Two filters still
+//! its chunks' first keys, then one chunk, and a small org's group is one chunk; a removal
+//! searches only the chunk its row recorded. An object's tuples across relations are merged
+//! the same way. Two filters still
 //! read row by row, with their bound documented where they are read: `list_orgs`'s `query`
 //! (every org after the cursor until the page fills) and `list_memberships_for_user`'s
 //! `status` (at most the user's memberships after the cursor).
@@ -70,12 +74,14 @@
 //! | one org index, by status and role                      |   391 |     369 |       389 |
 //! | the tuple's time read from `updated_at`                |   375 |     352 |       373 |
 //! | user indexes only past [`FEW_ROWS`] rows                |   289 |     269 |       288 |
-//! | org indexes in [`Sorted`] chunks of row positions (now) |   186 |     166 |       185 |
+//! | org indexes in [`Sorted`] chunks of row positions      |   186 |     166 |       185 |
+//! | rows record their chunks; one-chunk groups inline (now) |   195 |     175 |       193 |
 //!
-//! The last step also counts for small orgs: a million memberships in orgs of five (where
-//! every org pays for its own groups and its org row) take 311 heap bytes each, from 347.
+//! The last two steps also count for small orgs: a million memberships in orgs of five (where
+//! every org pays for its own groups and its org row) take 283 heap bytes each, from 347 with
+//! B-trees and 311 before one-chunk groups were stored inline.
 //!
-//! What remains at a million (estimated from the layouts): the row, 96 bytes; `by_org` and
+//! What remains at a million (estimated from the layouts): the row, 104 bytes; `by_org` and
 //! `mirrored_by_org`, about 4 each (a row position in a full chunk); `mem_ix` and `active`,
 //! about 44 and 27 (a hash table just past a doubling is half empty; about 28 and 17 at
 //! 100,001); the chain heads, 8. An unfiltered `list_members` opens one range per group the org
