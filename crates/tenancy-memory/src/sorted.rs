@@ -60,7 +60,7 @@ impl<E, K, F: Fn(E) -> K> Places<E, K> for Keyed<F> {
 /// below every key of the next in key order.
 ///
 /// A group of one chunk, as most are (the store keeps several groups per org, and most orgs
-/// are small), is that chunk and an empty pointer: three words and one allocation.
+/// are small), is that chunk and an empty pointer: four words and one allocation.
 #[derive(Debug, Clone)]
 pub(crate) struct Sorted<K, E> {
     /// The chunk with id 0: empty only when the group is.

@@ -1612,5 +1612,23 @@ mod tests {
             state.set_membership_status(*id, MembershipStatus::Revoked, None, at);
         }
         check(&state, "revoked");
+        // Role changes (revoke-and-re-add) of the rows left active, into a second role's
+        // groups; a second org beside; then the whole org revoked.
+        let active: Vec<Membership> = ids
+            .iter()
+            .filter_map(|id| state.membership(*id))
+            .filter(|row| row.status == MembershipStatus::Active)
+            .collect();
+        for old in active.iter().step_by(2) {
+            state.rotate(old, &old.successor(MemId::new(), Role::Admin, at), at);
+        }
+        let other = OrgId::new();
+        for _ in 0..300 {
+            let row = Membership::joined(MemId::new(), UsrId::new(), other, Role::Guest, None, at);
+            state.insert_membership(row, None);
+        }
+        check(&state, "rotated");
+        state.revoke_org_memberships(org, at);
+        check(&state, "org revoked");
     }
 }
