@@ -433,34 +433,33 @@ fn remove_from<G: Eq + Hash, K: Ord + Copy>(
     }
 }
 
-/// `by_org`'s entries: row positions, keyed by the row's id, each row recording the chunk
-/// that holds it (`MemRow::org_chunk`).
-struct OrgPlaces<'a>(&'a mut Rows);
+/// The entries of an org index: row positions, keyed by the row's id (`by_org`) or, with
+/// `TUPLES`, by its tuple's id (`mirrored_by_org`); each row records the chunk that holds it
+/// (`MemRow::org_chunk`, `MemRow::tuple_chunk`).
+struct RowPlaces<'a, const TUPLES: bool>(&'a mut Rows);
 
-impl Places<Ix, u128> for OrgPlaces<'_> {
+/// [`RowPlaces`] of `by_org`, keyed by the row's id.
+const BY_ROW_ID: bool = false;
+
+/// [`RowPlaces`] of `mirrored_by_org`, keyed by the row's tuple's id.
+const BY_TUPLE_ID: bool = true;
+
+impl<const TUPLES: bool> Places<Ix, u128> for RowPlaces<'_, TUPLES> {
     fn key(&self, ix: Ix) -> u128 {
-        mem_key(self.0, ix)
-    }
-
-    fn place(&mut self, ix: Ix, chunk: u32) {
-        if let Some(row) = self.0.get_mut(ix as usize) {
-            row.org_chunk = chunk;
+        if TUPLES {
+            tuple_key(self.0, ix)
+        } else {
+            mem_key(self.0, ix)
         }
     }
-}
-
-/// `mirrored_by_org`'s entries: row positions, keyed by the id of the row's tuple, each row
-/// recording the chunk that holds it (`MemRow::tuple_chunk`).
-struct TuplePlaces<'a>(&'a mut Rows);
-
-impl Places<Ix, u128> for TuplePlaces<'_> {
-    fn key(&self, ix: Ix) -> u128 {
-        tuple_key(self.0, ix)
-    }
 
     fn place(&mut self, ix: Ix, chunk: u32) {
         if let Some(row) = self.0.get_mut(ix as usize) {
-            row.tuple_chunk = chunk;
+            if TUPLES {
+                row.tuple_chunk = chunk;
+            } else {
+                row.org_chunk = chunk;
+            }
         }
     }
 }
@@ -1003,13 +1002,13 @@ impl State {
         self.by_org
             .entry((org, membership.status, membership.role))
             .or_default()
-            .insert(ix, &mut OrgPlaces(&mut self.rows));
+            .insert(ix, &mut RowPlaces::<BY_ROW_ID>(&mut self.rows));
         if membership.status == MembershipStatus::Active {
             self.active.insert((usr, org), ix);
             self.mirrored_by_org
                 .entry((org, membership.role))
                 .or_default()
-                .insert(ix, &mut TuplePlaces(&mut self.rows));
+                .insert(ix, &mut RowPlaces::<BY_TUPLE_ID>(&mut self.rows));
         }
         self.tally(org, membership.status, membership.role, 1);
         if user.indexed() {
@@ -1048,7 +1047,7 @@ impl State {
             self.mirrored_by_org
                 .entry((links.org, role))
                 .or_default()
-                .insert(ix, &mut TuplePlaces(&mut self.rows));
+                .insert(ix, &mut RowPlaces::<BY_TUPLE_ID>(&mut self.rows));
         } else {
             if indexed {
                 self.mirrored_by_user.remove(&(links.usr, tuple_id));
@@ -1059,7 +1058,7 @@ impl State {
                 (links.org, role),
                 &tuple_id.as_uuid().as_u128(),
                 hint,
-                &mut TuplePlaces(&mut self.rows),
+                &mut RowPlaces::<BY_TUPLE_ID>(&mut self.rows),
             );
         }
     }
@@ -1087,12 +1086,12 @@ impl State {
             (org, before, role),
             &mem.as_uuid().as_u128(),
             org_chunk,
-            &mut OrgPlaces(&mut self.rows),
+            &mut RowPlaces::<BY_ROW_ID>(&mut self.rows),
         );
         self.by_org
             .entry((org, status, role))
             .or_default()
-            .insert(ix, &mut OrgPlaces(&mut self.rows));
+            .insert(ix, &mut RowPlaces::<BY_ROW_ID>(&mut self.rows));
         let row = self.rows.get_mut(ix as usize)?;
         row.status = status;
         row.updated_at = now;
