@@ -295,6 +295,50 @@ const CREATE_ORG: &str = "WITH creator AS (SELECT id FROM {s}.usr WHERE id = $5)
         SELECT EXISTS (SELECT 1 FROM creator) AS creator_ok, \
         (SELECT count(*) FROM o) + (SELECT count(*) FROM m) + (SELECT count(*) FROM t) AS written";
 
+/// `end_invitation`: $1 inv, $2 new status, $3 now, $4 actor (nullable), $5 whether the actor
+/// needs invitation authority on the org (the guard of `rules::check_revoke_invitation`), $6 the
+/// org the call is scoped to (nullable), $7 whether a decline is checked, $8 the decliner's
+/// identifier (nullable), $9 whether the decliner's authority may allow it: a checked decline
+/// is the invitee's (the identifier is the invitation's) or, `$9`, an owner's or admin's
+/// (`rules::check_decliner`).
+const END_INVITATION: &str = "UPDATE {s}.inv AS i SET status = $2, terminal_at = $3, terminal_by = $4 \
+    WHERE i.id = $1 AND ($6::uuid IS NULL OR i.org_id = $6) AND i.status = 'pending'{ACTOR_KNOWN} \
+    AND (NOT $5 OR EXISTS (SELECT 1 FROM {s}.mem m WHERE m.org_id = i.org_id AND m.usr_id = {NIL4} \
+         AND m.status = 'active' AND m.role IN ('owner', 'admin'))) \
+    AND (NOT $7 OR ($8::text IS NOT NULL AND $8 = i.identifier) \
+         OR $9 AND EXISTS (SELECT 1 FROM {s}.mem m WHERE m.org_id = i.org_id AND m.usr_id = {NIL4} \
+         AND m.status = 'active' AND m.role IN ('owner', 'admin'))){REFUSE} RETURNING {INV}";
+
+/// The guard of [`END_INVITATION`] that the actor is a user (`{ACTOR_KNOWN}`), on one node.
+const ACTOR_KNOWN: &str = " AND ($4::uuid IS NULL OR EXISTS (SELECT 1 FROM {s}.usr WHERE id = $4))";
+
+/// An invitation's ending (`write`, [`END_INVITATION`]) returning, beside the invitation it
+/// ended (its columns null when it ended none), what `end_invitation_context` reads after it,
+/// read in the guard's snapshot: the invitation's status as the guard saw it (`seen_status`,
+/// null when the org has no such invitation), the actor's active role in the org, and whether
+/// the decliner's identifier is the invitation's. It names the org by `$6`, which the
+/// distributed layout always has (`ops::scope`); its function takes the org's lock first
+/// (`LOCKING`), so the call is one command to the org's worker.
+///
+/// It reads no user: a statement that joins the `usr` reference table to the org's rows is not
+/// one that Citus lets a delegated function run through its planner (the function's way where
+/// the org's shards are not local). The flight reads the actor apart (`user_exists`, a read of
+/// the reference table), and the write needs no guard for it: `terminal_by`'s foreign key
+/// refuses an unknown actor (`not_found`, as the rules answer), and users are never deleted.
+fn end_invitation_facts(write: &str) -> String {
+    let write = write.replace("{ACTOR_KNOWN}", "");
+    let invitation = "FROM {s}.inv x WHERE x.id = $1 AND x.org_id = $6";
+    format!(
+        "WITH w AS ({write}) \
+         SELECT w.*, (SELECT x.status {invitation}) AS seen_status, \
+         (SELECT m.role FROM {{s}}.mem m WHERE m.org_id = $6 AND m.usr_id = {{NIL4}} \
+          AND m.status = 'active') AS actor_role, \
+         CASE WHEN $8::text IS NULL THEN NULL ELSE (SELECT $8 = x.identifier {invitation}) END \
+         AS identifier_matches \
+         FROM (SELECT 1) AS one LEFT JOIN w ON true"
+    )
+}
+
 /// $1 org, $2 set name?, $3 name, $4 set slug?, $5 slug, $6 now, $7 the actor (nullable:
 /// unchecked; when given, the flight locks the org first, so the actor is read under it).
 fn update_org() -> String {
@@ -442,6 +486,7 @@ macro_rules! statements {
                         .replace("{GLOCK}", guard_lock)
                         .replace("{GLOCKED}", guard_locked)
                         .replace("{GOUT}", GUARD_OUT)
+                        .replace("{ACTOR_KNOWN}", ACTOR_KNOWN)
                         .replace("{REFUSE}", refuse)
                         .replace("{BUMP}", bump)
                         .replace("{LOCK}", lock)
@@ -753,20 +798,11 @@ statements! {
     /// ids of the tuples in that range (read after an acceptance lost its answer).
     accept_probe = "SELECT {INV}, ARRAY(SELECT t.id FROM {s}.tup t WHERE t.id > $2 AND t.id <= $3 \
         ORDER BY t.id) AS inserted FROM {s}.inv WHERE id = $1";
-    /// $1 inv, $2 new status, $3 now, $4 actor (nullable), $5 whether the actor needs
-    /// invitation authority on the org (the guard of `rules::check_revoke_invitation`), $6 the
-    /// org the call is scoped to (nullable), $7 whether a decline is checked, $8 the
-    /// decliner's identifier (nullable), $9 whether the decliner's authority may allow it: a
-    /// checked decline is the invitee's (the identifier is the invitation's) or, `$9`, an
-    /// owner's or admin's (`rules::check_decliner`).
-    end_invitation = "UPDATE {s}.inv AS i SET status = $2, terminal_at = $3, terminal_by = $4 \
-        WHERE i.id = $1 AND ($6::uuid IS NULL OR i.org_id = $6) AND i.status = 'pending' \
-        AND ($4::uuid IS NULL OR EXISTS (SELECT 1 FROM {s}.usr WHERE id = $4)) \
-        AND (NOT $5 OR EXISTS (SELECT 1 FROM {s}.mem m WHERE m.org_id = i.org_id AND m.usr_id = {NIL4} \
-             AND m.status = 'active' AND m.role IN ('owner', 'admin'))) \
-        AND (NOT $7 OR ($8::text IS NOT NULL AND $8 = i.identifier) \
-             OR $9 AND EXISTS (SELECT 1 FROM {s}.mem m WHERE m.org_id = i.org_id AND m.usr_id = {NIL4} \
-             AND m.status = 'active' AND m.role IN ('owner', 'admin'))){REFUSE} RETURNING {INV}";
+    /// [`END_INVITATION`].
+    end_invitation = END_INVITATION;
+    /// `end_invitation` returning what its guard saw (`end_invitation_facts`), on the
+    /// distributed layout.
+    end_invitation_facts = end_invitation_facts(END_INVITATION);
     /// $1 inv, $2 actor (nullable), $3 scope (nullable), $4 a decliner's identifier
     /// (nullable): what an unsuccessful `end_invitation` found.
     end_invitation_context = "SELECT i.status, \
@@ -817,6 +853,7 @@ impl Sql {
         by_scope(&mut self.accept_invitation, "i", "$11");
         by_scope(&mut self.accept_invitation_local, "i", "$11");
         by_scope(&mut self.end_invitation, "i", "$6");
+        by_scope(&mut self.end_invitation_facts, "i", "$6");
         by_scope(&mut self.end_invitation_context, "i", "$3");
         by_scope(&mut self.admin_remove, "g", "$4");
         by_scope(&mut self.self_leave, "g", "$6");
@@ -917,9 +954,10 @@ pub(crate) struct Delegated {
 }
 
 /// The delegated statements whose function takes the org's lock first (see
-/// [`Delegated::lock`]): the guarded membership writes, `add_member` and `create_invitation`,
-/// whose flights are otherwise the lock and the statement.
-const LOCKING: [&str; 11] = [
+/// [`Delegated::lock`]): the guarded membership writes, `add_member`, `create_invitation`, and
+/// the facts forms of the org writes and of the invitation endings, whose flights are
+/// otherwise the lock and the statement.
+const LOCKING: [&str; 12] = [
     "change_role",
     "suspend_membership",
     "reinstate_membership",
@@ -931,11 +969,11 @@ const LOCKING: [&str; 11] = [
     "update_org_facts",
     "set_org_status_facts",
     "revoke_org_facts",
+    "end_invitation_facts",
 ];
 
 /// The statements delegated to the org's worker, with the parameter that holds their org.
-/// (`end_invitation`, one `UPDATE` that names its org, is already one task on the org's shard.)
-const DELEGATED: [(&str, usize); 18] = [
+const DELEGATED: [(&str, usize); 19] = [
     ("lock_org", 1),
     ("create_org", 1),
     ("update_org", 1),
@@ -954,6 +992,7 @@ const DELEGATED: [(&str, usize); 18] = [
     ("update_org_facts", 1),
     ("set_org_status_facts", 1),
     ("revoke_org_facts", 1),
+    ("end_invitation_facts", 6),
 ];
 
 /// The version of the functions' PL/pgSQL (`migrate::delegated_body`), hashed into their names.

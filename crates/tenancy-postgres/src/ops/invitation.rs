@@ -482,13 +482,17 @@ pub(super) async fn end(
     let revoke = end == InvitationEnd::Revoke;
     let checked_decline = matches!(end, InvitationEnd::CheckedDecline { .. });
     let by_actor = matches!(end, InvitationEnd::CheckedDecline { by_actor: true });
-    let locked = revoke || checked_decline;
+    let sql = &store.sql;
+    // On the distributed layout: the actor's read (the `usr` reference table), then the
+    // ending's facts form, whose function takes the org's lock first on the org's worker; both
+    // in autocommit, one command to the worker (`sql::end_invitation_facts`).
+    let on_its_worker = sql.locks_in_functions;
+    let locked = (revoke || checked_decline) && !on_its_worker;
     let shape = if locked {
         Shape::Transaction
     } else {
         Shape::Single
     };
-    let sql = &store.sql;
     let probe = Stmt::new(&sql.get_invitation).bind(&inv, Type::UUID);
     let found = |rows: &[Row]| {
         Ok(rows
@@ -505,8 +509,17 @@ pub(super) async fn end(
     if locked {
         stmts.push(lock_for_invitation(store, &inv, scope.as_ref()));
     }
+    let read_actor = on_its_worker && actor.is_some();
+    if read_actor {
+        stmts.push(Stmt::new(&sql.user_exists).bind(&actor, Type::UUID));
+    }
+    let write = if on_its_worker {
+        &sql.end_invitation_facts
+    } else {
+        &sql.end_invitation
+    };
     stmts.push(
-        Stmt::new(&sql.end_invitation)
+        Stmt::new(write)
             .bind(&inv, Type::UUID)
             .bind(&status, Type::TEXT)
             .bind(&now, Type::TIMESTAMPTZ)
@@ -517,27 +530,44 @@ pub(super) async fn end(
             .bind(&identifier, Type::TEXT)
             .bind(&by_actor, Type::BOOL),
     );
-    stmts.push(
-        Stmt::new(&sql.end_invitation_context)
-            .bind(&inv, Type::UUID)
-            .bind(&actor, Type::UUID)
-            .bind(&scope, Type::UUID)
-            .bind(&identifier, Type::TEXT),
-    );
+    if !on_its_worker {
+        stmts.push(
+            Stmt::new(&sql.end_invitation_context)
+                .bind(&inv, Type::UUID)
+                .bind(&actor, Type::UUID)
+                .bind(&scope, Type::UUID)
+                .bind(&identifier, Type::TEXT),
+        );
+    }
     run(
         store,
         Call::write(op, shape).probe(probe, &found),
         inv_id,
         &stmts,
         |flights| {
-            let at = usize::from(locked);
-            let ended = rows_at(&flights, at)
-                .first()
-                .map(rows::invitation)
-                .transpose()?;
-            // The context, read after the write: the actor's standing (which the write left
-            // alone) and, when the write was refused, the invitation's status.
-            let Some(row) = rows_at(&flights, at + 1).first() else {
+            // The context: the actor's standing (which the write left alone) and, when the
+            // write was refused, the invitation's status. On one node it is read after the
+            // write, in a statement of its own; the facts form reads it in the guard's
+            // snapshot, beside the invitation it ended, and the actor's existence before it.
+            let (ended, context, status_column) = if on_its_worker {
+                let at = usize::from(read_actor);
+                let row = rows_at(&flights, at)
+                    .first()
+                    .ok_or_else(|| corrupt("an invitation ending's facts"))?;
+                let ended = named::<Option<Uuid>>(row, "id")?
+                    .map(|_| rows::invitation(row))
+                    .transpose()?;
+                let seen: Option<&str> = named(row, "seen_status")?;
+                (ended, seen.map(|_| row), "seen_status")
+            } else {
+                let at = usize::from(locked);
+                let ended = rows_at(&flights, at)
+                    .first()
+                    .map(rows::invitation)
+                    .transpose()?;
+                (ended, rows_at(&flights, at + 1).first(), "status")
+            };
+            let Some(row) = context else {
                 return match ended {
                     Some(_) => Err(corrupt("an ended invitation without its context")),
                     None => Err(TenancyError::not_found(Entity::Invitation)),
@@ -547,14 +577,21 @@ pub(super) async fn end(
                 // A written invitation was pending, as its guard required.
                 Some(_) => InvitationStatus::Pending,
                 None => {
-                    let found: &str = named(row, "status")?;
+                    let found: &str = named(row, status_column)?;
                     found.parse().map_err(|_| corrupt("an invitation status"))?
                 }
+            };
+            let actor_exists = if on_its_worker {
+                // Read before the write; an ending that recorded the actor proves it too
+                // (`terminal_by`'s foreign key), should the user have come in between.
+                !read_actor || !rows_at(&flights, 0).is_empty() || ended.is_some()
+            } else {
+                named(row, "actor_exists")?
             };
             let actor_role: Option<&str> = named(row, "actor_role")?;
             let facts = EndInvitationFacts {
                 status,
-                actor_exists: named(row, "actor_exists")?,
+                actor_exists,
                 actor_role: parse_role(actor_role)?,
                 identifier_matches: named(row, "identifier_matches")?,
             };

@@ -11,7 +11,7 @@ use flametrench_ids::UsrId;
 use flametrench_tenancy_core::{
     AcceptInvitation, AddMember, AdminRemove, ChangeRole, CreateInvitation, CreateOrg,
     DeclineInvitation, Identifier, ListMembers, MemberAction, OrgAction, OrgName, Patch, PreTuple,
-    Role, SelfLeave, Slug, TenancyStore, TransferOwnership, UpdateOrg,
+    RevokeInvitation, Role, SelfLeave, Slug, TenancyStore, TransferOwnership, UpdateOrg,
 };
 use flametrench_tenancy_postgres::PostgresTenancyStore;
 use flametrench_tenancy_postgres::testing::{
@@ -339,6 +339,9 @@ async fn single_org_writes_commit_in_one_phase_on_one_worker_on_citus() {
 struct Remote {
     servers: BTreeSet<String>,
     prepared: bool,
+    /// The commands that name the store's schema: its statements and function calls, not the
+    /// transaction's own (`BEGIN`, savepoints, `COMMIT`).
+    statements: Vec<String>,
 }
 
 /// A connection whose notices are collected.
@@ -365,14 +368,17 @@ async fn noting(target: &Target) -> (Client, Arc<Mutex<Vec<String>>>) {
     (client, notices)
 }
 
-/// What the notices since `from` say.
-fn remote(notices: &Mutex<Vec<String>>, from: usize) -> Remote {
+/// What the notices since `from` say of the commands sent for the store's schema `schema`.
+fn remote(notices: &Mutex<Vec<String>>, from: usize, schema: &str) -> Remote {
     let notices = notices.lock().expect("notices");
     let mut remote = Remote::default();
     for line in &notices[from..] {
         if let Some(server) = line.split("on server ").nth(1) {
             let server = server.split_whitespace().next().unwrap_or_default();
             remote.servers.insert(server.to_owned());
+            if line.contains(schema) {
+                remote.statements.push(line.clone());
+            }
         }
         remote.prepared |= line.contains("PREPARE TRANSACTION");
     }
@@ -395,7 +401,10 @@ macro_rules! in_own_transaction {
             $call.await.expect("the call");
         }
         tx.commit().await.expect("commit");
-        remote(&$notices, from)
+        let Target::Citus(schema) = &$target else {
+            unreachable!("a Citus target");
+        };
+        remote(&$notices, from, schema.name())
     }};
 }
 
@@ -447,6 +456,80 @@ async fn single_org_calls_in_a_callers_transaction_reach_one_worker_on_citus() {
             // Without delegation the writes are planned through the coordinator and committed
             // in two phases: the check sees it.
             assert!(added.prepared && changed.prepared, "{added:?} {changed:?}");
+        }
+    }
+}
+
+/// An invitation's ending (a revocation, a checked decline) is one command to the org's worker
+/// on Citus: the function of its facts form, which takes the org's lock, writes and returns
+/// what its guard saw. The actor's read goes to the `usr` reference table. Without the
+/// functions, the same calls send the org's lock, the write and its context apart: the count
+/// sees it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invitation_ending_is_one_command_to_its_worker_on_citus() {
+    let Some(cluster) = citus().await else {
+        return;
+    };
+    for weakening in [None, Some(Weakening::Undelegated)] {
+        let target = citus_schema(&cluster).await;
+        let setup = target.adapt(PostgresTenancyStore::new(target.pool(2)));
+        let (alice, carol) = (UsrId::new(), UsrId::new());
+        for user in [alice, carol] {
+            setup.ensure_user(user).await.expect("a user");
+        }
+        let org = setup
+            .create_org(CreateOrg::new(alice))
+            .await
+            .expect("an org")
+            .org
+            .id;
+        let expires = OffsetDateTime::now_utc() + Duration::days(1);
+        let identifier = Identifier::new("carol@example.com").expect("identifier");
+        let mut invitations = Vec::new();
+        for _ in 0..2 {
+            let input =
+                CreateInvitation::new(org, identifier.clone(), Role::Member, alice, expires)
+                    .expect("invitation input");
+            invitations.push(
+                setup
+                    .create_invitation(input)
+                    .await
+                    .expect("an invitation")
+                    .id,
+            );
+        }
+        let (mut client, notices) = noting(&target).await;
+        let revoked = in_own_transaction!(client, notices, target, weakening, |store| store
+            .revoke_invitation(RevokeInvitation::new(invitations[0], alice).in_org(org)));
+        let declined = in_own_transaction!(client, notices, target, weakening, |store| store
+            .decline_invitation(
+                DeclineInvitation::new(invitations[1])
+                    .in_org(org)
+                    .by(carol)
+                    .bound_to(identifier.clone())
+            ));
+        for (call, remote) in [
+            ("revoke_invitation", &revoked),
+            ("decline_invitation", &declined),
+        ] {
+            // The actor's read, where Citus sends it to a worker rather than reading the
+            // coordinator's copy of the reference table.
+            let (user_reads, to_workers): (Vec<&String>, Vec<&String>) = remote
+                .statements
+                .iter()
+                .partition(|line| line.contains("issuing SELECT 1 FROM") && line.contains(".usr"));
+            if weakening.is_none() {
+                assert!(user_reads.len() <= 1, "{call}: {remote:#?}");
+                assert_eq!(to_workers.len(), 1, "{call}: {remote:#?}");
+                assert!(
+                    to_workers[0].contains("ft_end_invitation_facts"),
+                    "{call}: {remote:#?}"
+                );
+                assert_eq!(remote.servers.len(), 1, "{call}: {remote:?}");
+                assert!(!remote.prepared, "{call}: {remote:?}");
+            } else {
+                assert!(to_workers.len() >= 3, "{call}: {remote:#?}");
+            }
         }
     }
 }
