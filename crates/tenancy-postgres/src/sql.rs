@@ -1134,6 +1134,20 @@ mod tests {
             assert!(!body.contains("ft_org_slug"), "{body}");
             assert!(!body.contains(".usr (id"), "{body}");
         }
+        // The ending's facts form reads no user (Citus refuses a delegated statement that
+        // joins the reference table to the org's rows when it plans it), and its function
+        // takes the org's lock: the ending is decided under it.
+        let ending = body("end_invitation_facts");
+        assert!(!ending.contains("\"tenancy\".usr"), "{ending}");
+        assert!(sql.end_invitation.contains("\"tenancy\".usr WHERE id = $4"));
+        let locked = |prefix: &str| {
+            sql.delegated
+                .iter()
+                .find(|delegated| delegated.function.starts_with(prefix))
+                .is_some_and(|delegated| delegated.lock.is_some())
+        };
+        assert!(locked("ft_end_invitation_facts_"));
+        assert!(!locked("ft_create_org_"));
         let accept = body("accept_invitation_local");
         assert!(accept.contains("AND NOT $4 AND NOT EXISTS"), "{accept}");
         assert!(sql.accept_invitation.contains(".usr (id"));

@@ -476,9 +476,10 @@ pub(super) async fn end(
         InvitationEnd::Revoke => Op::RevokeInvitation,
     };
     // Revoking is an admin's act and a checked decline the invitee's or an admin's, decided
-    // under the org's lock (org, then invitation, as an acceptance locks them): one flight,
-    // `BEGIN` … `COMMIT` with a pool. An unchecked decline needs no authority and stays one
-    // statement in autocommit.
+    // under the org's lock (org, then invitation, as an acceptance locks them): on one node one
+    // flight, `BEGIN` … `COMMIT` with a pool, where an unchecked decline needs no authority and
+    // stays one statement in autocommit; on the distributed layout the ending's function takes
+    // the lock, whatever the ending.
     let revoke = end == InvitationEnd::Revoke;
     let checked_decline = matches!(end, InvitationEnd::CheckedDecline { .. });
     let by_actor = matches!(end, InvitationEnd::CheckedDecline { by_actor: true });

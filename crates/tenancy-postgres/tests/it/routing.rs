@@ -135,6 +135,17 @@ async fn prepared_per_call<S: TenancyStore>(
                 .bound_to(identifier.clone())
         )
     );
+    let revoked = store
+        .create_invitation(
+            CreateInvitation::new(org, identifier.clone(), Role::Member, alice, expires)
+                .expect("invitation input"),
+        )
+        .await
+        .expect("a third invitation");
+    call!(
+        "revoke_invitation",
+        store.revoke_invitation(RevokeInvitation::new(revoked.id, alice).in_org(org))
+    );
     call!(
         "accept_invitation",
         store.accept_invitation(
@@ -512,8 +523,9 @@ async fn an_invitation_ending_is_one_command_to_its_worker_on_citus() {
             ("revoke_invitation", &revoked),
             ("decline_invitation", &declined),
         ] {
-            // The actor's read, where Citus sends it to a worker rather than reading the
-            // coordinator's copy of the reference table.
+            // The actor's read, which Citus answers from the coordinator's copy of the
+            // reference table when the coordinator is in its metadata (as on the test's
+            // cluster), and sends to a worker otherwise.
             let (user_reads, to_workers): (Vec<&String>, Vec<&String>) = remote
                 .statements
                 .iter()
@@ -525,7 +537,6 @@ async fn an_invitation_ending_is_one_command_to_its_worker_on_citus() {
                     to_workers[0].contains("ft_end_invitation_facts"),
                     "{call}: {remote:#?}"
                 );
-                assert_eq!(remote.servers.len(), 1, "{call}: {remote:?}");
                 assert!(!remote.prepared, "{call}: {remote:?}");
             } else {
                 assert!(to_workers.len() >= 3, "{call}: {remote:#?}");
