@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
-use flametrench_ids::UsrId;
+use flametrench_ids::{OrgId, UsrId};
 use flametrench_tenancy_core::{
     AcceptInvitation, AddMember, AdminRemove, ChangeRole, CreateInvitation, CreateOrg,
     DeclineInvitation, Identifier, ListMembers, MemberAction, OrgAction, OrgName, Patch, PreTuple,
@@ -419,24 +419,38 @@ macro_rules! in_own_transaction {
     }};
 }
 
+/// A fresh distributed schema on `cluster` with two users and an org the first owns, made
+/// through a pool store: the schema, that store, the users and the org.
+async fn two_users_and_an_org(
+    cluster: &TestCitus,
+) -> (
+    Target,
+    PostgresTenancyStore<'static, 'static>,
+    [UsrId; 2],
+    OrgId,
+) {
+    let target = citus_schema(cluster).await;
+    let setup = target.adapt(PostgresTenancyStore::new(target.pool(2)));
+    let users = [UsrId::new(), UsrId::new()];
+    for user in users {
+        setup.ensure_user(user).await.expect("a user");
+    }
+    let org = setup
+        .create_org(CreateOrg::new(users[0]))
+        .await
+        .expect("an org")
+        .org
+        .id;
+    (target, setup, users, org)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn single_org_calls_in_a_callers_transaction_reach_one_worker_on_citus() {
     let Some(cluster) = citus().await else {
         return;
     };
     for weakening in [None, Some(Weakening::Undelegated)] {
-        let target = citus_schema(&cluster).await;
-        let setup = target.adapt(PostgresTenancyStore::new(target.pool(2)));
-        let (alice, bob) = (UsrId::new(), UsrId::new());
-        for user in [alice, bob] {
-            setup.ensure_user(user).await.expect("a user");
-        }
-        let org = setup
-            .create_org(CreateOrg::new(alice))
-            .await
-            .expect("an org")
-            .org
-            .id;
+        let (target, setup, [alice, bob], org) = two_users_and_an_org(&cluster).await;
         let (mut client, notices) = noting(&target).await;
         let added = in_own_transaction!(client, notices, target, weakening, |store| store
             .add_member(AddMember::new(org, bob, Role::Member).by(alice)));
@@ -482,18 +496,7 @@ async fn an_invitation_ending_is_one_command_to_its_worker_on_citus() {
         return;
     };
     for weakening in [None, Some(Weakening::Undelegated)] {
-        let target = citus_schema(&cluster).await;
-        let setup = target.adapt(PostgresTenancyStore::new(target.pool(2)));
-        let (alice, carol) = (UsrId::new(), UsrId::new());
-        for user in [alice, carol] {
-            setup.ensure_user(user).await.expect("a user");
-        }
-        let org = setup
-            .create_org(CreateOrg::new(alice))
-            .await
-            .expect("an org")
-            .org
-            .id;
+        let (target, setup, [alice, carol], org) = two_users_and_an_org(&cluster).await;
         let expires = OffsetDateTime::now_utc() + Duration::days(1);
         let identifier = Identifier::new("carol@example.com").expect("identifier");
         let mut invitations = Vec::new();
