@@ -112,18 +112,14 @@ async fn prepared_per_call<S: TenancyStore>(
     );
     let expires = OffsetDateTime::now_utc() + Duration::days(1);
     let identifier = Identifier::new("carol@example.com").expect("identifier");
-    let invitation = call!(
-        "create_invitation",
-        store.create_invitation(
-            CreateInvitation::new(org, identifier.clone(), Role::Member, alice, expires)
-                .expect("invitation input")
-        )
-    );
+    // Carol's invitations: one to accept, one to decline, one to revoke.
+    let invite = || {
+        CreateInvitation::new(org, identifier.clone(), Role::Member, alice, expires)
+            .expect("invitation input")
+    };
+    let invitation = call!("create_invitation", store.create_invitation(invite()));
     let declined = store
-        .create_invitation(
-            CreateInvitation::new(org, identifier.clone(), Role::Member, alice, expires)
-                .expect("invitation input"),
-        )
+        .create_invitation(invite())
         .await
         .expect("a second invitation");
     call!(
@@ -136,10 +132,7 @@ async fn prepared_per_call<S: TenancyStore>(
         )
     );
     let revoked = store
-        .create_invitation(
-            CreateInvitation::new(org, identifier.clone(), Role::Member, alice, expires)
-                .expect("invitation input"),
-        )
+        .create_invitation(invite())
         .await
         .expect("a third invitation");
     call!(
